@@ -1,0 +1,1 @@
+"""The FastAPI application: the only package that knows HTTP."""

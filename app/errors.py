@@ -1,0 +1,106 @@
+"""One error shape everywhere, and the one table from domain errors to HTTP status.
+
+    {"error": {"code": "node_not_found", "message": "...", "details": {...}}}
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from geo.exceptions import GeoError, UnknownCRS
+from grid.exceptions import (
+    GridError,
+    HierarchyError,
+    InvalidInput,
+    NodeNotFound,
+    OutsideJurisdiction,
+    PersonNotFound,
+    PostConflict,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: dict[type[Exception], int] = {
+    NodeNotFound: 404,
+    PersonNotFound: 404,
+    OutsideJurisdiction: 422,
+    InvalidInput: 422,
+    UnknownCRS: 422,
+    HierarchyError: 422,
+    PostConflict: 409,
+    GridError: 400,
+    GeoError: 400,
+}
+
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def _status_for(exc: Exception) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
+
+
+async def domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, (GridError, GeoError))
+    return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=_status_for(exc))
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    kinds = {"query": "query parameter", "path": "path parameter", "body": "body field", "header": "header"}
+    if loc and loc[0] in kinds:
+        rest = ".".join(str(p) for p in loc[1:])
+        return f"{kinds[loc[0]]} '{rest}'" if rest else "request body"
+    return ".".join(str(p) for p in loc)
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"where": _where(tuple(e.get("loc", ()))), "problem": e.get("msg", ""), "input": _jsonable(e.get("input"))}
+        for e in exc.errors()
+    ]
+    message = "; ".join(f"{e['where']}: {e['problem']}" for e in errors[:5]) or "the request is malformed"
+    return JSONResponse(error_body("invalid_request", message, {"errors": errors}), status_code=422)
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+    return str(value)[:200]
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    message = exc.detail if isinstance(exc.detail, str) else code
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"nothing is served at {request.url.path}; see /docs for the API"
+    return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        error_body("internal_error", "something went wrong on the server; it has been logged"), status_code=500
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(GridError, domain_error)
+    app.add_exception_handler(GeoError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)

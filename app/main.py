@@ -1,0 +1,46 @@
+"""`create_app(settings)`: the FastAPI application with its lifespan."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from fastapi import FastAPI
+
+from app import errors
+from app.db import make_engine, make_sessionmaker
+from app.routers import grid, health
+from app.settings import PROJECT_ROOT, Settings, get_settings
+
+
+def schema_head() -> str | None:
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="wuzhang 五长",
+        summary="Grid-based conflict management: five-chief grid, three-tier mediation, signed ledger.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.schema_head = schema_head()
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(grid.router)
+    return app

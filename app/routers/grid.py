@@ -1,0 +1,135 @@
+"""The grid: locate a point, read nodes, their children and posts."""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from app import schemas
+from app.db import get_session
+from geo.crs import CRS
+from grid import service
+from grid.exceptions import InvalidInput
+from grid.levels import LEVEL_CODES, level_info
+
+router = APIRouter(prefix="/api/v1/grid", tags=["grid"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": schemas.ErrorOut, "description": "no such node"},
+    422: {"model": schemas.ErrorOut, "description": "bad parameters, or a point outside the county"},
+}
+
+Level = Annotated[str | None, Query(description="one of: " + ", ".join(LEVEL_CODES), pattern="^[a-z]+$")]
+
+
+def _summary(row: Mapping[str, Any]) -> schemas.NodeSummary:
+    return schemas.NodeSummary(
+        code=row["code"], name=row["name"], level=row["level"],
+        level_name=level_info(row["level"], row["chain"]).name_zh, chain=row["chain"],
+        parent_code=row["parent_code"], floor_from=row["floor_from"], floor_to=row["floor_to"],
+    )  # fmt: skip
+
+
+def _ref(row: Mapping[str, Any]) -> schemas.NodeRef:
+    return schemas.NodeRef(code=row["code"], name=row["name"], level=row["level"])
+
+
+@router.get("/locate", response_model=schemas.LocateOut, responses=ERRORS)
+def locate(
+    request: Request,
+    session: Annotated[Session, Depends(get_session)],
+    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="longitude in `crs`")],
+    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="latitude in `crs`")],
+    crs: Annotated[CRS, Query(description="wgs84 (GPS), gcj02 (AMap, Tencent) or bd09 (Baidu)")] = CRS.wgs84,
+    floor: Annotated[int | None, Query(ge=service.FLOOR_MIN, le=service.FLOOR_MAX, description="storey")] = None,
+) -> schemas.LocateOut:
+    """The deepest node covering the point, and its chain of chiefs up to the county.
+
+    With `floor`, in a unit that has floor nodes, the floor node is the deepest.
+    """
+    settings = request.app.state.settings
+    found = service.locate(session=session, lon=lon, lat=lat, crs=crs, floor=floor, county_name=settings.county_name)
+    loc = found.location
+    return schemas.LocateOut(
+        point=schemas.PointOut(lon=found.lon, lat=found.lat),
+        node=schemas.NodeRef(code=loc.node.code, name=loc.node.name, level=loc.node.level),
+        chain=[
+            schemas.ChainLink(
+                code=lk.code, name=lk.name, level=lk.level, level_name=lk.level_name, chain=lk.chain,
+                floor_from=lk.floor_from, floor_to=lk.floor_to,
+                chiefs=[schemas.Holder(person_id=h.person_id, name=h.name, phone=h.phone, role=h.role)
+                        for h in lk.chiefs],
+            )
+            for lk in loc.chain
+        ],
+        warnings=loc.warnings,
+    )  # fmt: skip
+
+
+def _parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
+    if bbox is None:
+        return None
+    parts = bbox.split(",")
+    try:
+        x0, y0, x1, y1 = (float(p) for p in parts)
+    except ValueError:
+        raise InvalidInput(
+            f"bbox {bbox!r} must be four numbers: min_lon,min_lat,max_lon,max_lat (WGS-84)", bbox=bbox
+        ) from None
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
+        raise InvalidInput(
+            f"bbox {bbox!r} needs min_lon <= max_lon within -180..180 and min_lat <= max_lat within -90..90",
+            bbox=bbox,
+        )
+    return x0, y0, x1, y1
+
+
+@router.get("/nodes", response_model=schemas.NodePage, responses=ERRORS)
+def list_nodes(
+    request: Request,
+    session: Annotated[Session, Depends(get_session)],
+    level: Level = None,
+    parent: Annotated[str | None, Query(description="code of the parent node")] = None,
+    bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat in WGS-84")] = None,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> schemas.NodePage:
+    """Nodes by level, parent and bounding box, a page at a time in code order."""
+    if level is not None and level not in LEVEL_CODES:
+        raise InvalidInput(f"unknown level {level!r}; levels are {', '.join(LEVEL_CODES)}", level=level)
+    rows, next_cursor = service.list_nodes(
+        session=session, level=level, parent_code=parent, bbox=_parse_bbox(bbox), cursor=cursor, limit=limit
+    )
+    return schemas.NodePage(items=[_summary(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/nodes/{code}", response_model=schemas.NodeFeature, responses=ERRORS)
+def get_node(code: str, session: Annotated[Session, Depends(get_session)]) -> schemas.NodeFeature:
+    """One node as a GeoJSON Feature, with the codes of its ancestors."""
+    row = service.get_node(session=session, code=code)
+    props = schemas.NodeProperties(**_summary(row).model_dump(), path=list(row["path_codes"] or []))
+    geometry = json.loads(row["geometry"]) if row["geometry"] else None
+    return schemas.NodeFeature(id=row["code"], geometry=geometry, properties=props)
+
+
+@router.get("/nodes/{code}/children", response_model=schemas.NodeChildren, responses=ERRORS)
+def node_children(code: str, session: Annotated[Session, Depends(get_session)]) -> schemas.NodeChildren:
+    rows = service.children(session=session, code=code)
+    node = service.get_node(session=session, code=code)
+    return schemas.NodeChildren(node=_ref(node), items=[_summary(r) for r in rows])
+
+
+@router.get("/nodes/{code}/posts", response_model=schemas.NodePosts, responses=ERRORS)
+def node_posts(code: str, session: Annotated[Session, Depends(get_session)]) -> schemas.NodePosts:
+    """Who holds the node's posts now, and who held them before (handovers keep history)."""
+    node, rows = service.posts(session=session, code=code)
+    items = [schemas.PostOut(**dict(r)) for r in rows]
+    return schemas.NodePosts(
+        node=_ref(node),
+        current=[p for p in items if p.ended_at is None],
+        past=[p for p in items if p.ended_at is not None],
+    )

@@ -1,0 +1,32 @@
+"""Liveness and readiness."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(request: Request) -> JSONResponse:
+    """The database answers and its schema is at the migrations' head."""
+    expected = request.app.state.schema_head
+    try:
+        with request.app.state.engine.connect() as conn:
+            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except Exception as exc:  # readiness reports, it does not raise
+        return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
+    if current != expected:
+        return JSONResponse(
+            {"status": "migrating", "schema": current, "expected": expected,
+             "hint": "run: .venv/bin/alembic upgrade head"},
+            status_code=503,
+        )  # fmt: skip
+    return JSONResponse({"status": "ok", "schema": current})

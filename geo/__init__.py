@@ -1,0 +1,1 @@
+"""Geometry: CRS conversion, the synthetic county, GeoJSON export. No HTTP, no ORM."""

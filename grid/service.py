@@ -1,0 +1,195 @@
+"""Use cases of the grid. Keyword-only, session first; callers commit at the boundary."""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from shapely import to_wkb
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from geo.crs import CRS, to_wgs84
+from grid import repository
+from grid.exceptions import HierarchyError, InvalidInput, NodeNotFound, OutsideJurisdiction, PostConflict
+from grid.levels import LEVELS_WITHOUT_GEOMETRY, child_chain, child_error
+from grid.locate import Location, build_location
+
+FLOOR_MIN, FLOOR_MAX = -10, 300
+
+
+@dataclass(frozen=True)
+class Located:
+    lon: float  # WGS-84, after conversion
+    lat: float
+    location: Location
+
+
+def locate(*, session: Session, lon: float, lat: float, crs: CRS, floor: int | None, county_name: str) -> Located:
+    """The deepest node covering a point reported in `crs`, with its chain of chiefs."""
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise InvalidInput(f"({lon}, {lat}) is not a longitude/latitude pair", lon=lon, lat=lat)
+    if floor is not None and not FLOOR_MIN <= floor <= FLOOR_MAX:
+        raise InvalidInput(f"floor {floor} is not a storey number ({FLOOR_MIN} to {FLOOR_MAX})", floor=floor)
+    w_lon, w_lat = to_wgs84(lon, lat, crs)
+    rows = repository.locate_rows(session, lon=w_lon, lat=w_lat, with_floors=floor is not None)
+    location = build_location(rows, floor=floor)
+    if location is None:
+        hint = "" if crs is not CRS.wgs84 else (
+            " If the phone's map is AMap or Tencent, send crs=gcj02; if Baidu, crs=bd09."
+        )  # fmt: skip
+        raise OutsideJurisdiction(
+            f"The point ({lon:.6f}, {lat:.6f}, {crs}) is outside {county_name}: no area of the grid covers it."
+            + hint,
+            lon=lon, lat=lat, crs=str(crs), wgs84={"lon": w_lon, "lat": w_lat},
+        )  # fmt: skip
+    return Located(lon=w_lon, lat=w_lat, location=location)
+
+
+def get_node(*, session: Session, code: str) -> RowMapping:
+    node = repository.get_node(session, code=code)
+    if node is None:
+        raise NodeNotFound(f"no node has the code {code!r}", code=code)
+    return node
+
+
+def children(*, session: Session, code: str) -> Sequence[RowMapping]:
+    get_node(session=session, code=code)
+    return repository.children(session, code=code)
+
+
+def posts(*, session: Session, code: str) -> tuple[RowMapping, Sequence[RowMapping]]:
+    node = get_node(session=session, code=code)
+    return node, repository.node_posts(session, node_id=node["id"])
+
+
+def list_nodes(
+    *,
+    session: Session,
+    level: str | None,
+    parent_code: str | None,
+    bbox: tuple[float, float, float, float] | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[Sequence[RowMapping], str | None]:
+    """A page of nodes and the cursor of the next page (None on the last)."""
+    if parent_code is not None:
+        get_node(session=session, code=parent_code)
+    rows = repository.list_nodes(
+        session, level=level, parent_code=parent_code, bbox=bbox, after_code=cursor, limit=limit + 1
+    )
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1]["code"]
+    return rows, None
+
+
+class NodeLike(Protocol):
+    code: str
+    name: str
+    level: str
+    chain: str | None
+    parent_code: str | None
+    geom: Any
+    floor_from: int | None
+    floor_to: int | None
+
+
+def create_node(*, session: Session, county_code: str, node: NodeLike) -> int:
+    """Add one node under its parent, refusing what would break the levels or chains."""
+    parent = repository.get_node(session, code=node.parent_code) if node.parent_code else None
+    if node.parent_code and parent is None:
+        raise NodeNotFound(f"parent {node.parent_code!r} of {node.code!r} does not exist", code=node.parent_code)
+    chain = child_chain(
+        parent_chain=parent["chain"] if parent else None, child_level=node.level, declared=node.chain
+    )
+    problem = child_error(
+        parent_level=parent["level"] if parent else None,
+        parent_chain=parent["chain"] if parent else None,
+        child_level=node.level,
+        child_chain=chain,
+    )
+    if problem:
+        raise HierarchyError(f"{node.code}: {problem}", code=node.code, parent_code=node.parent_code)
+    try:
+        with session.begin_nested():
+            return repository.insert_node(session, row=_node_row(county_code, node, chain))
+    except IntegrityError as exc:
+        raise HierarchyError(f"{node.code}: {_constraint_message(exc)}", code=node.code) from None
+
+
+def _node_row(county_code: str, node: NodeLike, chain: str | None) -> dict[str, Any]:
+    has_geom = node.level not in LEVELS_WITHOUT_GEOMETRY
+    return {
+        "county_code": county_code,
+        "code": node.code,
+        "name": node.name,
+        "level": node.level,
+        "chain": chain,
+        "parent_code": node.parent_code,
+        "wkb": to_wkb(node.geom) if has_geom and node.geom is not None else None,
+        "floor_from": node.floor_from,
+        "floor_to": node.floor_to,
+    }
+
+
+def _constraint_message(exc: IntegrityError) -> str:
+    diag = getattr(exc.orig, "diag", None)
+    name = getattr(diag, "constraint_name", None) or ""
+    known = {
+        "uq_node_code": "a node with this code already exists",
+        "ck_node_geom_unless_floor": "every level but floor needs a polygon; a floor uses its unit's",
+        "ck_node_floor_range": "a floor needs floor_from <= floor_to; other levels have no floor range",
+        "uq_post_current_chief": "this node already has a current chief; hand the post over instead",
+        "uq_post_current_person": "this person already holds a current post on this node",
+    }
+    return known.get(name) or (getattr(diag, "message_primary", None) or str(exc.orig)).strip()
+
+
+def hand_over(
+    *, session: Session, county_code: str, node_code: str, name: str, phone: str | None, role: str = "chief",
+    at: datetime | None = None,
+) -> int:  # fmt: skip
+    """A new person takes a post. The old chief's post ends; it is never overwritten."""
+    at = at or datetime.now(timezone.utc)
+    node = get_node(session=session, code=node_code)
+    person_id = repository.upsert_person(session, county_code=county_code, name=name, phone=phone)
+    if role == "chief":
+        current = repository.current_post(session, node_id=node["id"], role="chief")
+        if current is not None:
+            if current["person_id"] == person_id:
+                return current["id"]
+            if current["started_at"] > at:
+                raise PostConflict(
+                    f"the current chief of {node_code} started after {at.isoformat()}; a handover cannot predate it",
+                    code=node_code,
+                )
+            repository.end_post(session, post_id=current["id"], at=at)
+    try:
+        with session.begin_nested():
+            return repository.start_post(
+                session, county_code=county_code, node_id=node["id"], person_id=person_id, role=role, at=at
+            )
+    except IntegrityError as exc:
+        raise PostConflict(f"{node_code}: {_constraint_message(exc)}", code=node_code) from None
+
+
+def load_county(*, session: Session, county_code: str, nodes: Iterable[NodeLike], posts: Iterable[Any]) -> int:
+    """Bulk-load a whole generated county (parents before children) and its roster.
+
+    The demo and benchmark loader: it trusts its input, which the generator's own
+    tests check; real boundary files go through the validating import instead.
+    """
+    rows = [_node_row(county_code, node, node.chain) for node in nodes]
+    for start in range(0, len(rows), 5000):
+        repository.insert_nodes(session, rows=rows[start : start + 5000])
+    post_rows = [
+        {"node_code": p.node_code, "role": p.role, "name": p.name, "phone": p.phone,
+         "started_at": p.started_at, "ended_at": p.ended_at}
+        for p in posts
+    ]  # fmt: skip
+    for start in range(0, len(post_rows), 5000):
+        repository.insert_people_and_posts(session, county_code=county_code, posts=post_rows[start : start + 5000])
+    return len(rows)
