@@ -104,12 +104,12 @@ def child_error(
     """
     if child_level not in LEVEL_CODES:
         return f"unknown level {child_level!r}; levels are {', '.join(LEVEL_CODES)}"
+    if child_level in ("county", "township") and child_chain is not None:
+        return f"a {child_level} sits above both chains and has no chain"
     if parent_level is None:
         return None if child_level == "county" else f"a {child_level} needs a parent; only a county has none"
     if child_level == "county":
         return "a county cannot have a parent"
-    if child_level in ("township",) and child_chain is not None:
-        return "a township sits above both chains and has no chain"
     if child_level == "area" and child_chain not in (Chain.urban, Chain.rural):
         return "an area must say its chain: urban (城区) or rural (农村)"
     own_chain = chain_of_level(child_level)

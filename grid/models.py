@@ -21,6 +21,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql.base import ischema_names
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import UserDefinedType
 
@@ -44,6 +45,9 @@ class LTree(UserDefinedType):
 
     def get_col_spec(self, **kw: object) -> str:
         return "LTREE"
+
+
+ischema_names["ltree"] = LTree  # so reflection (and Alembic's autogenerate) knows the type
 
 
 class Node(Base):

@@ -57,7 +57,7 @@ def get_node(session: Session, *, code: str) -> RowMapping | None:
         session.execute(
             text(
                 f"""
-SELECT {NODE_COLUMNS}, ST_AsGeoJSON(COALESCE(n.geom, p.geom), 9) AS geometry,
+SELECT {NODE_COLUMNS}, ST_AsGeoJSON(COALESCE(n.geom, p.geom), 15) AS geometry,
        (SELECT array_agg(a.code ORDER BY a.depth) FROM node a
          WHERE a.id = ANY (string_to_array(ltree2text(n.path), '.')::bigint[])) AS path_codes
   FROM node n LEFT JOIN node p ON p.id = n.parent_id
@@ -240,7 +240,7 @@ def subtree_features(session: Session, *, code: str) -> Iterable[RowMapping]:
         session.execute(
             text(
                 f"""
-SELECT {NODE_COLUMNS}, ST_AsGeoJSON(COALESCE(n.geom, p.geom), 9) AS geometry
+SELECT {NODE_COLUMNS}, ST_AsGeoJSON(COALESCE(n.geom, p.geom), 15) AS geometry
   FROM node root
   JOIN node n ON n.path <@ root.path
   LEFT JOIN node p ON p.id = n.parent_id

@@ -111,6 +111,7 @@ def create_node(*, session: Session, county_code: str, node: NodeLike) -> int:
         child_level=node.level,
         child_chain=chain,
     )
+    problem = problem or _shape_error(node)
     if problem:
         raise HierarchyError(f"{node.code}: {problem}", code=node.code, parent_code=node.parent_code)
     try:
@@ -120,8 +121,22 @@ def create_node(*, session: Session, county_code: str, node: NodeLike) -> int:
         raise HierarchyError(f"{node.code}: {_constraint_message(exc)}", code=node.code) from None
 
 
+def _shape_error(node: NodeLike) -> str | None:
+    """Floors have a storey range and no polygon; every other level has a polygon."""
+    if node.level in LEVELS_WITHOUT_GEOMETRY:
+        if node.geom is not None:
+            return "a floor has no polygon of its own: it uses its unit's footprint"
+        if node.floor_from is None or node.floor_to is None or node.floor_from > node.floor_to:
+            return "a floor needs floor_from <= floor_to (storey numbers)"
+        return None
+    if node.geom is None or node.geom.is_empty:
+        return f"a {node.level} needs a polygon"
+    if node.floor_from is not None or node.floor_to is not None:
+        return f"only floors have a storey range, not a {node.level}"
+    return None
+
+
 def _node_row(county_code: str, node: NodeLike, chain: str | None) -> dict[str, Any]:
-    has_geom = node.level not in LEVELS_WITHOUT_GEOMETRY
     return {
         "county_code": county_code,
         "code": node.code,
@@ -129,7 +144,7 @@ def _node_row(county_code: str, node: NodeLike, chain: str | None) -> dict[str, 
         "level": node.level,
         "chain": chain,
         "parent_code": node.parent_code,
-        "wkb": to_wkb(node.geom) if has_geom and node.geom is not None else None,
+        "wkb": to_wkb(node.geom) if node.geom is not None else None,
         "floor_from": node.floor_from,
         "floor_to": node.floor_to,
     }

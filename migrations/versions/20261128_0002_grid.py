@@ -133,14 +133,14 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "level IN ('county','township','area','community','grid','unit','floor',"
             "'subarea','village','group','household')",
-            name="ck_node_level_known",
+            name=op.f("ck_node_level_known"),
         ),
-        sa.CheckConstraint("chain IS NULL OR chain IN ('urban','rural')", name="ck_node_chain_known"),
-        sa.CheckConstraint("(level = 'floor') = (geom IS NULL)", name="ck_node_geom_unless_floor"),
+        sa.CheckConstraint("chain IS NULL OR chain IN ('urban','rural')", name=op.f("ck_node_chain_known")),
+        sa.CheckConstraint("(level = 'floor') = (geom IS NULL)", name=op.f("ck_node_geom_unless_floor")),
         sa.CheckConstraint(
             "(level = 'floor') = (floor_from IS NOT NULL AND floor_to IS NOT NULL)"
             " AND (floor_from IS NULL OR floor_from <= floor_to)",
-            name="ck_node_floor_range",
+            name=op.f("ck_node_floor_range"),
         ),
     )
     op.create_index("ix_node_parent_id", "node", ["parent_id"])
@@ -189,8 +189,8 @@ def upgrade() -> None:
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_post"),
-        sa.CheckConstraint("role IN ('chief','deputy')", name="ck_post_role_known"),
-        sa.CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="ck_post_ends_after_start"),
+        sa.CheckConstraint("role IN ('chief','deputy')", name=op.f("ck_post_role_known")),
+        sa.CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name=op.f("ck_post_ends_after_start")),
     )
     op.create_index("ix_post_node_id", "post", ["node_id"])
     op.create_index("ix_post_person_id", "post", ["person_id"])

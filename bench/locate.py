@@ -1,0 +1,376 @@
+"""Locate latency: the API over HTTP, the same SQL alone, and an in-memory shapely floor.
+
+    .venv/bin/python bench/locate.py [--scale 1 17] [--points 2000] [--keep-db]
+
+Needs DATABASE_URL (eval "$(bash scripts/dev.sh db-env)"). For each scale it makes
+the database wuzhang_bench_s{scale} beside DATABASE_URL, loads the demo county,
+then times the same random points three ways, one client at a time:
+  HTTP     `wuzhang serve` on 127.0.0.1:8011, one keep-alive httpx client;
+  SQL      grid/repository.py's _LOCATE_SQL, prepared, on one psycopg connection,
+           and through `pgbench -M prepared` with 1 and 2 clients;
+  shapely  an STRtree over the same leaf polygons, in this process.
+It prints one table per scale and an EXPLAIN of the statement. Nothing here asserts
+on time: the machine is shared and noisy, so read medians and ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _common as c  # also puts the project root on sys.path
+import httpx
+import numpy as np
+import psycopg
+import shapely
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.dialects.postgresql import psycopg as pg_dialect
+from sqlalchemy.orm import Session
+
+from geo import demo
+from grid import service
+from grid.repository import _LOCATE_SQL
+
+SEED = 20261128  # same points on every run
+PORT = 8011
+WARMUP = 200
+PGBENCH = os.environ.get("PGBENCH", "/usr/lib/postgresql/15/bin/pgbench")
+PGBENCH_SECONDS = 10
+
+# The statement exactly as the app sends it to psycopg (named %(x)s placeholders),
+# and exactly as written for pgbench, which takes the :name form.
+LOCATE_PSYCOPG = str(_LOCATE_SQL.compile(dialect=pg_dialect.dialect()))
+LOCATE_PGBENCH = _LOCATE_SQL.text.strip() + ";"
+
+
+# --- database -----------------------------------------------------------------------
+
+
+def prepare_database(scale: int, county: demo.DemoCounty) -> str:
+    """The loaded, analysed bench database for `scale`; reused if a --keep-db run left it."""
+    name = f"wuzhang_bench_s{scale}"
+    if c.database_exists(name):
+        url = c.database_url(name)
+        if _county_loaded(url):
+            print(f"  reusing database {name} (left by --keep-db)")
+            return url
+        c.drop_database(name)  # half-made by an interrupted run
+    url = c.create_database(name)
+    c.migrate(url)
+    t0 = time.perf_counter()
+    engine = create_engine(url)
+    with Session(engine) as session:
+        service.load_county(session=session, county_code=demo.COUNTY_CODE, nodes=county.nodes, posts=county.posts)
+        session.commit()
+    engine.dispose()
+    t1 = time.perf_counter()
+    # Fresh tables have no statistics; the planner needs them to pick the GiST index.
+    with psycopg.connect(c.libpq_url(url), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    t2 = time.perf_counter()
+    print(f"  loaded {name}: {len(county.nodes):,} nodes in {t1 - t0:.1f} s, VACUUM ANALYZE {t2 - t1:.1f} s")
+    return url
+
+
+def _county_loaded(url: str) -> bool:
+    try:
+        with psycopg.connect(c.libpq_url(url)) as conn:
+            return conn.execute("SELECT 1 FROM node WHERE code = %s", (demo.COUNTY_CODE,)).fetchone() is not None
+    except psycopg.Error:
+        return False
+
+
+# --- points -------------------------------------------------------------------------
+
+
+def sample_points(leaves: list[demo.DemoNode], n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+    """n points, each strictly inside a random leaf (rejection sampling in its bounds).
+
+    Strictly inside, so the expected answer is that leaf: leaves tile without overlap.
+    """
+    points, expected = [], []
+    for k in rng.integers(len(leaves), size=n):
+        geom = leaves[k].geom
+        x0, y0, x1, y1 = geom.bounds
+        while True:
+            x, y = rng.uniform(x0, x1), rng.uniform(y0, y1)
+            if shapely.contains_xy(geom, x, y):
+                break
+        points.append((x, y))
+        expected.append(leaves[k].code)
+    return np.array(points), expected
+
+
+# --- HTTP ---------------------------------------------------------------------------
+
+
+def bench_http(url: str, points: np.ndarray, log_path: Path) -> tuple[dict, dict, list[str]]:
+    """Serial GETs through the real server; returns locate stats, /healthz stats, answers."""
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", PORT)) == 0:
+            sys.exit(f"port {PORT} is already in use: refusing to benchmark someone else's server")
+    wuzhang = Path(sys.executable).parent / "wuzhang"
+    env = {**os.environ, "DATABASE_URL": url}
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [str(wuzhang), "serve", "--port", str(PORT)], cwd=c.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{PORT}", timeout=10) as client:
+                _wait_healthy(client, server)
+                locate = lambda lon, lat: client.get("/api/v1/grid/locate", params={"lon": lon, "lat": lat})  # noqa: E731
+                for lon, lat in points[:WARMUP]:  # lets the pool connect and psycopg prepare
+                    locate(lon, lat).raise_for_status()
+                times, bodies = [], []
+                start = time.perf_counter()
+                for lon, lat in points:
+                    t0 = time.perf_counter_ns()
+                    response = locate(lon, lat)
+                    times.append(time.perf_counter_ns() - t0)
+                    bodies.append(response)
+                wall = time.perf_counter() - start
+                bad = [r.status_code for r in bodies if r.status_code != 200]
+                if bad:
+                    print(f"  !! {len(bad)} locate answers were not 200: {sorted(set(bad))}")
+                answers = [r.json()["node"]["code"] if r.status_code == 200 else "" for r in bodies]
+                # The same round trip with no database work: the HTTP + framework floor.
+                h_times = []
+                h_start = time.perf_counter()
+                for _ in range(len(points)):
+                    t0 = time.perf_counter_ns()
+                    client.get("/healthz").raise_for_status()
+                    h_times.append(time.perf_counter_ns() - t0)
+                h_wall = time.perf_counter() - h_start
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    return c.summary(times, wall), c.summary(h_times, h_wall), answers
+
+
+def _wait_healthy(client: httpx.Client, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"wuzhang serve exited with {server.returncode} before it was healthy")
+        try:
+            if client.get("/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    sys.exit("wuzhang serve was not healthy within 60 s")
+
+
+# --- SQL ----------------------------------------------------------------------------
+
+
+def sql_connection(url: str, parallel_off: bool = True) -> psycopg.Connection:
+    return psycopg.connect(c.libpq_url(url), autocommit=True, options=c.NO_PARALLEL if parallel_off else "")
+
+
+def bench_sql(conn: psycopg.Connection, points: np.ndarray) -> tuple[dict, list[str]]:
+    """The statement alone, prepared, one connection, serially; returns stats and answers."""
+
+    def locate(lon: float, lat: float) -> list[tuple]:
+        params = {"lon": float(lon), "lat": float(lat), "with_floors": False}
+        return conn.execute(LOCATE_PSYCOPG, params, prepare=True).fetchall()
+
+    for lon, lat in points[:WARMUP]:
+        locate(lon, lat)
+    times, answers = [], []
+    start = time.perf_counter()
+    for lon, lat in points:
+        t0 = time.perf_counter_ns()
+        rows = locate(lon, lat)
+        times.append(time.perf_counter_ns() - t0)
+        answers.append(rows[0][1] if rows else "")  # deepest first; column 1 is the code
+    return c.summary(times, time.perf_counter() - start), answers
+
+
+def prewarm(conn: psycopg.Connection, points: np.ndarray) -> None:
+    """One untimed pass over every point, so no method pays for pages read cold."""
+    for lon, lat in points:
+        conn.execute(LOCATE_PSYCOPG, {"lon": float(lon), "lat": float(lat), "with_floors": False}).fetchall()
+
+
+def explain(url: str, lon: float, lat: float) -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) for one point as the app runs it, and a parallel check."""
+    params = {"lon": lon, "lat": lat, "with_floors": False}
+    sql = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + LOCATE_PSYCOPG
+    with sql_connection(url) as conn:
+        plan = [row[0] for row in conn.execute(sql, params)]
+    print(f"\n  EXPLAIN (ANALYZE, BUFFERS) at ({lon:.6f}, {lat:.6f}), max_parallel_workers_per_gather=0:")
+    for line in plan:
+        print("    " + line.rstrip())
+    parallel = any("Gather" in line or "Workers" in line for line in plan)
+    gist = any("ix_node_piece_geom" in line for line in plan)
+    print(f"  parallel workers: {'YES (!)' if parallel else 'none'}; GiST ix_node_piece_geom used: {gist}")
+    # The trap in shared/notes/performance.md: what the server default would do.
+    with sql_connection(url, parallel_off=False) as conn:
+        default = [row[0] for row in conn.execute(sql, params)]
+    d_parallel = any("Gather" in line for line in default)
+    d_time = next((line.strip() for line in default if line.startswith("Execution Time")), "?")
+    print(f"  with the server default instead: parallel {'YES' if d_parallel else 'no'}; {d_time}")
+
+
+def bench_pgbench(url: str, bbox: tuple[float, float, float, float], clients: int, workdir: Path) -> dict:
+    """pgbench -M prepared on the same statement; points uniform in the county's bbox."""
+    x0, y0, x1, y1 = bbox
+    script = workdir / "locate.pgbench"
+    script.write_text(
+        f"\\set lon {x0!r} + random(0, 1000000) / 1000000.0 * {x1 - x0!r}\n"
+        f"\\set lat {y0!r} + random(0, 1000000) / 1000000.0 * {y1 - y0!r}\n"
+        "\\set with_floors false\n" + LOCATE_PGBENCH + "\n"
+    )
+    u = make_url(url)
+    env = {
+        **os.environ,
+        "PGHOST": u.host or "127.0.0.1", "PGPORT": str(u.port or 5432), "PGUSER": u.username or "",
+        "PGPASSWORD": u.password or "", "PGDATABASE": u.database or "",
+        "PGOPTIONS": c.NO_PARALLEL,  # as the app's connections
+    }  # fmt: skip
+    cmd = [PGBENCH, "-M", "prepared", "-n", "-T", str(PGBENCH_SECONDS), "-c", str(clients), "-f", str(script)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    latency = float(re.search(r"latency average = ([\d.]+) ms", out).group(1))
+    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
+    failed = re.search(r"number of failed transactions: (\d+)", out)
+    if failed and int(failed.group(1)):
+        print(f"  !! pgbench -c {clients}: {failed.group(1)} failed transactions")
+    return {"mean": latency, "per_s": tps}
+
+
+# --- shapely ------------------------------------------------------------------------
+
+
+def bench_shapely(leaves: list[demo.DemoNode], points: np.ndarray) -> tuple[dict, dict, list[str]]:
+    """STRtree over the leaf polygons: one query per point, then one bulk query."""
+    geoms = np.array([n.geom for n in leaves])  # leaves sorted by code: lowest index = lowest code
+    codes = [n.code for n in leaves]
+    t0 = time.perf_counter()
+    tree = shapely.STRtree(geoms)
+    tree.query(shapely.points(points[:1]), predicate="covered_by")  # the tree is built lazily
+    print(f"  STRtree over {len(leaves):,} leaves built in {time.perf_counter() - t0:.2f} s")
+    pts = shapely.points(points)
+    # query(p, predicate=P) keeps tree geometries g with P(p, g). "covers" would test
+    # whether the point covers the polygon (never); "within" misses points on an edge.
+    # "covered_by" is the polygon covering the point, like ST_Covers(geom, point).
+    _check_predicate(tree, geoms, pts, leaves)
+    for p in pts[:WARMUP]:
+        tree.query(p, predicate="covered_by")
+    times, answers = [], []
+    start = time.perf_counter()
+    for p in pts:
+        t0 = time.perf_counter_ns()
+        hits = tree.query(p, predicate="covered_by")
+        best = hits.min() if hits.size else -1  # ties on shared edges: the lowest code, as the SQL
+        times.append(time.perf_counter_ns() - t0)
+        answers.append(codes[best] if best >= 0 else "")
+    one = c.summary(times, time.perf_counter() - start)
+    t0 = time.perf_counter()
+    tree.query(pts, predicate="covered_by")
+    bulk_s = time.perf_counter() - t0
+    bulk = {"mean": bulk_s * 1e3 / len(pts), "per_s": len(pts) / bulk_s}
+    return one, bulk, answers
+
+
+def _check_predicate(tree: shapely.STRtree, geoms: np.ndarray, pts: np.ndarray, leaves: list) -> None:
+    """The tree's answer against brute force on a few points, inside and on shared vertices."""
+    probes = list(pts[:10]) + [shapely.Point(shapely.get_coordinates(leaves[i].geom)[0]) for i in (0, 7, 42)]
+    for p in probes:
+        brute = set(np.flatnonzero(shapely.covers(geoms, p)))
+        tree_hits = set(tree.query(p, predicate="covered_by"))
+        if brute != tree_hits:
+            sys.exit(f"STRtree covered_by disagrees with brute force at {p}: {tree_hits} != {brute}")
+    print(f"  STRtree 'covered_by' agrees with brute-force covers on {len(probes)} points (3 on shared vertices)")
+
+
+# --- main ---------------------------------------------------------------------------
+
+
+def run_scale(scale: int, n_points: int, keep_db: bool, workdir: Path) -> dict:
+    print(f"\n=== scale {scale} ===")
+    t0 = time.perf_counter()
+    county = demo.generate(scale=scale)
+    print(f"  generated {len(county.nodes):,} nodes in {time.perf_counter() - t0:.1f} s")
+    name = f"wuzhang_bench_s{scale}"
+    try:
+        url = prepare_database(scale, county)
+        print(f"  generate + load + analyse: {time.perf_counter() - t0:.1f} s")
+        leaves = sorted(county.leaf_polygons, key=lambda n: n.code)
+        points, expected = sample_points(leaves, n_points, np.random.default_rng(SEED))
+        county_geom = county.nodes[0].geom
+        bbox = county_geom.bounds
+        with sql_connection(url) as conn:
+            pieces = conn.execute("SELECT count(*) FROM node_piece").fetchone()[0]
+            prewarm(conn, points)
+        print(f"  {len(leaves):,} leaf polygons, {pieces:,} node_piece rows, {n_points:,} points")
+        explain(url, float(points[0][0]), float(points[0][1]))
+
+        http, healthz, http_answers = bench_http(url, points, workdir / f"serve-s{scale}.log")
+        with sql_connection(url) as conn:
+            sql, sql_answers = bench_sql(conn, points)
+        pgb1 = bench_pgbench(url, bbox, 1, workdir)
+        pgb2 = bench_pgbench(url, bbox, 2, workdir)
+        one, bulk, shp_answers = bench_shapely(leaves, points)
+    finally:
+        if not keep_db:
+            c.drop_database(name)
+
+    for label, answers in (("HTTP", http_answers), ("SQL", sql_answers), ("shapely", shp_answers)):
+        wrong = sum(a != e for a, e in zip(answers, expected))
+        if wrong:
+            print(f"  !! {label}: {wrong} of {len(expected)} points not routed to the leaf they were drawn in")
+    # Share of pgbench's bbox points that fall outside the county (they return no row).
+    probe = np.random.default_rng(SEED).uniform(bbox[:2], bbox[2:], size=(20000, 2))
+    outside = 1 - shapely.contains_xy(county_geom, probe[:, 0], probe[:, 1]).mean()
+
+    rows = [
+        ("HTTP GET /api/v1/grid/locate", http),
+        ("HTTP GET /healthz (no database)", healthz),
+        ("SQL prepared, psycopg, 1 connection", sql),
+        ("pgbench -M prepared -c 1 (bbox points)", pgb1),
+        ("pgbench -M prepared -c 2 (bbox points)", pgb2),
+        ("shapely STRtree, one query per point", one),
+        ("shapely STRtree, one bulk query", bulk),
+    ]
+    c.print_table(f"scale {scale}: {len(leaves):,} leaves, {n_points:,} points, serial unless noted", rows)
+    print(f"  pgbench points: uniform in the county bbox, {outside:.0%} of them outside the county (no row)")
+    print(
+        f"  HTTP/SQL: {http['p50'] / sql['p50']:.1f}x at p50, {http['mean'] / sql['mean']:.1f}x mean;"
+        f"  SQL/shapely: {sql['p50'] / one['p50']:.0f}x at p50 (one at a time),"
+        f" {sql['mean'] / bulk['mean']:.0f}x mean against bulk"
+    )
+    return dict(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=int, nargs="+", default=[1, 17], help="demo scales (default: 1 17)")
+    parser.add_argument("--points", type=int, default=2000, help="random points per scale (default 2000)")
+    parser.add_argument("--keep-db", action="store_true", help="keep wuzhang_bench_s{scale} for the next run")
+    args = parser.parse_args()
+    if not shutil.which(PGBENCH):
+        sys.exit(f"pgbench not found at {PGBENCH} (set PGBENCH)")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"locate benchmark: {os.cpu_count()} CPUs shared, unpinned, by this client, the server and PostgreSQL;"
+          f" load average {load}")
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="wuzhang-bench-") as tmp:
+        for scale in args.scale:
+            run_scale(scale, args.points, args.keep_db, Path(tmp))
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""What the database itself enforces: hierarchy, one current chief, paths, pieces."""
+import itertools
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from shapely import box
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from grid import repository, service
+from grid.exceptions import HierarchyError, PostConflict
+from grid.levels import LEVEL_CODES, RURAL_CHAIN, URBAN_CHAIN, child_error
+
+
+def test_database_rule_agrees_with_the_domain_rule_for_every_pair(db):
+    # Every state a parent can be in, against every child a file could ask for.
+    parents = [(None, None), ("county", None), ("township", None)]
+    parents += [(lv.code, "urban") for lv in URBAN_CHAIN] + [(lv.code, "rural") for lv in RURAL_CHAIN]
+    children = itertools.product(LEVEL_CODES, (None, "urban", "rural"))
+    for (p_level, p_chain), (c_level, c_chain) in itertools.product(parents, children):
+        domain_ok = child_error(parent_level=p_level, parent_chain=p_chain, child_level=c_level, child_chain=c_chain) is None
+        # The trigger lets a child below area inherit its parent's chain before checking.
+        inherited = p_chain if c_chain is None and c_level not in ("county", "township", "area") else c_chain
+        db_ok = db.execute(
+            text("SELECT node_level_allowed(:pl, :pc, :cl, :cc)"),
+            {"pl": p_level, "pc": p_chain, "cl": c_level, "cc": inherited},
+        ).scalar()
+        assert bool(db_ok) == domain_ok, (p_level, p_chain, c_level, c_chain)
+
+
+class NewNode:
+    def __init__(self, code, level, parent_code, chain=None, geom=None, floor_from=None, floor_to=None):
+        self.code, self.name, self.level, self.parent_code = code, f"测试{code}", level, parent_code
+        self.chain, self.geom, self.floor_from, self.floor_to = chain, geom, floor_from, floor_to
+
+
+def _some(db, level):
+    return db.execute(text("SELECT code, id, path::text AS path, depth, chain FROM node WHERE level = :l ORDER BY code LIMIT 1"),
+                      {"l": level}).mappings().one()  # fmt: skip
+
+
+def test_a_village_under_a_community_is_refused_by_the_service_and_the_database(db):
+    community = _some(db, "community")
+    with pytest.raises(HierarchyError, match="village"):
+        service.create_node(session=db, county_code="610827",
+                            node=NewNode("X-V1", "village", community["code"], geom=box(110, 37, 110.001, 37.001)))  # fmt: skip
+    # The trigger refuses it even when the domain check is skipped.
+    with pytest.raises(DBAPIError, match="cannot sit under"):
+        with db.begin_nested():
+            repository.insert_node(db, row={
+                "county_code": "610827", "code": "X-V2", "name": "x", "level": "village", "chain": "rural",
+                "parent_code": community["code"], "wkb": box(110, 37, 110.001, 37.001).wkb,
+                "floor_from": None, "floor_to": None,
+            })  # fmt: skip
+
+
+def test_path_and_depth_and_chain_follow_the_parent(db):
+    village = _some(db, "village")
+    node_id = service.create_node(
+        session=db, county_code="610827", node=NewNode("X-Z9", "group", village["code"], geom=box(110, 37, 110.001, 37.001))
+    )
+    row = db.execute(text("SELECT path::text AS path, depth, chain FROM node WHERE id = :id"), {"id": node_id}).mappings().one()
+    assert row["path"] == f"{village['path']}.{node_id}"
+    assert row["depth"] == village["depth"] + 1 == 5
+    assert row["chain"] == "rural"
+
+
+def test_subtree_query_is_by_path(db):
+    township = _some(db, "township")
+    count = db.execute(text("SELECT count(*) FROM node n, node t WHERE t.code = :c AND n.path <@ t.path"),
+                       {"c": township["code"]}).scalar()  # fmt: skip
+    by_code = db.execute(text("SELECT count(*) FROM node WHERE code LIKE :p"), {"p": township["code"] + "%"}).scalar()
+    assert count == by_code > 500
+
+
+def test_moving_a_node_rewrites_the_paths_of_its_subtree(db):
+    groups = db.execute(text("SELECT g.id, g.parent_id FROM node g WHERE g.level = 'group' ORDER BY g.code LIMIT 1")).mappings().one()
+    other_village = db.execute(text("SELECT id, path::text AS path FROM node WHERE level = 'village' AND id <> :v ORDER BY code DESC LIMIT 1"),
+                               {"v": groups["parent_id"]}).mappings().one()  # fmt: skip
+    db.execute(text("UPDATE node SET parent_id = :p WHERE id = :id"), {"p": other_village["id"], "id": groups["id"]})
+    paths = db.execute(text("SELECT path::text FROM node WHERE parent_id = :id"), {"id": groups["id"]}).scalars().all()
+    assert paths and all(p.startswith(f"{other_village['path']}.{groups['id']}.") for p in paths)
+
+
+def test_floors_have_no_polygon_and_other_levels_must(db):
+    unit = _some(db, "unit")
+    with pytest.raises(HierarchyError, match="unit's footprint"):
+        service.create_node(session=db, county_code="610827",
+                            node=NewNode("X-F9", "floor", unit["code"], geom=box(110, 37, 110.001, 37.001)))  # fmt: skip
+    with pytest.raises(HierarchyError, match="needs a polygon"):
+        service.create_node(session=db, county_code="610827", node=NewNode("X-B9", "unit", _some(db, "grid")["code"]))
+    service.create_node(session=db, county_code="610827",
+                        node=NewNode("X-F8", "floor", unit["code"], floor_from=19, floor_to=24))  # fmt: skip
+
+
+def test_the_database_allows_one_current_chief_per_node(db):
+    village = _some(db, "village")
+    with pytest.raises(IntegrityError, match="uq_post_current_chief"):
+        with db.begin_nested():
+            person = repository.upsert_person(db, county_code="610827", name="王二", phone="13900000001")
+            repository.start_post(db, county_code="610827", node_id=village["id"], person_id=person,
+                                  role="chief", at=datetime.now(timezone.utc))  # fmt: skip
+
+
+def test_a_handover_ends_the_old_post_and_keeps_the_history(db):
+    village = _some(db, "village")
+    node, before = service.posts(session=db, code=village["code"])
+    old_chief = next(p for p in before if p["role"] == "chief" and p["ended_at"] is None)
+    at = datetime.now(timezone.utc)
+    service.hand_over(session=db, county_code="610827", node_code=village["code"], name="新村长", phone="13900000002", at=at)
+    _, after = service.posts(session=db, code=village["code"])
+    current = [p for p in after if p["role"] == "chief" and p["ended_at"] is None]
+    assert [p["name"] for p in current] == ["新村长"]
+    ended = next(p for p in after if p["id"] == old_chief["id"])
+    assert ended["ended_at"] == at and ended["name"] == old_chief["name"]
+    assert len(after) == len(before) + 1
+
+
+def test_a_handover_cannot_predate_the_current_chief(db):
+    village = _some(db, "village")
+    with pytest.raises(PostConflict, match="predate"):
+        service.hand_over(session=db, county_code="610827", node_code=village["code"], name="早到者",
+                          phone="13900000003", at=datetime(2000, 1, 1, tzinfo=timezone.utc))  # fmt: skip
+
+
+def test_pieces_follow_the_polygon_and_retirement(db):
+    household = _some(db, "household")
+    pieces = lambda: db.execute(text("SELECT count(*) FROM node_piece WHERE node_id = :id"), {"id": household["id"]}).scalar()  # noqa: E731
+    assert pieces() >= 1
+    db.execute(text("UPDATE node SET retired_at = now() WHERE id = :id"), {"id": household["id"]})
+    assert pieces() == 0
+    db.execute(text("UPDATE node SET retired_at = NULL WHERE id = :id"), {"id": household["id"]})
+    assert pieces() >= 1
+
+
+def test_big_outlines_are_cut_into_small_pieces(db):
+    worst = db.execute(text("SELECT max(ST_NPoints(geom)) FROM node_piece")).scalar()
+    county_points = db.execute(text("SELECT ST_NPoints(geom) FROM node WHERE level = 'county'")).scalar()
+    assert county_points > 2000 and worst <= 256
