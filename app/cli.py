@@ -41,7 +41,7 @@ def serve(
     base = f"http://{host}:{port}"
     err.print(f"[bold]wuzhang[/bold] serving on {base}")
     err.print(f"  API docs   {base}/docs")
-    err.print(f"  locate     {base}/api/v1/grid/locate?lon=110.19&lat=37.76")
+    err.print(f"  locate     {base}/api/v1/grid/locate?lon=110.07437&lat=37.77809&floor=8")
     err.print(f"  health     {base}/healthz  {base}/readyz")
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
 
