@@ -113,3 +113,14 @@ def test_garbage_parameters_get_422_with_a_message(client, params):
     err = r.json()["error"]
     assert err["code"] == "invalid_request"
     assert "query parameter" in err["message"]
+
+
+def test_a_point_outside_every_deeper_node_gets_the_deepest_covering_ancestor(client, db, loaded_county):
+    from sqlalchemy import text
+
+    household, lon, lat = inside(loaded_county, "household", 77)
+    # Retired, the household no longer covers anything: the group above it answers.
+    db.execute(text("UPDATE node SET retired_at = now() WHERE code = :c"), {"c": household.code})
+    body = client.get("/api/v1/grid/locate", params={"lon": lon, "lat": lat}).json()
+    assert body["node"]["code"] == household.parent_code
+    assert [link["level"] for link in body["chain"]] == RURAL[1:]
