@@ -207,7 +207,7 @@ def prewarm(conn: psycopg.Connection, points: np.ndarray) -> None:
 def explain(url: str, lon: float, lat: float) -> None:
     """EXPLAIN (ANALYZE, BUFFERS) for one point as the app runs it, and a parallel check."""
     params = {"lon": lon, "lat": lat, "with_floors": False}
-    sql = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + LOCATE_PSYCOPG
+    sql = "EXPLAIN (ANALYZE, BUFFERS) " + LOCATE_PSYCOPG
     with sql_connection(url) as conn:
         plan = [row[0] for row in conn.execute(sql, params)]
     print(f"\n  EXPLAIN (ANALYZE, BUFFERS) at ({lon:.6f}, {lat:.6f}), max_parallel_workers_per_gather=0:")
