@@ -6,17 +6,24 @@ from contextlib import asynccontextmanager
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 
 from app import errors
 from app.db import make_engine, make_sessionmaker
 from app.routers import grid, health
 from app.settings import PROJECT_ROOT, Settings, get_settings
+from grid.exceptions import InvalidInput
 
 
 def schema_head() -> str | None:
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
     return ScriptDirectory.from_config(config).get_current_head()
+
+
+def reject_nul(request: Request) -> None:
+    """PostgreSQL text cannot hold NUL; refuse it at the door rather than fail deep inside."""
+    if "\x00" in request.url.path or any("\x00" in v for v in request.query_params.values()):
+        raise InvalidInput("a parameter contains a NUL character (\\x00); remove it and try again")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -37,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Grid-based conflict management: five-chief grid, three-tier mediation, signed ledger.",
         version="0.1.0",
         lifespan=lifespan,
+        dependencies=[Depends(reject_nul)],
     )
     app.state.settings = settings
     app.state.schema_head = schema_head()

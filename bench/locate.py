@@ -53,14 +53,15 @@ LOCATE_PGBENCH = _LOCATE_SQL.text.strip() + ";"
 # --- database -----------------------------------------------------------------------
 
 
-def prepare_database(scale: int, county: demo.DemoCounty) -> str:
-    """The loaded, analysed bench database for `scale`; reused if a --keep-db run left it."""
+def prepare_database(scale: int, county: demo.DemoCounty) -> tuple[str, bool]:
+    """The loaded, analysed bench database for `scale` (reused if a --keep-db run left
+    one), and whether it was loaded just now."""
     name = f"wuzhang_bench_s{scale}"
     if c.database_exists(name):
         url = c.database_url(name)
         if _county_loaded(url):
-            print(f"  reusing database {name} (left by --keep-db)")
-            return url
+            print(f"  reusing database {name}, left by a --keep-db run")
+            return url, False
         c.drop_database(name)  # half-made by an interrupted run
     url = c.create_database(name)
     c.migrate(url)
@@ -76,7 +77,7 @@ def prepare_database(scale: int, county: demo.DemoCounty) -> str:
         conn.execute("VACUUM ANALYZE")
     t2 = time.perf_counter()
     print(f"  loaded {name}: {len(county.nodes):,} nodes in {t1 - t0:.1f} s, VACUUM ANALYZE {t2 - t1:.1f} s")
-    return url
+    return url, True
 
 
 def _county_loaded(url: str) -> bool:
@@ -305,8 +306,9 @@ def run_scale(scale: int, n_points: int, keep_db: bool, workdir: Path) -> dict:
     print(f"  generated {len(county.nodes):,} nodes in {time.perf_counter() - t0:.1f} s")
     name = f"wuzhang_bench_s{scale}"
     try:
-        url = prepare_database(scale, county)
-        print(f"  generate + load + analyse: {time.perf_counter() - t0:.1f} s")
+        url, loaded = prepare_database(scale, county)
+        if loaded:
+            print(f"  generate + load + analyse: {time.perf_counter() - t0:.1f} s")
         leaves = sorted(county.leaf_polygons, key=lambda n: n.code)
         points, expected = sample_points(leaves, n_points, np.random.default_rng(SEED))
         county_geom = county.nodes[0].geom
@@ -345,6 +347,8 @@ def run_scale(scale: int, n_points: int, keep_db: bool, workdir: Path) -> dict:
         ("shapely STRtree, one bulk query", bulk),
     ]
     c.print_table(f"scale {scale}: {len(leaves):,} leaves, {n_points:,} points, serial unless noted", rows)
+    # Other work on a shared machine shows up here first; quote it with the figures.
+    print(f"  load average now: {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} CPUs")
     print(f"  pgbench points: uniform in the county bbox, {outside:.0%} of them outside the county (no row)")
     print(
         f"  HTTP/SQL: {http['p50'] / sql['p50']:.1f}x at p50, {http['mean'] / sql['mean']:.1f}x mean;"

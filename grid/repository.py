@@ -253,3 +253,40 @@ SELECT {NODE_COLUMNS}, ST_AsGeoJSON(COALESCE(n.geom, p.geom), 15) AS geometry
         .mappings()
         .yield_per(2000)
     )
+
+
+_CHAIN_OF_NODE_SQL = text(
+    """
+WITH members AS (
+  SELECT a.id, false AS is_floor
+    FROM node d JOIN node a ON a.id = ANY (string_to_array(ltree2text(d.path), '.')::bigint[])
+   WHERE d.id = :node_id
+)
+SELECT n.id, n.code, n.name, n.level, n.chain, n.depth, n.floor_from, n.floor_to, m.is_floor,
+       po.role, po.person_id, pe.name AS person_name, pe.phone
+  FROM members m
+  JOIN node n ON n.id = m.id
+  LEFT JOIN post po ON po.node_id = n.id AND po.ended_at IS NULL
+  LEFT JOIN person pe ON pe.id = po.person_id
+ ORDER BY n.depth DESC, n.code, po.role, po.started_at
+"""
+)
+
+
+def chain_of_node(session: Session, *, node_id: int) -> Sequence[RowMapping]:
+    """The same rows as `locate_rows`, for a known node: itself and its ancestors."""
+    return session.execute(_CHAIN_OF_NODE_SQL, {"node_id": node_id}).mappings().all()
+
+
+def deepest_current_post_node(session: Session, *, person_id: int) -> int | None:
+    """The deepest node the person currently holds a post on (their own place in the grid)."""
+    return session.execute(
+        text(
+            """
+SELECT n.id FROM post po JOIN node n ON n.id = po.node_id
+ WHERE po.person_id = :pid AND po.ended_at IS NULL AND n.retired_at IS NULL
+ ORDER BY n.depth DESC, n.code LIMIT 1
+"""
+        ),
+        {"pid": person_id},
+    ).scalar()

@@ -152,9 +152,22 @@ def decide(
     the county, the chain of the reporter's own post (and `outside_county` is set).
     A vacant post is skipped upwards, never left as a dead end, and flagged.
     """
+    index, rule = pick_rule(rules, category=category, severity=severity)
+    return _route(rules, index, rule, chain, outside_county)
+
+
+def route_to_tier(rules: RuleSet, *, tier: Tier, chain: Sequence[Link], outside_county: bool = False) -> Route:
+    """Where `tier` sits in the chain, for escalation and reopening (the first rule of
+    that tier says which chief levels; the mediation bodies have fixed levels)."""
+    for index, rule in enumerate(rules.rules):
+        if rule.tier is tier:
+            return _route(rules, index, rule, chain, outside_county)
+    return _route(rules, -1, Rule(tier, chief_levels=("group", "grid")), chain, outside_county)
+
+
+def _route(rules: RuleSet, index: int, rule: Rule, chain: Sequence[Link], outside_county: bool) -> Route:
     if not chain:
         raise ValueError("a route needs a chain of at least the county")
-    index, rule = pick_rule(rules, category=category, severity=severity)
     flags: list[str] = ["outside_county"] if outside_county else []
     wanted = rule.chief_levels if rule.tier is Tier.chief else BODY_LEVELS[rule.tier]
     start = next((i for i, link in enumerate(chain) if link.level in wanted), None)

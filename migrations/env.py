@@ -6,6 +6,7 @@ from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
 from app.settings import sqlalchemy_url
+import grid.case_models  # noqa: F401  (registers the case tables on Base)
 from grid.models import Base
 
 config = context.config

@@ -93,3 +93,9 @@ def test_health_and_readiness(client):
     assert ready.status_code == 200 and ready.json()["status"] == "ok"
     assert client.get("/docs").status_code == 200
     assert "/api/v1/grid/locate" in client.get("/openapi.json").json()["paths"]
+
+
+def test_a_nul_character_is_refused_with_a_message(client):
+    for url in ["/api/v1/grid/nodes?parent=%00", "/api/v1/grid/nodes/61%0027/children"]:
+        r = client.get(url)
+        assert r.status_code == 422 and "NUL" in r.json()["error"]["message"], r.text

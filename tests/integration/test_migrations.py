@@ -5,6 +5,7 @@ from alembic.migration import MigrationContext
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, inspect, text
 
+import grid.case_models  # noqa: F401  (the comparison must see every table)
 from grid.models import Base
 from tests.conftest import alembic_config, create_database, drop_database, migrate
 
