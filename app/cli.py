@@ -30,9 +30,12 @@ def _session() -> Session:
 def serve(
     host: Annotated[str, typer.Option(help="address to bind")] = "",
     port: Annotated[int, typer.Option(help="port")] = 0,
-    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    workers: Annotated[int, typer.Option(help="HTTP worker processes")] = 1,
+    with_worker: Annotated[bool, typer.Option(help="also run the background worker beside the API")] = True,
 ) -> None:
-    """Serve the API (and, later, the dispatcher map)."""
+    """Serve the API, with the background worker beside it."""
+    import subprocess
+
     import uvicorn
 
     settings = get_settings()
@@ -43,7 +46,29 @@ def serve(
     err.print(f"  API docs   {base}/docs")
     err.print(f"  locate     {base}/api/v1/grid/locate?lon=110.07437&lat=37.77809&floor=8")
     err.print(f"  health     {base}/healthz  {base}/readyz")
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    background = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"]) if with_worker else None
+    try:
+        uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    finally:
+        if background is not None:
+            background.terminate()
+            background.wait(timeout=10)
+
+
+@cli.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="sweep once and exit")] = False,
+    now: Annotated[str | None, typer.Option(help="pretend it is this ISO time (drills and tests)")] = None,
+) -> None:
+    """Run the background worker: deadline warnings and automatic escalation."""
+    import logging
+    from datetime import datetime
+
+    from app import worker as worker_mod
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    fixed = datetime.fromisoformat(now) if now else None
+    worker_mod.run(get_settings(), clock=(lambda: fixed) if fixed else worker_mod.utc_now, once=once)
 
 
 @demo_cli.command("load")

@@ -1,11 +1,16 @@
 """Settings from the environment (and `.data/db.env`, written by `scripts/dev.sh`)."""
 from __future__ import annotations
 
+import base64
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from grid.ledger import Signer
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,6 +44,24 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, alias="WUZHANG_DB_POOL_SIZE")
     # Lists are cut into pages of at most this many items.
     page_size_max: int = Field(default=500, alias="WUZHANG_PAGE_SIZE_MAX")
+
+    # Ed25519 seed (32 bytes, base64) that signs the case ledger. Unset in development:
+    # a key is made once under .data/ and kept there.
+    ledger_key: str = Field(default="", alias="WUZHANG_LEDGER_KEY")
+    worker_interval_s: float = Field(default=15.0, alias="WUZHANG_WORKER_INTERVAL_S")
+    media_dir: Path = Field(default=PROJECT_ROOT / ".data" / "media", alias="WUZHANG_MEDIA_DIR")
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, alias="WUZHANG_ATTACHMENT_MAX_BYTES")
+
+    def ledger_signer(self) -> Signer:
+        if self.ledger_key:
+            return Signer.from_seed(self.ledger_key)
+        key_file = PROJECT_ROOT / ".data" / "ledger.key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(base64.b64encode(secrets.token_bytes(32)).decode())
+        return Signer.from_seed(key_file.read_text().strip())
 
     @property
     def sqlalchemy_database_url(self) -> str:

@@ -1,0 +1,29 @@
+"""The worker as real processes: two at once, time moved forward, one escalation."""
+import base64
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from grid import cases
+from tests.integration.test_cases import SIGNER, T0, _report_committed
+
+KEY = base64.b64encode(b"k" * 32).decode()  # the seed behind SIGNER
+
+
+def test_two_worker_processes_escalate_an_overdue_case_once(engine, database_url, loaded_county):
+    case = _report_committed(engine, loaded_county, 420)
+    later = (T0 + timedelta(days=2)).isoformat()
+    env = {**os.environ, "DATABASE_URL": database_url, "WUZHANG_LEDGER_KEY": KEY}
+    procs = [subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--once", "--now", later], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]  # fmt: skip
+    outputs = [p.communicate(timeout=60)[0].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    with Session(engine) as s:
+        actions = s.execute(text("SELECT action FROM case_event WHERE case_id = :c ORDER BY seq"),
+                            {"c": case["id"]}).scalars().all()  # fmt: skip
+        assert actions.count("escalate") == 1 and actions[-1] == "assign"
+        assert cases.verify_ledger(session=s, case_id=case["id"], signer=SIGNER) == (True, None)
