@@ -6,6 +6,7 @@ from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
 from app.settings import sqlalchemy_url
+import app.accounts.models  # noqa: F401  (registers accounts' tables on the same metadata)
 from grid.models import Base
 
 config = context.config
