@@ -14,8 +14,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from grid.models import Base
 
-ROLES = ("chief", "mediator", "dispatcher", "leader", "admin")
-TIERS = ("village_house", "township_hall", "county_center")
 
 
 class UserAccount(Base):
@@ -114,4 +112,4 @@ class LoginThrottle(Base):
     __table_args__ = (CheckConstraint("kind IN ('phone','ip')", name="kind_known"),)
 
 
-__all__ = ["AuditLog", "Grant", "LoginThrottle", "RefreshToken", "UserAccount", "ROLES", "TIERS"]
+__all__ = ["AuditLog", "Grant", "LoginThrottle", "RefreshToken", "UserAccount"]
