@@ -165,7 +165,9 @@ class DemoNodes:
     village: str
     household: str
     other_village: str  # in `other_township`
+    other_household: str  # in `other_village`
     urban_unit: str
+    points: dict[str, tuple[float, float]] = field(default_factory=dict)  # household code -> a point inside
 
 
 @pytest.fixture(scope="session")
@@ -180,11 +182,15 @@ def demo_nodes(loaded_county: demo.DemoCounty) -> DemoNodes:
     villages = [n for n in loaded_county.nodes if n.level == "village"]
     village = villages[0]
     other = next(v for v in villages if township_of(v.code) != township_of(village.code))
-    household = next(n for n in loaded_county.nodes if n.level == "household" and n.code.startswith(village.code + "-"))
+    households = [n for n in loaded_county.nodes if n.level == "household"]
+    household = next(n for n in households if n.code.startswith(village.code + "-"))
+    other_household = next(n for n in households if n.code.startswith(other.code + "-"))
     unit = next(n for n in loaded_county.nodes if n.level == "unit")
+    points = {h.code: (p.x, p.y) for h in (household, other_household) for p in [h.geom.point_on_surface()]}
     return DemoNodes(county=demo.COUNTY_CODE, township=township_of(village.code),
                      other_township=township_of(other.code), village=village.code, household=household.code,
-                     other_village=other.code, urban_unit=unit.code)  # fmt: skip
+                     other_village=other.code, other_household=other_household.code, urban_unit=unit.code,
+                     points=points)  # fmt: skip
 
 
 def current_chief_phone(county: demo.DemoCounty, node_code: str) -> str:

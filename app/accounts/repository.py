@@ -75,7 +75,7 @@ def list_users(session: Session, *, after_id: int | None, limit: int) -> Sequenc
                 """
 SELECT u.id, u.phone, u.person_id, pe.name, u.disabled_at, u.created_at
   FROM user_account u JOIN person pe ON pe.id = u.person_id
- WHERE :after_id IS NULL OR u.id > :after_id
+ WHERE CAST(:after_id AS bigint) IS NULL OR u.id > :after_id
  ORDER BY u.id LIMIT :limit
 """
             ),
