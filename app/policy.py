@@ -55,7 +55,9 @@ def _declare(policy: Policy) -> Callable[..., Any]:
             token: Annotated[str | None, Depends(bearer)],
         ) -> Principal:
             if not token:
-                raise NotAuthenticated("log in first: send 'Authorization: Bearer <access token>' from /api/v1/auth/token")
+                raise NotAuthenticated(
+                    "log in first: send 'Authorization: Bearer <access token>' from /api/v1/auth/token"
+                )
             settings = request.app.state.settings
             user_id = security.user_id_from_access_token(settings=settings, token=token)
             caller = service.principal(session=session, user_id=user_id, ip=client_ip(request))

@@ -266,7 +266,8 @@ def set_disabled(*, session: Session, user_id: int, disabled: bool, actor: Princ
     if disabled:
         repo.revoke_user_refresh_tokens(session, user_id=user_id, at=now)
     record(session=session, county_code=actor.county_code, actor_user_id=actor.user_id,
-           action="admin.user_disable" if disabled else "admin.user_enable", target=f"user:{user_id}", ip=ip)  # fmt: skip
+           action="admin.user_disable" if disabled else "admin.user_enable", target=f"user:{user_id}",
+           ip=ip)  # fmt: skip
     session.commit()
 
 

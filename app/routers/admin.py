@@ -25,9 +25,15 @@ def _grants(grants: list[schemas.GrantIn]) -> list[service.GrantIn]:
     return [service.GrantIn(role=g.role, node_code=g.node_code, tier=g.tier) for g in grants]
 
 
-@router.post("/admin/users", status_code=201, response_model=schemas.UserCreatedOut,
-             responses=ERRORS | {409: {"model": schemas.ErrorOut, "description": "the phone has an account"}})  # fmt: skip
-def create_user(body: schemas.UserCreateIn, request: Request, caller: policy.Admin, session: Db) -> schemas.UserCreatedOut:
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": schemas.ErrorOut, "description": "the phone has an account already"}
+}
+
+
+@router.post("/admin/users", status_code=201, response_model=schemas.UserCreatedOut, responses=ERRORS | CONFLICT)
+def create_user(
+    body: schemas.UserCreateIn, request: Request, caller: policy.Admin, session: Db
+) -> schemas.UserCreatedOut:
     """A new account, linked to the person with that phone number (created if missing)."""
     user_id, generated = service.create_user(
         session=session, settings=request.app.state.settings, county_code=caller.county_code, phone=body.phone,

@@ -126,7 +126,9 @@ def list_nodes(
 
 
 @router.get("/nodes/{code}", response_model=schemas.NodeFeature, responses=ERRORS)
-def get_node(code: str, caller: policy.LoggedIn, session: Annotated[Session, Depends(get_session)]) -> schemas.NodeFeature:
+def get_node(
+    code: str, caller: policy.LoggedIn, session: Annotated[Session, Depends(get_session)]
+) -> schemas.NodeFeature:
     """One node as a GeoJSON Feature, with the codes of its ancestors."""
     row = service.get_node(session=session, code=code)
     props = schemas.NodeProperties(**_summary(row).model_dump(), path=list(row["path_codes"] or []))

@@ -155,7 +155,8 @@ def test_admins_read_the_audit_log_newest_first_a_page_at_a_time(client, make_ac
         client.get(f"/api/v1/grid/nodes/{demo_nodes.village}/posts", headers=leader.headers)
     seen, cursor = [], None
     while True:
-        params = {"limit": 2, "action": "read.chief_phone", "actor": leader.user_id} | ({"cursor": cursor} if cursor else {})
+        params = {"limit": 2, "action": "read.chief_phone", "actor": leader.user_id}
+        params |= {"cursor": cursor} if cursor else {}
         body = client.get("/api/v1/audit", params=params, headers=admin.headers).json()
         seen += body["items"]
         cursor = body["next_cursor"]

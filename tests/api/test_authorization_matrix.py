@@ -12,7 +12,7 @@ roles have no "out"; admin has no data scope at all, so it never sees a phone.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -147,7 +147,9 @@ def test_every_route_declares_a_policy_and_has_a_matrix_row():
             key = f"{method} {route.path}"
             assert declared is not None, f"{key} declares no access policy (app/policy.py)"
             assert key in CASES, f"{key} has no row in the authorization matrix (CASES)"
-            assert CASES[key].policy == declared.name, f"{key} declares {declared.name}, the matrix expects {CASES[key].policy}"
+            assert CASES[key].policy == declared.name, (
+                f"{key} declares {declared.name}, the matrix expects {CASES[key].policy}"
+            )
     assert set(CASES) == set(ROUTES), f"matrix rows for routes that no longer exist: {set(CASES) - set(ROUTES)}"
 
 

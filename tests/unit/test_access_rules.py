@@ -117,3 +117,21 @@ def test_production_refuses_the_default_or_a_short_secret():
 
 def test_the_secret_never_shows_in_the_settings_repr():
     assert "s" * 48 not in repr(settings()) and "s" * 48 not in str(settings().model_dump())
+
+
+def test_out_of_scope_reads_look_missing_and_writes_are_forbidden():
+    from app import errors, policy
+    from app.accounts.exceptions import Forbidden, OutOfScope
+
+    chief = Principal(user_id=1, county_code="610827", person_id=2, name="x", phone="1",
+                      posts=(node("V1", 305, "1.12.40.305", role="chief", level="village"),))  # fmt: skip
+    inside, outside = ["H1", "Z1", "V1", "S1", "C"], ["H2", "Z2", "V2", "S1", "C"]
+    policy.ensure_readable(chief, inside, "case")
+    policy.ensure_writable(chief, inside, "case")
+    assert policy.phone_visible(chief, inside) and not policy.phone_visible(chief, outside)
+    with pytest.raises(OutOfScope) as read:
+        policy.ensure_readable(chief, outside, "case")
+    with pytest.raises(Forbidden) as write:
+        policy.ensure_writable(chief, outside, "case")
+    assert errors._status_for(read.value) == 404 and read.value.code == "not_found"
+    assert errors._status_for(write.value) == 403
