@@ -158,6 +158,47 @@ def grid_export(
         err.print(f"wrote {count:,} features to {output}")
 
 
+@users_cli.command("create-for-posts")
+def users_create_for_posts(
+    code: Annotated[str, typer.Argument(help="node code; everyone holding a post under it gets an account")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="CSV file to write (created, readable by you only)")],
+) -> None:
+    """Accounts for an imported roster, with initial passwords written once to a CSV file.
+
+    Only the passwords' hashes are stored: hand the file out, then delete it.
+    """
+    import csv
+    import os
+
+    from app.accounts import service
+    from grid.exceptions import NodeNotFound
+
+    settings = get_settings()
+    try:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        err.print(f"[red]error:[/red] {output} exists; choose a new file (initial passwords are never overwritten)")
+        raise typer.Exit(1) from None
+    try:
+        with _session() as session:
+            made, skipped = service.create_accounts_for_posts(
+                session=session, settings=settings, county_code=settings.county_code, node_code=code, actor=None,
+                ip="cli",
+            )  # fmt: skip
+    except NodeNotFound as exc:
+        os.close(fd)
+        output.unlink()
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["phone", "name", "node_code", "initial_password"])
+        writer.writerows([a.phone, a.name, a.node_code, a.password] for a in made)
+    err.print(f"{len(made)} accounts created under {code}; initial passwords in {output} (mode 600)")
+    if skipped:
+        err.print(f"skipped {len(skipped)} post holders whose phone is not an 11-digit mobile number")
+
+
 def main() -> None:
     cli()
 

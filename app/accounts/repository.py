@@ -109,6 +109,29 @@ def set_password(session: Session, *, user_id: int, password_hash: str) -> None:
     )
 
 
+def post_holders_without_account(session: Session, *, code: str) -> Sequence[RowMapping]:
+    """People holding a current post under `code` (itself included) who cannot log in yet."""
+    return (
+        session.execute(
+            text(
+                """
+SELECT DISTINCT ON (pe.id) pe.id AS person_id, pe.name, pe.phone, n.code AS node_code, po.role
+  FROM node root
+  JOIN node n ON n.path <@ root.path
+  JOIN post po ON po.node_id = n.id AND po.ended_at IS NULL
+  JOIN person pe ON pe.id = po.person_id
+ WHERE root.code = :code AND pe.phone IS NOT NULL
+   AND NOT EXISTS (SELECT 1 FROM user_account u WHERE u.person_id = pe.id OR u.phone = pe.phone)
+ ORDER BY pe.id, n.depth
+"""
+            ),
+            {"code": code},
+        )
+        .mappings()
+        .all()
+    )
+
+
 def node_brief(session: Session, *, code: str) -> RowMapping | None:
     return (
         session.execute(text("SELECT id, code, name, level, path::text AS path FROM node WHERE code = :code"),

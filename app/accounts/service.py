@@ -232,6 +232,40 @@ def create_user(
     return user_id, generated
 
 
+@dataclass(frozen=True)
+class NewAccount:
+    user_id: int
+    phone: str
+    name: str
+    node_code: str
+    password: str  # the initial password: handed over once, only its hash is kept
+
+
+def create_accounts_for_posts(
+    *, session: Session, settings: Settings, county_code: str, node_code: str, actor: Principal | None,
+    ip: str | None,
+) -> tuple[list[NewAccount], list[str]]:  # fmt: skip
+    """Accounts for everyone holding a post under `node_code` who has none yet, each with
+    a generated password. Returns (new accounts, phones skipped as not mobile numbers)."""
+    if repo.node_brief(session, code=node_code) is None:
+        raise NodeNotFound(f"no node has the code {node_code!r}", code=node_code)
+    passwords = security.Passwords(settings)
+    made, skipped = [], []
+    for holder in repo.post_holders_without_account(session, code=node_code):
+        if not PHONE_RE.match(holder["phone"]):
+            skipped.append(holder["phone"])
+            continue
+        password = security.new_password()
+        user_id = repo.insert_user(session, county_code=county_code, person_id=holder["person_id"],
+                                   phone=holder["phone"], password_hash=passwords.hash(password))  # fmt: skip
+        made.append(NewAccount(user_id, holder["phone"], holder["name"], holder["node_code"], password))
+    record(session=session, county_code=county_code, actor_user_id=actor.user_id if actor else None,
+           action="admin.accounts_for_posts", target=f"node:{node_code}", ip=ip,
+           details={"created": len(made), "skipped": len(skipped)})  # fmt: skip
+    session.commit()
+    return made, skipped
+
+
 def _resolve_grants(session: Session, grants: Sequence[GrantIn]) -> list[tuple[GrantIn, RowMapping]]:
     resolved = []
     for g in grants:
