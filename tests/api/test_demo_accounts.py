@@ -57,14 +57,15 @@ def test_create_admin_reads_the_password_from_stdin_never_an_argument(database_u
     assert again.returncode == 1 and "exists already" in again.stderr
 
 
-def test_accounts_for_a_roster_get_initial_passwords_once(client, db, settings, demo_nodes, tmp_path, database_url):
+def test_accounts_for_a_roster_get_initial_passwords_once(client, db, settings, demo_nodes):
     from sqlalchemy import text
 
     from app.accounts import service
 
     holders = db.execute(text("""
 SELECT count(DISTINCT po.person_id) FROM node root JOIN node n ON n.path <@ root.path
-  JOIN post po ON po.node_id = n.id AND po.ended_at IS NULL WHERE root.code = :c"""), {"c": demo_nodes.village}).scalar()
+  JOIN post po ON po.node_id = n.id AND po.ended_at IS NULL WHERE root.code = :c"""),
+                         {"c": demo_nodes.village}).scalar()  # fmt: skip
     made, skipped = service.create_accounts_for_posts(session=db, settings=settings, county_code="610827",
                                                       node_code=demo_nodes.village, actor=None, ip=None)  # fmt: skip
     assert len(made) == holders > 10 and skipped == []
