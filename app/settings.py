@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,7 +44,8 @@ class Settings(BaseSettings):
     page_size_max: int = Field(default=500, alias="WUZHANG_PAGE_SIZE_MAX")
 
     # Accounts and tokens.
-    env: str = Field(default="development", alias="WUZHANG_ENV", description="development | production")
+    # A Literal, so a typo such as "prod" stops the service instead of running it as development.
+    env: Literal["development", "production"] = Field(default="development", alias="WUZHANG_ENV")
     jwt_secret: SecretStr = Field(default=SecretStr(DEFAULT_JWT_SECRET), alias="WUZHANG_JWT_SECRET")
     access_token_minutes: int = Field(default=15, ge=1, alias="WUZHANG_ACCESS_TOKEN_MINUTES")
     refresh_token_days: int = Field(default=30, ge=1, alias="WUZHANG_REFRESH_TOKEN_DAYS")

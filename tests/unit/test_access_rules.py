@@ -115,6 +115,13 @@ def test_production_refuses_the_default_or_a_short_secret():
     assert create_app(Settings(database_url="postgresql://unused/unused"))
 
 
+def test_an_unknown_environment_name_is_refused():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="WUZHANG_ENV"):
+        Settings(database_url="x", WUZHANG_ENV="prod")
+
+
 def test_the_secret_never_shows_in_the_settings_repr():
     assert "s" * 48 not in repr(settings()) and "s" * 48 not in str(settings().model_dump())
 
