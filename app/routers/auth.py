@@ -20,7 +20,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _tokens(t: service.Tokens) -> schemas.TokenOut:
+def _tokens(t: service.Tokens, response: Response) -> schemas.TokenOut:
+    # RFC 6749 5.1: responses carrying tokens must not be cached by browsers or proxies.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
     return schemas.TokenOut(access_token=t.access_token, expires_in=t.expires_in, refresh_token=t.refresh_token,
                             refresh_expires_at=t.refresh_expires_at)  # fmt: skip
 
@@ -28,23 +31,24 @@ def _tokens(t: service.Tokens) -> schemas.TokenOut:
 @router.post("/auth/token", response_model=schemas.TokenOut, responses=ERRORS, dependencies=policy.PUBLIC)
 def token(
     request: Request,
+    response: Response,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: Annotated[Session, Depends(get_session)],
 ) -> schemas.TokenOut:
     """Log in: `username` is the phone number. Returns a short-lived access token and a refresh token."""
     tokens = service.login(session=session, settings=request.app.state.settings, phone=form.username,
                            password=form.password, ip=policy.client_ip(request))  # fmt: skip
-    return _tokens(tokens)
+    return _tokens(tokens, response)
 
 
 @router.post("/auth/refresh", response_model=schemas.TokenOut, responses=ERRORS, dependencies=policy.PUBLIC)
 def refresh(
-    request: Request, body: schemas.RefreshIn, session: Annotated[Session, Depends(get_session)]
+    request: Request, response: Response, body: schemas.RefreshIn, session: Annotated[Session, Depends(get_session)]
 ) -> schemas.TokenOut:
     """Spend a refresh token for a new pair. Presenting a spent token again ends the whole login."""
     tokens = service.refresh(session=session, settings=request.app.state.settings,
                              refresh_token=body.refresh_token, ip=policy.client_ip(request))  # fmt: skip
-    return _tokens(tokens)
+    return _tokens(tokens, response)
 
 
 @router.post("/auth/logout", status_code=204, dependencies=policy.PUBLIC)

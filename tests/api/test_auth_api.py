@@ -41,6 +41,8 @@ def test_unknown_phone_and_wrong_password_get_the_same_answer(client, make_accou
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json() == unknown.json()
     assert wrong.headers["www-authenticate"] == "Bearer"
+    ok = login(client, account.phone)
+    assert ok.status_code == 200 and ok.headers["cache-control"] == "no-store"
 
 
 def test_every_api_route_needs_a_token_and_a_bad_token_is_401(client):
@@ -54,6 +56,7 @@ def test_refresh_rotates_and_reusing_a_spent_token_revokes_the_family(client, db
     first = account.refresh_token
     r = client.post("/api/v1/auth/refresh", json={"refresh_token": first})
     assert r.status_code == 200, r.text
+    assert r.headers["cache-control"] == "no-store"
     second = r.json()["refresh_token"]
     assert second != first and client.get("/api/v1/me", headers={
         "Authorization": f"Bearer {r.json()['access_token']}"}).status_code == 200  # fmt: skip
