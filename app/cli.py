@@ -17,8 +17,10 @@ from app.settings import get_settings
 cli = typer.Typer(help="wuzhang 五长: grid-based conflict management.", no_args_is_help=True)
 demo_cli = typer.Typer(help="The synthetic demo county.", no_args_is_help=True)
 grid_cli = typer.Typer(help="The grid: nodes and their polygons.", no_args_is_help=True)
+users_cli = typer.Typer(help="Accounts.", no_args_is_help=True)
 cli.add_typer(demo_cli, name="demo")
 cli.add_typer(grid_cli, name="grid")
+cli.add_typer(users_cli, name="users")
 err = Console(stderr=True)
 
 
@@ -83,7 +85,8 @@ def demo_load(
     settings = get_settings()
     with _session() as session:
         if repository.county_loaded(session, code=demo.COUNTY_CODE):
-            err.print(f"demo county {demo.COUNTY_CODE} is already loaded; nothing to do")
+            err.print(f"demo county {demo.COUNTY_CODE} is already loaded")
+            _demo_accounts(session)
             return
         t0 = time.perf_counter()
         county = demo.generate(scale=scale, seed=seed)
@@ -98,6 +101,53 @@ def demo_load(
         f"loaded {demo.COUNTY_NAME}: {len(county.nodes):,} nodes ({len(county.leaf_polygons):,} leaf polygons), "
         f"{len(county.posts):,} posts; generated in {t1 - t0:.1f} s, written in {t2 - t1:.1f} s"
     )
+    with _session() as session:
+        _demo_accounts(session)
+
+
+def _demo_accounts(session: Session) -> None:
+    """Idempotent; refused in production, where a published password would be a hole."""
+    from app.accounts import demo as demo_accounts
+
+    settings = get_settings()
+    if settings.env == "production":
+        err.print("WUZHANG_ENV=production: no demo accounts are created")
+        return
+    accounts, created = demo_accounts.ensure(session=session, settings=settings, county_code=settings.county_code)
+    err.print(f"demo accounts: {created} created, {len(accounts) - created} there already; "
+              "the shared password is in README.md under 'Demo accounts'")  # fmt: skip
+    for a in accounts:
+        err.print(f"  {a.title:<26} {a.phone}  {a.node_code} {a.node_name}")
+
+
+@users_cli.command("create-admin")
+def users_create_admin(
+    phone: Annotated[str, typer.Option(help="login phone number, 11 digits")],
+    name: Annotated[str, typer.Option(help="the person's name")] = "管理员",
+) -> None:
+    """Bootstrap an admin. The password is read from a prompt, or from stdin when piped;
+    never from an argument, which would land in the shell history and `ps`."""
+    from app.accounts import service
+    from app.accounts.exceptions import AccountsError
+    from grid.exceptions import GridError, NodeNotFound
+
+    if sys.stdin.isatty():
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    settings = get_settings()
+    try:
+        with _session() as session:
+            user_id, _ = service.create_user(
+                session=session, settings=settings, county_code=settings.county_code, phone=phone, name=name,
+                password=password, grants=[service.GrantIn(role="admin", node_code=settings.county_code)],
+                actor=None, ip="cli",
+            )  # fmt: skip
+    except (AccountsError, GridError) as exc:
+        hint = "; load or import the county's boundaries first" if isinstance(exc, NodeNotFound) else ""
+        err.print(f"[red]error:[/red] {exc.message}{hint}")
+        raise typer.Exit(1) from None
+    err.print(f"created admin {phone} (user {user_id}) on {settings.county_code}")
 
 
 @grid_cli.command("export")
@@ -131,6 +181,47 @@ def grid_export(
             out.close()
     if output:
         err.print(f"wrote {count:,} features to {output}")
+
+
+@users_cli.command("create-for-posts")
+def users_create_for_posts(
+    code: Annotated[str, typer.Argument(help="node code; everyone holding a post under it gets an account")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="CSV file to write (created, readable by you only)")],
+) -> None:
+    """Accounts for an imported roster, with initial passwords written once to a CSV file.
+
+    Only the passwords' hashes are stored: hand the file out, then delete it.
+    """
+    import csv
+    import os
+
+    from app.accounts import service
+    from grid.exceptions import NodeNotFound
+
+    settings = get_settings()
+    try:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        err.print(f"[red]error:[/red] {output} exists; choose a new file (initial passwords are never overwritten)")
+        raise typer.Exit(1) from None
+    try:
+        with _session() as session:
+            made, skipped = service.create_accounts_for_posts(
+                session=session, settings=settings, county_code=settings.county_code, node_code=code, actor=None,
+                ip="cli",
+            )  # fmt: skip
+    except NodeNotFound as exc:
+        os.close(fd)
+        output.unlink()
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["phone", "name", "node_code", "initial_password"])
+        writer.writerows([a.phone, a.name, a.node_code, a.password] for a in made)
+    err.print(f"{len(made)} accounts created under {code}; initial passwords in {output} (mode 600)")
+    if skipped:
+        err.print(f"skipped {len(skipped)} post holders whose phone is not an 11-digit mobile number")
 
 
 def main() -> None:

@@ -12,6 +12,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.accounts.exceptions import (
+    AccountConflict,
+    AccountsError,
+    Forbidden,
+    InvalidCredentials,
+    InvalidGrant,
+    InvalidRefreshToken,
+    NotAuthenticated,
+    OutOfScope,
+    TooManyAttempts,
+    UserNotFound,
+)
 from geo.exceptions import GeoError, UnknownCRS
 from grid.exceptions import (
     GridError,
@@ -35,6 +47,16 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     PostConflict: 409,
     GridError: 400,
     GeoError: 400,
+    NotAuthenticated: 401,
+    InvalidCredentials: 401,
+    InvalidRefreshToken: 401,
+    Forbidden: 403,
+    OutOfScope: 404,
+    UserNotFound: 404,
+    AccountConflict: 409,
+    InvalidGrant: 422,
+    TooManyAttempts: 429,
+    AccountsError: 400,
 }
 
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
@@ -52,8 +74,14 @@ def _status_for(exc: Exception) -> int:
 
 
 async def domain_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, (GridError, GeoError))
-    return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=_status_for(exc))
+    assert isinstance(exc, (GridError, GeoError, AccountsError))
+    status = _status_for(exc)
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, TooManyAttempts):
+        headers["Retry-After"] = str(exc.details.get("retry_after", 60))
+    return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers)
 
 
 def _where(loc: tuple[Any, ...]) -> str:
@@ -101,6 +129,7 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(GridError, domain_error)
     app.add_exception_handler(GeoError, domain_error)
+    app.add_exception_handler(AccountsError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected_error)

@@ -8,9 +8,9 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from fastapi import Depends, FastAPI, Request
 
-from app import errors
+from app import errors, policy
 from app.db import make_engine, make_sessionmaker
-from app.routers import grid, health
+from app.routers import admin, auth, grid, health
 from app.settings import PROJECT_ROOT, Settings, get_settings
 from grid.exceptions import InvalidInput
 
@@ -28,6 +28,7 @@ def reject_nul(request: Request) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    settings.refuse_unsafe_production()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,4 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(grid.router)
+    app.include_router(auth.router)
+    app.include_router(admin.router)
+    policy.check_routes(app)
     return app

@@ -6,13 +6,16 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from grid.ledger import Signer
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Good enough on a laptop; `create_app` refuses it when WUZHANG_ENV=production.
+DEFAULT_JWT_SECRET = "wuzhang-development-secret-do-not-use-in-production"
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -62,6 +65,38 @@ class Settings(BaseSettings):
             with os.fdopen(fd, "w") as f:
                 f.write(base64.b64encode(secrets.token_bytes(32)).decode())
         return Signer.from_seed(key_file.read_text().strip())
+
+    # Accounts and tokens.
+    # A Literal, so a typo such as "prod" stops the service instead of running it as development.
+    env: Literal["development", "production"] = Field(default="development", alias="WUZHANG_ENV")
+    jwt_secret: SecretStr = Field(default=SecretStr(DEFAULT_JWT_SECRET), alias="WUZHANG_JWT_SECRET")
+    access_token_minutes: int = Field(default=15, ge=1, alias="WUZHANG_ACCESS_TOKEN_MINUTES")
+    refresh_token_days: int = Field(default=30, ge=1, alias="WUZHANG_REFRESH_TOKEN_DAYS")
+    # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory). Tests lower them.
+    argon2_time_cost: int = Field(default=3, ge=1, alias="WUZHANG_ARGON2_TIME_COST")
+    argon2_memory_kib: int = Field(default=65536, ge=8, alias="WUZHANG_ARGON2_MEMORY_KIB")
+    # Failed logins before a lockout, per phone and per address; each further
+    # failure doubles the lockout, from `login_lockout_seconds` up to a day.
+    login_max_failures_phone: int = Field(default=5, ge=1, alias="WUZHANG_LOGIN_MAX_FAILURES_PHONE")
+    login_max_failures_ip: int = Field(default=30, ge=1, alias="WUZHANG_LOGIN_MAX_FAILURES_IP")
+    login_lockout_seconds: int = Field(default=60, ge=1, alias="WUZHANG_LOGIN_LOCKOUT_SECONDS")
+
+    def refuse_unsafe_production(self) -> None:
+        """Production must not sign tokens with a secret that is published in the source."""
+        if self.env != "production":
+            return
+        secret = self.jwt_secret.get_secret_value()
+        if secret == DEFAULT_JWT_SECRET or len(secret) < 32:
+            raise RuntimeError(
+                "WUZHANG_ENV=production needs WUZHANG_JWT_SECRET set to a random string of at least 32 "
+                'characters, e.g. the output of: python3 -c "import secrets; print(secrets.token_urlsafe(48))"'
+            )
+        if not self.ledger_key:
+            raise RuntimeError(
+                "WUZHANG_ENV=production needs WUZHANG_LEDGER_KEY (32 random bytes, base64), e.g. the output of: "
+                'python3 -c "import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())"'
+            )
+        self.ledger_signer()  # a malformed key stops the start, not the first report
 
     @property
     def sqlalchemy_database_url(self) -> str:

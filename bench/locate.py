@@ -5,7 +5,8 @@
 Needs DATABASE_URL (eval "$(bash scripts/dev.sh db-env)"). For each scale it makes
 the database wuzhang_bench_s{scale} beside DATABASE_URL, loads the demo county,
 then times the same random points three ways, one client at a time:
-  HTTP     `wuzhang serve` on 127.0.0.1:8011, one keep-alive httpx client;
+  HTTP     `wuzhang serve` on 127.0.0.1:8011, one keep-alive httpx client, logged
+           in as two demo accounts when the API needs a login (see CALLERS);
   SQL      grid/repository.py's _LOCATE_SQL, prepared, on one psycopg connection,
            and through `pgbench -M prepared` with 1 and 2 clients;
   shapely  an STRtree over the same leaf polygons, in this process.
@@ -18,6 +19,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -30,7 +32,7 @@ import httpx
 import numpy as np
 import psycopg
 import shapely
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, make_url
 from sqlalchemy.dialects.postgresql import psycopg as pg_dialect
 from sqlalchemy.orm import Session
 
@@ -61,6 +63,7 @@ def prepare_database(scale: int, county: demo.DemoCounty) -> tuple[str, bool]:
         url = c.database_url(name)
         if _county_loaded(url):
             print(f"  reusing database {name}, left by a --keep-db run")
+            c.migrate(url)  # the schema may have moved on since
             return url, False
         c.drop_database(name)  # half-made by an interrupted run
     url = c.create_database(name)
@@ -111,36 +114,55 @@ def sample_points(leaves: list[demo.DemoNode], n: int, rng: np.random.Generator)
 
 # --- HTTP ---------------------------------------------------------------------------
 
+# Who calls /locate once the API needs a login (app/accounts): the county leader sees
+# every chief's phone, so each answer writes an audit row and commits; a central
+# household chief sees no phone outside its own household, so its calls only read.
+CALLERS = ("county leader", "central household chief")
 
-def bench_http(url: str, points: np.ndarray, log_path: Path) -> tuple[dict, dict, list[str]]:
-    """Serial GETs through the real server; returns locate stats, /healthz stats, answers."""
+
+def demo_callers(url: str) -> list[tuple[str, str, str]]:
+    """(title, phone, password) of the benchmark's callers; empty if the API has no accounts."""
+    try:
+        from app.accounts import demo as demo_accounts
+    except ImportError:
+        return []
+    from app.settings import Settings
+
+    engine = create_engine(url)
+    with Session(engine) as session:  # idempotent, as `wuzhang demo load` does it
+        accounts, _ = demo_accounts.ensure(
+            session=session, settings=Settings(database_url=url), county_code=demo.COUNTY_CODE
+        )
+        session.commit()
+    engine.dispose()
+    by_title = {a.title: a.phone for a in accounts}
+    return [(t, by_title[t], demo_accounts.DEMO_PASSWORD) for t in CALLERS if t in by_title]
+
+
+def bench_http(
+    url: str, points: np.ndarray, log_path: Path, callers: list[tuple[str, str, str]]
+) -> tuple[dict[str, dict], dict, list[str]]:
+    """Serial GETs through the real server, per caller (or anonymous if the API has no
+    accounts); returns locate stats by caller, /healthz stats, and the routed codes."""
     with socket.socket() as s:
         if s.connect_ex(("127.0.0.1", PORT)) == 0:
             sys.exit(f"port {PORT} is already in use: refusing to benchmark someone else's server")
     wuzhang = Path(sys.executable).parent / "wuzhang"
     env = {**os.environ, "DATABASE_URL": url}
+    stats: dict[str, dict] = {}
     with log_path.open("w") as log:
+        # Its own process group: `serve` starts a background worker, which must stop too.
         server = subprocess.Popen(
-            [str(wuzhang), "serve", "--port", str(PORT)], cwd=c.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+            [str(wuzhang), "serve", "--port", str(PORT)], cwd=c.ROOT, env=env, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{PORT}", timeout=10) as client:
                 _wait_healthy(client, server)
-                locate = lambda lon, lat: client.get("/api/v1/grid/locate", params={"lon": lon, "lat": lat})  # noqa: E731
-                for lon, lat in points[:WARMUP]:  # lets the pool connect and psycopg prepare
-                    locate(lon, lat).raise_for_status()
-                times, bodies = [], []
-                start = time.perf_counter()
-                for lon, lat in points:
-                    t0 = time.perf_counter_ns()
-                    response = locate(lon, lat)
-                    times.append(time.perf_counter_ns() - t0)
-                    bodies.append(response)
-                wall = time.perf_counter() - start
-                bad = [r.status_code for r in bodies if r.status_code != 200]
-                if bad:
-                    print(f"  !! {len(bad)} locate answers were not 200: {sorted(set(bad))}")
-                answers = [r.json()["node"]["code"] if r.status_code == 200 else "" for r in bodies]
+                for title, phone, password in callers or [("anonymous", "", "")]:
+                    headers = _login(client, phone, password) if phone else {}
+                    times, wall, answers = _time_locate(client, points, headers)
+                    stats[title] = c.summary(times, wall)
                 # The same round trip with no database work: the HTTP + framework floor.
                 h_times = []
                 h_start = time.perf_counter()
@@ -150,13 +172,45 @@ def bench_http(url: str, points: np.ndarray, log_path: Path) -> tuple[dict, dict
                     h_times.append(time.perf_counter_ns() - t0)
                 h_wall = time.perf_counter() - h_start
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-    return c.summary(times, wall), c.summary(h_times, h_wall), answers
+            _stop(server)
+    return stats, c.summary(h_times, h_wall), answers
+
+
+def _login(client: httpx.Client, phone: str, password: str) -> dict[str, str]:
+    r = client.post("/api/v1/auth/token", data={"username": phone, "password": password})
+    r.raise_for_status()
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def _time_locate(client: httpx.Client, points: np.ndarray, headers: dict) -> tuple[list[int], float, list[str]]:
+    def locate(lon: float, lat: float) -> httpx.Response:
+        return client.get("/api/v1/grid/locate", params={"lon": lon, "lat": lat}, headers=headers)
+
+    for lon, lat in points[:WARMUP]:  # lets the pool connect and psycopg prepare
+        locate(lon, lat).raise_for_status()
+    times, responses = [], []
+    start = time.perf_counter()
+    for lon, lat in points:
+        t0 = time.perf_counter_ns()
+        response = locate(lon, lat)
+        times.append(time.perf_counter_ns() - t0)
+        responses.append(response)
+    wall = time.perf_counter() - start
+    bad = [r.status_code for r in responses if r.status_code != 200]
+    if bad:
+        print(f"  !! {len(bad)} locate answers were not 200: {sorted(set(bad))}")
+    return times, wall, [r.json()["node"]["code"] if r.status_code == 200 else "" for r in responses]
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """SIGTERM to the server's own process group (uvicorn and the worker it started)."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
 
 
 def _wait_healthy(client: httpx.Client, server: subprocess.Popen) -> None:
@@ -319,9 +373,16 @@ def run_scale(scale: int, n_points: int, keep_db: bool, workdir: Path) -> dict:
         print(f"  {len(leaves):,} leaf polygons, {pieces:,} node_piece rows, {n_points:,} points")
         explain(url, float(points[0][0]), float(points[0][1]))
 
-        http, healthz, http_answers = bench_http(url, points, workdir / f"serve-s{scale}.log")
+        callers = demo_callers(url)
+        http, healthz, http_answers = bench_http(url, points, workdir / f"serve-s{scale}.log", callers)
         with sql_connection(url) as conn:
             sql, sql_answers = bench_sql(conn, points)
+            # After five runs PostgreSQL may switch a prepared statement to a generic
+            # plan, which the EXPLAIN above (a custom plan) does not show.
+            generic, custom = conn.execute(
+                "SELECT sum(generic_plans), sum(custom_plans) FROM pg_prepared_statements"
+            ).fetchone()
+        print(f"  prepared locate statement: {generic} runs on a generic plan, {custom} on custom plans")
         pgb1 = bench_pgbench(url, bbox, 1, workdir)
         pgb2 = bench_pgbench(url, bbox, 2, workdir)
         one, bulk, shp_answers = bench_shapely(leaves, points)
@@ -337,8 +398,7 @@ def run_scale(scale: int, n_points: int, keep_db: bool, workdir: Path) -> dict:
     probe = np.random.default_rng(SEED).uniform(bbox[:2], bbox[2:], size=(20000, 2))
     outside = 1 - shapely.contains_xy(county_geom, probe[:, 0], probe[:, 1]).mean()
 
-    rows = [
-        ("HTTP GET /api/v1/grid/locate", http),
+    rows = [(f"HTTP /locate, {title}", r) for title, r in http.items()] + [
         ("HTTP GET /healthz (no database)", healthz),
         ("SQL prepared, psycopg, 1 connection", sql),
         ("pgbench -M prepared -c 1 (bbox points)", pgb1),
@@ -350,8 +410,9 @@ def run_scale(scale: int, n_points: int, keep_db: bool, workdir: Path) -> dict:
     # Other work on a shared machine shows up here first; quote it with the figures.
     print(f"  load average now: {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} CPUs")
     print(f"  pgbench points: uniform in the county bbox, {outside:.0%} of them outside the county (no row)")
+    for title, r in http.items():
+        print(f"  HTTP/SQL, {title}: {r['p50'] / sql['p50']:.1f}x at p50, {r['mean'] / sql['mean']:.1f}x mean")
     print(
-        f"  HTTP/SQL: {http['p50'] / sql['p50']:.1f}x at p50, {http['mean'] / sql['mean']:.1f}x mean;"
         f"  SQL/shapely: {sql['p50'] / one['p50']:.0f}x at p50 (one at a time),"
         f" {sql['mean'] / bulk['mean']:.0f}x mean against bulk"
     )

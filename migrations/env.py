@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, pool
 
 from app.settings import sqlalchemy_url
 import grid.case_models  # noqa: F401  (registers the case tables on Base)
+import app.accounts.models  # noqa: F401  (registers accounts' tables on the same metadata)
 from grid.models import Base
 
 config = context.config

@@ -7,9 +7,11 @@ transaction that is rolled back.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import psycopg
 import pytest
@@ -108,9 +110,21 @@ def db(engine: Engine, loaded_county: demo.DemoCounty) -> Iterator[Session]:
         connection.close()
 
 
+TEST_JWT_SECRET = "test-secret-" + "x" * 40
+PASSWORD = "correct-horse-battery-staple"
+
+
+def settings_for_tests(database_url: str) -> Settings:
+    # Cheap argon2 keeps a login at a millisecond; production keeps the library's defaults.
+    return Settings(
+        database_url=database_url, WUZHANG_JWT_SECRET=TEST_JWT_SECRET,
+        WUZHANG_ARGON2_TIME_COST=1, WUZHANG_ARGON2_MEMORY_KIB=8,
+    )  # fmt: skip
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url)
+    return settings_for_tests(database_url)
 
 
 @pytest.fixture
@@ -120,3 +134,136 @@ def client(settings: Settings, db: Session) -> Iterator[TestClient]:
     app.dependency_overrides[get_session] = lambda: db
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
+
+
+# --- accounts -------------------------------------------------------------------
+
+_phones = itertools.count(1)
+
+
+@dataclass
+class Account:
+    """A logged-in test user: `headers` carry the access token from a real login."""
+
+    user_id: int
+    phone: str
+    role: str
+    node_code: str
+    access_token: str
+    refresh_token: str
+    password: str = PASSWORD
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DemoNodes:
+    """Fixed places of the demo county for scope tests: one rural line and one urban line."""
+
+    county: str
+    township: str  # rural; `village` and `household` lie in it
+    other_township: str  # shares nothing with `township`
+    village: str
+    household: str
+    other_village: str  # in `other_township`
+    other_household: str  # in `other_village`
+    urban_unit: str
+    points: dict[str, tuple[float, float]] = field(default_factory=dict)  # household code -> a point inside
+
+
+@pytest.fixture(scope="session")
+def demo_nodes(loaded_county: demo.DemoCounty) -> DemoNodes:
+    by_code = {n.code: n for n in loaded_county.nodes}
+
+    def township_of(code: str) -> str:
+        while by_code[code].level != "township":
+            code = by_code[code].parent_code  # type: ignore[assignment]
+        return code
+
+    villages = [n for n in loaded_county.nodes if n.level == "village"]
+    village = villages[0]
+    other = next(v for v in villages if township_of(v.code) != township_of(village.code))
+    households = [n for n in loaded_county.nodes if n.level == "household"]
+    household = next(n for n in households if n.code.startswith(village.code + "-"))
+    other_household = next(n for n in households if n.code.startswith(other.code + "-"))
+    unit = next(n for n in loaded_county.nodes if n.level == "unit")
+    points = {h.code: (p.x, p.y) for h in (household, other_household) for p in [h.geom.point_on_surface()]}
+    return DemoNodes(county=demo.COUNTY_CODE, township=township_of(village.code),
+                     other_township=township_of(other.code), village=village.code, household=household.code,
+                     other_village=other.code, other_household=other_household.code, urban_unit=unit.code,
+                     points=points)  # fmt: skip
+
+
+def current_chief_phone(county: demo.DemoCounty, node_code: str) -> str:
+    return next(p.phone for p in county.posts if p.node_code == node_code and p.role == "chief" and p.ended_at is None)
+
+
+# A role's default node (and mediator tier) in the demo county.
+ROLE_SETUPS: dict[str, tuple[str, str | None]] = {
+    "chief": ("village", None),
+    "mediator_village_house": ("village", "village_house"),
+    "mediator_township_hall": ("township", "township_hall"),
+    "mediator_county_center": ("county", "county_center"),
+    "dispatcher": ("township", None),
+    "leader": ("county", None),
+    "admin": ("county", None),
+}
+
+
+@pytest.fixture
+def make_account(
+    db: Session, settings: Settings, client: TestClient, demo_nodes: DemoNodes, loaded_county: demo.DemoCounty
+) -> Callable[..., Account]:
+    """make_account("dispatcher") or make_account("chief", node_code=...): a user made
+    through the accounts service, then logged in through POST /api/v1/auth/token."""
+    from app.accounts import service
+
+    def make(kind: str, *, node_code: str | None = None, disabled: bool = False) -> Account:
+        where, tier = ROLE_SETUPS[kind]
+        role = kind.split("_")[0]
+        node_code = node_code or getattr(demo_nodes, where)
+        if role == "chief":  # a chief is whoever holds the post: the account links to that person
+            phone, grants = current_chief_phone(loaded_county, node_code), []
+        else:
+            phone = f"199{next(_phones):08d}"
+            grants = [service.GrantIn(role=role, node_code=node_code, tier=tier)]
+        user_id, _ = service.create_user(
+            session=db, settings=settings, county_code=demo.COUNTY_CODE, phone=phone, name=f"测试{kind}",
+            password=PASSWORD, grants=grants, actor=None, ip=None,
+        )  # fmt: skip
+        r = client.post("/api/v1/auth/token", data={"username": phone, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        return Account(user_id=user_id, phone=phone, role=kind, node_code=node_code,
+                       access_token=body["access_token"], refresh_token=body["refresh_token"],
+                       headers={"Authorization": f"Bearer {body['access_token']}"})  # fmt: skip
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def committed_admin_headers(engine: Engine, database_url: str, loaded_county: demo.DemoCounty) -> dict[str, str]:
+    """For clients on their own app and connections (no rolled-back session): an admin,
+    committed once. An admin sees no phone numbers, so reads by it write no audit rows."""
+    from app.accounts import security, service
+
+    settings = settings_for_tests(database_url)
+    with Session(engine) as session:
+        user_id, _ = service.create_user(
+            session=session, settings=settings, county_code=demo.COUNTY_CODE, phone="19899999999", name="测试管理员",
+            password=PASSWORD, grants=[service.GrantIn(role="admin", node_code=demo.COUNTY_CODE)], actor=None, ip=None,
+        )  # fmt: skip
+    token, _ = security.issue_access_token(settings=settings, user_id=user_id)
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def auth_headers(make_account: Callable[..., Account]) -> Callable[..., dict[str, str]]:
+    """auth_headers("leader") -> {"Authorization": "Bearer ..."} of a fresh, logged-in user."""
+    return lambda kind, **kw: make_account(kind, **kw).headers
+
+
+@pytest.fixture
+def api(client: TestClient, auth_headers: Callable[..., dict[str, str]]) -> TestClient:
+    """The app as a county leader (scope: the whole county) sees it."""
+    client.headers.update(auth_headers("leader"))
+    return client

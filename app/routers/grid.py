@@ -9,7 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from app import schemas
+from app import policy, schemas
+from app.accounts import service as accounts
 from app.db import get_session
 from geo.crs import CRS
 from grid import service
@@ -19,6 +20,7 @@ from grid.levels import LEVEL_CODES, level_info
 router = APIRouter(prefix="/api/v1/grid", tags=["grid"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": schemas.ErrorOut, "description": "not logged in"},
     404: {"model": schemas.ErrorOut, "description": "no such node"},
     422: {"model": schemas.ErrorOut, "description": "bad parameters, or a point outside the county"},
 }
@@ -41,6 +43,7 @@ def _ref(row: Mapping[str, Any]) -> schemas.NodeRef:
 @router.get("/locate", response_model=schemas.LocateOut, responses=ERRORS)
 def locate(
     request: Request,
+    caller: policy.LoggedIn,
     session: Annotated[Session, Depends(get_session)],
     lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="longitude in `crs`")],
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="latitude in `crs`")],
@@ -50,10 +53,17 @@ def locate(
     """The deepest node covering the point, and its chain of chiefs up to the county.
 
     With `floor`, in a unit that has floor nodes, the floor node is the deepest.
+    Chiefs' phone numbers are shown inside the caller's scope only (elsewhere null),
+    and every number shown is audited.
     """
     settings = request.app.state.settings
     found = service.locate(session=session, lon=lon, lat=lat, crs=crs, floor=floor, county_name=settings.county_name)
     loc = found.location
+    codes = [lk.code for lk in loc.chain]  # deepest first: a link's lineage is itself and what follows
+    visible = {lk.code for i, lk in enumerate(loc.chain) if policy.phone_visible(caller, codes[i:])}
+    shown = [(lk.code, h.person_id) for lk in loc.chain if lk.code in visible for h in lk.chiefs if h.phone]
+    if shown:
+        _audit_phones(session, caller, target=f"node:{loc.node.code}", shown=shown)
     return schemas.LocateOut(
         point=schemas.PointOut(lon=found.lon, lat=found.lat),
         node=schemas.NodeRef(code=loc.node.code, name=loc.node.name, level=loc.node.level),
@@ -61,13 +71,20 @@ def locate(
             schemas.ChainLink(
                 code=lk.code, name=lk.name, level=lk.level, level_name=lk.level_name, chain=lk.chain,
                 floor_from=lk.floor_from, floor_to=lk.floor_to,
-                chiefs=[schemas.Holder(person_id=h.person_id, name=h.name, phone=h.phone, role=h.role)
+                chiefs=[schemas.Holder(person_id=h.person_id, name=h.name,
+                                       phone=h.phone if lk.code in visible else None, role=h.role)
                         for h in lk.chiefs],
             )
             for lk in loc.chain
         ],
         warnings=loc.warnings,
     )  # fmt: skip
+
+
+def _audit_phones(session: Session, caller: policy.Principal, *, target: str, shown: list[tuple[str, int]]) -> None:
+    """Reading a chief's phone number is a read of personal data: one audit row per response."""
+    accounts.note(session=session, actor=caller, action="read.chief_phone", target=target,
+                  details={"phones": [{"node": code, "person_id": pid} for code, pid in shown]})  # fmt: skip
 
 
 def _parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
@@ -91,6 +108,7 @@ def _parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
 @router.get("/nodes", response_model=schemas.NodePage, responses=ERRORS)
 def list_nodes(
     request: Request,
+    caller: policy.LoggedIn,
     session: Annotated[Session, Depends(get_session)],
     level: Level = None,
     parent: Annotated[str | None, Query(description="code of the parent node")] = None,
@@ -108,7 +126,9 @@ def list_nodes(
 
 
 @router.get("/nodes/{code}", response_model=schemas.NodeFeature, responses=ERRORS)
-def get_node(code: str, session: Annotated[Session, Depends(get_session)]) -> schemas.NodeFeature:
+def get_node(
+    code: str, caller: policy.LoggedIn, session: Annotated[Session, Depends(get_session)]
+) -> schemas.NodeFeature:
     """One node as a GeoJSON Feature, with the codes of its ancestors."""
     row = service.get_node(session=session, code=code)
     props = schemas.NodeProperties(**_summary(row).model_dump(), path=list(row["path_codes"] or []))
@@ -117,17 +137,28 @@ def get_node(code: str, session: Annotated[Session, Depends(get_session)]) -> sc
 
 
 @router.get("/nodes/{code}/children", response_model=schemas.NodeChildren, responses=ERRORS)
-def node_children(code: str, session: Annotated[Session, Depends(get_session)]) -> schemas.NodeChildren:
+def node_children(
+    code: str, caller: policy.LoggedIn, session: Annotated[Session, Depends(get_session)]
+) -> schemas.NodeChildren:
     rows = service.children(session=session, code=code)
     node = service.get_node(session=session, code=code)
     return schemas.NodeChildren(node=_ref(node), items=[_summary(r) for r in rows])
 
 
 @router.get("/nodes/{code}/posts", response_model=schemas.NodePosts, responses=ERRORS)
-def node_posts(code: str, session: Annotated[Session, Depends(get_session)]) -> schemas.NodePosts:
-    """Who holds the node's posts now, and who held them before (handovers keep history)."""
+def node_posts(
+    code: str, caller: policy.LoggedIn, session: Annotated[Session, Depends(get_session)]
+) -> schemas.NodePosts:
+    """Who holds the node's posts now, and who held them before (handovers keep history).
+
+    Phone numbers are shown inside the caller's scope only (elsewhere null), and audited.
+    """
     node, rows = service.posts(session=session, code=code)
-    items = [schemas.PostOut(**dict(r)) for r in rows]
+    visible = policy.phone_visible(caller, node["path_codes"] or [])
+    items = [schemas.PostOut(**(dict(r) | ({} if visible else {"phone": None}))) for r in rows]
+    shown = [(node["code"], p.person_id) for p in items if p.phone]
+    if shown:
+        _audit_phones(session, caller, target=f"node:{node['code']}", shown=shown)
     return schemas.NodePosts(
         node=_ref(node),
         current=[p for p in items if p.ended_at is None],

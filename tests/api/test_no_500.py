@@ -16,8 +16,8 @@ junk = st.one_of(
     params=st.dictionaries(st.sampled_from(["lon", "lat", "crs", "floor", "level", "parent", "bbox", "cursor", "limit"]),
                            junk, max_size=5),  # fmt: skip
 )
-def test_junk_query_strings_get_a_4xx_or_an_answer_never_a_500(client, path, params):
-    r = client.get(path, params=params)
+def test_junk_query_strings_get_a_4xx_or_an_answer_never_a_500(api, path, params):
+    r = api.get(path, params=params)
     assert r.status_code in (200, 404, 422), (r.status_code, r.text)
     if r.status_code != 200:
         assert set(r.json()["error"]) == {"code", "message", "details"}

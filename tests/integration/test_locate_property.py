@@ -21,8 +21,8 @@ from shapely import Point, STRtree
 from shapely.geometry import shape
 
 from app.main import create_app
-from app.settings import Settings
 from grid.levels import level_info
+from tests.conftest import settings_for_tests
 
 M_PER_DEG_LAT = 110_570.0
 M_PER_DEG_LON = 111_320.0 * math.cos(math.radians(37.75))
@@ -52,8 +52,8 @@ class Leaves(tuple):
 
 
 @pytest.fixture(scope="module")
-def http(database_url, loaded_county):
-    with TestClient(create_app(Settings(database_url=database_url))) as c:
+def http(database_url, loaded_county, committed_admin_headers):
+    with TestClient(create_app(settings_for_tests(database_url)), headers=committed_admin_headers) as c:
         yield c
 
 

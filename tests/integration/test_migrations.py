@@ -6,6 +6,7 @@ from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, inspect, text
 
 import grid.case_models  # noqa: F401  (the comparison must see every table)
+import app.accounts.models  # noqa: F401  (accounts' tables share grid's metadata)
 from grid.models import Base
 from tests.conftest import alembic_config, create_database, drop_database, migrate
 
@@ -17,7 +18,7 @@ def test_upgrade_downgrade_upgrade_on_an_empty_database():
         command.upgrade(config, "head")
         engine = create_engine(url)
         with engine.connect() as conn:
-            assert {"node", "node_piece", "person", "post"} <= set(inspect(conn).get_table_names())
+            assert {"node", "node_piece", "person", "post", "user_account", "grant", "refresh_token", "audit_log"} <= set(inspect(conn).get_table_names())
             exts = set(conn.execute(text("SELECT extname FROM pg_extension")).scalars())
             assert {"postgis", "ltree"} <= exts
         command.downgrade(config, "base")

@@ -1,0 +1,1 @@
+"""Accounts: users linked to persons, role grants on grid nodes, tokens, audit, login throttle."""

@@ -1,0 +1,96 @@
+"""Demo accounts for the demo county: a chief on every level of both chains, a
+dispatcher, a mediator per tier, a leader and an admin, all with one shared password.
+
+Created idempotently by `wuzhang demo load` (so by `make run`), never in production.
+README.md lists them; tests/api/test_demo_accounts.py checks the README against this.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app.accounts import repository as repo
+from app.accounts import service
+from app.settings import Settings
+
+DEMO_PASSWORD = "wuzhang-demo"
+
+# English names of the chiefs, by (chain, level).
+CHIEF_TITLES = {
+    ("urban", "area"): "urban area chief", ("urban", "community"): "community chief",
+    ("urban", "grid"): "grid chief", ("urban", "unit"): "unit chief", ("urban", "floor"): "floor chief",
+    ("rural", "area"): "rural area chief", ("rural", "subarea"): "sub-area chief",
+    ("rural", "village"): "village chief", ("rural", "group"): "group chief",
+    ("rural", "household"): "central household chief",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    title: str  # the role in English words, as the README shows it
+    node_code: str
+    node_name: str
+    phone: str
+    name: str
+    grant: service.GrantIn | None  # None for chiefs: their post is their grant
+
+
+def _lineage(session: Session, leaf_level: str) -> list[dict]:
+    """The first leaf of a level (by code) and all its ancestors, leaf first."""
+    rows = session.execute(
+        text(
+            """
+WITH leaf AS (SELECT path FROM node WHERE level = :level AND retired_at IS NULL ORDER BY code LIMIT 1)
+SELECT n.code, n.name, n.level, n.chain, pe.phone, pe.name AS person_name
+  FROM leaf JOIN node n ON n.path @> leaf.path
+  LEFT JOIN post po ON po.node_id = n.id AND po.role = 'chief' AND po.ended_at IS NULL
+  LEFT JOIN person pe ON pe.id = po.person_id
+ ORDER BY n.depth DESC
+"""
+        ),
+        {"level": leaf_level},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def plan(session: Session) -> list[DemoAccount]:
+    """Which accounts the demo county gets; empty if no county is loaded."""
+    urban, rural = _lineage(session, "floor"), _lineage(session, "household")
+    if not urban or not rural:
+        return []
+    accounts = [
+        DemoAccount(CHIEF_TITLES[(n["chain"], n["level"])], n["code"], n["name"], n["phone"], n["person_name"], None)
+        for n in urban[::-1] + rural[::-1]  # top down: area chief first
+        if n["chain"] is not None and n["phone"]
+    ]
+    by_level = {n["level"]: n for n in rural}
+    village, township, county = by_level["village"], by_level["township"], by_level["county"]
+
+    def staff(title: str, node: dict, number: int, role: str, tier: str | None = None) -> DemoAccount:
+        return DemoAccount(title, node["code"], node["name"], f"1910000{number:04d}", f"演示{title}",
+                           service.GrantIn(role=role, node_code=node["code"], tier=tier))  # fmt: skip
+
+    return accounts + [
+        staff("dispatcher", township, 1, "dispatcher"),
+        staff("harmony house mediator", village, 2, "mediator", "village_house"),
+        staff("harmony hall mediator", township, 3, "mediator", "township_hall"),
+        staff("county centre mediator", county, 4, "mediator", "county_center"),
+        staff("county leader", county, 5, "leader"),
+        staff("admin", county, 6, "admin"),
+    ]
+
+
+def ensure(*, session: Session, settings: Settings, county_code: str) -> tuple[list[DemoAccount], int]:
+    """Create the demo accounts that do not exist yet; returns (all of them, how many were new)."""
+    accounts, created = plan(session), 0
+    for a in accounts:
+        if repo.user_by_phone(session, phone=a.phone) is not None:
+            continue
+        service.create_user(
+            session=session, settings=settings, county_code=county_code, phone=a.phone, name=a.name,
+            password=DEMO_PASSWORD, grants=[a.grant] if a.grant else [], actor=None, ip=None,
+        )  # fmt: skip
+        created += 1
+    return accounts, created

@@ -1,0 +1,115 @@
+"""ORM models of accounts, on the grid's `Base` so one metadata describes the schema.
+
+Mirrors `migrations/versions/20261128_0003_accounts.py`; the migrations test compares them.
+Import this module wherever the full metadata is needed (migrations/env.py, tests).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from grid.models import Base
+
+
+
+class UserAccount(Base):
+    """A person who can log in. The login phone lives here, not on `person`, so a
+    roster import that rewrites a person's contact number cannot change a login."""
+
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), unique=True)
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    # Users are disabled, never deleted: audit rows keep pointing at them.
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Grant(Base):
+    """A role on a node; a user's rights are the union of their live grants.
+    Chiefs need no grant: their scope comes from their current posts."""
+
+    __tablename__ = "grant"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    tier: Mapped[str | None] = mapped_column(String(16))
+    node_id: Mapped[int] = mapped_column(ForeignKey("node.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("role IN ('chief','mediator','dispatcher','leader','admin')", name="role_known"),
+        CheckConstraint(
+            "(role = 'mediator') = (tier IS NOT NULL)"
+            " AND (tier IS NULL OR tier IN ('village_house','township_hall','county_center'))",
+            name="tier_for_mediators",
+        ),
+        Index(
+            "uq_grant_live",
+            "user_id",
+            "role",
+            "node_id",
+            unique=True,
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+
+class RefreshToken(Base):
+    """One link of a rotation chain. Only the SHA-256 of the token is stored; a
+    second use of a used token revokes its whole family (theft detection)."""
+
+    __tablename__ = "refresh_token"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    family_id: Mapped[Any] = mapped_column(UUID(as_uuid=True), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditLog(Base):
+    """Append-only: a trigger refuses UPDATE, DELETE and TRUNCATE."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(Text)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+
+class LoginThrottle(Base):
+    """Failed logins per phone and per address. The key is a SHA-256, so numbers
+    typed by strangers are not stored; rows go away on a successful login."""
+
+    __tablename__ = "login_throttle"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    failures: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (CheckConstraint("kind IN ('phone','ip')", name="kind_known"),)
+
+
+__all__ = ["AuditLog", "Grant", "LoginThrottle", "RefreshToken", "UserAccount"]

@@ -1,0 +1,97 @@
+"""Passwords (argon2id), access tokens (JWT, HS256) and opaque refresh tokens.
+
+Nothing here logs: tokens and passwords must never reach a log line.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from app.accounts.exceptions import NotAuthenticated
+from app.settings import Settings
+
+ALGORITHM = "HS256"
+ISSUER = "wuzhang"
+
+
+class Passwords:
+    def __init__(self, settings: Settings) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib, parallelism=1
+        )
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        """Constant work whether or not the account exists, so timing does not tell."""
+        try:
+            return self._hasher.verify(password_hash or self._dummy_hash, password) and password_hash is not None
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)
+
+    @cached_property
+    def _dummy_hash(self) -> str:
+        return self._hasher.hash(secrets.token_urlsafe(16))
+
+
+def issue_access_token(*, settings: Settings, user_id: int, now: datetime | None = None) -> tuple[str, int]:
+    """A signed access token and its lifetime in seconds."""
+    now = now or datetime.now(timezone.utc)
+    lifetime = timedelta(minutes=settings.access_token_minutes)
+    claims = {"sub": str(user_id), "iat": now, "exp": now + lifetime, "iss": ISSUER, "typ": "access"}
+    token = jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM)
+    return token, int(lifetime.total_seconds())
+
+
+def user_id_from_access_token(*, settings: Settings, token: str) -> int:
+    try:
+        claims = jwt.decode(
+            token, settings.jwt_secret.get_secret_value(), algorithms=[ALGORITHM], issuer=ISSUER,
+            options={"require": ["sub", "exp", "iat"]},
+        )  # fmt: skip
+    except jwt.ExpiredSignatureError:
+        raise NotAuthenticated("the access token has expired; get a new one at /api/v1/auth/refresh") from None
+    except jwt.PyJWTError:
+        raise NotAuthenticated("the access token is not valid; log in at /api/v1/auth/token") from None
+    if claims.get("typ") != "access" or not str(claims.get("sub", "")).isdigit():
+        raise NotAuthenticated("the access token is not valid; log in at /api/v1/auth/token")
+    return int(claims["sub"])
+
+
+def new_refresh_token() -> tuple[str, str]:
+    """(token to hand out once, hash to store)."""
+    token = secrets.token_urlsafe(32)
+    return token, hash_token(token)
+
+
+def hash_token(token: str) -> str:
+    # A refresh token has 256 random bits: a fast hash is enough, no salt needed.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def hash_key(kind: str, value: str) -> str:
+    return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
+
+
+def new_password() -> str:
+    """An initial or reset password, shown once: 16 characters, easy to read out."""
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4))
+
+
+def lockout_seconds(*, failures: int, threshold: int, base: int, cap: int = 86400) -> int:
+    """How long to lock after `failures` failures in a row: none below the threshold,
+    then `base` doubled for each failure past it, never more than `cap`."""
+    if failures < threshold:
+        return 0
+    return min(cap, base * 2 ** min(failures - threshold, 30))

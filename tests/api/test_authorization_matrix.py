@@ -1,0 +1,186 @@
+"""The authorization matrix, generated from the app's own route table.
+
+Every /api/v1 route × every role (and anonymous) × in scope / out of scope gets the
+status its declared policy promises. A new route fails here until it declares a
+policy (create_app refuses it otherwise) *and* gets a row in CASES below.
+
+Scope targets: "in" is the rural village `demo_nodes.village` (inside every test
+role's scope: chief and village_house sit on it, township roles on its township,
+county roles on the county); "out" is a village of another township. County-wide
+roles have no "out"; admin has no data scope at all, so it never sees a phone.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from app import policy
+from app.main import create_app
+from app.settings import Settings
+from tests.conftest import PASSWORD, ROLE_SETUPS
+
+ROLES = ["anonymous", *ROLE_SETUPS]
+COUNTY_WIDE = {"mediator_county_center", "leader", "admin"}
+WITH_DATA_SCOPE = {r for r in ROLE_SETUPS if r != "admin"}
+
+
+@dataclass
+class Ctx:
+    client: Any
+    account: Any  # tests.conftest.Account, or None when anonymous
+    nodes: Any
+    make_account: Callable[..., Any]
+    in_scope: bool
+
+    @property
+    def village(self) -> str:
+        return self.nodes.village if self.in_scope else self.nodes.other_village
+
+    @property
+    def household_point(self) -> dict[str, float]:
+        lon, lat = self.nodes.points[self.nodes.household if self.in_scope else self.nodes.other_household]
+        return {"lon": lon, "lat": lat}
+
+    def target_user(self) -> int:
+        return self.make_account("dispatcher").user_id
+
+
+@dataclass
+class Case:
+    policy: str  # the policy the route must declare
+    request: Callable[[Ctx], tuple[str, dict[str, Any]]]  # -> (url, httpx kwargs)
+    ok: int = 200
+    anonymous: int = 401  # public routes say what a caller without an account gets
+    check: Callable[[Ctx, Any], None] | None = None  # more than the status, on success
+
+
+def phones_of_posts(ctx: Ctx, r: Any) -> None:
+    phones = [p["phone"] for p in r.json()["current"]]
+    assert phones, "a village has a chief and a deputy"
+    visible = ctx.in_scope and ctx.account.role in WITH_DATA_SCOPE
+    assert all((p is not None) == visible for p in phones), (ctx.account.role, ctx.in_scope, phones)
+
+
+def phones_of_locate(ctx: Ctx, r: Any) -> None:
+    household, county = r.json()["chain"][0], r.json()["chain"][-1]
+    visible = ctx.in_scope and ctx.account.role in WITH_DATA_SCOPE
+    assert (household["chiefs"][0]["phone"] is not None) == visible, (ctx.account.role, ctx.in_scope)
+    # The county's chief is outside every scope but the county-wide ones.
+    assert (county["chiefs"][0]["phone"] is not None) == (ctx.account.role in COUNTY_WIDE - {"admin"})
+
+
+def login_form(ctx: Ctx) -> tuple[str, dict[str, Any]]:
+    if ctx.account is None:
+        return "/api/v1/auth/token", {"data": {"username": "19912345678", "password": PASSWORD}}
+    return "/api/v1/auth/token", {"data": {"username": ctx.account.phone, "password": PASSWORD}}
+
+
+def refresh_body(ctx: Ctx) -> dict[str, Any]:
+    return {"json": {"refresh_token": ctx.account.refresh_token if ctx.account else "no-such-token"}}
+
+
+CASES: dict[str, Case] = {
+    "GET /api/v1/grid/locate": Case("logged_in", lambda c: ("/api/v1/grid/locate", {"params": c.household_point}),
+                                    check=phones_of_locate),
+    "GET /api/v1/grid/nodes": Case("logged_in", lambda c: ("/api/v1/grid/nodes", {"params": {"parent": c.village}})),
+    "GET /api/v1/grid/nodes/{code}": Case("logged_in", lambda c: (f"/api/v1/grid/nodes/{c.village}", {})),
+    "GET /api/v1/grid/nodes/{code}/children": Case(
+        "logged_in", lambda c: (f"/api/v1/grid/nodes/{c.village}/children", {})),
+    "GET /api/v1/grid/nodes/{code}/posts": Case(
+        "logged_in", lambda c: (f"/api/v1/grid/nodes/{c.village}/posts", {}), check=phones_of_posts),
+    "POST /api/v1/auth/token": Case("public", login_form),
+    "POST /api/v1/auth/refresh": Case("public", lambda c: ("/api/v1/auth/refresh", refresh_body(c))),
+    "POST /api/v1/auth/logout": Case("public", lambda c: ("/api/v1/auth/logout", refresh_body(c)), ok=204,
+                                     anonymous=204),
+    "GET /api/v1/me": Case("logged_in", lambda c: ("/api/v1/me", {})),
+    "POST /api/v1/admin/users": Case("admin", lambda c: ("/api/v1/admin/users", {"json": {
+        "phone": "19712345678", "name": "新用户",
+        "grants": [{"role": "mediator", "tier": "village_house", "node_code": c.village}]}}), ok=201),
+    "GET /api/v1/admin/users": Case("admin", lambda c: ("/api/v1/admin/users", {})),
+    "GET /api/v1/admin/users/{user_id}": Case("admin", lambda c: (f"/api/v1/admin/users/{c.target_user()}", {})),
+    "POST /api/v1/admin/users/{user_id}/grants": Case("admin", lambda c: (
+        f"/api/v1/admin/users/{c.target_user()}/grants",
+        {"json": [{"role": "dispatcher", "node_code": c.nodes.township}]}), ok=204),
+    "POST /api/v1/admin/users/{user_id}/disable": Case(
+        "admin", lambda c: (f"/api/v1/admin/users/{c.target_user()}/disable", {}), ok=204),
+    "POST /api/v1/admin/users/{user_id}/enable": Case(
+        "admin", lambda c: (f"/api/v1/admin/users/{c.target_user()}/enable", {}), ok=204),
+    "POST /api/v1/admin/users/{user_id}/password": Case(
+        "admin", lambda c: (f"/api/v1/admin/users/{c.target_user()}/password", {"json": {}})),
+    "GET /api/v1/audit": Case("admin", lambda c: ("/api/v1/audit", {})),
+}  # fmt: skip
+
+
+def _route_keys() -> list[str]:
+    app = create_app(Settings(database_url="postgresql://unused/unused"))  # routes only; never connects
+    return [f"{m} {r.path}" for r in policy.api_routes(app) for m in sorted(r.methods - {"HEAD", "OPTIONS"})]
+
+
+ROUTES = _route_keys()
+MATRIX = [
+    pytest.param(route, role, scope, id=f"{route}|{role}|{scope}")
+    for route in ROUTES
+    for role in ROLES
+    for scope in ("in", "out")
+    if not (scope == "out" and (role in COUNTY_WIDE or role == "anonymous"))
+]
+
+
+def expected_status(case: Case, role: str, in_scope: bool) -> int:
+    if role == "anonymous":
+        return case.anonymous if case.policy == "public" else 401
+    if case.policy == "admin":
+        return case.ok if role == "admin" else 403
+    # Boundaries and names are open to every logged-in user; personal data inside
+    # the answer is filtered by scope, which `check` verifies.
+    return case.ok
+
+
+def test_every_route_declares_a_policy_and_has_a_matrix_row():
+    app = create_app(Settings(database_url="postgresql://unused/unused"))
+    for route in policy.api_routes(app):
+        declared = policy.policy_of(route)
+        for method in route.methods - {"HEAD", "OPTIONS"}:
+            key = f"{method} {route.path}"
+            assert declared is not None, f"{key} declares no access policy (app/policy.py)"
+            assert key in CASES, f"{key} has no row in the authorization matrix (CASES)"
+            assert CASES[key].policy == declared.name, (
+                f"{key} declares {declared.name}, the matrix expects {CASES[key].policy}"
+            )
+    assert set(CASES) == set(ROUTES), f"matrix rows for routes that no longer exist: {set(CASES) - set(ROUTES)}"
+
+
+def test_a_route_without_a_policy_stops_the_app_from_starting(settings):
+    from fastapi import APIRouter
+
+    from app import main
+
+    stray = APIRouter(prefix="/api/v1/stray")
+    stray.add_api_route("/open", lambda: {"oops": True}, methods=["GET"])
+    original = main.health.router
+    try:
+        main.health.router = stray  # included like any router
+        with pytest.raises(RuntimeError, match="/api/v1/stray/open"):
+            create_app(settings)
+    finally:
+        main.health.router = original
+
+
+@pytest.mark.parametrize(("route", "role", "scope"), MATRIX)
+def test_matrix(route, role, scope, client, make_account, demo_nodes):
+    case = CASES.get(route)
+    assert case is not None, f"{route} has no row in the authorization matrix (CASES)"
+    account = None if role == "anonymous" else make_account(role)
+    ctx = Ctx(client=client, account=account, nodes=demo_nodes, make_account=make_account, in_scope=scope == "in")
+    url, kwargs = case.request(ctx)
+    headers = account.headers if account and case.policy != "public" else {}
+    r = client.request(route.split(" ")[0], url, headers=headers, **kwargs)
+    want = expected_status(case, role, ctx.in_scope)
+    assert r.status_code == want, f"{route} as {role} ({scope} scope): {r.status_code} {r.text[:300]}"
+    if r.status_code >= 400:
+        assert set(r.json()["error"]) == {"code", "message", "details"}
+    elif case.check and account is not None:
+        case.check(ctx, r)
