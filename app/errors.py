@@ -25,6 +25,15 @@ from app.accounts.exceptions import (
     UserNotFound,
 )
 from geo.exceptions import GeoError, UnknownCRS
+from grid.case_exceptions import (
+    AttachmentRefused,
+    AttachmentTooLarge,
+    CaseNotFound,
+    IdempotencyConflict,
+    IllegalAction,
+    MissingFields,
+    NotResponsible,
+)
 from grid.exceptions import (
     GridError,
     HierarchyError,
@@ -38,6 +47,13 @@ from grid.exceptions import (
 log = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: dict[type[Exception], int] = {
+    CaseNotFound: 404,
+    IdempotencyConflict: 409,
+    IllegalAction: 409,
+    NotResponsible: 403,
+    MissingFields: 422,
+    AttachmentTooLarge: 413,
+    AttachmentRefused: 415,
     NodeNotFound: 404,
     PersonNotFound: 404,
     OutsideJurisdiction: 422,

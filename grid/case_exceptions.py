@@ -24,3 +24,11 @@ class NotResponsible(GridError):
 
 class MissingFields(GridError):
     code = "missing_fields"
+
+
+class AttachmentTooLarge(GridError):
+    code = "attachment_too_large"
+
+
+class AttachmentRefused(GridError):
+    code = "attachment_type_refused"

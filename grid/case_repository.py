@@ -266,3 +266,18 @@ def sections(session: Session, *, case_id: int) -> Sequence[RowMapping]:
     return session.execute(
         text("SELECT section, body, updated_by, updated_at FROM case_section WHERE case_id = :c"), {"c": case_id}
     ).mappings().all()
+
+
+def mediators(session: Session, *, tier: str, node_id: int) -> Sequence[int]:
+    """People granted the mediator role for this tier on this node (the room's members)."""
+    return session.execute(
+        text(
+            """
+SELECT DISTINCT u.person_id FROM "grant" g JOIN user_account u ON u.id = g.user_id
+ WHERE g.role = 'mediator' AND g.tier = :tier AND g.node_id = :node_id
+   AND g.revoked_at IS NULL AND u.disabled_at IS NULL
+ ORDER BY u.person_id
+"""
+        ),
+        {"tier": tier, "node_id": node_id},
+    ).scalars().all()

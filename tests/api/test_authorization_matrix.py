@@ -34,6 +34,30 @@ class Ctx:
     nodes: Any
     make_account: Callable[..., Any]
     in_scope: bool
+    db: Any = None
+
+    def case_id(self) -> int:
+        """A fresh case reported by the household's chief: handled by the village's harmony
+        house (severity 2), in `village` when in scope, in `other_village` when not."""
+        import uuid
+        from datetime import datetime, timezone
+
+        from sqlalchemy import text
+
+        from app.settings import get_settings
+        from geo.crs import CRS
+        from grid import cases
+
+        code = self.nodes.household if self.in_scope else self.nodes.other_household
+        lon, lat = self.nodes.points[code]
+        reporter = self.db.execute(text(
+            "SELECT po.person_id FROM post po JOIN node n ON n.id = po.node_id"
+            " WHERE n.code = :c AND po.role = 'chief' AND po.ended_at IS NULL"), {"c": code}).scalar_one()
+        report = cases.Report(lon=lon, lat=lat, crs=CRS.wgs84, category="neighbours", severity=2, description="矩阵")
+        out = cases.submit_report(session=self.db, actor=cases.Actor(reporter), key=uuid.uuid4(), report=report,
+                                  now=datetime.now(timezone.utc), signer=get_settings().ledger_signer(),
+                                  county_code="610827")  # fmt: skip
+        return out.case["id"]
 
     @property
     def village(self) -> str:
@@ -55,6 +79,9 @@ class Case:
     ok: int = 200
     anonymous: int = 401  # public routes say what a caller without an account gets
     check: Callable[[Ctx, Any], None] | None = None  # more than the status, on success
+    # Records in a scope: "read" answers 404 outside it (nothing tells the record exists);
+    # "write" answers 403 outside it, and to readers who are not responsible (a leader).
+    scoped: str | None = None
 
 
 def phones_of_posts(ctx: Ctx, r: Any) -> None:
@@ -111,7 +138,30 @@ CASES: dict[str, Case] = {
     "POST /api/v1/admin/users/{user_id}/password": Case(
         "admin", lambda c: (f"/api/v1/admin/users/{c.target_user()}/password", {"json": {}})),
     "GET /api/v1/audit": Case("admin", lambda c: ("/api/v1/audit", {})),
+    "GET /api/v1/categories": Case("logged_in", lambda c: ("/api/v1/categories", {})),
+    "POST /api/v1/reports": Case("logged_in", lambda c: ("/api/v1/reports", {
+        "json": {**c.household_point, "category": "neighbours", "severity": 1, "description": "矩阵"},
+        "headers": {"Idempotency-Key": str(__import__("uuid").uuid4())}}), ok=201),
+    "POST /api/v1/reports/{case_id}/attachments": Case("logged_in", lambda c: (
+        f"/api/v1/reports/{c.case_id()}/attachments",
+        {"files": {"file": ("a.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "image/png")}}), ok=201, scoped="read"),
+    "GET /api/v1/cases": Case("logged_in", lambda c: ("/api/v1/cases", {"params": {"node": c.village}})),
+    "GET /api/v1/me/tasks": Case("logged_in", lambda c: ("/api/v1/me/tasks", {})),
+    "GET /api/v1/cases/{case_id}": Case("logged_in", lambda c: (f"/api/v1/cases/{c.case_id()}", {}), scoped="read"),
+    "POST /api/v1/cases/{case_id}/actions": Case("logged_in", lambda c: (
+        f"/api/v1/cases/{c.case_id()}/actions", {"json": {"action": "accept"}}), scoped="write"),
+    "PUT /api/v1/cases/{case_id}/sections/{section}": Case("logged_in", lambda c: (
+        f"/api/v1/cases/{c.case_id()}/sections/facts", {"json": {"body": "事实"}}), ok=204, scoped="write"),
+    "GET /api/v1/cases/{case_id}/ledger": Case(
+        "logged_in", lambda c: (f"/api/v1/cases/{c.case_id()}/ledger", {}), scoped="read"),
+    "GET /api/v1/cases/{case_id}/ledger/verify": Case(
+        "logged_in", lambda c: (f"/api/v1/cases/{c.case_id()}/ledger/verify", {}), scoped="read"),
+    "GET /api/v1/me/inbox": Case("logged_in", lambda c: ("/api/v1/me/inbox", {})),
+    "POST /api/v1/me/inbox/read": Case("logged_in", lambda c: ("/api/v1/me/inbox/read", {"json": {"ids": [1]}})),
 }  # fmt: skip
+
+# Who may act on a case in their area: its holders, dispatchers and mediators; a leader reads only.
+ACTORS = WITH_DATA_SCOPE - {"leader"}
 
 
 def _route_keys() -> list[str]:
@@ -134,6 +184,10 @@ def expected_status(case: Case, role: str, in_scope: bool) -> int:
         return case.anonymous if case.policy == "public" else 401
     if case.policy == "admin":
         return case.ok if role == "admin" else 403
+    if case.scoped == "read":
+        return case.ok if role in WITH_DATA_SCOPE and in_scope else 404
+    if case.scoped == "write":
+        return case.ok if role in ACTORS and in_scope else 403
     # Boundaries and names are open to every logged-in user; personal data inside
     # the answer is filtered by scope, which `check` verifies.
     return case.ok
@@ -170,13 +224,14 @@ def test_a_route_without_a_policy_stops_the_app_from_starting(settings):
 
 
 @pytest.mark.parametrize(("route", "role", "scope"), MATRIX)
-def test_matrix(route, role, scope, client, make_account, demo_nodes):
+def test_matrix(route, role, scope, client, make_account, demo_nodes, db):
     case = CASES.get(route)
     assert case is not None, f"{route} has no row in the authorization matrix (CASES)"
     account = None if role == "anonymous" else make_account(role)
-    ctx = Ctx(client=client, account=account, nodes=demo_nodes, make_account=make_account, in_scope=scope == "in")
+    ctx = Ctx(client=client, account=account, nodes=demo_nodes, make_account=make_account, in_scope=scope == "in",
+              db=db)  # fmt: skip
     url, kwargs = case.request(ctx)
-    headers = account.headers if account and case.policy != "public" else {}
+    headers = {**(account.headers if account and case.policy != "public" else {}), **kwargs.pop("headers", {})}
     r = client.request(route.split(" ")[0], url, headers=headers, **kwargs)
     want = expected_status(case, role, ctx.in_scope)
     assert r.status_code == want, f"{route} as {role} ({scope} scope): {r.status_code} {r.text[:300]}"
