@@ -73,6 +73,35 @@ def worker(
     worker_mod.run(get_settings(), clock=(lambda: fixed) if fixed else worker_mod.utc_now, once=once)
 
 
+ledger_cli = typer.Typer(help="The signed case ledger (台账).", no_args_is_help=True)
+cli.add_typer(ledger_cli, name="ledger")
+
+
+@ledger_cli.command("verify")
+def ledger_verify(
+    case: Annotated[list[int] | None, typer.Option("--case", help="only these cases (repeatable)")] = None,
+) -> None:
+    """Recompute every case's hash chain and check every signature; exit 1 if any fails."""
+    from sqlalchemy import text
+
+    from grid import cases
+
+    settings = get_settings()
+    signer = settings.ledger_signer()
+    bad = checked = 0
+    with _session() as session:
+        ids = case or session.execute(text("SELECT id FROM case_file ORDER BY id")).scalars().all()
+        for case_id in ids:
+            valid, first_bad = cases.verify_ledger(session=session, case_id=case_id, signer=signer)
+            checked += 1
+            if not valid:
+                bad += 1
+                err.print(f"[red]case {case_id}: the ledger fails at event {first_bad}[/red]")
+    err.print(f"{checked:,} case ledgers checked, {bad:,} failed")
+    if bad:
+        raise typer.Exit(1)
+
+
 @demo_cli.command("load")
 def demo_load(
     scale: Annotated[int, typer.Option(min=1, help="multiplies the leaf polygons (17 gives >100k)")] = 1,

@@ -251,3 +251,25 @@ def test_changing_an_event_by_sql_is_caught_and_named(engine, loaded_county):
         c.execute(text("ALTER TABLE case_event ENABLE TRIGGER case_event_append_only"))
     with Session(engine) as s:
         assert cases.verify_ledger(session=s, case_id=case["id"], signer=SIGNER) == (False, target)
+
+
+def test_the_cli_verifies_ledgers_and_names_a_broken_one(engine, database_url, loaded_county):
+    import os
+    import subprocess
+    import sys
+
+    good = _report_committed(engine, loaded_county, 404)
+    broken = _report_committed(engine, loaded_county, 405)
+    with engine.begin() as c:
+        c.execute(text("ALTER TABLE case_event DISABLE TRIGGER case_event_append_only"))
+        c.execute(text("UPDATE case_event SET actor_person_id = NULL WHERE case_id = :c AND seq = 1"), {"c": broken["id"]})
+        c.execute(text("UPDATE case_event SET body = body - 'actor_person_id' WHERE case_id = :c AND seq = 1"),
+                  {"c": broken["id"]})  # fmt: skip
+        c.execute(text("ALTER TABLE case_event ENABLE TRIGGER case_event_append_only"))
+    env = {**os.environ, "DATABASE_URL": database_url, "WUZHANG_LEDGER_KEY": base64.b64encode(b"k" * 32).decode()}
+    run = lambda *ids: subprocess.run([sys.executable, "-m", "app.cli", "ledger", "verify", *[f"--case={i}" for i in ids]],  # noqa: E731
+                                      env=env, capture_output=True, text=True)  # fmt: skip
+    ok = run(good["id"])
+    assert ok.returncode == 0 and "1 case ledgers checked, 0 failed" in ok.stderr
+    failed = run(good["id"], broken["id"])
+    assert failed.returncode == 1 and f"case {broken['id']}" in failed.stderr
