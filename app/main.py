@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from app import errors
 from app.db import make_engine, make_sessionmaker
-from app.routers import grid, health
+from app.routers import grid, health, imports
 from app.settings import PROJECT_ROOT, Settings, get_settings
 
 
@@ -43,4 +43,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(grid.router)
+    app.include_router(imports.router)
     return app
