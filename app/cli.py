@@ -18,7 +18,9 @@ cli = typer.Typer(help="wuzhang 五长: grid-based conflict management.", no_arg
 demo_cli = typer.Typer(help="The synthetic demo county.", no_args_is_help=True)
 grid_cli = typer.Typer(help="The grid: nodes and their polygons.", no_args_is_help=True)
 cli.add_typer(demo_cli, name="demo")
+roster_cli = typer.Typer(help="The roster: who holds which post.", no_args_is_help=True)
 cli.add_typer(grid_cli, name="grid")
+cli.add_typer(roster_cli, name="roster")
 err = Console(stderr=True)
 
 
@@ -232,6 +234,45 @@ def grid_check(
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
     _print_report(report)
     if not report.ok:
+        raise typer.Exit(1)
+
+
+@roster_cli.command("import")
+def roster_import(
+    file: Annotated[Path, typer.Argument(help=".xlsx or .csv: node_code, role, name, phone, start_date")],
+    strict: Annotated[bool, typer.Option("--strict", help="import nothing if any row is bad")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="check and count, write nothing")] = False,
+    errors_xlsx: Annotated[
+        Path | None, typer.Option("--errors-xlsx", help="write the rows with an error column to this .xlsx")
+    ] = None,
+) -> None:
+    """Import posts; a new chief is a handover (the old post ends, a new one starts)."""
+    from grid.exceptions import GridError
+    from grid.roster import import_roster, read_roster, write_error_workbook
+
+    settings = get_settings()
+    try:
+        rows = read_roster(file)
+    except GridError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    with _session() as session, err.status(f"importing {len(rows):,} rows"):
+        report = import_roster(session=session, county_code=settings.county_code, rows=rows, source=file.name,
+                               strict=strict, dry_run=dry_run)  # fmt: skip
+        session.commit()
+    for e in report.errors[:200]:
+        err.print(f"  row {e.row}: [red]{e.reason}[/red]")
+    if len(report.errors) > 200:
+        err.print(f"  ... and {len(report.errors) - 200:,} more")
+    if errors_xlsx:
+        write_error_workbook(rows, report.errors, errors_xlsx)
+        err.print(f"rows with an error column written to {errors_xlsx}")
+    verb = "would import" if dry_run else "imported"
+    if strict and report.errors:
+        verb = "strict: imported nothing of"
+    err.print(f"{file.name}: {report.rows:,} rows, {len(report.errors)} bad; {verb} "
+              f"{report.imported:,} ({report.handovers:,} handovers), {report.unchanged:,} unchanged")  # fmt: skip
+    if report.errors:
         raise typer.Exit(1)
 
 

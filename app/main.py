@@ -44,4 +44,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(grid.router)
     app.include_router(imports.router)
+    app.include_router(imports.roster_router)
     return app

@@ -186,13 +186,20 @@ RETURNING id
     ).scalar_one()
 
 
-def insert_people_and_posts(session: Session, *, county_code: str, posts: Iterable[dict[str, Any]]) -> None:
-    """Bulk load of a roster: rows with node_code, role, name, phone, started_at, ended_at."""
+def insert_people_and_posts(
+    session: Session, *, county_code: str, posts: Iterable[dict[str, Any]], upsert_people: bool = False
+) -> None:
+    """Bulk load of a roster: rows with node_code, role, name, phone, started_at, ended_at.
+
+    With `upsert_people`, a phone already known keeps its person (its name updated),
+    as `upsert_person` does; each phone must then appear once in `posts`.
+    """
     rows = list(posts)
     if not rows:
         return
+    on_conflict = " ON CONFLICT (phone) DO UPDATE SET name = EXCLUDED.name" if upsert_people else ""
     session.execute(
-        text("INSERT INTO person (county_code, name, phone) VALUES (:county_code, :name, :phone)"),
+        text("INSERT INTO person (county_code, name, phone) VALUES (:county_code, :name, :phone)" + on_conflict),
         [{"county_code": county_code, "name": r["name"], "phone": r["phone"]} for r in rows],
     )
     session.execute(
@@ -529,7 +536,7 @@ WITH sib AS (
     FROM node p JOIN node n ON n.parent_id = p.id
    WHERE p.code IN (SELECT parent_code FROM import_node WHERE usable)
      AND n.retired_at IS NULL AND n.geom IS NOT NULL
-     AND n.code NOT IN (SELECT code FROM import_node WHERE code IS NOT NULL)
+     AND NOT EXISTS (SELECT 1 FROM import_node s WHERE s.code = n.code)
 ), pairs AS (
   SELECT a.row AS row_a, a.code AS code_a, b.row AS row_b, b.code AS code_b, a.parent_code,
          ST_CollectionExtract(ST_Intersection(a.geom, b.geom), 3) AS part
@@ -599,11 +606,11 @@ def missing_from_stage(session: Session) -> Sequence[RowMapping]:
                 """
 WITH roots AS (
   SELECT n.path FROM import_node s JOIN node n ON n.code = s.code
-   WHERE s.parent_code IS NULL OR s.parent_code NOT IN (SELECT code FROM import_node WHERE code IS NOT NULL)
+   WHERE NOT EXISTS (SELECT 1 FROM import_node p WHERE p.code = s.parent_code)
 )
 SELECT DISTINCT n.id, n.code, n.level, ST_X(ST_PointOnSurface(n.geom)) AS lon, ST_Y(ST_PointOnSurface(n.geom)) AS lat
   FROM roots r JOIN node n ON n.path <@ r.path
- WHERE n.retired_at IS NULL AND n.code NOT IN (SELECT code FROM import_node WHERE code IS NOT NULL)
+ WHERE n.retired_at IS NULL AND NOT EXISTS (SELECT 1 FROM import_node s WHERE s.code = n.code)
  ORDER BY n.code
 """
             )
@@ -674,4 +681,36 @@ SELECT {NODE_COLUMNS}, ST_AsBinary(COALESCE(n.geom, p.geom)) AS wkb
         )
         .mappings()
         .yield_per(2000)
+    )
+
+
+def live_node_codes(session: Session, *, codes: Sequence[str]) -> set[str]:
+    """Which of `codes` name live (not retired) nodes."""
+    if not codes:
+        return set()
+    rows = session.execute(
+        text("SELECT code FROM node WHERE code = ANY (:codes) AND retired_at IS NULL"), {"codes": list(codes)}
+    )
+    return set(rows.scalars())
+
+
+def person_by_phone(session: Session, *, phone: str) -> int | None:
+    return session.execute(text("SELECT id FROM person WHERE phone = :phone"), {"phone": phone}).scalar()
+
+
+def current_posts_by_code(session: Session, *, codes: Sequence[str]) -> Sequence[RowMapping]:
+    """Current posts on the nodes with these codes: node_code, role, phone."""
+    return (
+        session.execute(
+            text(
+                """
+SELECT n.code AS node_code, po.role, pe.phone
+  FROM node n JOIN post po ON po.node_id = n.id AND po.ended_at IS NULL JOIN person pe ON pe.id = po.person_id
+ WHERE n.code = ANY (:codes)
+"""
+            ),
+            {"codes": list(codes)},
+        )
+        .mappings()
+        .all()
     )

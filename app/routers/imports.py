@@ -132,3 +132,54 @@ def export_subtree(
         iter([buffer.getvalue().encode()]), media_type="application/geo+json",
         headers={"Content-Disposition": f'attachment; filename="{code}.geojson"'},
     )  # fmt: skip
+
+
+roster_router = APIRouter(prefix="/api/v1/roster", tags=["admin: roster"])
+
+
+@roster_router.post("/imports", responses={**ERRORS, 200: {"content": {
+    "application/json": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})  # fmt: skip
+def create_roster_import(
+    request: Request,
+    session: Annotated[Session, Depends(get_session)],
+    file: Annotated[UploadFile, File(description=".xlsx or .csv: node_code, role, name, phone, start_date")],
+    strict: Annotated[bool, Form(description="import nothing if any row is bad")] = False,
+    dry_run: Annotated[bool, Form(description="check and count, write nothing")] = False,
+    errors: Annotated[str, Form(pattern="^(json|xlsx)$", description="json report, or the rows as .xlsx with an error column")] = "json",
+) -> Any:
+    """Import posts. Good rows are imported and bad ones reported by row number, unless
+    `strict` (then a bad row means 422 and nothing written). A new chief is a handover."""
+    from grid.roster import import_roster, read_roster, write_error_workbook
+
+    settings = request.app.state.settings
+    name = Path(file.filename or "roster").name
+    suffix = Path(name).suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        raise UnsupportedFormat(f"{name}: a roster is a .xlsx or .csv file", file=name)
+    folder = Path(tempfile.mkdtemp(prefix="wuzhang-roster-"))
+    try:
+        path = folder / f"roster{suffix}"
+        size = 0
+        with path.open("wb") as out:
+            while chunk := file.file.read(CHUNK):
+                size += len(chunk)
+                if size > settings.import_max_bytes:
+                    raise HTTPException(413, f"{name} is larger than the limit of {settings.import_max_bytes:,} bytes")
+                out.write(chunk)
+        rows = read_roster(path)
+        report = import_roster(session=session, county_code=settings.county_code, rows=rows, source=name,
+                               strict=strict, dry_run=dry_run)  # fmt: skip
+        session.commit()
+        if errors == "xlsx":
+            book = folder / "errors.xlsx"
+            write_error_workbook(rows, report.errors, book)
+            content = book.read_bytes()
+            return StreamingResponse(iter([content]), headers={
+                "Content-Disposition": f'attachment; filename="{Path(name).stem}-errors.xlsx"',
+                "X-Roster-Errors": str(len(report.errors))},
+                media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")  # fmt: skip
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if strict and report.errors:
+        raise ImportRefused(f"{name}: {len(report.errors)} bad rows, nothing imported (strict)", report=report.to_dict())
+    return report.to_dict()

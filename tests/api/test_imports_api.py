@@ -68,3 +68,31 @@ def test_a_subtree_downloads_as_geopackage_and_geojson(client, tmp_path):
     res = client.get("/api/v1/grid/nodes/610827001-U1/export?format=geojson")
     assert res.status_code == 200 and len(res.json()["features"]) == len(codes)
     assert client.get("/api/v1/grid/nodes/NOPE/export").status_code == 404
+
+
+def _roster_csv(path, rows):
+    import csv
+
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows([["node_code", "role", "name", "phone", "start_date"], *rows])
+    return path
+
+
+def test_roster_upload_imports_good_rows_and_strict_refuses_with_422(client, db, tmp_path):
+    path = _roster_csv(tmp_path / "r.csv", [
+        ["610827001-U1", "deputy", "甲", "13800000011", "2026-02-01"],
+        ["610827001-U1", "deputy", "乙", "12345", "2026-02-01"],
+    ])  # fmt: skip
+    with path.open("rb") as fh:
+        res = client.post("/api/v1/roster/imports", files={"file": ("r.csv", fh)}, data={"strict": "true"})
+    assert res.status_code == 422 and res.json()["error"]["details"]["report"]["errors"][0]["row"] == 3
+    with path.open("rb") as fh:
+        res = client.post("/api/v1/roster/imports", files={"file": ("r.csv", fh)}, data={"errors": "xlsx"})
+    assert res.status_code == 200 and res.headers["x-roster-errors"] == "1"
+    (tmp_path / "e.xlsx").write_bytes(res.content)
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(tmp_path / "e.xlsx").worksheets[0]
+    assert sheet["F1"].value == "error" and "malformed mobile" in sheet["F3"].value and sheet["F2"].value is None
+    people = db.execute(text("SELECT count(*) FROM person WHERE phone = '13800000011'")).scalar()
+    assert people == 1
