@@ -8,6 +8,7 @@ back, so its counts are the real ones.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
@@ -110,7 +111,7 @@ VALIDATION_STEPS = ("fields", "validity", "hierarchy", "outside_parent", "siblin
 
 def _validate(session: Session, report: Report, *, make_valid: bool, step: Step, stored: bool = False) -> None:
     add = report.add
-    row_of = (lambda r: None) if stored else (lambda r: r)
+    row_of = lambda r: r  # noqa: E731 - staging row; dropped at the end for stored nodes
     step("fields")
     for f in repository.check_fields(session, level_codes=LEVEL_CODES):
         add(_field_problem(f, row_of(f["row"])))
@@ -192,6 +193,17 @@ def _validate(session: Session, report: Report, *, make_valid: bool, step: Step,
             row=row_of(g["row"]), lon=g["lon"], lat=g["lat"],
             details={"share": g["share"], "area_m2": g["area_m2"], "width_m": g["thickness_m"]},
         ))  # fmt: skip
+
+    # Every problem gets a place to look at: the feature's own point when a check gave none.
+    unplaced = [p.row for p in report.problems if p.lon is None and p.row is not None]
+    points = repository.stage_points(session, rows=unplaced) if unplaced else {}
+    report.problems = [
+        replace(p, lon=points.get(p.row, (None, None))[0], lat=points.get(p.row, (None, None))[1])
+        if p.lon is None and p.row is not None else p
+        for p in report.problems
+    ]  # fmt: skip
+    if stored:  # stored nodes have no file row
+        report.problems = [replace(p, row=None) for p in report.problems]
 
 
 def _own_chain(level: str | None) -> str | None:

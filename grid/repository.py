@@ -284,6 +284,7 @@ CREATE TEMP TABLE import_node (
   floor_from integer, floor_to integer,
   wkb bytea, geom geometry,
   depth integer,
+  valid boolean,  -- ST_IsValid, computed once
   usable boolean NOT NULL DEFAULT false  -- a valid polygon under a unique code: fit for spatial checks
 ) ON COMMIT DROP
 """
@@ -381,6 +382,14 @@ ORDER BY 2
 
 def check_validity(session: Session) -> Sequence[RowMapping]:
     """Invalid polygons, with ST_IsValidReason and where."""
+    session.execute(
+        text(
+            """
+UPDATE import_node SET valid = ST_IsValid(geom)
+ WHERE GeometryType(geom) IN ('POLYGON', 'MULTIPOLYGON') AND NOT ST_IsEmpty(geom)
+"""
+        )
+    )
     return (
         session.execute(
             text(
@@ -388,8 +397,7 @@ def check_validity(session: Session) -> Sequence[RowMapping]:
 SELECT row, code, ST_IsValidReason(geom) AS reason,
        ST_X((ST_IsValidDetail(geom)).location) AS lon, ST_Y((ST_IsValidDetail(geom)).location) AS lat,
        ST_NPoints(geom) AS points_before
-  FROM import_node
- WHERE GeometryType(geom) IN ('POLYGON', 'MULTIPOLYGON') AND NOT ST_IsEmpty(geom) AND NOT ST_IsValid(geom)
+  FROM import_node WHERE NOT valid
  ORDER BY row
 """
             )
@@ -407,7 +415,7 @@ def make_valid(session: Session, *, rows: Sequence[int]) -> Sequence[RowMapping]
                 """
 WITH fixed AS (
   UPDATE import_node
-     SET geom = ST_Multi(ST_CollectionExtract(ST_MakeValid(geom), 3))
+     SET geom = ST_Multi(ST_CollectionExtract(ST_MakeValid(geom), 3)), valid = true
    WHERE row = ANY (:rows)
   RETURNING row, geom
 )
@@ -423,14 +431,30 @@ SELECT row, ST_Area(geom::geography) AS area_m2, ST_NPoints(geom) AS points_afte
     )
 
 
+def stage_points(session: Session, *, rows: Sequence[int]) -> dict[int, tuple[float, float]]:
+    """A point for each staged row with a geometry: the centre of its bounding box
+    (safe on any geometry, valid or not)."""
+    result = session.execute(
+        text(
+            """
+SELECT row, ST_X(c) AS lon, ST_Y(c) AS lat
+  FROM (SELECT row, ST_Centroid(ST_Envelope(geom)) AS c FROM import_node
+         WHERE row = ANY (:rows) AND geom IS NOT NULL AND NOT ST_IsEmpty(geom)) x
+"""
+        ),
+        {"rows": list(rows)},
+    )
+    return {r.row: (r.lon, r.lat) for r in result}
+
+
 def stage_mark_usable(session: Session) -> None:
     session.execute(
         text(
             """
 UPDATE import_node s SET usable = true
  WHERE s.code IS NOT NULL AND s.geom IS NOT NULL AND NOT ST_IsEmpty(s.geom)
-   AND GeometryType(s.geom) IN ('POLYGON', 'MULTIPOLYGON') AND ST_IsValid(s.geom)
-   AND NOT EXISTS (SELECT 1 FROM import_node d WHERE d.code = s.code AND d.row <> s.row)
+   AND GeometryType(s.geom) IN ('POLYGON', 'MULTIPOLYGON') AND s.valid
+   AND s.code <> ALL (ARRAY(SELECT code FROM import_node WHERE code IS NOT NULL GROUP BY code HAVING count(*) > 1))
 """
         )
     )

@@ -92,6 +92,7 @@ def test_each_bad_file_is_refused_naming_the_code_and_nothing_changes(db, tmp_pa
         assert not report.ok and not report.written, case
         assert (check, code) in {(p.check, p.code) for p in report.errors}, (case, report.errors)
         assert any(code in p.message for p in report.errors), case
+        assert all(p.lon is not None and p.lat is not None for p in report.errors), case  # where to look
         assert checksum(db) == before, case
 
 
