@@ -129,6 +129,8 @@ def read_boundaries(
     except pyogrio.errors.DataLayerError as exc:
         raise BadBoundaryFile(f"{path.name}: no layer {layer!r} ({exc})", file=path.name) from None
     driver = meta.get("driver") or SUFFIXES[path.suffix.lower()]
+    if len(geoms) == 0:
+        raise BadBoundaryFile(f"{path.name} (layer {layer!r}) has no features", file=path.name, layer=layer)
     if not meta.get("crs"):
         hint = " (its .prj file is missing)" if driver == "ESRI Shapefile" else ""
         raise MissingCRS(

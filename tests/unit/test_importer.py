@@ -49,3 +49,12 @@ def test_unknown_formats_and_missing_files_are_refused(tmp_path):
         read_boundaries(tmp_path / "x.kml")
     with pytest.raises(BadBoundaryFile, match="does not exist"):
         read_boundaries(tmp_path / "x.gpkg")
+
+
+def test_unreadable_and_empty_files_say_so(tmp_path):
+    (tmp_path / "bad.gpkg").write_bytes(b"not a geopackage")
+    with pytest.raises(BadBoundaryFile, match="cannot read it"):
+        read_boundaries(tmp_path / "bad.gpkg")
+    (tmp_path / "empty.geojson").write_text('{"type": "FeatureCollection", "features": []}')
+    with pytest.raises(BadBoundaryFile, match="has no features"):
+        read_boundaries(tmp_path / "empty.geojson")
