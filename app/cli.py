@@ -276,6 +276,24 @@ def roster_import(
         raise typer.Exit(1)
 
 
+@roster_cli.command("export")
+def roster_export(
+    code: Annotated[str, typer.Argument(help="root of the subtree, e.g. 610827 for the county")],
+    output: Annotated[Path, typer.Option("-o", "--output", help=".xlsx file to write")],
+) -> None:
+    """Write the current posts under CODE as .xlsx, in the columns `roster import` reads."""
+    from grid.exceptions import NodeNotFound
+    from grid.roster import export_roster
+
+    with _session() as session:
+        try:
+            count = export_roster(session=session, code=code, path=output)
+        except NodeNotFound as exc:
+            err.print(f"[red]error:[/red] {exc.message}")
+            raise typer.Exit(1) from None
+    err.print(f"wrote {count:,} posts to {output}")
+
+
 def main() -> None:
     cli()
 

@@ -738,3 +738,25 @@ SELECT n.code AS node_code, po.role, pe.phone
         .mappings()
         .all()
     )
+
+
+def subtree_current_posts(session: Session, *, code: str) -> Sequence[RowMapping]:
+    """Current posts on the live nodes under `code`: node_code, role, name, phone, started_at."""
+    return (
+        session.execute(
+            text(
+                """
+SELECT n.code AS node_code, po.role, pe.name, pe.phone, po.started_at
+  FROM node root
+  JOIN node n ON n.path <@ root.path AND n.retired_at IS NULL
+  JOIN post po ON po.node_id = n.id AND po.ended_at IS NULL
+  JOIN person pe ON pe.id = po.person_id
+ WHERE root.code = :code
+ ORDER BY n.depth, n.code, po.role, po.started_at
+"""
+            ),
+            {"code": code},
+        )
+        .mappings()
+        .all()
+    )

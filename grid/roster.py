@@ -264,5 +264,25 @@ def write_error_workbook(rows: Iterable[RosterRow], errors: Sequence[RowError], 
     book.save(path)
 
 
+def export_roster(*, session: Session, code: str, path: str | Path) -> int:
+    """The current posts under `code` as an .xlsx in the import's own columns; returns the rows.
+
+    Importing the file again changes nothing. Phone numbers are personal data: an export
+    is a deliberate act of an administrator (DOMAIN.md, "Personal data").
+    """
+    from openpyxl import Workbook
+
+    service.get_node(session=session, code=code)
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("roster")
+    sheet.append(list(COLUMNS))
+    count = 0
+    for p in repository.subtree_current_posts(session, code=code):
+        sheet.append([p["node_code"], p["role"], p["name"], p["phone"], p["started_at"].astimezone(CHINA).date()])
+        count += 1
+    book.save(path)
+    return count
+
+
 def _cell(value: Any) -> Any:
     return value.replace(tzinfo=None) if isinstance(value, datetime) else value

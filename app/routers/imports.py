@@ -183,3 +183,25 @@ def create_roster_import(
     if strict and report.errors:
         raise ImportRefused(f"{name}: {len(report.errors)} bad rows, nothing imported (strict)", report=report.to_dict())
     return report.to_dict()
+
+
+@roster_router.get("/export", responses={**ERRORS, 200: {"content": {
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})  # fmt: skip
+def export_roster_xlsx(
+    session: Annotated[Session, Depends(get_session)],
+    code: Annotated[str, Query(description="root of the subtree")],
+) -> Any:
+    """The current posts under `code` as .xlsx, in the columns the roster import reads."""
+    from grid.roster import export_roster
+
+    folder = Path(tempfile.mkdtemp(prefix="wuzhang-roster-"))
+    path = folder / f"{code}-roster.xlsx"
+    try:
+        export_roster(session=session, code=code, path=path)
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return FileResponse(
+        path, filename=path.name, background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )  # fmt: skip

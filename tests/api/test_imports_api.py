@@ -96,3 +96,14 @@ def test_roster_upload_imports_good_rows_and_strict_refuses_with_422(client, db,
     assert sheet["F1"].value == "error" and "malformed mobile" in sheet["F3"].value and sheet["F2"].value is None
     people = db.execute(text("SELECT count(*) FROM person WHERE phone = '13800000011'")).scalar()
     assert people == 1
+
+
+def test_roster_downloads_as_xlsx(client, tmp_path):
+    res = client.get("/api/v1/roster/export?code=610827001-U1-C1-G1")
+    assert res.status_code == 200
+    (tmp_path / "r.xlsx").write_bytes(res.content)
+    from openpyxl import load_workbook
+
+    rows = list(load_workbook(tmp_path / "r.xlsx").worksheets[0].iter_rows(values_only=True))
+    assert rows[0] == ("node_code", "role", "name", "phone", "start_date") and rows[1][0] == "610827001-U1-C1-G1"
+    assert client.get("/api/v1/roster/export?code=NOPE").status_code == 404

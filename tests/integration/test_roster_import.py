@@ -8,7 +8,7 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import text
 
-from grid.roster import import_roster, read_roster, write_error_workbook
+from grid.roster import export_roster, import_roster, read_roster, write_error_workbook
 
 
 def _leaf_codes(db, n):
@@ -86,3 +86,14 @@ def test_a_new_chief_is_a_handover_and_the_same_file_twice_changes_nothing(db, t
     assert history[-2:] == [(old, False), ("新组长", True)]
     again = import_roster(session=db, county_code="610827", rows=read_roster(path), source="r.csv")
     assert again.ok and (again.imported, again.unchanged) == (0, 1)
+
+
+def test_an_exported_roster_imports_again_unchanged(db, tmp_path):
+    village = db.execute(text("SELECT code FROM node WHERE level = 'village' ORDER BY code LIMIT 1")).scalar()
+    path = tmp_path / "village.xlsx"
+    count = export_roster(session=db, code=village, path=path)
+    current = db.execute(text("SELECT count(*) FROM post po JOIN node n ON n.id = po.node_id JOIN node v ON n.path <@ v.path "
+                              "WHERE v.code = :c AND po.ended_at IS NULL"), {"c": village}).scalar()  # fmt: skip
+    assert count == current > 20
+    report = import_roster(session=db, county_code="610827", rows=read_roster(path), source=path.name)
+    assert report.ok and (report.imported, report.unchanged) == (0, count)
