@@ -93,7 +93,9 @@ def check_stored(
 ) -> Report:
     """The import's checks on the live nodes under `code` (the whole grid when None)."""
     step = on_step or (lambda _name: None)
-    report = Report(source=f"stored nodes under {code}" if code else "all stored nodes", tolerance_m=tolerance_m)
+    report = Report(
+        source=f"stored nodes under {code}" if code else "all stored nodes", kind="check", tolerance_m=tolerance_m
+    )
     t0 = time.perf_counter()
     step("staging")
     repository.stage_create(session)
@@ -175,7 +177,8 @@ def _validate(session: Session, report: Report, *, make_valid: bool, step: Step,
         ))  # fmt: skip
 
     step("sibling_overlap")
-    for s in repository.check_sibling_overlap(session, tolerance_m=tol):
+    overlaps = repository.check_sibling_overlap(session, tolerance_m=tol)
+    for s in overlaps:
         add(Problem(
             "sibling_overlap", "error", s["code_a"] if s["row_a"] is not None else s["code_b"],
             f"{s['code_a']} and {s['code_b']} (under {s['parent_code']}) overlap by {s['area_m2']:,.1f} m², "
@@ -185,7 +188,7 @@ def _validate(session: Session, report: Report, *, make_valid: bool, step: Step,
         ))  # fmt: skip
 
     step("gaps")
-    for g in repository.check_gaps(session, tolerance_m=tol):
+    for g in repository.check_gaps(session, tolerance_m=tol, also=sorted({s["parent_code"] for s in overlaps})):
         add(Problem(
             "gap", "warning", g["code"],
             f"{g['code']}: its children leave {g['share']:.2%} of it uncovered ({g['area_m2']:,.1f} m², "

@@ -584,11 +584,12 @@ SELECT row_a, code_a, row_b, code_b, parent_code, area_m2, thickness_m, ST_X(spo
     )
 
 
-def check_gaps(session: Session, *, tolerance_m: float) -> Sequence[RowMapping]:
+def check_gaps(session: Session, *, tolerance_m: float, also: Sequence[str] = ()) -> Sequence[RowMapping]:
     """Parents in the file whose children in the file leave part of them uncovered.
 
-    The sum of child areas is the cheap filter; the union is built only for parents
-    it flags, and a gap counts when it is thicker than the tolerance.
+    The sum of child areas is the cheap filter (with the parents in `also`, whose
+    children overlap, so an overlap cannot hide a gap of the same area); the union is
+    built only for parents it flags, and a gap counts when it is thicker than the tolerance.
     """
     return (
         session.execute(
@@ -603,7 +604,7 @@ WITH sums AS (
   SELECT s.row, s.code, s.geom,
          ST_CollectionExtract(ST_Difference(s.geom,
            (SELECT ST_Union(c.geom) FROM import_node c WHERE c.parent_code = s.code AND c.usable)), 3) AS gap
-    FROM sums s WHERE s.covered < 1 - 1e-9
+    FROM sums s WHERE s.covered < 1 - 1e-9 OR s.code = ANY (:also)
 ), measured AS (
   SELECT row, code, ST_Area(gap::geography) / NULLIF(ST_Area(geom::geography), 0) AS share,
          ST_Area(gap::geography) AS area_m2, {_THICKNESS_SQL.format(g="gap")} AS thickness_m,
@@ -614,7 +615,7 @@ SELECT row, code, share, area_m2, thickness_m, ST_X(spot) AS lon, ST_Y(spot) AS 
   FROM measured WHERE thickness_m > :tol ORDER BY row
 """
             ),
-            {"tol": tolerance_m},
+            {"tol": tolerance_m, "also": list(also)},
         )
         .mappings()
         .all()

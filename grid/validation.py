@@ -43,6 +43,7 @@ class Problem:
 @dataclass
 class Report:
     source: str
+    kind: Literal["import", "check"] = "import"
     crs: str = "EPSG:4326"
     features: int = 0
     tolerance_m: float = 1.0
@@ -78,6 +79,8 @@ class Report:
         return out
 
     def summary(self) -> str:
+        if self.kind == "check":
+            return f"{self.source}: {self.features:,} nodes; {len(self.errors)} errors, {len(self.warnings)} warnings"
         verb = "would write" if self.dry_run and self.ok else ("wrote" if self.written else "wrote nothing")
         counts = f"{self.inserted:,} new, {self.updated:,} changed, {self.unchanged:,} unchanged, {self.retired:,} retired"
         return (

@@ -155,3 +155,12 @@ def test_check_finds_a_stored_child_sticking_out(db, tmp_path):
                {"g": mbox(0, 500, 500, 1005).wkb})  # fmt: skip
     report = check_stored(session=db, code="999000")
     assert [(p.check, p.code, p.row) for p in report.errors] == [("outside_parent", "G2", None)]
+
+
+def test_an_overlap_cannot_hide_a_gap_of_the_same_area(db, tmp_path):
+    shifted = replace(tiny_county(), "H1", geometry=mbox(20, 0, 270, 500))  # 20 m east, over H2
+    report = run_import(db, write(tmp_path / "x.geojson", shifted), dry_run=True)
+    assert [(p.check, p.code) for p in report.problems] == [("sibling_overlap", "H1"), ("gap", "G1")]
+    gap = report.problems[1]
+    assert gap.details["width_m"] == pytest.approx(20, abs=0.5) and gap.details["share"] == pytest.approx(0.04, abs=0.001)
+    assert (gap.lon - 111.3) * M_PER_DEG_LON < 20  # in the strip H1 left behind
