@@ -20,7 +20,7 @@ import shapely
 from pyproj import CRS as ProjCRS
 from pyproj import Transformer
 
-from geo.crs import gcj02_to_wgs84
+from geo.crs import gcj02_to_wgs84_many
 from geo.exceptions import BadBoundaryFile, MissingCRS, UnsupportedFormat
 
 FIELDS = ("code", "name", "level", "chain", "parent_code", "floor_from", "floor_to")
@@ -154,7 +154,7 @@ def read_boundaries(
     shapes = shapely.from_wkb(geoms)
     shapes = _to_wgs84(shapes, crs)
     if from_gcj02:
-        shapes = shapely.transform(shapes, _gcj02_to_wgs84_coords)
+        shapes = shapely.transform(shapes, gcj02_to_wgs84_many)
     wkbs = shapely.to_wkb(shapes)
     n = len(geoms)
     get = lambda name, i: columns[name][i] if name in columns else None  # noqa: E731
@@ -190,7 +190,3 @@ def _to_wgs84(shapes: np.ndarray, crs: ProjCRS) -> np.ndarray:
         return np.column_stack((x, y))
 
     return shapely.transform(shapes, fn)
-
-
-def _gcj02_to_wgs84_coords(coords: np.ndarray) -> np.ndarray:
-    return np.array([gcj02_to_wgs84(x, y) for x, y in coords], dtype=float).reshape(-1, 2)
