@@ -19,8 +19,10 @@ demo_cli = typer.Typer(help="The synthetic demo county.", no_args_is_help=True)
 grid_cli = typer.Typer(help="The grid: nodes and their polygons.", no_args_is_help=True)
 users_cli = typer.Typer(help="Accounts.", no_args_is_help=True)
 cli.add_typer(demo_cli, name="demo")
+roster_cli = typer.Typer(help="The roster: who holds which post.", no_args_is_help=True)
 cli.add_typer(grid_cli, name="grid")
 cli.add_typer(users_cli, name="users")
+cli.add_typer(roster_cli, name="roster")
 err = Console(stderr=True)
 
 
@@ -183,33 +185,217 @@ def users_create_admin(
 def grid_export(
     code: Annotated[str, typer.Argument(help="code of the subtree's root, e.g. 610827 for the county")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="file to write; stdout if omitted")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="geojson or gpkg (default: from the file name, else geojson)")
+    ] = "",
 ) -> None:
-    """Export a subtree as a GeoJSON FeatureCollection (WGS-84)."""
-    from grid import repository, service
+    """Export a subtree as GeoJSON or GeoPackage (WGS-84, coordinates at full precision)."""
+    from grid import service
     from grid.exceptions import NodeNotFound
 
-    out = output.open("w", encoding="utf-8") if output else sys.stdout
-    count = 0
-    try:
+    fmt = (fmt or ("gpkg" if output and output.suffix.lower() == ".gpkg" else "geojson")).lower()
+    if fmt not in ("geojson", "gpkg"):
+        err.print(f"[red]error:[/red] unknown format {fmt!r}; use geojson or gpkg")
+        raise typer.Exit(2)
+    if fmt == "gpkg" and output is None:
+        err.print("[red]error:[/red] a GeoPackage needs a file: add -o FILE.gpkg")
+        raise typer.Exit(2)
+    with _session() as session:
+        try:
+            service.get_node(session=session, code=code)
+        except NodeNotFound as exc:
+            err.print(f"[red]error:[/red] {exc.message}")
+            raise typer.Exit(1) from None
+        if fmt == "gpkg":
+            assert output is not None
+            output.unlink(missing_ok=True)
+            count = service.export_gpkg(session=session, code=code, path=output)
+        else:
+            out = output.open("w", encoding="utf-8") if output else sys.stdout
+            try:
+                count = service.export_geojson(session=session, code=code, out=out)
+            finally:
+                if output:
+                    out.close()
+    if output:
+        err.print(f"wrote {count:,} features to {output}")
+
+
+def _print_report(report) -> None:  # noqa: ANN001 - grid.validation.Report
+    from rich.table import Table
+
+    if report.problems:
+        table = Table("severity", "check", "code", "row", "where", "problem", show_lines=False)
+        shown = report.problems[:200]
+        for p in shown:
+            where = f"{p.lon:.6f}, {p.lat:.6f}" if p.lon is not None else ""
+            colour = "red" if p.severity == "error" else "yellow"
+            table.add_row(f"[{colour}]{p.severity}[/{colour}]", p.check, p.code or "", str(p.row or ""), where,
+                          p.message)  # fmt: skip
+        err.print(table)
+        if len(report.problems) > len(shown):
+            err.print(f"... and {len(report.problems) - len(shown):,} more (use --json for all)")
+    timings = ", ".join(f"{k} {v:.1f} s" for k, v in report.timings.items())
+    colour = "green" if report.ok else "red"
+    err.print(f"[{colour}]{report.summary()}[/{colour}]" + (f"  [dim]({timings})[/dim]" if timings else ""))
+
+
+def _progress():  # noqa: ANN202
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description:<16}"), BarColumn(), TimeElapsedColumn(), console=err,
+                    transient=True)  # fmt: skip
+
+
+@grid_cli.command("import")
+def grid_import(
+    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile (.shp, or a .zip of one)")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and count, write nothing")] = False,
+    make_valid: Annotated[bool, typer.Option("--make-valid", help="repair invalid polygons (ST_MakeValid)")] = False,
+    retire_missing: Annotated[
+        bool, typer.Option("--retire-missing", help="retire stored nodes of the file's subtrees that it lacks")
+    ] = False,
+    field_map: Annotated[
+        list[str] | None, typer.Option("--map", help="rename a source field: SOURCE=TARGET (repeatable)")
+    ] = None,
+    from_gcj02: Annotated[bool, typer.Option("--from-gcj02", help="the file is in GCJ-02 (AMap/Tencent)")] = False,
+    layer: Annotated[str | None, typer.Option(help="layer of a multi-layer file (default: the first)")] = None,
+    tolerance: Annotated[float, typer.Option(help="metres a child may stick out or siblings overlap")] = 1.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the full report as JSON on stdout")] = False,
+) -> None:
+    """Import boundaries: validate everything, then upsert by code in one transaction."""
+    from geo.exceptions import GeoError
+    from geo.importer import parse_field_map, read_boundaries
+    from grid.imports import VALIDATION_STEPS, import_boundaries
+
+    settings = get_settings()
+    steps = ("reading", "staging", *VALIDATION_STEPS, "writing")
+    with _progress() as progress:
+        task = progress.add_task("reading", total=len(steps))
+        try:
+            t0 = time.perf_counter()
+            boundary = read_boundaries(
+                file, field_map=parse_field_map(field_map), from_gcj02=from_gcj02, layer=layer
+            )
+            read_s = time.perf_counter() - t0
+        except GeoError as exc:
+            progress.stop()
+            err.print(f"[red]error:[/red] {exc.message}")
+            raise typer.Exit(1) from None
+        progress.advance(task)
+
+        def on_step(name: str) -> None:
+            progress.update(task, description=name, completed=steps.index(name))
+
         with _session() as session:
+            report = import_boundaries(
+                session=session, county_code=settings.county_code, records=boundary.records, source=file.name,
+                crs=boundary.crs, tolerance_m=tolerance, make_valid=make_valid, retire_missing=retire_missing,
+                dry_run=dry_run, on_step=on_step,
+            )  # fmt: skip
+            report.timings = {"reading": read_s, **report.timings}
+            if report.ok and not dry_run:
+                t0 = time.perf_counter()
+                session.commit()
+                report.timings["commit"] = time.perf_counter() - t0
+            else:
+                session.rollback()
+        progress.update(task, completed=len(steps))
+    if as_json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
+    _print_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@grid_cli.command("check")
+def grid_check(
+    code: Annotated[str | None, typer.Argument(help="root of the subtree to check (default: everything)")] = None,
+    tolerance: Annotated[float, typer.Option(help="metres a child may stick out or siblings overlap")] = 1.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the full report as JSON on stdout")] = False,
+) -> None:
+    """Run the import's checks on the stored grid."""
+    from grid import service
+    from grid.exceptions import NodeNotFound
+    from grid.imports import VALIDATION_STEPS, check_stored
+
+    steps = ("staging", *VALIDATION_STEPS)
+    with _progress() as progress, _session() as session:
+        task = progress.add_task("staging", total=len(steps))
+        if code is not None:
             try:
                 service.get_node(session=session, code=code)
             except NodeNotFound as exc:
+                progress.stop()
                 err.print(f"[red]error:[/red] {exc.message}")
                 raise typer.Exit(1) from None
-            out.write('{"type": "FeatureCollection", "features": [\n')
-            for row in repository.subtree_features(session, code=code):
-                props = {k: row[k] for k in ("code", "name", "level", "chain", "parent_code", "floor_from", "floor_to")}
-                feature = {"type": "Feature", "id": row["code"], "properties": props,
-                           "geometry": json.loads(row["geometry"]) if row["geometry"] else None}  # fmt: skip
-                out.write(("" if count == 0 else ",\n") + json.dumps(feature, ensure_ascii=False))
-                count += 1
-            out.write("\n]}\n")
-    finally:
-        if output:
-            out.close()
-    if output:
-        err.print(f"wrote {count:,} features to {output}")
+        report = check_stored(
+            session=session, code=code, tolerance_m=tolerance,
+            on_step=lambda name: progress.update(task, description=name, completed=steps.index(name)),
+        )  # fmt: skip
+        session.rollback()
+    if as_json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
+    _print_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@roster_cli.command("import")
+def roster_import(
+    file: Annotated[Path, typer.Argument(help=".xlsx or .csv: node_code, role, name, phone, start_date")],
+    strict: Annotated[bool, typer.Option("--strict", help="import nothing if any row is bad")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="check and count, write nothing")] = False,
+    errors_xlsx: Annotated[
+        Path | None, typer.Option("--errors-xlsx", help="write the rows with an error column to this .xlsx")
+    ] = None,
+) -> None:
+    """Import posts; a new chief is a handover (the old post ends, a new one starts)."""
+    from grid.exceptions import GridError
+    from grid.roster import import_roster, read_roster, write_error_workbook
+
+    settings = get_settings()
+    try:
+        rows = read_roster(file)
+    except GridError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    with _session() as session, err.status(f"importing {len(rows):,} rows"):
+        report = import_roster(session=session, county_code=settings.county_code, rows=rows, source=file.name,
+                               strict=strict, dry_run=dry_run)  # fmt: skip
+        session.commit()
+    for e in report.errors[:200]:
+        err.print(f"  row {e.row}: [red]{e.reason}[/red]")
+    if len(report.errors) > 200:
+        err.print(f"  ... and {len(report.errors) - 200:,} more")
+    if errors_xlsx:
+        write_error_workbook(rows, report.errors, errors_xlsx)
+        err.print(f"rows with an error column written to {errors_xlsx}")
+    verb = "would import" if dry_run else "imported"
+    if strict and report.errors:
+        verb = "strict: imported nothing of"
+    err.print(f"{file.name}: {report.rows:,} rows, {len(report.errors)} bad; {verb} "
+              f"{report.imported:,} ({report.handovers:,} handovers), {report.unchanged:,} unchanged")  # fmt: skip
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@roster_cli.command("export")
+def roster_export(
+    code: Annotated[str, typer.Argument(help="root of the subtree, e.g. 610827 for the county")],
+    output: Annotated[Path, typer.Option("-o", "--output", help=".xlsx file to write")],
+) -> None:
+    """Write the current posts under CODE as .xlsx, in the columns `roster import` reads."""
+    from grid.exceptions import NodeNotFound
+    from grid.roster import export_roster
+
+    with _session() as session:
+        try:
+            count = export_roster(session=session, code=code, path=output)
+        except NodeNotFound as exc:
+            err.print(f"[red]error:[/red] {exc.message}")
+            raise typer.Exit(1) from None
+    err.print(f"wrote {count:,} posts to {output}")
 
 
 @users_cli.command("create-for-posts")

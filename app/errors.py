@@ -24,7 +24,7 @@ from app.accounts.exceptions import (
     TooManyAttempts,
     UserNotFound,
 )
-from geo.exceptions import GeoError, UnknownCRS
+from geo.exceptions import BadBoundaryFile, GeoError, MissingCRS, UnknownCRS, UnsupportedFormat
 from grid.case_exceptions import (
     AttachmentRefused,
     AttachmentTooLarge,
@@ -37,6 +37,7 @@ from grid.case_exceptions import (
 from grid.exceptions import (
     GridError,
     HierarchyError,
+    ImportRefused,
     InvalidInput,
     NodeNotFound,
     OutsideJurisdiction,
@@ -60,6 +61,10 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     InvalidInput: 422,
     UnknownCRS: 422,
     HierarchyError: 422,
+    ImportRefused: 422,
+    UnsupportedFormat: 415,
+    MissingCRS: 422,
+    BadBoundaryFile: 422,
     PostConflict: 409,
     GridError: 400,
     GeoError: 400,
@@ -75,7 +80,10 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     AccountsError: 400,
 }
 
-HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+HTTP_CODES = {
+    404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden",
+    413: "payload_too_large",
+}  # fmt: skip
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, alias="WUZHANG_DB_POOL_SIZE")
     # Lists are cut into pages of at most this many items.
     page_size_max: int = Field(default=500, alias="WUZHANG_PAGE_SIZE_MAX")
+    # Uploaded boundary files above this size are refused (413) before they are read.
+    import_max_bytes: int = Field(default=200 * 1024 * 1024, alias="WUZHANG_IMPORT_MAX_BYTES")
 
     # Ed25519 seed (32 bytes, base64) that signs the case ledger. Unset in development:
     # a key is made once under .data/ and kept there.

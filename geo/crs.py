@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from enum import StrEnum
 
+import numpy as np
+
 from geo.exceptions import UnknownCRS
 
 _A = 6378245.0  # Krasovsky 1940 semi-major axis, as used by GCJ-02
@@ -100,3 +102,44 @@ def to_wgs84(lon: float, lat: float, crs: CRS | str) -> tuple[float, float]:
     if crs is CRS.gcj02:
         return gcj02_to_wgs84(lon, lat)
     return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
+
+
+def _delta_many(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_delta` on arrays, term for term (a boundary file has millions of vertices)."""
+    x, y = lon - 105.0, lat - 35.0
+    pi = np.pi
+    d_lat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
+    d_lat += (20.0 * np.sin(6.0 * x * pi) + 20.0 * np.sin(2.0 * x * pi)) * 2.0 / 3.0
+    d_lat += (20.0 * np.sin(y * pi) + 40.0 * np.sin(y / 3.0 * pi)) * 2.0 / 3.0
+    d_lat += (160.0 * np.sin(y / 12.0 * pi) + 320 * np.sin(y * pi / 30.0)) * 2.0 / 3.0
+    d_lon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
+    d_lon += (20.0 * np.sin(6.0 * x * pi) + 20.0 * np.sin(2.0 * x * pi)) * 2.0 / 3.0
+    d_lon += (20.0 * np.sin(x * pi) + 40.0 * np.sin(x / 3.0 * pi)) * 2.0 / 3.0
+    d_lon += (150.0 * np.sin(x / 12.0 * pi) + 300.0 * np.sin(x / 30.0 * pi)) * 2.0 / 3.0
+    rad_lat = lat / 180.0 * pi
+    magic = 1 - _EE * np.sin(rad_lat) ** 2
+    sqrt_magic = np.sqrt(magic)
+    d_lat = (d_lat * 180.0) / ((_A * (1 - _EE)) / (magic * sqrt_magic) * pi)
+    d_lon = (d_lon * 180.0) / (_A / sqrt_magic * np.cos(rad_lat) * pi)
+    return d_lon, d_lat
+
+
+def gcj02_to_wgs84_many(coords: np.ndarray) -> np.ndarray:
+    """`gcj02_to_wgs84` for an (n, 2) array of lon/lat, by the same fixed-point iteration."""
+    coords = np.asarray(coords, dtype=float)
+    lon, lat = coords[:, 0], coords[:, 1]
+
+    def in_china(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return (72.004 <= x) & (x <= 137.8347) & (0.8293 <= y) & (y <= 55.8271)
+
+    inside = in_china(lon, lat)
+    w_lon, w_lat = lon.copy(), lat.copy()
+    for _ in range(30):
+        d_lon, d_lat = _delta_many(w_lon, w_lat)
+        shifted = in_china(w_lon, w_lat)  # as wgs84_to_gcj02 leaves points outside China alone
+        e_lon = w_lon + np.where(shifted, d_lon, 0.0) - lon
+        e_lat = w_lat + np.where(shifted, d_lat, 0.0) - lat
+        w_lon, w_lat = w_lon - e_lon, w_lat - e_lat
+        if np.all(np.abs(e_lon[inside]) < 1e-12) and np.all(np.abs(e_lat[inside]) < 1e-12):
+            break
+    return np.column_stack((np.where(inside, w_lon, lon), np.where(inside, w_lat, lat)))

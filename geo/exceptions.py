@@ -14,3 +14,19 @@ class GeoError(Exception):
 
 class UnknownCRS(GeoError):
     code = "unknown_crs"
+
+
+class BadBoundaryFile(GeoError):
+    """A boundary file that cannot be read as it stands (format, layer, fields)."""
+
+    code = "bad_boundary_file"
+
+
+class MissingCRS(BadBoundaryFile):
+    """A file that does not say its coordinate system; we never guess one."""
+
+    code = "missing_crs"
+
+
+class UnsupportedFormat(BadBoundaryFile):
+    code = "unsupported_format"

@@ -44,3 +44,11 @@ class PostConflict(GridError):
 
 class InvalidInput(GridError):
     code = "invalid_input"
+
+
+class ImportRefused(GridError):
+    """A boundary import whose validation found errors; nothing was written.
+
+    `details["report"]` is the full report (grid.validation.Report.to_dict())."""
+
+    code = "import_refused"

@@ -1,11 +1,13 @@
 """Use cases of the grid. Keyword-only, session first; callers commit at the boundary."""
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from pathlib import Path
+from typing import IO, Any, Protocol
 
 from shapely import to_wkb
 from sqlalchemy.engine import RowMapping
@@ -208,3 +210,32 @@ def load_county(*, session: Session, county_code: str, nodes: Iterable[NodeLike]
     for start in range(0, len(post_rows), 5000):
         repository.insert_people_and_posts(session, county_code=county_code, posts=post_rows[start : start + 5000])
     return len(rows)
+
+
+EXPORT_FIELDS = ("code", "name", "level", "chain", "parent_code", "floor_from", "floor_to")
+
+
+def export_geojson(*, session: Session, code: str, out: IO[str]) -> int:
+    """Stream the live subtree under `code` as a GeoJSON FeatureCollection; returns the count.
+
+    Coordinates carry 15 decimals, enough for a lossless round trip of doubles.
+    A floor carries its unit's footprint (it has none of its own).
+    """
+    get_node(session=session, code=code)
+    count = 0
+    out.write('{"type": "FeatureCollection", "features": [\n')
+    for row in repository.subtree_features(session, code=code):
+        feature = {"type": "Feature", "id": row["code"], "properties": {k: row[k] for k in EXPORT_FIELDS},
+                   "geometry": json.loads(row["geometry"]) if row["geometry"] else None}  # fmt: skip
+        out.write(("" if count == 0 else ",\n") + json.dumps(feature, ensure_ascii=False))
+        count += 1
+    out.write("\n]}\n")
+    return count
+
+
+def export_gpkg(*, session: Session, code: str, path: str | Path) -> int:
+    """Write the live subtree under `code` to a GeoPackage (WKB: exact doubles)."""
+    from geo.exporter import write_gpkg
+
+    get_node(session=session, code=code)
+    return write_gpkg(repository.subtree_wkb(session, code=code), path)

@@ -109,6 +109,21 @@ def refresh_body(ctx: Ctx) -> dict[str, Any]:
     return {"json": {"refresh_token": ctx.account.refresh_token if ctx.account else "no-such-token"}}
 
 
+def village_file(c: Ctx) -> tuple[str, dict[str, Any]]:
+    """The village as stored, as a one-feature GeoJSON, for a dry-run import."""
+    import json
+
+    from sqlalchemy import text
+
+    row = c.db.execute(text(
+        "SELECT n.code, n.name, n.level, n.chain, p.code AS parent_code, ST_AsGeoJSON(n.geom, 15) AS g"
+        " FROM node n JOIN node p ON p.id = n.parent_id WHERE n.code = :c"), {"c": c.village}).mappings().one()
+    props = {k: row[k] for k in ("code", "name", "level", "chain", "parent_code")}
+    fc = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": props, "geometry": json.loads(row["g"])}]}
+    return "/api/v1/grid/imports", {"files": {"file": ("v.geojson", json.dumps(fc).encode(), "application/geo+json")},
+                                    "data": {"dry_run": "true"}}
+
+
 CASES: dict[str, Case] = {
     "GET /api/v1/grid/locate": Case("logged_in", lambda c: ("/api/v1/grid/locate", {"params": c.household_point}),
                                     check=phones_of_locate),
@@ -138,6 +153,12 @@ CASES: dict[str, Case] = {
     "POST /api/v1/admin/users/{user_id}/password": Case(
         "admin", lambda c: (f"/api/v1/admin/users/{c.target_user()}/password", {"json": {}})),
     "GET /api/v1/audit": Case("admin", lambda c: ("/api/v1/audit", {})),
+    "POST /api/v1/grid/imports": Case("admin", village_file),
+    "GET /api/v1/grid/nodes/{code}/export": Case("admin", lambda c: (f"/api/v1/grid/nodes/{c.village}/export", {})),
+    "POST /api/v1/roster/imports": Case("admin", lambda c: ("/api/v1/roster/imports", {
+        "files": {"file": ("r.csv", f"node_code,role,name,phone,start_date\n{c.village},deputy,测试,13700000000,2024-01-01\n"
+                  .encode(), "text/csv")}, "data": {"dry_run": "true"}})),
+    "GET /api/v1/roster/export": Case("admin", lambda c: ("/api/v1/roster/export", {"params": {"code": c.village}})),
     "GET /api/v1/categories": Case("logged_in", lambda c: ("/api/v1/categories", {})),
     "POST /api/v1/reports": Case("logged_in", lambda c: ("/api/v1/reports", {
         "json": {**c.household_point, "category": "neighbours", "severity": 1, "description": "矩阵"},

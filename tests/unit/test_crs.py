@@ -63,3 +63,15 @@ def test_gcj02_round_trip_is_sub_millimetre(lon, lat):
 def test_unknown_crs_names_the_accepted_ones():
     with pytest.raises(UnknownCRS, match="gcj02"):
         parse_crs("mars")
+
+
+@given(st.lists(st.tuples(st.floats(70, 140), st.floats(0, 56)), min_size=1, max_size=50))
+def test_the_array_inverse_agrees_with_the_scalar_one(points):
+    import numpy as np
+
+    from geo.crs import gcj02_to_wgs84_many
+
+    many = gcj02_to_wgs84_many(np.array(points))
+    for (lon, lat), (m_lon, m_lat) in zip(points, many):
+        s_lon, s_lat = gcj02_to_wgs84(lon, lat)
+        assert m_lon == pytest.approx(s_lon, abs=1e-10) and m_lat == pytest.approx(s_lat, abs=1e-10)

@@ -1,0 +1,221 @@
+"""Admin: boundary imports and exports over HTTP (the same use cases as the CLI).
+
+For the county IT administrator only (`policy.Admin`); every import and export is
+on the audit log.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import FileResponse, StreamingResponse
+from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException
+
+from app import policy, schemas
+from app.accounts import service as accounts
+from app.db import get_session
+from geo.exceptions import UnsupportedFormat
+from geo.importer import SUFFIXES, parse_field_map, read_boundaries
+from grid import service
+from grid.exceptions import ImportRefused
+from grid.imports import import_boundaries
+
+router = APIRouter(prefix="/api/v1/grid", tags=["admin: boundaries"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": schemas.ErrorOut, "description": "no such node"},
+    413: {"model": schemas.ErrorOut, "description": "the file is larger than WUZHANG_IMPORT_MAX_BYTES"},
+    415: {"model": schemas.ErrorOut, "description": "not GeoJSON, GeoPackage or a zipped Shapefile"},
+    422: {"model": schemas.ErrorOut, "description": "the file has errors: details.report lists them; nothing written"},
+}
+CHUNK = 1 << 20
+
+
+def _save_upload(upload: UploadFile, folder: Path, limit: int) -> Path:
+    """Copy the upload to `folder` under its own suffix, refusing it past `limit` bytes."""
+    name = Path(upload.filename or "upload").name
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUFFIXES or suffix == ".shp":
+        raise UnsupportedFormat(
+            f"{name}: unsupported format; upload .geojson, .json, .gpkg, or a Shapefile as a .zip "
+            "(with its .shp, .shx, .dbf and .prj)",
+            file=name,
+        )
+    path = folder / f"upload{suffix}"
+    size = 0
+    with path.open("wb") as out:
+        while chunk := upload.file.read(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, f"{name} is larger than the limit of {limit:,} bytes (WUZHANG_IMPORT_MAX_BYTES)")
+            out.write(chunk)
+    return path
+
+
+@router.post("/imports", response_model=dict[str, Any], responses=ERRORS)
+def create_import(
+    request: Request,
+    caller: policy.Admin,
+    session: Annotated[Session, Depends(get_session)],
+    file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage, or a Shapefile zipped with its .prj")],
+    dry_run: Annotated[bool, Form(description="validate and count, write nothing")] = False,
+    make_valid: Annotated[bool, Form(description="repair invalid polygons with ST_MakeValid")] = False,
+    retire_missing: Annotated[bool, Form(description="retire stored nodes of the file's subtrees it lacks")] = False,
+    from_gcj02: Annotated[bool, Form(description="the file's coordinates are GCJ-02 (AMap, Tencent)")] = False,
+    tolerance_m: Annotated[float, Form(gt=0, le=1000, description="metres")] = 1.0,
+    field_map: Annotated[list[str] | None, Form(alias="map", description="SOURCE=TARGET field renames")] = None,
+) -> dict[str, Any]:
+    """Import a boundary file: the report of `wuzhang grid import`, as JSON.
+
+    With any error the answer is 422 `import_refused`, the report is in
+    `error.details.report`, and nothing is written.
+    """
+    settings = request.app.state.settings
+    limit = settings.import_max_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + CHUNK:
+        raise HTTPException(413, f"the upload is larger than the limit of {limit:,} bytes (WUZHANG_IMPORT_MAX_BYTES)")
+    folder = Path(tempfile.mkdtemp(prefix="wuzhang-import-"))
+    try:
+        path = _save_upload(file, folder, limit)
+        t0 = time.perf_counter()
+        boundary = read_boundaries(path, field_map=parse_field_map(field_map), from_gcj02=from_gcj02)
+        read_s = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    report = import_boundaries(
+        session=session, county_code=settings.county_code, records=boundary.records,
+        source=Path(file.filename or "upload").name, crs=boundary.crs, tolerance_m=tolerance_m,
+        make_valid=make_valid, retire_missing=retire_missing, dry_run=dry_run,
+    )  # fmt: skip
+    report.timings = {"reading": read_s, **report.timings}
+    if not report.ok:
+        session.rollback()
+        raise ImportRefused(
+            f"{report.source}: {len(report.errors)} errors, nothing written; "
+            f"first: {report.errors[0].message}",
+            report=report.to_dict(),
+        )
+    if dry_run:
+        session.rollback()
+    audit(session, caller, "admin.grid_import", report.source,
+          {"dry_run": dry_run, "written": not dry_run})
+    return report.to_dict()
+
+
+def audit(session: Session, caller: Any, action: str, target: str | None, details: dict[str, Any] | None = None) -> None:
+    """Every admin action is on the audit log (committed with the action itself)."""
+    accounts.record(session=session, county_code=caller.county_code, actor_user_id=caller.user_id, action=action,
+                    target=target, ip=caller.ip, details=details)  # fmt: skip
+    session.commit()
+
+
+@router.get("/nodes/{code}/export", responses={**ERRORS, 200: {"content": {
+    "application/geopackage+sqlite3": {}, "application/geo+json": {}}}})  # fmt: skip
+def export_subtree(
+    code: str,
+    caller: policy.Admin,
+    session: Annotated[Session, Depends(get_session)],
+    format: Annotated[str, Query(pattern="^(gpkg|geojson)$", description="gpkg or geojson")] = "geojson",
+) -> Any:
+    """Download the live subtree under `code` (WGS-84, full precision)."""
+    service.get_node(session=session, code=code)
+    audit(session, caller, "admin.grid_export", code, {"format": format})
+    if format == "gpkg":
+        folder = Path(tempfile.mkdtemp(prefix="wuzhang-export-"))
+        path = folder / f"{code}.gpkg"
+        service.export_gpkg(session=session, code=code, path=path)
+        return FileResponse(
+            path, media_type="application/geopackage+sqlite3", filename=f"{code}.gpkg",
+            background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+        )  # fmt: skip
+    import io
+
+    buffer = io.StringIO()
+    service.export_geojson(session=session, code=code, out=buffer)
+    return StreamingResponse(
+        iter([buffer.getvalue().encode()]), media_type="application/geo+json",
+        headers={"Content-Disposition": f'attachment; filename="{code}.geojson"'},
+    )  # fmt: skip
+
+
+roster_router = APIRouter(prefix="/api/v1/roster", tags=["admin: roster"])
+
+
+@roster_router.post("/imports", responses={**ERRORS, 200: {"content": {
+    "application/json": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})  # fmt: skip
+def create_roster_import(
+    request: Request,
+    caller: policy.Admin,
+    session: Annotated[Session, Depends(get_session)],
+    file: Annotated[UploadFile, File(description=".xlsx or .csv: node_code, role, name, phone, start_date")],
+    strict: Annotated[bool, Form(description="import nothing if any row is bad")] = False,
+    dry_run: Annotated[bool, Form(description="check and count, write nothing")] = False,
+    errors: Annotated[str, Form(pattern="^(json|xlsx)$", description="json report, or the rows as .xlsx with an error column")] = "json",
+) -> Any:
+    """Import posts. Good rows are imported and bad ones reported by row number, unless
+    `strict` (then a bad row means 422 and nothing written). A new chief is a handover."""
+    from grid.roster import import_roster, read_roster, write_error_workbook
+
+    settings = request.app.state.settings
+    name = Path(file.filename or "roster").name
+    suffix = Path(name).suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        raise UnsupportedFormat(f"{name}: a roster is a .xlsx or .csv file", file=name)
+    folder = Path(tempfile.mkdtemp(prefix="wuzhang-roster-"))
+    try:
+        path = folder / f"roster{suffix}"
+        size = 0
+        with path.open("wb") as out:
+            while chunk := file.file.read(CHUNK):
+                size += len(chunk)
+                if size > settings.import_max_bytes:
+                    raise HTTPException(413, f"{name} is larger than the limit of {settings.import_max_bytes:,} bytes")
+                out.write(chunk)
+        rows = read_roster(path)
+        report = import_roster(session=session, county_code=settings.county_code, rows=rows, source=name,
+                               strict=strict, dry_run=dry_run)  # fmt: skip
+        audit(session, caller, "admin.roster_import", name, {"strict": strict, "dry_run": dry_run})
+        if errors == "xlsx":
+            book = folder / "errors.xlsx"
+            write_error_workbook(rows, report.errors, book)
+            content = book.read_bytes()
+            return StreamingResponse(iter([content]), headers={
+                "Content-Disposition": f'attachment; filename="{Path(name).stem}-errors.xlsx"',
+                "X-Roster-Errors": str(len(report.errors))},
+                media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")  # fmt: skip
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if strict and report.errors:
+        raise ImportRefused(f"{name}: {len(report.errors)} bad rows, nothing imported (strict)", report=report.to_dict())
+    return report.to_dict()
+
+
+@roster_router.get("/export", responses={**ERRORS, 200: {"content": {
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})  # fmt: skip
+def export_roster_xlsx(
+    caller: policy.Admin,
+    session: Annotated[Session, Depends(get_session)],
+    code: Annotated[str, Query(description="root of the subtree")],
+) -> Any:
+    """The current posts under `code` as .xlsx, in the columns the roster import reads."""
+    from grid.roster import export_roster
+
+    audit(session, caller, "admin.roster_export", code)  # names and phones leave the system: on the record
+    folder = Path(tempfile.mkdtemp(prefix="wuzhang-roster-"))
+    path = folder / f"{code}-roster.xlsx"
+    try:
+        export_roster(session=session, code=code, path=path)
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return FileResponse(
+        path, filename=path.name, background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )  # fmt: skip

@@ -1,0 +1,192 @@
+"""Read boundary files (GeoJSON, GeoPackage, Shapefile) into plain records in WGS-84.
+
+Reading and reprojection only; validation and writing are the grid's business
+(grid/imports.py). Coordinates are taken from the file's own CRS and never guessed:
+a Shapefile without a .prj is refused. GCJ-02 is undone only when the caller says
+the file is in GCJ-02, because nothing in a file can tell us so.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyogrio
+import pyogrio.raw
+import shapely
+from pyproj import CRS as ProjCRS
+from pyproj import Transformer
+
+from geo.crs import gcj02_to_wgs84_many
+from geo.exceptions import BadBoundaryFile, MissingCRS, UnsupportedFormat
+
+FIELDS = ("code", "name", "level", "chain", "parent_code", "floor_from", "floor_to")
+# Shapefile (dBASE) field names stop at 10 characters.
+ALIASES = {"parent_cod": "parent_code", "floor_fro": "floor_from"}
+SUFFIXES = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".zip": "zip"}
+WGS84 = ProjCRS.from_epsg(4326)
+
+
+@dataclass(frozen=True)
+class BoundaryRecord:
+    """One feature: `row` is its 1-based number in the file, for reports."""
+
+    row: int
+    code: str | None
+    name: str | None
+    level: str | None
+    chain: str | None
+    parent_code: str | None
+    floor_from: int | None
+    floor_to: int | None
+    wkb: bytes | None  # WGS-84, as read; floors' footprints are dropped later
+
+
+@dataclass(frozen=True)
+class BoundaryFile:
+    path: str
+    driver: str
+    layer: str
+    crs: str  # as the file states it, e.g. "EPSG:4546"
+    records: list[BoundaryRecord]
+
+
+def parse_field_map(pairs: list[str] | None) -> dict[str, str]:
+    """`["CODE=code", "MC=name"]` → {"CODE": "code", "MC": "name"}."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        src, sep, dst = pair.partition("=")
+        if not sep or not src.strip() or dst.strip() not in FIELDS:
+            raise BadBoundaryFile(
+                f"--map {pair!r} must be SOURCE=TARGET with TARGET one of {', '.join(FIELDS)}", map=pair
+            )
+        out[src.strip()] = dst.strip()
+    return out
+
+
+def _dataset_path(path: Path) -> str:
+    """A zipped Shapefile is read in place through GDAL's /vsizip/."""
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UnsupportedFormat(
+            f"{path.name}: unsupported format {suffix or '(no extension)'}; use .geojson, .gpkg, .shp or a "
+            ".zip holding a Shapefile",
+            file=path.name,
+        )
+    if not path.exists():
+        raise BadBoundaryFile(f"{path} does not exist", file=str(path))
+    if suffix == ".zip":
+        import zipfile
+
+        try:
+            names = zipfile.ZipFile(path).namelist()
+        except zipfile.BadZipFile:
+            raise UnsupportedFormat(f"{path.name} is not a zip archive", file=path.name) from None
+        shps = [n for n in names if n.lower().endswith(".shp")]
+        if len(shps) != 1:
+            raise UnsupportedFormat(
+                f"{path.name} must hold exactly one .shp (with its .shx, .dbf and .prj); it holds {len(shps)}",
+                file=path.name,
+            )
+        return f"/vsizip/{path}/{shps[0]}"
+    return str(path)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a numeric code column: 610827.0 is the code "610827"
+    text = str(value).strip()
+    return text or None
+
+
+def _int(value: Any, field: str, row: int) -> int | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        return int(float(text))
+    except ValueError:
+        raise BadBoundaryFile(f"row {row}: {field} {text!r} is not a whole number", row=row, field=field) from None
+
+
+def read_boundaries(
+    path: str | Path, *, field_map: Mapping[str, str] | None = None, from_gcj02: bool = False, layer: str | None = None
+) -> BoundaryFile:
+    """The features of `path`, reprojected to WGS-84, fields renamed by `field_map`."""
+    path = Path(path)
+    source = _dataset_path(path)
+    try:
+        layers = pyogrio.list_layers(source)
+        layer = layer or str(layers[0][0])
+        meta, _, geoms, field_data = pyogrio.raw.read(source, layer=layer, force_2d=True)
+    except pyogrio.errors.DataSourceError as exc:
+        raise BadBoundaryFile(f"{path.name}: cannot read it ({exc})", file=path.name) from None
+    except pyogrio.errors.DataLayerError as exc:
+        raise BadBoundaryFile(f"{path.name}: no layer {layer!r} ({exc})", file=path.name) from None
+    driver = meta.get("driver") or SUFFIXES[path.suffix.lower()]
+    if len(geoms) == 0:
+        raise BadBoundaryFile(f"{path.name} (layer {layer!r}) has no features", file=path.name, layer=layer)
+    if not meta.get("crs"):
+        hint = " (its .prj file is missing)" if driver == "ESRI Shapefile" else ""
+        raise MissingCRS(
+            f"{path.name} does not say which coordinate system it is in{hint}. Coordinates are never guessed: "
+            "add the .prj the surveyor delivered, or re-export the file with its CRS.",
+            file=path.name,
+        )
+    crs = ProjCRS.from_user_input(meta["crs"])
+    names = [ALIASES.get(str(f).lower(), str(f).lower()) for f in meta["fields"]]
+    if field_map:
+        lowered = {k.lower(): v for k, v in field_map.items()}
+        names = [lowered.get(str(f).lower(), n) for f, n in zip(meta["fields"], names)]
+    columns = {n: data for n, data in zip(names, field_data) if n in FIELDS}
+    for required in ("code", "level"):
+        if required not in columns:
+            raise BadBoundaryFile(
+                f"{path.name} has no {required!r} field (fields: {', '.join(map(str, meta['fields']))}); "
+                f"rename one with --map SOURCE={required}",
+                file=path.name,
+            )
+    shapes = shapely.from_wkb(geoms)
+    shapes = _to_wgs84(shapes, crs)
+    if from_gcj02:
+        shapes = shapely.transform(shapes, gcj02_to_wgs84_many)
+    wkbs = shapely.to_wkb(shapes)
+    n = len(geoms)
+    get = lambda name, i: columns[name][i] if name in columns else None  # noqa: E731
+    records = [
+        BoundaryRecord(
+            row=i + 1,
+            code=_text(get("code", i)),
+            name=_text(get("name", i)),
+            level=(_text(get("level", i)) or "").lower() or None,
+            chain=(_text(get("chain", i)) or "").lower() or None,
+            parent_code=_text(get("parent_code", i)),
+            floor_from=_int(get("floor_from", i), "floor_from", i + 1),
+            floor_to=_int(get("floor_to", i), "floor_to", i + 1),
+            wkb=wkbs[i],
+        )
+        for i in range(n)
+    ]
+    return BoundaryFile(path=str(path), driver=driver, layer=layer, crs=_crs_name(crs), records=records)
+
+
+def _crs_name(crs: ProjCRS) -> str:
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.name
+
+
+def _to_wgs84(shapes: np.ndarray, crs: ProjCRS) -> np.ndarray:
+    if crs.equals(WGS84, ignore_axis_order=True):
+        return shapes  # untouched, so a WGS-84 file round-trips bit for bit
+    transformer = Transformer.from_crs(crs, WGS84, always_xy=True)
+
+    def fn(coords: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(coords[:, 0], coords[:, 1], errcheck=True)
+        return np.column_stack((x, y))
+
+    return shapely.transform(shapes, fn)

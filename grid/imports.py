@@ -1,0 +1,233 @@
+"""Use cases: import boundaries from a file, and check what is stored.
+
+Keyword-only, session first; callers commit. One import is one transaction: the
+file is staged in a temporary table, every check runs on it, and nodes are written
+only when no check found an error. A dry run writes inside a savepoint and rolls it
+back, so its counts are the real ones.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from grid import repository
+from grid.levels import LEVEL_CODES, chain_of_level, child_error
+from grid.validation import Problem, Report
+
+Step = Callable[[str], None]
+
+
+class BoundaryLike(Protocol):
+    row: int
+    code: str | None
+    name: str | None
+    level: str | None
+    chain: str | None
+    parent_code: str | None
+    floor_from: int | None
+    floor_to: int | None
+    wkb: bytes | None
+
+
+def import_boundaries(
+    *,
+    session: Session,
+    county_code: str,
+    records: Iterable[BoundaryLike],
+    source: str,
+    crs: str = "EPSG:4326",
+    tolerance_m: float = 1.0,
+    make_valid: bool = False,
+    retire_missing: bool = False,
+    dry_run: bool = False,
+    on_step: Step | None = None,
+) -> Report:
+    """Validate a file's nodes and upsert them by code; write nothing if any check fails."""
+    step = on_step or (lambda _name: None)
+    report = Report(source=source, crs=crs, tolerance_m=tolerance_m, dry_run=dry_run)
+    t0 = time.perf_counter()
+    step("staging")
+    repository.stage_create(session)
+    rows = [
+        (r.row, r.code, r.name, r.level, r.chain, r.parent_code, r.floor_from, r.floor_to, r.wkb) for r in records
+    ]
+    report.features = len(rows)
+    repository.stage_copy(session, rows=rows)
+    repository.stage_prepare(session)
+    report.timings["staging"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    _validate(session, report, make_valid=make_valid, step=step)
+    missing = repository.missing_from_stage(session)
+    for m in missing:
+        report.add(Problem(
+            "missing_from_file", "warning", m["code"],
+            f"{m['code']} ({m['level']}) is stored under this file's nodes but missing from the file; "
+            + ("it is retired" if retire_missing else "it is kept (retire it with --retire-missing)"),
+            lon=m["lon"], lat=m["lat"],
+        ))  # fmt: skip
+    report.timings["validation"] = time.perf_counter() - t0
+    if not report.ok:
+        return report
+
+    t0 = time.perf_counter()
+    step("writing")
+    savepoint = session.begin_nested() if dry_run else None
+    report.inserted, report.updated = repository.upsert_from_stage(session, county_code=county_code)
+    report.unchanged = report.features - report.inserted - report.updated
+    if retire_missing and missing:
+        report.retired = repository.retire_nodes(session, ids=[m["id"] for m in missing])
+    if savepoint is not None:
+        savepoint.rollback()
+    report.written = not dry_run
+    report.timings["writing"] = time.perf_counter() - t0
+    return report
+
+
+def check_stored(
+    *, session: Session, code: str | None = None, tolerance_m: float = 1.0, on_step: Step | None = None
+) -> Report:
+    """The import's checks on the live nodes under `code` (the whole grid when None)."""
+    step = on_step or (lambda _name: None)
+    report = Report(
+        source=f"stored nodes under {code}" if code else "all stored nodes", kind="check", tolerance_m=tolerance_m
+    )
+    t0 = time.perf_counter()
+    step("staging")
+    repository.stage_create(session)
+    report.features = repository.stage_from_stored(session, code=code)
+    repository.stage_prepare(session)
+    report.timings["staging"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _validate(session, report, make_valid=False, step=step, stored=True)
+    report.timings["validation"] = time.perf_counter() - t0
+    return report
+
+
+VALIDATION_STEPS = ("fields", "validity", "hierarchy", "outside_parent", "sibling_overlap", "gaps")
+
+
+def _validate(session: Session, report: Report, *, make_valid: bool, step: Step, stored: bool = False) -> None:
+    add = report.add
+    row_of = lambda r: r  # noqa: E731 - staging row; dropped at the end for stored nodes
+    step("fields")
+    for f in repository.check_fields(session, level_codes=LEVEL_CODES):
+        add(_field_problem(f, row_of(f["row"])))
+
+    step("validity")
+    invalid = repository.check_validity(session)
+    repaired = {r["row"]: r for r in repository.make_valid(session, rows=[i["row"] for i in invalid])} if (
+        make_valid and invalid
+    ) else {}  # fmt: skip
+    for i in invalid:
+        fix = repaired.get(i["row"])
+        where = f" near ({i['lon']:.6f}, {i['lat']:.6f})" if i["lon"] is not None else ""
+        if fix is None or fix["empty_after"]:
+            add(Problem(
+                "invalid_geometry", "error", i["code"],
+                f"{i['code']}: invalid polygon: {i['reason']}{where}"
+                + ("; ST_MakeValid leaves nothing of it" if fix is not None else "; --make-valid repairs it"),
+                row=row_of(i["row"]), lon=i["lon"], lat=i["lat"], details={"reason": i["reason"]},
+            ))  # fmt: skip
+        else:
+            add(Problem(
+                "repaired_geometry", "warning", i["code"],
+                f"{i['code']}: repaired ({i['reason']}{where}): now {fix['parts_after']} part(s), "
+                f"{fix['points_after']} vertices (was {i['points_before']}), {fix['area_m2']:,.1f} m²",
+                row=row_of(i["row"]), lon=i["lon"], lat=i["lat"],
+                details={"reason": i["reason"], "points_before": i["points_before"],
+                         "points_after": fix["points_after"], "parts_after": fix["parts_after"],
+                         "area_m2": fix["area_m2"]},
+            ))  # fmt: skip
+    repository.stage_mark_usable(session)
+
+    step("hierarchy")
+    for h in repository.check_hierarchy(session):
+        if h["check"] == "unknown_parent":
+            add(Problem(
+                "unknown_parent", "error", h["code"],
+                f"{h['code']}: parent {h['parent_code']!r} is neither in the file nor stored",
+                row=row_of(h["row"]), details={"parent_code": h["parent_code"]},
+            ))  # fmt: skip
+            continue
+        why = child_error(
+            parent_level=h["parent_level"], parent_chain=h["parent_chain"],
+            child_level=h["level"], child_chain=h["declared_chain"] or _own_chain(h["level"]),
+        ) or f"a {h['level']} cannot sit under a {h['parent_level']}"  # fmt: skip
+        if h["level"] not in LEVEL_CODES:
+            continue  # already reported as unknown_level
+        add(Problem(
+            "hierarchy", "error", h["code"], f"{h['code']} (under {h['parent_code'] or 'nothing'}): {why}",
+            row=row_of(h["row"]), details={"parent_code": h["parent_code"], "level": h["level"]},
+        ))  # fmt: skip
+
+    tol = report.tolerance_m
+    step("outside_parent")
+    for o in repository.check_outside_parent(session, tolerance_m=tol):
+        add(Problem(
+            "outside_parent", "error", o["code"],
+            f"{o['code']} sticks {o['dist_m']:.1f} m out of its parent {o['parent_code']} "
+            f"({o['area_m2']:,.1f} m² outside; farthest at {o['lon']:.6f}, {o['lat']:.6f})",
+            row=row_of(o["row"]), lon=o["lon"], lat=o["lat"],
+            details={"parent_code": o["parent_code"], "distance_m": o["dist_m"], "area_m2": o["area_m2"]},
+        ))  # fmt: skip
+
+    step("sibling_overlap")
+    overlaps = repository.check_sibling_overlap(session, tolerance_m=tol)
+    for s in overlaps:
+        add(Problem(
+            "sibling_overlap", "error", s["code_a"] if s["row_a"] is not None else s["code_b"],
+            f"{s['code_a']} and {s['code_b']} (under {s['parent_code']}) overlap by {s['area_m2']:,.1f} m², "
+            f"up to {s['thickness_m']:.1f} m wide, around ({s['lon']:.6f}, {s['lat']:.6f})",
+            row=row_of(s["row_a"] if s["row_a"] is not None else s["row_b"]), lon=s["lon"], lat=s["lat"],
+            details={"codes": [s["code_a"], s["code_b"]], "area_m2": s["area_m2"], "width_m": s["thickness_m"]},
+        ))  # fmt: skip
+
+    step("gaps")
+    for g in repository.check_gaps(session, tolerance_m=tol, also=sorted({s["parent_code"] for s in overlaps})):
+        add(Problem(
+            "gap", "warning", g["code"],
+            f"{g['code']}: its children leave {g['share']:.2%} of it uncovered ({g['area_m2']:,.1f} m², "
+            f"up to {g['thickness_m']:.1f} m wide), e.g. at ({g['lon']:.6f}, {g['lat']:.6f})",
+            row=row_of(g["row"]), lon=g["lon"], lat=g["lat"],
+            details={"share": g["share"], "area_m2": g["area_m2"], "width_m": g["thickness_m"]},
+        ))  # fmt: skip
+
+    # Every problem gets a place to look at: the feature's own point when a check gave none.
+    unplaced = [p.row for p in report.problems if p.lon is None and p.row is not None]
+    points = repository.stage_points(session, rows=unplaced) if unplaced else {}
+    report.problems = [
+        replace(p, lon=points.get(p.row, (None, None))[0], lat=points.get(p.row, (None, None))[1])
+        if p.lon is None and p.row is not None else p
+        for p in report.problems
+    ]  # fmt: skip
+    if stored:  # stored nodes have no file row
+        report.problems = [replace(p, row=None) for p in report.problems]
+
+
+def _own_chain(level: str | None) -> str | None:
+    return chain_of_level(level) if level in LEVEL_CODES else None
+
+
+def _field_problem(f: dict, row: int | None) -> Problem:
+    check, code = f["check"], f["code"]
+    who = code or f"feature {f['row']}"
+    what = f["what"] or ""
+    if check == "missing_field":
+        message = f"{who}: no {what}"
+    elif check == "unknown_level":
+        message = f"{who}: unknown level {what!r}; levels are {', '.join(LEVEL_CODES)}"
+    elif check == "duplicate_code":
+        message = f"code {code!r} appears {len(f['rows'] or [])} times (features {f['rows']})"
+    elif check == "floor_range" and what == "floor":
+        message = f"{who}: a floor needs floor_from <= floor_to (storey numbers)"
+    elif check == "floor_range":
+        message = f"{who}: only floors have floor_from/floor_to"
+    else:
+        message = f"{who}: a polygon is needed, the file has {what.lower()}"
+    details = {"rows": f["rows"]} if f["rows"] else {}
+    return Problem(check, "error", code, message, row=row, details=details)

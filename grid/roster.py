@@ -1,0 +1,288 @@
+"""Roster import: posts (node code, role, name, phone, start date) from CSV or XLSX.
+
+Every row is checked on its own (unknown node, malformed mainland mobile number,
+unknown role, bad date) and against the file (two chiefs for one node). By default
+the good rows are imported and the bad ones reported; `strict` imports nothing when
+any row is bad. A new chief is a handover through `grid.service.hand_over`: the old
+post ends and a new one starts, so the history survives.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from grid import repository, service
+from grid.exceptions import GridError, InvalidInput
+
+MOBILE = re.compile(r"^1[3-9]\d{9}$")
+COLUMNS = ("node_code", "role", "name", "phone", "start_date")
+# Headers as county staff write them.
+HEADER_ALIASES = {
+    "node_code": "node_code", "code": "node_code", "节点编码": "node_code", "网格编码": "node_code",
+    "role": "role", "职务": "role", "角色": "role",
+    "name": "name", "姓名": "name",
+    "phone": "phone", "mobile": "phone", "电话": "phone", "手机": "phone", "手机号": "phone",
+    "start_date": "start_date", "started_at": "start_date", "start": "start_date", "任职日期": "start_date",
+    "开始日期": "start_date",
+}  # fmt: skip
+ROLE_ALIASES = {"chief": "chief", "长": "chief", "负责人": "chief", "deputy": "deputy", "副": "deputy",
+                "副职": "deputy"}  # fmt: skip
+CHINA = timezone(timedelta(hours=8))  # a start date means the day began in Beijing time
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    row: int  # the row number the user sees: 1 is the header, data starts at 2
+    values: dict[str, Any]  # as read, for the error workbook
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    node_code: str | None
+    reason: str
+
+
+@dataclass
+class RosterReport:
+    source: str
+    strict: bool = False
+    dry_run: bool = False
+    rows: int = 0
+    imported: int = 0  # rows written (posts started, or already current)
+    handovers: int = 0  # chief rows that ended a previous chief's post
+    unchanged: int = 0  # rows naming who already holds the post
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok, "error_count": len(self.errors)}
+
+
+@dataclass(frozen=True)
+class _Post:
+    row: int
+    node_code: str
+    role: str
+    name: str
+    phone: str
+    started_at: datetime
+
+
+def read_roster(path: str | Path) -> list[RosterRow]:
+    """Rows of a .csv (UTF-8, with or without BOM) or .xlsx (first sheet), keyed by COLUMNS."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            table = [row for row in csv.reader(fh)]
+    elif suffix == ".xlsx":
+        from openpyxl import load_workbook
+
+        sheet = load_workbook(path, read_only=True, data_only=True).worksheets[0]
+        table = [list(r) for r in sheet.iter_rows(values_only=True)]
+    else:
+        raise InvalidInput(f"{path.name}: a roster is a .csv or .xlsx file", file=path.name)
+    if not table:
+        raise InvalidInput(f"{path.name} is empty", file=path.name)
+    header = [HEADER_ALIASES.get(str(h or "").strip().lower(), str(h or "").strip()) for h in table[0]]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise InvalidInput(
+            f"{path.name}: missing column(s) {', '.join(missing)}; the header row needs "
+            f"{', '.join(COLUMNS)} (or 节点编码, 职务, 姓名, 手机号, 任职日期)",
+            file=path.name, missing=missing,
+        )  # fmt: skip
+    rows = []
+    for number, values in enumerate(table[1:], start=2):
+        if all(v is None or str(v).strip() == "" for v in values):
+            continue  # blank lines at the end of a sheet
+        rows.append(RosterRow(number, {h: (values[i] if i < len(values) else None) for i, h in enumerate(header)}))
+    return rows
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # Excel keeps a phone number typed as a number as 13812345678.0
+    return str(value).strip()
+
+
+def _date(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=CHINA)
+    if isinstance(value, date):
+        return datetime.combine(value, time(), CHINA)
+    text = _text(value).replace("/", "-").replace(".", "-")
+    try:
+        return datetime.combine(date.fromisoformat(text), time(), CHINA)
+    except ValueError:
+        return None
+
+
+def check_rows(rows: Sequence[RosterRow], *, known_codes: set[str]) -> tuple[list[_Post], list[RowError]]:
+    """Split rows into posts to write and row errors (pure: node existence is passed in)."""
+    posts: list[_Post] = []
+    errors: list[RowError] = []
+    chief_rows: dict[str, int] = {}
+    for r in rows:
+        v = r.values
+        code, name, phone = _text(v.get("node_code")), _text(v.get("name")), _text(v.get("phone")).replace(" ", "")
+        role = ROLE_ALIASES.get(_text(v.get("role")).lower())
+        started = _date(v.get("start_date"))
+        reasons = []
+        if not code:
+            reasons.append("no node code")
+        elif code not in known_codes:
+            reasons.append(f"unknown node {code!r}")
+        if role is None:
+            reasons.append(f"unknown role {_text(v.get('role'))!r}; use chief (长) or deputy (副)")
+        if not name:
+            reasons.append("no name")
+        if not MOBILE.match(phone):
+            reasons.append(f"malformed mobile number {phone!r}: 11 digits starting 13-19")
+        if started is None:
+            reasons.append(f"start date {_text(v.get('start_date'))!r} is not a date (YYYY-MM-DD)")
+        if role == "chief" and code and not reasons:
+            if code in chief_rows:
+                reasons.append(f"a second chief for {code}: row {chief_rows[code]} already names one")
+            else:
+                chief_rows[code] = r.row
+        if reasons:
+            errors.append(RowError(r.row, code or None, "; ".join(reasons)))
+        else:
+            assert role is not None and started is not None
+            posts.append(_Post(r.row, code, role, name, phone, started))
+    return posts, errors
+
+
+def import_roster(
+    *, session: Session, county_code: str, rows: Sequence[RosterRow], source: str, strict: bool = False,
+    dry_run: bool = False,
+) -> RosterReport:  # fmt: skip
+    """Check every row, then write the good ones (none in strict mode if any is bad). Callers commit."""
+    report = RosterReport(source=source, strict=strict, dry_run=dry_run, rows=len(rows))
+    codes = {_text(r.values.get("node_code")) for r in rows}
+    known = repository.live_node_codes(session, codes=sorted(c for c in codes if c))
+    posts, report.errors = check_rows(rows, known_codes=known)
+    if strict and report.errors:
+        return report
+    outer = session.begin_nested()
+    simple, one_by_one = _split_simple(session, posts, report)
+    # New posts on nodes where nobody is displaced go in bulk; handovers and anything
+    # unusual go through hand_over, one savepoint each, so one bad row stays one row.
+    repository.insert_people_and_posts(session, county_code=county_code, posts=[
+        {"node_code": p.node_code, "role": p.role, "name": p.name, "phone": p.phone, "started_at": p.started_at,
+         "ended_at": None}
+        for p in simple
+    ], upsert_people=True)  # fmt: skip
+    report.imported += len(simple)
+    for post in sorted(one_by_one, key=lambda p: (p.started_at, p.row)):
+        try:
+            with session.begin_nested():
+                _write(session, county_code, post, report)
+        except GridError as exc:
+            report.errors.append(RowError(post.row, post.node_code, exc.message))
+    report.errors.sort(key=lambda e: e.row)
+    if dry_run or (strict and report.errors):
+        outer.rollback()
+        if strict and report.errors:
+            report.imported = report.handovers = report.unchanged = 0
+    else:
+        outer.commit()
+    return report
+
+
+def _split_simple(session: Session, posts: Sequence[_Post], report: RosterReport) -> tuple[list[_Post], list[_Post]]:
+    """Posts that only add someone (no current chief displaced, person new to the node, each
+    node and phone once in the file), and the rest; rows naming who already holds the post
+    are counted as unchanged and dropped."""
+    current = repository.current_posts_by_code(session, codes=sorted({p.node_code for p in posts}))
+    held = {(c["node_code"], c["phone"], c["role"]) for c in current}
+    on_node = {(c["node_code"], c["phone"]) for c in current}
+    with_chief = {c["node_code"] for c in current if c["role"] == "chief"}
+    phones = Counter(p.phone for p in posts)
+    simple, rest = [], []
+    for p in posts:
+        if (p.node_code, p.phone, p.role) in held:
+            report.unchanged += 1
+        elif (
+            (p.node_code, p.phone) in on_node
+            or (p.role == "chief" and p.node_code in with_chief)
+            or phones[p.phone] > 1
+        ):
+            rest.append(p)
+        else:
+            simple.append(p)
+    return simple, rest
+
+
+def _write(session: Session, county_code: str, post: _Post, report: RosterReport) -> None:
+    node_id = repository.node_id_by_code(session, code=post.node_code)
+    assert node_id is not None
+    person = repository.person_by_phone(session, phone=post.phone)
+    if person is not None and repository.current_post(session, node_id=node_id, role=post.role, person_id=person):
+        report.unchanged += 1
+        return
+    had_chief = post.role == "chief" and repository.current_post(session, node_id=node_id, role="chief") is not None
+    service.hand_over(
+        session=session, county_code=county_code, node_code=post.node_code, name=post.name, phone=post.phone,
+        role=post.role, at=post.started_at,
+    )  # fmt: skip
+    report.imported += 1
+    report.handovers += int(had_chief)
+
+
+def write_error_workbook(rows: Iterable[RosterRow], errors: Sequence[RowError], path: str | Path) -> None:
+    """The rows as read, with an `error` column: fix the marked rows and import the file again."""
+    from openpyxl import Workbook
+    from openpyxl.styles import PatternFill
+
+    by_row: dict[int, str] = {e.row: e.reason for e in errors}
+    book = Workbook(write_only=False)
+    sheet = book.active
+    sheet.title = "roster"
+    sheet.append([*COLUMNS, "error"])
+    red = PatternFill("solid", fgColor="FFC7CE")
+    for r in rows:
+        sheet.append([_cell(r.values.get(c)) for c in COLUMNS] + [by_row.get(r.row, "")])
+        if r.row in by_row:
+            for cell in sheet[sheet.max_row]:
+                cell.fill = red
+    book.save(path)
+
+
+def export_roster(*, session: Session, code: str, path: str | Path) -> int:
+    """The current posts under `code` as an .xlsx in the import's own columns; returns the rows.
+
+    Importing the file again changes nothing. Phone numbers are personal data: an export
+    is a deliberate act of an administrator (DOMAIN.md, "Personal data").
+    """
+    from openpyxl import Workbook
+
+    service.get_node(session=session, code=code)
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("roster")
+    sheet.append(list(COLUMNS))
+    count = 0
+    for p in repository.subtree_current_posts(session, code=code):
+        sheet.append([p["node_code"], p["role"], p["name"], p["phone"], p["started_at"].astimezone(CHINA).date()])
+        count += 1
+    book.save(path)
+    return count
+
+
+def _cell(value: Any) -> Any:
+    return value.replace(tzinfo=None) if isinstance(value, datetime) else value
