@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -50,7 +51,8 @@ def serve(
     err.print(f"  API docs   {base}/docs")
     err.print(f"  locate     {base}/api/v1/grid/locate?lon=110.07437&lat=37.77809&floor=8")
     err.print(f"  health     {base}/healthz  {base}/readyz")
-    background = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"]) if with_worker else None
+    worker_cmd = [sys.executable, "-m", "app.cli", "worker", "--parent-pid", str(os.getpid())]
+    background = subprocess.Popen(worker_cmd) if with_worker else None
     try:
         uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
     finally:
@@ -63,6 +65,7 @@ def serve(
 def worker(
     once: Annotated[bool, typer.Option(help="sweep once and exit")] = False,
     now: Annotated[str | None, typer.Option(help="pretend it is this ISO time (drills and tests)")] = None,
+    parent_pid: Annotated[int | None, typer.Option(hidden=True, help="exit when this parent process is gone")] = None,
 ) -> None:
     """Run the background worker: deadline warnings and automatic escalation."""
     import logging
@@ -72,7 +75,8 @@ def worker(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     fixed = datetime.fromisoformat(now) if now else None
-    worker_mod.run(get_settings(), clock=(lambda: fixed) if fixed else worker_mod.utc_now, once=once)
+    worker_mod.run(get_settings(), clock=(lambda: fixed) if fixed else worker_mod.utc_now, once=once,
+                   parent_pid=parent_pid)
 
 
 ledger_cli = typer.Typer(help="The signed case ledger (台账).", no_args_is_help=True)

@@ -7,6 +7,7 @@ twice. The clock is injectable (`--now`), so tests and drills can move time.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -35,7 +36,11 @@ def sweep_once(settings: Settings, *, now: datetime, engine=None) -> cases.Sweep
     return result
 
 
-def run(settings: Settings, *, clock: Callable[[], datetime] = utc_now, once: bool = False) -> None:
+def run(
+    settings: Settings, *, clock: Callable[[], datetime] = utc_now, once: bool = False, parent_pid: int | None = None
+) -> None:
+    """Sweep until stopped. `parent_pid`: stop once that process is no longer our parent
+    (`serve` starts a worker; a killed server must not leave its worker behind)."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -50,5 +55,8 @@ def run(settings: Settings, *, clock: Callable[[], datetime] = utc_now, once: bo
                 raise
         if once:
             break
-        stop.wait(settings.worker_interval_s)
+        for _ in range(max(1, int(settings.worker_interval_s))):
+            if stop.wait(1.0) or (parent_pid is not None and os.getppid() != parent_pid):
+                stop.set()
+                break
     engine.dispose()

@@ -27,3 +27,32 @@ def test_two_worker_processes_escalate_an_overdue_case_once(engine, database_url
                             {"c": case["id"]}).scalars().all()  # fmt: skip
         assert actions.count("escalate") == 1 and actions[-1] == "assign"
         assert cases.verify_ledger(session=s, case_id=case["id"], signer=SIGNER) == (True, None)
+
+
+def test_a_killed_server_does_not_leave_its_worker_behind(database_url):
+    import signal
+    import time
+
+    env = {**os.environ, "DATABASE_URL": database_url, "WUZHANG_LEDGER_KEY": KEY, "WUZHANG_WORKER_INTERVAL_S": "1"}
+    # A stand-in parent that starts the worker as `serve` does, then is killed with -9.
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import os, subprocess, sys, time\n"
+        "w = subprocess.Popen([sys.executable, '-m', 'app.cli', 'worker', '--parent-pid', str(os.getpid())])\n"
+        "print(w.pid, flush=True)\n"
+        "time.sleep(600)\n")], env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    worker_pid = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    def alive(pid: int) -> bool:
+        try:  # an exited process nobody has reaped yet is a zombie ("Z"): it is gone
+            return open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    for _ in range(150):  # bounded: fifteen seconds at most
+        if not alive(worker_pid):
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(worker_pid, signal.SIGKILL)
+        raise AssertionError("the worker outlived its killed parent")
