@@ -360,6 +360,8 @@ SELECT 'missing_field' AS check, row, code, NULL::int[] AS rows,
 UNION ALL
 SELECT 'unknown_level', row, code, NULL, level FROM import_node WHERE level <> ALL (:levels)
 UNION ALL
+SELECT 'code_too_long', row, code, NULL, length(code)::text FROM import_node WHERE length(code) > 64
+UNION ALL
 SELECT 'duplicate_code', min(row), code, array_agg(row ORDER BY row), NULL
   FROM import_node WHERE code IS NOT NULL GROUP BY code HAVING count(*) > 1
 UNION ALL
