@@ -78,6 +78,8 @@ BAD_FILES = {
     "overlapping_siblings": (lambda f: replace(f, "G1", geometry=mbox(0, 0, 500, 520)), "sibling_overlap", "G1"),
     "unknown_parent": (lambda f: replace(f, "H2", parent_code="NOPE"), "unknown_parent", "H2"),
     "duplicate_code": (lambda f: replace(f, "H2", code="H1"), "duplicate_code", "H1"),
+    "not_a_polygon": (lambda f: replace(f, "H2", geometry=shapely.Point(111.3, 37.7)), "geometry_type", "H2"),
+    "wrong_chain": (lambda f: replace(f, "V2", chain="urban"), "hierarchy", "V2"),
     "village_under_community": (
         lambda f: f + [feature("V9", "village", "CM", mbox(1000, 0, 1100, 100))], "hierarchy", "V9"),
 }  # fmt: skip
