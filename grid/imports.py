@@ -8,10 +8,11 @@ back, so its counts are the real ones.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Protocol
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from grid import repository
@@ -76,13 +77,24 @@ def import_boundaries(
 
     t0 = time.perf_counter()
     step("writing")
-    savepoint = session.begin_nested() if dry_run else None
-    report.inserted, report.updated = repository.upsert_from_stage(session, county_code=county_code)
-    report.unchanged = report.features - report.inserted - report.updated
-    if retire_missing and missing:
-        report.retired = repository.retire_nodes(session, ids=[m["id"] for m in missing])
-    if savepoint is not None:
+    savepoint = session.begin_nested()
+    try:
+        report.inserted, report.updated = repository.upsert_from_stage(session, county_code=county_code)
+        if retire_missing and missing:
+            report.retired = repository.retire_nodes(session, ids=[m["id"] for m in missing])
+    except DBAPIError as exc:
+        # The database's own rules (triggers, constraints) caught what the checks did not.
         savepoint.rollback()
+        diag = getattr(exc.orig, "diag", None)
+        message = (getattr(diag, "message_primary", None) or str(exc.orig)).strip()
+        report.add(Problem("database", "error", None, f"the database refused the write: {message}"))
+        report.inserted = report.updated = report.retired = 0
+        return report
+    report.unchanged = report.features - report.inserted - report.updated
+    if dry_run:
+        savepoint.rollback()
+    else:
+        savepoint.commit()
     report.written = not dry_run
     report.timings["writing"] = time.perf_counter() - t0
     return report
@@ -221,6 +233,8 @@ def _field_problem(f: dict, row: int | None) -> Problem:
         message = f"{who}: no {what}"
     elif check == "unknown_level":
         message = f"{who}: unknown level {what!r}; levels are {', '.join(LEVEL_CODES)}"
+    elif check == "code_too_long":
+        message = f"code {code!r} has {what} characters; at most 64"
     elif check == "duplicate_code":
         message = f"code {code!r} appears {len(f['rows'] or [])} times (features {f['rows']})"
     elif check == "floor_range" and what == "floor":

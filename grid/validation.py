@@ -14,6 +14,7 @@ Severity = Literal["error", "warning"]
 CHECKS = (
     "missing_field",  # no code or no level
     "duplicate_code",
+    "code_too_long",  # more than 64 characters
     "unknown_level",
     "unknown_parent",
     "hierarchy",  # level order or chain
@@ -25,6 +26,7 @@ CHECKS = (
     "sibling_overlap",
     "gap",  # share of a parent its children leave uncovered
     "missing_from_file",  # stored under the file's roots, absent from the file
+    "database",  # the database refused the write (a rule the checks do not cover)
 )
 
 

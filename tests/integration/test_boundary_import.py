@@ -78,6 +78,8 @@ BAD_FILES = {
     "overlapping_siblings": (lambda f: replace(f, "G1", geometry=mbox(0, 0, 500, 520)), "sibling_overlap", "G1"),
     "unknown_parent": (lambda f: replace(f, "H2", parent_code="NOPE"), "unknown_parent", "H2"),
     "duplicate_code": (lambda f: replace(f, "H2", code="H1"), "duplicate_code", "H1"),
+    "not_a_polygon": (lambda f: replace(f, "H2", geometry=shapely.Point(111.3, 37.7)), "geometry_type", "H2"),
+    "wrong_chain": (lambda f: replace(f, "V2", chain="urban"), "hierarchy", "V2"),
     "village_under_community": (
         lambda f: f + [feature("V9", "village", "CM", mbox(1000, 0, 1100, 100))], "hierarchy", "V9"),
 }  # fmt: skip
@@ -164,3 +166,26 @@ def test_an_overlap_cannot_hide_a_gap_of_the_same_area(db, tmp_path):
     gap = report.problems[1]
     assert gap.details["width_m"] == pytest.approx(20, abs=0.5) and gap.details["share"] == pytest.approx(0.04, abs=0.001)
     assert (gap.lon - 111.3) * M_PER_DEG_LON < 20  # in the strip H1 left behind
+
+
+def test_a_write_the_database_refuses_is_reported_and_leaves_nothing(db, tmp_path, monkeypatch):
+    from grid import repository
+
+    path = write(tmp_path / "t.geojson", tiny_county())
+    before = checksum(db)
+    real = repository.upsert_from_stage
+
+    def upsert_then_fail(session, **kw):
+        real(session, **kw)
+        session.execute(text("SELECT 1 / 0"))  # stands in for a trigger or constraint the checks do not cover
+
+    monkeypatch.setattr(repository, "upsert_from_stage", upsert_then_fail)
+    report = run_import(db, path)
+    assert [p.check for p in report.errors] == ["database"] and "division by zero" in report.errors[0].message
+    assert not report.written and report.inserted == 0
+    assert checksum(db) == before
+
+
+def test_a_code_longer_than_the_column_is_an_error_not_a_crash(db, tmp_path):
+    report = run_import(db, write(tmp_path / "t.geojson", replace(tiny_county(), "H2", code="H" * 65)), dry_run=True)
+    assert [(p.check, p.row) for p in report.errors] == [("code_too_long", 10)]
