@@ -276,6 +276,7 @@ def deliver_round(
         {"p": list({r["person_id"] for r in rows})},
     ):
         devices[d.person_id].append(d.token)
+    session.commit()  # hold no transaction open while the network is slow
     pushes = _pushes(rows, devices)
     outcomes = sender.send(pushes) if pushes else []
     accepted_at = clock() if clock else now  # FCM accepted by now: the latency's end
@@ -294,34 +295,31 @@ def deliver_round(
     for n in rows:
         got = by_notification.get(n["id"], [])
         kinds = {r.kind for _, r in got}
-        if "ok" in kinds:
-            _set(session, n["id"], delivery_state="sent", delivered_at=accepted_at, last_error=None)
-            result.sent += 1
-            result.latencies_s.append(max((accepted_at - n["created_at"]).total_seconds(), 0.0))
-            continue
         errors = "; ".join(sorted({r.error for _, r in got if r.error}))[:1000]
-        if kinds & {"retry", "auth"}:
+        reason = None
+        if "ok" in kinds:
+            outcome, values = "sent", {"delivery_state": "sent", "delivered_at": accepted_at, "last_error": None}
+        elif kinds & {"retry", "auth"}:
             if (now - n["created_at"]).total_seconds() >= settings.push_give_up_after_s:
-                _set(session, n["id"], delivery_state="failed",
-                     last_error=f"gave up after {n['attempts']} attempts: {errors}")  # fmt: skip
-                result.failed += 1
+                outcome, values = "failed", {"delivery_state": "failed",
+                                             "last_error": f"gave up after {n['attempts']} attempts: {errors}"}
             else:
                 wait = backoff_s(settings, n["attempts"], max((r.retry_after_s or 0 for _, r in got), default=0))
-                _set(session, n["id"], delivery_state="pending", next_attempt_at=now + timedelta(seconds=wait),
-                     last_error=errors)  # fmt: skip
-                result.retried += 1
-            continue
-        if kinds & {"permanent"}:
-            _set(session, n["id"], delivery_state="failed", last_error=f"refused by FCM: {errors}")
-            result.failed += 1
-            continue
-        # No device, or every token dead: the inbox keeps it, and someone above must know.
-        reason = "every device token is dead" if got else "no registered device"
-        _set(session, n["id"], delivery_state="failed", last_error=f"unreachable: {reason}")
-        result.failed += 1
-        result.unreachable += 1
-        if settings.push_fallback == "chain":
-            cases.notify_next_up(session=session, notification=n, reason=reason, now=now, signer=signer)
+                outcome, values = "retried", {"next_attempt_at": now + timedelta(seconds=wait), "last_error": errors}
+        elif "permanent" in kinds:
+            outcome, values = "failed", {"delivery_state": "failed", "last_error": f"refused by FCM: {errors}"}
+        else:  # no device, or every token dead: the inbox keeps it, and someone above must know
+            reason = "every device token is dead" if got else "no registered device"
+            outcome, values = "failed", {"delivery_state": "failed", "last_error": f"unreachable: {reason}"}
+        if not _set(session, n, **values):
+            continue  # our lease ran out and another round took the row: its result stands
+        setattr(result, outcome, getattr(result, outcome) + 1)
+        if outcome == "sent":
+            result.latencies_s.append(max((accepted_at - n["created_at"]).total_seconds(), 0.0))
+        if reason is not None:
+            result.unreachable += 1
+            if settings.push_fallback == "chain":
+                cases.notify_next_up(session=session, notification=n, reason=reason, now=now, signer=signer)
     for name, value in (("sent", result.sent), ("retried", result.retried), ("failed", result.failed),
                         ("unreachable", result.unreachable), ("tokens_deleted", result.tokens_deleted),
                         ("third_party_auth_errors", auth_errors)):  # fmt: skip
@@ -332,9 +330,13 @@ def deliver_round(
     return result
 
 
-def _set(session: Session, notification_id: int, **values: Any) -> None:
+def _set(session: Session, claimed: RowMapping, **values: Any) -> bool:
+    """Record an outcome, unless the row was claimed again since (attempts moved on)."""
     cols = ", ".join(f"{k} = :{k}" for k in values)
-    session.execute(text(f"UPDATE notification SET {cols} WHERE id = :id"), {**values, "id": notification_id})
+    return session.execute(
+        text(f"UPDATE notification SET {cols} WHERE id = :id AND attempts = :attempts AND delivery_state = 'pending'"),
+        {**values, "id": claimed["id"], "attempts": claimed["attempts"]},
+    ).rowcount == 1
 
 
 def deliver_all(

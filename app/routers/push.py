@@ -23,7 +23,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": ErrorOut} for c in (401,
 
 
 class DeviceIn(BaseModel):
-    token: str = Field(min_length=8, max_length=4096, description="the FCM registration token of this app install")
+    # FCM tokens are about 160 characters; the cap keeps them well inside a btree index entry.
+    token: str = Field(min_length=8, max_length=1024, description="the FCM registration token of this app install")
     platform: Literal["android", "ios", "web"]
     app_version: str | None = Field(default=None, max_length=32)
 

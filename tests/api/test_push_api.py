@@ -67,3 +67,9 @@ def test_metrics_are_prometheus_text(client):
                  "wuzhang_push_tokens_deleted_total", "wuzhang_push_third_party_auth_errors_total",
                  "wuzhang_push_delivery_latency_seconds_bucket"):  # fmt: skip
         assert name in r.text, name
+
+
+def test_an_overlong_token_is_refused_not_a_server_error(client, make_account):
+    r = client.post("/api/v1/me/devices", json={"token": "x" * 3000, "platform": "android"},
+                    headers=make_account("leader").headers)  # fmt: skip
+    assert r.status_code == 422

@@ -270,3 +270,23 @@ def test_a_chief_with_no_phone_makes_the_next_chief_up_ring_and_the_ledger_says_
                           {"c": case["id"], "p": up}).one()  # fmt: skip
     assert fallback.kind == "unreachable"
     assert cases.verify_ledger(session=db, case_id=case["id"], signer=SIGNER) == (True, None)
+
+
+def test_a_round_whose_lease_ran_out_does_not_overwrite_the_next_claim(db, push_settings):
+    pid = person(db)
+    device(db, pid, "slow-token-8")
+    nid = note(db, pid)
+
+    class SlowSender:
+        """While this round sends, its lease ends and another worker claims the row again."""
+
+        def send(self, pushes):
+            db.execute(text("UPDATE notification SET attempts = attempts + 1 WHERE id = :i"), {"i": nid})
+            db.commit()
+            return [push.Result("ok") for _ in pushes]
+
+    result = deliver(db, SlowSender(), push_settings)
+
+    r = row(db, nid)
+    assert (r["delivery_state"], r["attempts"], r["delivered_at"]) == ("pending", 2, None)
+    assert result.sent == 0  # the second claim's result is the one that counts
