@@ -8,9 +8,9 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from fastapi import Depends, FastAPI, Request
 
-from app import errors, policy
+from app import errors, metrics, policy
 from app.db import make_engine, make_sessionmaker
-from app.routers import admin, auth, cases, grid, health, imports
+from app.routers import admin, auth, cases, grid, health, imports, push
 from app.settings import PROJECT_ROOT, Settings, get_settings
 from grid.exceptions import InvalidInput
 
@@ -57,5 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cases.router)
     app.include_router(imports.router)
     app.include_router(imports.roster_router)
+    app.include_router(push.router)
+    app.include_router(metrics.router)
     policy.check_routes(app)
     return app

@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     # Ed25519 seed (32 bytes, base64) that signs the case ledger. Unset in development:
     # a key is made once under .data/ and kept there.
     ledger_key: str = Field(default="", alias="WUZHANG_LEDGER_KEY")
-    worker_interval_s: float = Field(default=15.0, alias="WUZHANG_WORKER_INTERVAL_S")
+    # Also how long a new notification may wait before push: keep it short.
+    worker_interval_s: float = Field(default=2.0, alias="WUZHANG_WORKER_INTERVAL_S")
     media_dir: Path = Field(default=PROJECT_ROOT / ".data" / "media", alias="WUZHANG_MEDIA_DIR")
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, alias="WUZHANG_ATTACHMENT_MAX_BYTES")
 
@@ -67,6 +68,28 @@ class Settings(BaseSettings):
             with os.fdopen(fd, "w") as f:
                 f.write(base64.b64encode(secrets.token_bytes(32)).decode())
         return Signer.from_seed(key_file.read_text().strip())
+
+    # Push (FCM through firebase-admin). Unset credentials: a logging sender, so the demo
+    # needs no Firebase project.
+    fcm_credentials: str = Field(default="", alias="WUZHANG_FCM_CREDENTIALS",
+                                 description="path to a Firebase service-account JSON")
+    # Only for tests and drills against a fake FCM server: replaces the send URL
+    # (https://fcm.googleapis.com/v1/projects/{0}/messages:send; {0} is the project).
+    fcm_url: str = Field(default="", alias="WUZHANG_FCM_URL")
+    # A sync send must not block the worker for minutes (urllib3 honours Retry-After).
+    fcm_http_timeout_s: float = Field(default=10.0, gt=0, alias="WUZHANG_FCM_HTTP_TIMEOUT_S")
+    push_claim: int = Field(default=1000, ge=1, alias="WUZHANG_PUSH_CLAIM")  # notifications per round
+    push_ttl_s: int = Field(default=24 * 3600, ge=0, le=28 * 24 * 3600, alias="WUZHANG_PUSH_TTL_S")
+    # A claimed row is someone else's to retry after this long (a worker died mid-batch).
+    push_lease_s: float = Field(default=120.0, gt=0, alias="WUZHANG_PUSH_LEASE_S")
+    push_backoff_base_s: float = Field(default=10.0, ge=0, alias="WUZHANG_PUSH_BACKOFF_BASE_S")
+    push_backoff_max_s: float = Field(default=1800.0, ge=0, alias="WUZHANG_PUSH_BACKOFF_MAX_S")
+    # Past this age a notification that still cannot be pushed is marked failed (it
+    # stays in the inbox).
+    push_give_up_after_s: float = Field(default=24 * 3600, gt=0, alias="WUZHANG_PUSH_GIVE_UP_AFTER_S")
+    # Whom to ring when a person has no reachable phone: the next chief up the case's
+    # chain (recorded in the ledger), or nobody ("off"; the inbox still holds it).
+    push_fallback: Literal["chain", "off"] = Field(default="chain", alias="WUZHANG_PUSH_FALLBACK")
 
     # Accounts and tokens.
     # A Literal, so a typo such as "prod" stops the service instead of running it as development.

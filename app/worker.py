@@ -1,8 +1,11 @@
-"""The background worker: deadline warnings and automatic escalation (later: push).
+"""The background worker: deadline warnings and automatic escalation, then push delivery.
 
 A real process (`wuzhang worker`; `make run` starts one beside the API). Several may
 run at once: every sweep locks its rows with SKIP LOCKED, so no case is handled
 twice. The clock is injectable (`--now`), so tests and drills can move time.
+
+Each tick sweeps deadlines first (a sweep writes notifications), then drains the
+notification outbox to phones (app/push.py), so an escalation rings in the same tick.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy.orm import Session
 
+from app import push
 from app.db import make_engine
 from app.settings import Settings
 from grid import cases
@@ -36,6 +40,14 @@ def sweep_once(settings: Settings, *, now: datetime, engine=None) -> cases.Sweep
     return result
 
 
+def push_once(settings: Settings, *, now: datetime, sender: push.Sender, engine=None,
+              clock: Callable[[], datetime] = utc_now) -> push.RoundResult:
+    engine = engine or make_engine(settings)
+    with Session(engine) as session:
+        return push.deliver_all(session=session, sender=sender, settings=settings, now=now,
+                                signer=settings.ledger_signer(), clock=clock)
+
+
 def run(
     settings: Settings, *, clock: Callable[[], datetime] = utc_now, once: bool = False, parent_pid: int | None = None
 ) -> None:
@@ -45,18 +57,24 @@ def run(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     engine = make_engine(settings)
+    sender = push.make_sender(settings)
     log.info("worker started; sweeping every %.0f s", settings.worker_interval_s)
     while not stop.is_set():
-        try:
-            sweep_once(settings, now=clock(), engine=engine)
-        except Exception:  # one bad sweep must not end the worker; the next one retries
-            log.exception("sweep failed")
-            if once:
-                raise
+        steps = (("sweep", lambda: sweep_once(settings, now=clock(), engine=engine)),
+                 ("push", lambda: push_once(settings, now=clock(), sender=sender, engine=engine, clock=clock)))
+        for name, step in steps:
+            try:
+                step()
+            except Exception:  # one bad tick must not end the worker; the next one retries
+                log.exception("%s failed", name)
+                if once:
+                    raise
         if once:
             break
         for _ in range(max(1, int(settings.worker_interval_s))):
             if stop.wait(1.0) or (parent_pid is not None and os.getppid() != parent_pid):
                 stop.set()
                 break
+    if isinstance(sender, push.FcmSender):
+        sender.close()
     engine.dispose()

@@ -524,3 +524,49 @@ def list_cases(
         where.append("c.id < :before_id")
         params["before_id"] = before_id
     return repo.list_cases(session, where=where, params=params, limit=limit)
+
+
+# Kinds that ask someone to act: if they cannot ring anyone, someone above must know.
+FALLBACK_KINDS = ("assigned", "deadline_warning", "overdue", "unreachable")
+
+
+def notify_next_up(
+    *, session: Session, notification: Mapping[str, Any], reason: str, now: datetime, signer: Signer
+) -> int | None:
+    """No silent dead end: the notification's person has no reachable phone, so the next
+    chief up the case's chain is notified, and the case ledger records it (signed).
+
+    "Next up" is the first node above the deepest node of the chain where the person
+    holds a post (above the handling node if they hold none there, e.g. a mediator).
+    Returns the person notified, or None (no case, a progress note, or nobody above;
+    the last is still recorded)."""
+    if notification.get("case_id") is None or notification["kind"] not in FALLBACK_KINDS:
+        return None
+    case = repo.get_case(session, case_id=notification["case_id"], lock=True)
+    if case is None:
+        return None
+    pid = notification["person_id"]
+    chain = _chain(session, case["handling_node_id"])  # the handling node first, the county last
+    held = [i for i, link in enumerate(chain) if any(h.person_id == pid for h in link.chiefs)]
+    start = held[0] + 1 if held else 1
+    target: tuple[int, str] | None = None
+    for link in chain[start:]:
+        chief = next((h for h in link.chiefs if h.role == "chief" and h.person_id != pid), None)
+        if chief is not None:
+            target = (chief.person_id, link.code)
+            break
+    note = f"person {pid} cannot be reached by push ({reason}); " + (
+        f"notified the chief of {target[1]}" if target else "nobody above to notify"
+    )
+    seq = _append_event(
+        session, case_id=case["id"], actor=SYSTEM, action="push_unreachable", from_state=case["state"],
+        to_state=case["state"], at=now, signer=signer, note=note,
+        extra={"notification_id": notification["id"], "unreachable_person_id": pid,
+               "notified_person_id": target[0] if target else None, "node_code": target[1] if target else None},
+    )  # fmt: skip
+    if target is None:
+        return None
+    _notify(session, case=case, person_ids=[target[0]], kind="unreachable", seq=seq, at=now,
+            title="下级收不到提醒，请跟进",
+            body=f"案件 {case['id']}：{case['handling_node_name']} 的责任人手机收不到推送，请联系跟进")  # fmt: skip
+    return target[0]

@@ -8,6 +8,7 @@ from sqlalchemy import create_engine, pool
 from app.settings import sqlalchemy_url
 import grid.case_models  # noqa: F401  (registers the case tables on Base)
 import app.accounts.models  # noqa: F401  (registers accounts' tables on the same metadata)
+import app.push_models  # noqa: F401  (device tokens and push counters)
 from grid.models import Base
 
 config = context.config

@@ -179,6 +179,11 @@ CASES: dict[str, Case] = {
         "logged_in", lambda c: (f"/api/v1/cases/{c.case_id()}/ledger/verify", {}), scoped="read"),
     "GET /api/v1/me/inbox": Case("logged_in", lambda c: ("/api/v1/me/inbox", {})),
     "POST /api/v1/me/inbox/read": Case("logged_in", lambda c: ("/api/v1/me/inbox/read", {"json": {"ids": [1]}})),
+    "GET /api/v1/me/inbox/stream": Case("logged_in", lambda c: ("/api/v1/me/inbox/stream", {"params": {"max_s": 0.01}})),
+    "POST /api/v1/me/devices": Case("logged_in", lambda c: ("/api/v1/me/devices", {"json": {
+        "token": f"matrix-{__import__('uuid').uuid4()}", "platform": "android", "app_version": "1.0.0"}}), ok=204),
+    "DELETE /api/v1/me/devices/{token}": Case(
+        "logged_in", lambda c: ("/api/v1/me/devices/matrix-no-such-token", {}), ok=204),
 }  # fmt: skip
 
 # Who may act on a case in their area: its holders, dispatchers and mediators; a leader reads only.

@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, inspect, text
 
 import grid.case_models  # noqa: F401  (the comparison must see every table)
 import app.accounts.models  # noqa: F401  (accounts' tables share grid's metadata)
+import app.push_models  # noqa: F401  (device and push_counter)
 from grid.models import Base
 from tests.conftest import alembic_config, create_database, drop_database, migrate
 

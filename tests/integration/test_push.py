@@ -1,0 +1,292 @@
+"""Push delivery through the real firebase-admin, against a fake FCM v1 server of our own."""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import firebase_admin
+import pytest
+from firebase_admin import _http_client, credentials, messaging
+from sqlalchemy import text
+
+from app import push
+from grid import case_repository as repo
+from grid import cases
+from tests.fake_fcm import OK, Answer, FakeFcm
+from tests.integration.test_cases import SIGNER, actor_for, household_report
+
+NOW = datetime.now(timezone.utc)
+
+
+@pytest.fixture
+def fake(request):
+    answer = getattr(request, "param", None)
+    with FakeFcm(answer) as server:
+        yield server
+
+
+@pytest.fixture
+def sender(fake, monkeypatch):
+    """One App per test, on the fake server; the URL is patched before its messaging service exists."""
+    monkeypatch.setattr(messaging._MessagingService, "FCM_URL", fake.send_url)
+    monkeypatch.setattr(_http_client.DEFAULT_RETRY_CONFIG, "backoff_factor", 0)  # tests only
+    app = firebase_admin.initialize_app(credentials.Certificate(fake.service_account()), {"httpTimeout": 5},
+                                        name=f"test-{uuid.uuid4().hex[:8]}")  # fmt: skip
+    yield push.FcmSender(app, ttl_s=3600)
+    firebase_admin.delete_app(app)
+
+
+@pytest.fixture
+def push_settings(settings):
+    return settings.model_copy(update={"push_claim": 2000, "push_backoff_base_s": 10, "push_backoff_max_s": 60,
+                                       "push_give_up_after_s": 3600})  # fmt: skip
+
+
+def person(db, name="测试") -> int:
+    return db.execute(text("INSERT INTO person (county_code, name) VALUES ('610827', :n) RETURNING id"),
+                      {"n": name}).scalar_one()  # fmt: skip
+
+
+def device(db, pid, token, platform="android"):
+    push.register_device(db, person_id=pid, county_code="610827", token=token, platform=platform,
+                         app_version="1.0", now=NOW)  # fmt: skip
+
+
+def note(db, pid, *, kind="info", at=NOW) -> int:
+    key = f"test:{uuid.uuid4()}"
+    repo.insert_notifications(db, rows=[{"county_code": "610827", "person_id": pid, "case_id": None, "kind": kind,
+                                         "title": "测试", "body": "测试提醒", "dedupe_key": key, "created_at": at}])
+    return db.execute(text("SELECT id FROM notification WHERE dedupe_key = :k"), {"k": key}).scalar_one()
+
+
+def row(db, nid):
+    return db.execute(text("SELECT * FROM notification WHERE id = :i"), {"i": nid}).mappings().one()
+
+
+def tokens(db, pid):
+    return db.execute(text("SELECT token FROM device WHERE person_id = :p"), {"p": pid}).scalars().all()
+
+
+def counter(db, name):
+    return db.execute(text("SELECT coalesce((SELECT value FROM push_counter WHERE name = :n), 0)"),
+                      {"n": name}).scalar_one()  # fmt: skip
+
+
+def deliver(db, sender, settings, now=NOW):
+    return push.deliver_round(session=db, sender=sender, settings=settings, now=now, signer=SIGNER)
+
+
+def test_a_new_case_rings_its_holders_with_ids_and_a_deep_link_and_no_personal_data(
+    db, loaded_county, fake, sender, push_settings
+):
+    household, report = household_report(loaded_county)
+    out = cases.submit_report(session=db, actor=actor_for(db, household.code), key=uuid.uuid4(), report=report,
+                              now=NOW, signer=SIGNER, county_code="610827")  # fmt: skip
+    case_id = out.case["id"]
+    mine = db.execute(text("SELECT id, person_id FROM notification WHERE case_id = :c"), {"c": case_id}).all()
+    assert mine
+    for i, (_, pid) in enumerate(mine):
+        device(db, pid, f"token-ok-{case_id}-{i}")
+    db.commit()
+
+    deliver(db, sender, push_settings)
+
+    assert {row(db, nid)["delivery_state"] for nid, _ in mine} == {"sent"}
+    got = [m for m in fake.accepted if m["data"]["case_id"] == str(case_id)]
+    assert sorted(int(m["data"]["notification_id"]) for m in got) == sorted(nid for nid, _ in mine)
+    m = got[0]
+    assert m["data"]["link"] == f"wuzhang://cases/{case_id}" and m["data"]["kind"] == "assigned"
+    assert m["notification"]["title"].startswith("新的矛盾纠纷待处理")
+    assert m["android"]["priority"] == "high" and m["android"]["collapse_key"] == f"case-{case_id}"
+    assert m["android"]["ttl"] == "3600s"
+    assert m["apns"]["headers"]["apns-priority"] == "10"
+    assert m["apns"]["headers"]["apns-collapse-id"] == f"case-{case_id}"
+    payloads = json.dumps(fake.messages, ensure_ascii=False)
+    for party in report.parties:  # names and phones of the parties never leave for Google
+        assert party.name not in payloads and (party.phone is None or party.phone not in payloads)
+    assert fake.token_requests >= 1  # the OAuth grant went to our token endpoint
+
+
+def _answers(rule):
+    return pytest.mark.parametrize("fake", [rule], indirect=True)
+
+
+@_answers(lambda token, n: Answer(404, "UNREGISTERED") if token.startswith("dead") else OK)
+def test_unregistered_deletes_the_token_and_a_live_one_still_rings(db, fake, sender, push_settings):
+    pid = person(db)
+    device(db, pid, "dead-token-1")
+    device(db, pid, "live-token-1", "ios")
+    nid = note(db, pid)
+    before = counter(db, "tokens_deleted")
+
+    deliver(db, sender, push_settings)
+
+    assert tokens(db, pid) == ["live-token-1"]
+    assert row(db, nid)["delivery_state"] == "sent"
+    assert counter(db, "tokens_deleted") == before + 1
+
+
+@_answers(lambda token, n: Answer(404, "UNREGISTERED"))
+def test_every_token_dead_fails_the_push_with_a_reason_and_the_inbox_keeps_it(db, fake, sender, push_settings):
+    pid = person(db)
+    device(db, pid, "dead-token-2")
+    nid = note(db, pid)
+
+    deliver(db, sender, push_settings)
+
+    r = row(db, nid)
+    assert (r["delivery_state"], r["last_error"]) == ("failed", "unreachable: every device token is dead")
+    assert tokens(db, pid) == []
+    assert nid in [n["id"] for n in repo.inbox(db, person_id=pid, after=None, limit=10)]
+
+
+@_answers(lambda token, n: Answer(400, "INVALID_ARGUMENT", token_field=token.startswith("bad")))
+def test_invalid_argument_deletes_the_token_only_when_the_token_is_named(db, fake, sender, push_settings):
+    bad, other = person(db), person(db)
+    device(db, bad, "bad-token-3")
+    device(db, other, "good-token-3")
+    n_bad, n_other = note(db, bad), note(db, other)
+
+    deliver(db, sender, push_settings)
+
+    assert tokens(db, bad) == [] and row(db, n_bad)["delivery_state"] == "failed"
+    # The payload's fault, not the token's: keep the token, never retry, say why.
+    assert tokens(db, other) == ["good-token-3"]
+    r = row(db, n_other)
+    assert r["delivery_state"] == "failed" and r["last_error"].startswith("refused by FCM: InvalidArgumentError")
+
+
+@_answers(lambda token, n: Answer(429, "QUOTA_EXCEEDED", {"Retry-After": "120"}) if n == 1 else OK)
+def test_quota_exceeded_waits_at_least_retry_after_then_delivers(db, fake, sender, push_settings):
+    pid = person(db)
+    device(db, pid, "quota-token-4")
+    nid = note(db, pid)
+
+    deliver(db, sender, push_settings)
+
+    r = row(db, nid)
+    assert r["delivery_state"] == "pending" and r["attempts"] == 1 and "QuotaExceededError" in r["last_error"]
+    assert r["next_attempt_at"] >= NOW + timedelta(seconds=120)  # Retry-After beats our 10 s backoff
+    assert tokens(db, pid) == ["quota-token-4"]
+    deliver(db, sender, push_settings, now=NOW + timedelta(seconds=60))  # not due yet
+    assert row(db, nid)["attempts"] == 1
+    deliver(db, sender, push_settings, now=NOW + timedelta(seconds=121))
+    r = row(db, nid)
+    assert (r["delivery_state"], r["attempts"], r["last_error"]) == ("sent", 2, None)
+
+
+@_answers(lambda token, n: Answer(503, "UNAVAILABLE") if n == 1 else OK)
+def test_a_503_then_success_is_delivered(db, fake, sender, push_settings):
+    pid = person(db)
+    device(db, pid, "flaky-token-5")
+    nid = note(db, pid)
+
+    deliver(db, sender, push_settings)
+
+    assert row(db, nid)["delivery_state"] == "sent"
+    assert [m["token"] for m in fake.messages].count("flaky-token-5") == 2
+
+
+@_answers(lambda token, n: Answer(503, "UNAVAILABLE"))
+def test_an_fcm_outage_backs_off_exponentially_then_gives_up_after_the_horizon(db, fake, sender, push_settings):
+    pid = person(db)
+    device(db, pid, "down-token-6")
+    nid = note(db, pid)
+    waits = []
+    at = NOW
+    for _ in range(3):
+        deliver(db, sender, push_settings, now=at)
+        r = row(db, nid)
+        assert r["delivery_state"] == "pending" and "UnavailableError" in r["last_error"]
+        waits.append((r["next_attempt_at"] - at).total_seconds())
+        at = r["next_attempt_at"]
+    assert 5 <= waits[0] <= 10 and 10 <= waits[1] <= 20 and 20 <= waits[2] <= 40  # doubling, with jitter
+    deliver(db, sender, push_settings, now=NOW + timedelta(hours=2))
+    r = row(db, nid)
+    assert r["delivery_state"] == "failed" and r["last_error"].startswith("gave up after 4 attempts")
+    assert tokens(db, pid) == ["down-token-6"]
+
+
+@_answers(lambda token, n: Answer(401, "THIRD_PARTY_AUTH_ERROR"))
+def test_third_party_auth_error_keeps_the_token_and_counts_for_the_operator(db, fake, sender, push_settings):
+    pid = person(db)
+    device(db, pid, "apns-token-7", "ios")
+    nid = note(db, pid)
+    before = counter(db, "third_party_auth_errors")
+
+    deliver(db, sender, push_settings)
+
+    assert tokens(db, pid) == ["apns-token-7"] and row(db, nid)["delivery_state"] == "pending"
+    assert counter(db, "third_party_auth_errors") == before + 1
+
+
+def test_1200_recipients_go_as_three_batches(db, fake, sender, push_settings, monkeypatch):
+    batches = []
+    real = messaging.send_each
+
+    def spy(messages, dry_run=False, app=None):
+        batches.append(len(messages))
+        return real(messages, dry_run=dry_run, app=app)
+
+    monkeypatch.setattr(messaging, "send_each", spy)
+    pids = db.execute(text("INSERT INTO person (county_code, name) SELECT '610827', '批量' || g"
+                           " FROM generate_series(1, 1200) g RETURNING id")).scalars().all()  # fmt: skip
+    db.execute(text("INSERT INTO device (county_code, token, person_id, platform) SELECT '610827', 'bulk-' || p, p,"
+                    " 'android' FROM unnest(CAST(:p AS bigint[])) p"), {"p": pids})  # fmt: skip
+    db.execute(text("INSERT INTO notification (county_code, person_id, kind, title, body, dedupe_key, created_at,"
+                    " next_attempt_at) SELECT '610827', p, 'info', '通知', '批量', 'bulk:' || p, :now, :now"
+                    " FROM unnest(CAST(:p AS bigint[])) p"), {"p": pids, "now": NOW})  # fmt: skip
+
+    result = deliver(db, sender, push_settings)
+
+    assert batches == [500, 500, 200]
+    assert result.sent >= 1200
+    sent = db.execute(text("SELECT count(*) FROM notification WHERE dedupe_key LIKE 'bulk:%'"
+                           " AND delivery_state = 'sent'")).scalar_one()  # fmt: skip
+    assert sent == 1200 and len({m["token"] for m in fake.accepted}) == 1200
+
+
+def test_a_chief_with_no_phone_makes_the_next_chief_up_ring_and_the_ledger_says_so(
+    db, loaded_county, fake, sender, push_settings
+):
+    household, report = household_report(loaded_county, index=310, severity=1)
+    out = cases.submit_report(session=db, actor=actor_for(db, household.code), key=uuid.uuid4(), report=report,
+                              now=NOW, signer=SIGNER, county_code="610827")  # fmt: skip
+    case = out.case
+    holders = set(db.execute(text("SELECT person_id FROM notification WHERE case_id = :c"),
+                             {"c": case["id"]}).scalars())  # fmt: skip
+    db.commit()
+
+    deliver(db, sender, push_settings)
+
+    events = [e for e in repo.events(db, case_id=case["id"]) if e["action"] == "push_unreachable"]
+    assert events, "an unreachable holder must leave a trace in the ledger"
+    body = events[0]["body"] if isinstance(events[0]["body"], dict) else json.loads(events[0]["body"])
+    up = body["notified_person_id"]
+    assert up is not None and up not in holders and body["unreachable_person_id"] in holders
+    assert case["handling_node_code"].startswith(body["node_code"])  # an ancestor of the handling node
+    fallback = db.execute(text("SELECT kind, delivery_state FROM notification WHERE case_id = :c AND person_id = :p"),
+                          {"c": case["id"], "p": up}).one()  # fmt: skip
+    assert fallback.kind == "unreachable"
+    assert cases.verify_ledger(session=db, case_id=case["id"], signer=SIGNER) == (True, None)
+
+
+def test_a_round_whose_lease_ran_out_does_not_overwrite_the_next_claim(db, push_settings):
+    pid = person(db)
+    device(db, pid, "slow-token-8")
+    nid = note(db, pid)
+
+    class SlowSender:
+        """While this round sends, its lease ends and another worker claims the row again."""
+
+        def send(self, pushes):
+            db.execute(text("UPDATE notification SET attempts = attempts + 1 WHERE id = :i"), {"i": nid})
+            db.commit()
+            return [push.Result("ok") for _ in pushes]
+
+    result = deliver(db, SlowSender(), push_settings)
+
+    r = row(db, nid)
+    assert (r["delivery_state"], r["attempts"], r["delivered_at"]) == ("pending", 2, None)
+    assert result.sent == 0  # the second claim's result is the one that counts
