@@ -158,7 +158,7 @@ def bench_http(
         )  # fmt: skip
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{PORT}", timeout=10) as client:
-                _wait_healthy(client, server)
+                _wait_healthy(client, server, log_path)
                 for title, phone, password in callers or [("anonymous", "", "")]:
                     headers = _login(client, phone, password) if phone else {}
                     times, wall, answers = _time_locate(client, points, headers)
@@ -204,20 +204,25 @@ def _time_locate(client: httpx.Client, points: np.ndarray, headers: dict) -> tup
 
 def _stop(server: subprocess.Popen) -> None:
     """SIGTERM to the server's own process group (uvicorn and the worker it started)."""
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, None)):
+        try:
+            os.killpg(server.pid, sig)  # the group outlives a server that already exited
+        except ProcessLookupError:
+            pass  # the whole group is gone
+        try:
+            server.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
-def _wait_healthy(client: httpx.Client, server: subprocess.Popen) -> None:
+def _wait_healthy(client: httpx.Client, server: subprocess.Popen, log_path: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            sys.exit(f"wuzhang serve exited with {server.returncode} before it was healthy")
+            # The log lives in a temporary directory: show its end before it goes.
+            tail = "".join(log_path.read_text(errors="replace").splitlines(keepends=True)[-15:])
+            sys.exit(f"{tail}\nwuzhang serve exited with {server.returncode} before it was healthy")
         try:
             if client.get("/healthz").status_code == 200:
                 return
