@@ -118,12 +118,18 @@ def _where(loc: tuple[Any, ...]) -> str:
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"where": _where(tuple(e.get("loc", ()))), "problem": e.get("msg", ""), "input": _jsonable(e.get("input"))}
-        for e in exc.errors()
-    ]
+    errors = [_explain(e) for e in exc.errors()]
     message = "; ".join(f"{e['where']}: {e['problem']}" for e in errors[:5]) or "the request is malformed"
     return JSONResponse(error_body("invalid_request", message, {"errors": errors}), status_code=422)
+
+
+def _explain(e: dict[str, Any]) -> dict[str, Any]:
+    loc = tuple(e.get("loc", ()))
+    if e.get("type") == "json_invalid":  # loc is ("body", <character offset>)
+        reason = (e.get("ctx") or {}).get("error", "")
+        offset = loc[1] if len(loc) > 1 else "?"
+        return {"where": "request body", "problem": f"not valid JSON ({reason} at character {offset})", "input": None}
+    return {"where": _where(loc), "problem": e.get("msg", ""), "input": _jsonable(e.get("input"))}
 
 
 def _jsonable(value: Any) -> Any:

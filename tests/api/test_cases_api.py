@@ -99,6 +99,7 @@ def test_bad_reports_get_a_clear_4xx_and_write_nothing(client, make_account, loa
     for response, status in cases:
         assert response.status_code == status, response.text
         assert response.json()["error"]["message"]
+    assert cases[0][0].json()["error"]["message"].startswith("request body: not valid JSON")
     assert db.execute(text("SELECT count(*) FROM case_file")).scalar() == before
 
 
