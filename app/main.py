@@ -10,8 +10,9 @@ from fastapi import Depends, FastAPI, Request
 
 from app import errors, policy
 from app.db import make_engine, make_sessionmaker
-from app.routers import admin, auth, cases, grid, health
+from app.routers import admin, auth, cases, grid, health, tiles
 from app.settings import PROJECT_ROOT, Settings, get_settings
+from geo.tiles import TileCache
 from grid.exceptions import InvalidInput
 
 
@@ -49,11 +50,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.schema_head = schema_head()
+    app.state.tile_cache = TileCache(max_entries=settings.tile_cache_entries, ttl_s=settings.tile_cache_seconds)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(grid.router)
     app.include_router(auth.router)
     app.include_router(admin.router)
     app.include_router(cases.router)
+    app.include_router(tiles.router)
     policy.check_routes(app)
     return app

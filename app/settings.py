@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     media_dir: Path = Field(default=PROJECT_ROOT / ".data" / "media", alias="WUZHANG_MEDIA_DIR")
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, alias="WUZHANG_ATTACHMENT_MAX_BYTES")
 
+    # Grid tiles are cached in-process (entries; seconds before one expires).
+    tile_cache_entries: int = Field(default=2048, ge=0, alias="WUZHANG_TILE_CACHE_ENTRIES")
+    tile_cache_seconds: float = Field(default=60.0, ge=0, alias="WUZHANG_TILE_CACHE_SECONDS")
+
     def ledger_signer(self) -> Signer:
         if self.ledger_key:
             return Signer.from_seed(self.ledger_key)
