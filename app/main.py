@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI, Request
 
 from app import errors, policy
 from app.db import make_engine, make_sessionmaker
-from app.routers import admin, auth, cases, grid, health, tiles
+from app.routers import admin, auth, cases, grid, health, tiles, web
 from app.settings import PROJECT_ROOT, Settings, get_settings
 from geo.tiles import TileCache
 from grid.exceptions import InvalidInput
@@ -58,5 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(cases.router)
     app.include_router(tiles.router)
+    app.include_router(web.router)
+    web.mount_static(app)
     policy.check_routes(app)
     return app
