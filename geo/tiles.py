@@ -49,14 +49,24 @@ def tile_in_range(z: int, x: int, y: int) -> bool:
 
 # Open and overdue cases per node, counted from the located node's path (ids joined by
 # '.'), so a village counts every case inside it, its groups and households included.
+# Only cases inside the extent of the nodes drawn are looked at: a case located under a
+# node lies in that node's polygon, so nothing that counts is left out.
 GRID_TILE_SQL = """
 WITH env AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e),
+shown AS (
+  SELECT n.id, n.code, n.name, n.level, n.geom_3857
+    FROM node n CROSS JOIN env
+   WHERE n.geom_3857 && env.e
+     AND n.level = ANY(CAST(:levels AS text[]))
+     AND n.retired_at IS NULL
+),
+reach AS (SELECT ST_SetSRID(ST_Extent(geom_3857)::geometry, 3857) AS box FROM shown),
 scoped AS (
   SELECT ln.path, {overdue} AS late
-    FROM case_file c
+    FROM case_file c CROSS JOIN reach
     JOIN node hn ON hn.id = c.handling_node_id
     JOIN node ln ON ln.id = c.located_node_id
-   WHERE {open} AND {scope}
+   WHERE c.geom_3857 && reach.box AND {open} AND {scope}
 ),
 counts AS (
   SELECT a.id::bigint AS node_id, count(*) AS open_cases, count(*) FILTER (WHERE s.late) AS overdue_cases
@@ -64,26 +74,20 @@ counts AS (
    GROUP BY 1
 ),
 tile AS (
-  SELECT n.code, n.name, n.level,
+  SELECT s.code, s.name, s.level,
          COALESCE(k.open_cases, 0)::int AS open_cases,
          COALESCE(k.overdue_cases, 0)::int AS overdue_cases,
-         ST_AsMVTGeom(n.geom_3857, env.e, :extent, :buffer, true) AS geom
-    FROM node n CROSS JOIN env
-    LEFT JOIN counts k ON k.node_id = n.id
-   WHERE n.geom_3857 && env.e
-     AND n.level = ANY(CAST(:levels AS text[]))
-     AND n.retired_at IS NULL
+         ST_AsMVTGeom(s.geom_3857, env.e, :extent, :buffer, true) AS geom
+    FROM shown s CROSS JOIN env
+    LEFT JOIN counts k ON k.node_id = s.id
 ),
 -- One label point per node, in the one tile that holds it: a polygon cut across four
 -- tiles would otherwise be labelled four times.
 labels AS (
-  SELECT n.code, n.name, n.level, ST_AsMVTGeom(l.p, env.e, :extent, 0, false) AS geom
-    FROM node n CROSS JOIN env
-    CROSS JOIN LATERAL (SELECT ST_PointOnSurface(n.geom_3857) AS p) l
-   WHERE n.geom_3857 && env.e
-     AND n.level = ANY(CAST(:levels AS text[]))
-     AND n.retired_at IS NULL
-     AND ST_Intersects(l.p, env.e)
+  SELECT s.code, s.name, s.level, ST_AsMVTGeom(l.p, env.e, :extent, 0, false) AS geom
+    FROM shown s CROSS JOIN env
+    CROSS JOIN LATERAL (SELECT ST_PointOnSurface(s.geom_3857) AS p) l
+   WHERE ST_Intersects(l.p, env.e)
 )
 SELECT COALESCE((SELECT ST_AsMVT(tile, 'grid', :extent, 'geom') FROM tile WHERE geom IS NOT NULL), ''::bytea)
     || COALESCE((SELECT ST_AsMVT(labels, 'grid_labels', :extent, 'geom') FROM labels WHERE geom IS NOT NULL),

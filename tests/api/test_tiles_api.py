@@ -112,16 +112,19 @@ def test_case_counts_follow_reports_and_stay_in_scope(client, make_account, demo
     lon, lat = demo_nodes.points[demo_nodes.household]
     z, x, y = tile_of(lon, lat, 16)
 
-    def counts(who):
-        layers = decode(client.get(f"/tiles/grid/{z}/{x}/{y}.mvt", headers=who.headers).content)
-        f = next(f for f in layers["grid"]["features"] if f["properties"]["code"] == demo_nodes.household)
+    def counts(who, code=demo_nodes.household, tile=(z, x, y)):
+        layers = decode(client.get("/tiles/grid/{}/{}/{}.mvt".format(*tile), headers=who.headers).content)
+        f = next(f for f in layers["grid"]["features"] if f["properties"]["code"] == code)
         return f["properties"]["open_cases"], f["properties"]["overdue_cases"]
 
-    before = counts(dispatcher)[0]
+    village_tile = tile_of(lon, lat, 12)
+    before, village_before = counts(dispatcher)[0], counts(dispatcher, demo_nodes.village, village_tile)[0]
     report(db, demo_nodes.household, lon, lat)
     report(db, demo_nodes.household, lon, lat, severity=3)
     # The cache must not serve the tile from before the reports.
     assert counts(dispatcher) == (before + 2, 0)
+    # A village counts the cases of its households, at the zoom that draws villages.
+    assert counts(dispatcher, demo_nodes.village, village_tile) == (village_before + 2, 0)
     # Another township's dispatcher sees the boundary, but no count of cases it may not read.
     assert counts(stranger) == (0, 0)
 
@@ -230,3 +233,18 @@ def test_geojson_of_cases_is_scoped_and_of_nodes_is_filtered(client, make_accoun
     assert client.get("/api/v1/grid/nodes.geojson", params={"bbox": bbox, "level": "castle"},
                       headers=dispatcher.headers).status_code == 422  # fmt: skip
     assert client.get("/api/v1/grid/nodes.geojson", headers=dispatcher.headers).status_code == 422
+
+
+def test_an_overdue_case_is_marked_on_its_point_and_counted_on_its_node(client, make_account, demo_nodes, db):
+    from sqlalchemy import text
+
+    dispatcher = make_account("dispatcher")
+    lon, lat = demo_nodes.points[demo_nodes.household]
+    late = report(db, demo_nodes.household, lon, lat)
+    db.execute(text("UPDATE case_file SET accept_by = now() - interval '1 hour' WHERE id = :id"), {"id": late})
+    z, x, y = tile_of(lon, lat, 16)
+    grid = decode(client.get(f"/tiles/grid/{z}/{x}/{y}.mvt", headers=dispatcher.headers).content)["grid"]
+    household = next(f for f in grid["features"] if f["properties"]["code"] == demo_nodes.household)
+    assert household["properties"]["overdue_cases"] >= 1
+    points = decode(client.get(f"/tiles/cases/{z}/{x}/{y}.mvt", headers=dispatcher.headers).content)["cases"]
+    assert next(f for f in points["features"] if f["properties"]["id"] == late)["properties"]["overdue"] is True
