@@ -165,7 +165,9 @@ def test_a_dispatcher_sees_the_township_opens_a_case_and_a_new_case_appears_live
             drawn = page.evaluate("window.wz.map.queryRenderedFeatures({layers: ['grid-fill']}).length")
             assert drawn > 0
             # The canvas is not blank: a picture of an empty canvas compresses to almost nothing.
-            shot = page.locator("#map").screenshot()
+            page.wait_for_timeout(300)  # let the labels settle before the picture
+            ARTIFACTS.mkdir(exist_ok=True)
+            shot = page.locator("#map").screenshot(path=str(ARTIFACTS / "map-landing.png"))
             assert len(shot) > 10_000, "the map canvas looks empty"
 
             # Opens the first case from the queue: details with its chain and ledger.
