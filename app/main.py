@@ -10,8 +10,9 @@ from fastapi import Depends, FastAPI, Request
 
 from app import errors, metrics, policy
 from app.db import make_engine, make_sessionmaker
-from app.routers import admin, auth, cases, grid, health, imports, push
+from app.routers import admin, auth, cases, grid, health, imports, push, tiles, web
 from app.settings import PROJECT_ROOT, Settings, get_settings
+from geo.tiles import TileCache
 from grid.exceptions import InvalidInput
 
 
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.schema_head = schema_head()
+    app.state.tile_cache = TileCache(max_entries=settings.tile_cache_entries, ttl_s=settings.tile_cache_seconds)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(grid.router)
@@ -59,5 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(imports.roster_router)
     app.include_router(push.router)
     app.include_router(metrics.router)
+    app.include_router(tiles.router)
+    app.include_router(web.router)
+    web.mount_static(app)
     policy.check_routes(app)
     return app

@@ -292,7 +292,9 @@ def deliver_round(
         result.tokens_deleted = session.execute(
             text("DELETE FROM device WHERE token = ANY(:t)"), {"t": list(dead)}
         ).rowcount
-    for n in rows:
+    # In case order: the fallback locks each case row, and two workers taking the same
+    # cases in different orders would deadlock each other.
+    for n in sorted(rows, key=lambda r: (r["case_id"] or 0, r["id"])):
         got = by_notification.get(n["id"], [])
         kinds = {r.kind for _, r in got}
         errors = "; ".join(sorted({r.error for _, r in got if r.error}))[:1000]

@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     media_dir: Path = Field(default=PROJECT_ROOT / ".data" / "media", alias="WUZHANG_MEDIA_DIR")
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, alias="WUZHANG_ATTACHMENT_MAX_BYTES")
 
+    # Map and tiles. Grid tiles are cached in-process (entries; seconds before one expires).
+    tile_cache_entries: int = Field(default=2048, ge=0, alias="WUZHANG_TILE_CACHE_ENTRIES")
+    tile_cache_seconds: float = Field(default=60.0, ge=0, alias="WUZHANG_TILE_CACHE_SECONDS")
+    # Optional raster base map under the grid on /map, e.g. a Tianditu or intranet tile
+    # server: a URL template with {z}/{x}/{y}. Empty: no base map, no outside request.
+    map_basemap_url: str = Field(default="", alias="WUZHANG_MAP_BASEMAP_URL")
+    map_basemap_attribution: str = Field(default="", alias="WUZHANG_MAP_BASEMAP_ATTRIBUTION")
+
     def ledger_signer(self) -> Signer:
         if self.ledger_key:
             return Signer.from_seed(self.ledger_key)

@@ -486,6 +486,20 @@ def record_attachment(
 
 
 OPEN_FOR_TASKS = ("reported", "assigned", "accepted", "mediating", "failed", "escalated", "returned", "reopened")
+# A case past the deadline of its current step; `c` is case_file, `:now` is bound.
+OVERDUE_SQL = ("((c.state = 'assigned' AND c.accept_by < :now) OR (c.state IN ('accepted', 'mediating', 'failed')"
+               " AND c.resolve_by < :now))")  # fmt: skip
+OPEN_SQL = f"c.state IN {OPEN_FOR_TASKS!r}"
+
+
+def scope_clause(actor: Actor) -> tuple[str, dict[str, Any]]:
+    """The one read-scope rule for case queries, as SQL over `case_file c`, `node hn`
+    (handling) and `node ln` (located): reporter, recipient, or a path in read scope.
+    Queues, GeoJSON and case tiles all use it, so no view shows more than another."""
+    recipient = "EXISTS (SELECT 1 FROM case_recipient r WHERE r.case_id = c.id AND r.person_id = :pid AND r.active)"
+    sql = (f"(c.reporter_person_id = :pid OR {recipient} OR hn.path <@ CAST(:paths AS ltree[])"
+           " OR ln.path <@ CAST(:paths AS ltree[]))")  # fmt: skip
+    return sql, {"pid": actor.person_id, "paths": list(actor.read_paths)}
 
 
 def list_cases(
@@ -495,14 +509,14 @@ def list_cases(
     before_id: int | None = None, limit: int = 50,
 ) -> Sequence[RowMapping]:  # fmt: skip
     """Cases the actor may read, filtered. Scope is part of the WHERE clause, never a filter after."""
-    params: dict[str, Any] = {"pid": actor.person_id, "paths": list(actor.read_paths), "now": now}
+    scope, params = scope_clause(actor)
+    params["now"] = now
     recipient = "EXISTS (SELECT 1 FROM case_recipient r WHERE r.case_id = c.id AND r.person_id = :pid AND r.active)"
-    where = [f"(c.reporter_person_id = :pid OR {recipient} OR hn.path <@ CAST(:paths AS ltree[])"
-             " OR ln.path <@ CAST(:paths AS ltree[]))"]
+    where = [scope]
     if mine:
         where.append(recipient)
     if open_only:
-        where.append(f"c.state IN {OPEN_FOR_TASKS!r}")
+        where.append(OPEN_SQL)
     for column, value in (("c.state", state), ("c.tier", tier), ("c.category", category)):
         if value is not None:
             key = column.split(".")[1]
@@ -514,9 +528,7 @@ def list_cases(
         where.append("hn.path <@ (SELECT path FROM node WHERE code = :node_code)")
         params["node_code"] = node_code
     if overdue is not None:
-        late = ("((c.state = 'assigned' AND c.accept_by < :now) OR (c.state IN ('accepted', 'mediating', 'failed')"
-                " AND c.resolve_by < :now))")  # fmt: skip
-        where.append(late if overdue else f"NOT {late}")
+        where.append(OVERDUE_SQL if overdue else f"NOT {OVERDUE_SQL}")
     if bbox is not None:
         where.append("c.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)")
         params.update(x0=bbox[0], y0=bbox[1], x1=bbox[2], y1=bbox[3])

@@ -4,11 +4,13 @@
 # project-local PostgreSQL + PostGIS cluster in .data/, then runs the service
 # or the tests. Every step is idempotent, so reruns are fast.
 #
-# Usage: scripts/dev.sh deps|venv|db-start|db-stop|db-env|run|test [pytest args]|stop
+# Usage: scripts/dev.sh deps|venv|web|db-start|db-stop|db-env|run|test [pytest args]|stop
 set -euo pipefail
 
-# Debian packages the project needs; later work appends here (e.g. chromium).
+# Debian packages the project needs. The server ones are skipped when DATABASE_URL
+# points at an existing database; chromium (the browser test, tests/e2e) never is.
 DEB_PACKAGES=(postgresql-15 postgresql-15-postgis-3)
+BROWSER_PACKAGES=(chromium fonts-wqy-microhei)  # a CJK font, so screenshots are legible
 PG_MAJOR=15
 PG_PORT="${WUZHANG_PG_PORT:-55432}"
 PG_SUPERUSER=wuzhang
@@ -41,8 +43,9 @@ is_root() { [[ $EUID -eq 0 ]]; }
 usage() {
   cat >&2 <<'EOF'
 usage: scripts/dev.sh COMMAND
-  deps      install missing Debian packages (PostgreSQL 15, PostGIS 3, python3-venv)
+  deps      install missing Debian packages (PostgreSQL 15, PostGIS 3, chromium, python3-venv)
   venv      create .venv and install the project with its dev extras
+  web       install the map page's JS (MapLibre GL) from npm into node_modules/
   db-start  start the project-local PostgreSQL (nothing if DATABASE_URL is set)
   db-stop   stop it
   db-env    print `export DATABASE_URL=...`  (eval "$(scripts/dev.sh db-env)")
@@ -64,6 +67,9 @@ cmd_deps() {
   local want=() missing=() p
   # The server packages are not needed when an external database is given.
   [[ -n ${DATABASE_URL:-} ]] || want+=("${DEB_PACKAGES[@]}")
+  want+=("${BROWSER_PACKAGES[@]}")
+  # npm installs the map page's JS; Debian's own is enough when the machine has none.
+  command -v npm >/dev/null || want+=(npm)
   # Debian's own python3 lacks venv/ensurepip until python3-venv is installed.
   if ! "${PYTHON:-python3}" -m venv --help >/dev/null 2>&1 ||
      ! "${PYTHON:-python3}" -c 'import ensurepip' >/dev/null 2>&1; then
@@ -112,6 +118,25 @@ cmd_venv() {
   say "installing Python dependencies into .venv (the first time takes a minute or two)"
   PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/pip" install -q -e '.[dev]'
   rm -f "$VENV"/.installed-*
+  touch "$stamp"
+}
+
+# --- web -----------------------------------------------------------------------
+
+# The page at /map is served with MapLibre GL JS from node_modules/ (no CDN): install
+# it from the lock file when it is missing or the lock file changed.
+cmd_web() {
+  local stamp
+  command -v npm >/dev/null || die "npm not found: run scripts/dev.sh deps (or install Node.js with npm)"
+  stamp="node_modules/.installed-$(sha256sum package-lock.json | cut -d' ' -f1)"
+  [[ -e $stamp && -f node_modules/maplibre-gl/dist/maplibre-gl.js ]] && return 0
+  say "installing the map page's JavaScript with npm ci (log: .data/log/npm.log)"
+  mkdir -p "$DATA/log"
+  if ! npm ci --omit=dev --no-audit --no-fund >"$DATA/log/npm.log" 2>&1; then
+    tail -n 20 "$DATA/log/npm.log" >&2
+    die "npm ci failed (full log: .data/log/npm.log)"
+  fi
+  rm -f node_modules/.installed-*
   touch "$stamp"
 }
 
@@ -386,6 +411,7 @@ cmd_run() {
   fi
   cmd_deps
   cmd_venv
+  cmd_web
   cmd_db_start
   use_db_url
   say "migrating the database"
@@ -402,6 +428,7 @@ cmd_test() {
   local rc=0
   cmd_deps
   cmd_venv
+  cmd_web
   cmd_db_start
   use_db_url
   "$VENV/bin/python" -m pytest "$@" || rc=$?
@@ -439,6 +466,7 @@ main() {
   case $cmd in
     deps) cmd_deps ;;
     venv) cmd_venv ;;
+    web) cmd_web ;;
     db-start) cmd_db_start ;;
     db-stop) cmd_db_stop ;;
     db-env) cmd_db_env ;;

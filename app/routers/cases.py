@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -285,6 +286,38 @@ def list_cases(
     )  # fmt: skip
     page = rows[:limit]
     return {"items": [case_out(r) for r in page], "next_cursor": page[-1]["id"] if len(rows) > limit else None}
+
+
+@router.get("/cases.geojson", responses=ERRORS)
+def cases_geojson(
+    request: Request,
+    caller: policy.LoggedIn,
+    session: Annotated[Session, Depends(get_session)],
+    bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat in WGS-84")] = None,
+    state: Annotated[str | None, Query()] = None,
+    open_only: Annotated[bool, Query(alias="open", description="only cases still being handled")] = False,
+    limit: Annotated[int, Query(ge=1, description="at most WUZHANG_PAGE_SIZE_MAX")] = 500,
+) -> Response:
+    """Cases in the caller's area as a GeoJSON FeatureCollection (WGS-84), newest first.
+
+    The same scope as GET /api/v1/cases; `truncated` says more matched than `limit`.
+    """
+    limit = min(limit, request.app.state.settings.page_size_max)
+    now = _now()
+    rows = cases.list_cases(session=session, actor=actor_of(caller), state=state, bbox=_bbox(bbox),
+                            open_only=open_only, limit=limit + 1, now=now)  # fmt: skip
+    features = []
+    for row in rows[:limit]:
+        out = case_out(row, now)
+        props = {k: out[k] for k in ("id", "state", "tier", "category", "severity", "overdue", "handling_node",
+                                     "handling_node_name", "located_node")}  # fmt: skip
+        props["reported_at"] = out["reported_at"].isoformat()
+        due = out["accept_by"] if out["state"] == "assigned" else out["resolve_by"]
+        props["due_at"] = due.isoformat() if due else None
+        features.append({"type": "Feature", "id": row["id"], "properties": props,
+                         "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]}})  # fmt: skip
+    body = {"type": "FeatureCollection", "features": features, "truncated": len(rows) > limit}
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/geo+json")
 
 
 @router.get("/me/tasks", response_model=CasePage, responses=ERRORS)

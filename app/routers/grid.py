@@ -6,12 +6,13 @@ import math
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from app import policy, schemas
 from app.accounts import service as accounts
 from app.db import get_session
+from geo import tiles
 from geo.crs import CRS
 from grid import service
 from grid.exceptions import InvalidInput
@@ -123,6 +124,35 @@ def list_nodes(
         session=session, level=level, parent_code=parent, bbox=_parse_bbox(bbox), cursor=cursor, limit=limit
     )
     return schemas.NodePage(items=[_summary(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/nodes.geojson", responses=ERRORS)
+def nodes_geojson(
+    request: Request,
+    caller: policy.LoggedIn,
+    session: Annotated[Session, Depends(get_session)],
+    bbox: Annotated[str, Query(description="min_lon,min_lat,max_lon,max_lat in WGS-84")],
+    level: Level = None,
+    limit: Annotated[int, Query(ge=1, description="at most WUZHANG_PAGE_SIZE_MAX")] = 500,
+) -> Response:
+    """Nodes in a box as a GeoJSON FeatureCollection (WGS-84), for small views and downloads.
+
+    Boundaries and names are open to every logged-in user. At most `limit` features,
+    coarse levels first; `truncated` says more were left out (narrow the box or the level).
+    """
+    if level is not None and level not in LEVEL_CODES:
+        raise InvalidInput(f"unknown level {level!r}; levels are {', '.join(LEVEL_CODES)}", level=level)
+    box = _parse_bbox(bbox)
+    assert box is not None
+    limit = min(limit, request.app.state.settings.page_size_max)
+    rows = tiles.nodes_geojson(session, bbox=box, level=level, limit=limit + 1)
+    features = [
+        {"type": "Feature", "id": r["code"], "geometry": json.loads(r["geometry"]),
+         "properties": {k: r[k] for k in ("code", "name", "level", "chain", "parent_code")}}
+        for r in rows[:limit]
+    ]  # fmt: skip
+    body = {"type": "FeatureCollection", "features": features, "truncated": len(rows) > limit}
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/geo+json")
 
 
 @router.get("/nodes/{code}", response_model=schemas.NodeFeature, responses=ERRORS)

@@ -167,6 +167,10 @@ CASES: dict[str, Case] = {
         f"/api/v1/reports/{c.case_id()}/attachments",
         {"files": {"file": ("a.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "image/png")}}), ok=201, scoped="read"),
     "GET /api/v1/cases": Case("logged_in", lambda c: ("/api/v1/cases", {"params": {"node": c.village}})),
+    "GET /api/v1/cases.geojson": Case("logged_in", lambda c: ("/api/v1/cases.geojson", {
+        "params": {"bbox": "109.0,37.0,111.0,39.0"}})),
+    "GET /api/v1/grid/nodes.geojson": Case("logged_in", lambda c: ("/api/v1/grid/nodes.geojson", {
+        "params": {"bbox": "109.0,37.0,111.0,39.0", "level": "township"}})),
     "GET /api/v1/me/tasks": Case("logged_in", lambda c: ("/api/v1/me/tasks", {})),
     "GET /api/v1/cases/{case_id}": Case("logged_in", lambda c: (f"/api/v1/cases/{c.case_id()}", {}), scoped="read"),
     "POST /api/v1/cases/{case_id}/actions": Case("logged_in", lambda c: (

@@ -1,0 +1,362 @@
+// 五长网格 dispatcher map: plain JS, no build step. Everything it loads comes from this
+// app (ARCHITECTURE.md decision 6): MapLibre from /static/vendor, tiles from /tiles,
+// data from /api/v1. A base map is drawn only when the server sets one.
+(function () {
+  'use strict';
+
+  var ORIGIN = location.origin;
+  var POLL_MS = 3000; // live updates: the queue and markers refresh without a reload
+
+  var STATE_ZH = {
+    reported: '已上报', assigned: '待受理', accepted: '已受理', mediating: '调解中', resolved: '已化解',
+    failed: '调解未成', return_visit: '回访中', closed: '已结案', escalated: '已上交', returned: '已退回',
+    reopened: '重新办理'
+  };
+  var OPEN_STATES = ['reported', 'assigned', 'accepted', 'mediating', 'failed', 'escalated', 'returned', 'reopened'];
+  var TIER_ZH = { chief: '五长', village_house: '村和事堂', township_hall: '镇和事堂', county_center: '县矛调中心' };
+  var ACTION_ZH = {
+    report: '上报', assign: '指派', accept: '受理', start_mediation: '开始调解', resolve: '化解', fail: '调解未成', escalate: '上交',
+    'return': '退回', return_visit: '回访', close: '结案', reopen: '重新办理', extend: '申请延期'
+  };
+  var SEVERITY_ZH = { 1: '一般', 2: '较大', 3: '重大', 4: '特别重大' };
+  var SEVERITY_COLOR = ['match', ['get', 'severity'], 1, '#2e7d32', 2, '#f9a825', 3, '#ef6c00', 4, '#6a1b9a', '#555'];
+
+  var auth = JSON.parse(sessionStorage.getItem('wz.auth') || 'null');
+  var state = { map: null, me: null, scope: null, features: [], categories: {}, selected: null, gridRev: 0,
+                lastSig: null, timer: null, polls: 0 };
+  window.wz = state; // for the browser test and for debugging from the console
+
+  function $(id) { return document.getElementById(id); }
+
+  function el(tag, attrs) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === 'text') node.textContent = attrs[k];
+      else if (k === 'class') node.className = attrs[k];
+      else if (k.slice(0, 2) === 'on') node.addEventListener(k.slice(2), attrs[k]);
+      else node.setAttribute(k, attrs[k]);
+    });
+    for (var i = 2; i < arguments.length; i++) {
+      var c = arguments[i];
+      if (c != null) node.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
+    }
+    return node;
+  }
+
+  function fmt(iso) {
+    if (!iso) return '—';
+    var d = new Date(iso);
+    function p(n) { return (n < 10 ? '0' : '') + n; }
+    return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + p(d.getHours()) + ':' + p(d.getMinutes());
+  }
+
+  // --- HTTP with the bearer token, refreshed once on 401 ---------------------------
+
+  function saveAuth(tokens) {
+    auth = tokens;
+    if (tokens) sessionStorage.setItem('wz.auth', JSON.stringify(tokens));
+    else sessionStorage.removeItem('wz.auth');
+  }
+
+  function refresh() {
+    return fetch('/api/v1/auth/refresh', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ refresh_token: auth.refresh_token })
+    }).then(function (r) {
+      if (!r.ok) return false;
+      return r.json().then(function (t) { saveAuth(t); return true; });
+    });
+  }
+
+  function api(path, opts, retried) {
+    opts = opts || {};
+    var headers = Object.assign({}, opts.headers || {});
+    if (auth) headers.Authorization = 'Bearer ' + auth.access_token;
+    return fetch(path, Object.assign({}, opts, { headers: headers })).then(function (r) {
+      if (r.status === 401 && auth && !retried) {
+        return refresh().then(function (ok) {
+          if (ok) return api(path, opts, true);
+          logout();
+          throw new Error('登录已过期，请重新登录');
+        });
+      }
+      return r;
+    });
+  }
+
+  function json(r) {
+    return r.json().then(function (body) {
+      if (!r.ok) throw new Error((body.error && body.error.message) || ('HTTP ' + r.status));
+      return body;
+    });
+  }
+
+  // --- login ------------------------------------------------------------------------
+
+  $('login-form').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var form = new URLSearchParams(new FormData(ev.target));
+    $('login-error').textContent = '';
+    fetch('/api/v1/auth/token', { method: 'POST', body: form }).then(json).then(function (tokens) {
+      saveAuth(tokens);
+      start();
+    }).catch(function (e) { $('login-error').textContent = '登录失败：' + e.message; });
+  });
+
+  function logout() {
+    if (auth) {
+      fetch('/api/v1/auth/logout', {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ refresh_token: auth.refresh_token })
+      });
+    }
+    saveAuth(null);
+    clearInterval(state.timer);
+    location.reload();
+  }
+  $('logout').addEventListener('click', logout);
+
+  // --- start: who am I, which township, then the map -------------------------------------
+
+  function bboxOf(geometry) {
+    var b = [Infinity, Infinity, -Infinity, -Infinity];
+    (function walk(c) {
+      if (typeof c[0] === 'number') {
+        b[0] = Math.min(b[0], c[0]); b[1] = Math.min(b[1], c[1]);
+        b[2] = Math.max(b[2], c[0]); b[3] = Math.max(b[3], c[1]);
+      } else c.forEach(walk);
+    })(geometry.coordinates);
+    return b;
+  }
+
+  function pickScope(me) {
+    // A dispatcher lands on the township they dispatch for; others on their widest scope.
+    var order = ['dispatcher', 'mediator', 'leader', 'chief', 'admin'];
+    var scopes = me.scopes.slice().sort(function (a, b) { return order.indexOf(a.role) - order.indexOf(b.role); });
+    return scopes[0] || null;
+  }
+
+  function start() {
+    Promise.all([
+      api('/api/v1/me').then(json),
+      api('/api/v1/categories').then(json),
+      fetch('/map/config.json').then(json)
+    ]).then(function (r) {
+      var me = r[0], cats = r[1], config = r[2];
+      state.me = me;
+      cats.categories.forEach(function (c) { state.categories[c.code] = c.name_zh; });
+      state.scope = pickScope(me);
+      $('who').textContent = me.name + '（' + me.roles.join('、') + '）';
+      fillFilters(cats);
+      $('login').hidden = true;
+      $('app').hidden = false;
+      var where = state.scope ? api('/api/v1/grid/nodes/' + encodeURIComponent(state.scope.node.code)).then(json)
+                              : Promise.resolve(null);
+      return where.then(function (node) {
+        $('scope-name').textContent = node ? node.properties.name : config.county_name;
+        initMap(config, node && node.geometry ? bboxOf(node.geometry) : null);
+      });
+    }).catch(function (e) {
+      $('login').hidden = false;
+      $('login-error').textContent = e.message;
+    });
+  }
+
+  function fillFilters(cats) {
+    OPEN_STATES.forEach(function (s) { $('f-state').appendChild(el('option', { value: s, text: STATE_ZH[s] })); });
+    cats.categories.forEach(function (c) { $('f-category').appendChild(el('option', { value: c.code, text: c.name_zh })); });
+    Object.keys(TIER_ZH).forEach(function (t) { $('f-tier').appendChild(el('option', { value: t, text: TIER_ZH[t] })); });
+    ['f-state', 'f-category', 'f-tier', 'f-overdue'].forEach(function (id) { $(id).addEventListener('change', renderQueue); });
+  }
+
+  // --- the map ------------------------------------------------------------------------------
+
+  function gridTiles() { return [ORIGIN + '/tiles/grid/{z}/{x}/{y}.mvt?v=' + state.gridRev]; }
+
+  function initMap(config, bbox) {
+    var style = {
+      version: 8,
+      // Latin glyphs would come from here; the app has none, so labels are drawn with the
+      // browser's own CJK fonts (localIdeographFontFamily). Never an outside font server.
+      glyphs: ORIGIN + '/map/glyphs/{fontstack}/{range}.pbf',
+      sources: {
+        grid: { type: 'vector', tiles: gridTiles(), minzoom: 0, maxzoom: 16 },
+        cases: { type: 'geojson', data: { type: 'FeatureCollection', features: [] } }
+      },
+      layers: [{ id: 'background', type: 'background', paint: { 'background-color': '#f2efe9' } }]
+    };
+    if (config.basemap_url) {
+      style.sources.base = { type: 'raster', tiles: [config.basemap_url], tileSize: 256,
+                             attribution: config.basemap_attribution || '' };
+      style.layers.push({ id: 'base', type: 'raster', source: 'base' });
+    }
+    style.layers.push(
+      { id: 'grid-fill', type: 'fill', source: 'grid', 'source-layer': 'grid',
+        paint: { 'fill-color': ['interpolate', ['linear'], ['get', 'open_cases'],
+                                0, '#ffffff', 1, '#fff3bf', 3, '#ffc078', 6, '#ff8787', 10, '#e03131'],
+                 'fill-opacity': config.basemap_url ? 0.35 : 0.6 } },
+      { id: 'grid-overdue', type: 'line', source: 'grid', 'source-layer': 'grid',
+        filter: ['>', ['get', 'overdue_cases'], 0],
+        paint: { 'line-color': '#d50000', 'line-width': 2.5, 'line-dasharray': [2, 1] } },
+      { id: 'grid-line', type: 'line', source: 'grid', 'source-layer': 'grid',
+        paint: { 'line-color': '#34495e', 'line-width': ['match', ['get', 'level'], 'township', 2, 'village', 1.5,
+                                                          'community', 1.5, 1] } },
+      { id: 'grid-label', type: 'symbol', source: 'grid', 'source-layer': 'grid_labels',
+        layout: { 'text-field': ['get', 'name'], 'text-size': 12, 'text-font': ['sans'] },
+        paint: { 'text-color': '#223', 'text-halo-color': '#fff', 'text-halo-width': 1.5 } },
+      { id: 'case-points', type: 'circle', source: 'cases',
+        paint: { 'circle-color': SEVERITY_COLOR,
+                 'circle-radius': ['case', ['get', 'overdue'], 8, 6],
+                 'circle-stroke-color': ['case', ['get', 'overdue'], '#d50000', '#ffffff'],
+                 'circle-stroke-width': ['case', ['get', 'overdue'], 3, 1.5] } }
+    );
+    var map = new maplibregl.Map({
+      container: 'map', style: style, attributionControl: false,
+      localIdeographFontFamily: "'Microsoft YaHei', 'PingFang SC', 'WenQuanYi Micro Hei', 'Noto Sans CJK SC', sans-serif",
+      bounds: bbox ? [[bbox[0], bbox[1]], [bbox[2], bbox[3]]] : undefined,
+      fitBoundsOptions: { padding: 20 },
+      center: bbox ? undefined : [110.18, 37.75], zoom: bbox ? undefined : 9,
+      // Tiles need the login: the token goes in a header, never in the URL.
+      transformRequest: function (url) {
+        if (auth && url.indexOf(ORIGIN + '/tiles/') === 0) {
+          return { url: url, headers: { Authorization: 'Bearer ' + auth.access_token } };
+        }
+        return { url: url };
+      }
+    });
+    state.map = map;
+    map.addControl(new maplibregl.NavigationControl(), 'top-right');
+    map.addControl(new maplibregl.ScaleControl(), 'bottom-left');
+    if (config.basemap_url) map.addControl(new maplibregl.AttributionControl({ compact: true }));
+    map.on('click', 'case-points', function (e) { showCase(e.features[0].properties.id); });
+    map.on('mouseenter', 'case-points', function () { map.getCanvas().style.cursor = 'pointer'; });
+    map.on('mouseleave', 'case-points', function () { map.getCanvas().style.cursor = ''; });
+    map.on('load', function () {
+      poll();
+      state.timer = setInterval(poll, POLL_MS);
+    });
+  }
+
+  // --- live cases: one request per poll feeds the markers and the queue -------------------
+
+  function poll() {
+    return api('/api/v1/cases.geojson?open=true&limit=500').then(json).then(function (fc) {
+      state.features = fc.features;
+      state.polls += 1;
+      state.map.getSource('cases').setData(fc);
+      var sig = fc.features.map(function (f) {
+        return f.id + ':' + f.properties.state + ':' + f.properties.overdue;
+      }).join(',');
+      if (state.lastSig !== null && sig !== state.lastSig) {
+        // Case counts on the grid changed: fetch its tiles again (ETags keep it cheap).
+        state.gridRev += 1;
+        state.map.getSource('grid').setTiles(gridTiles());
+      }
+      state.lastSig = sig;
+      $('status').textContent = '在办案件 ' + fc.features.length + ' 件' + (fc.truncated ? '（仅显示最新 500 件）' : '') +
+        ' · 更新于 ' + fmt(new Date().toISOString());
+      renderQueue();
+    }).catch(function (e) { $('status').textContent = '更新失败：' + e.message; });
+  }
+
+  function renderQueue() {
+    var fs = $('f-state').value, fc = $('f-category').value, ft = $('f-tier').value, fo = $('f-overdue').checked;
+    var list = $('queue');
+    list.textContent = '';
+    state.features.filter(function (f) {
+      var p = f.properties;
+      return (!fs || p.state === fs) && (!fc || p.category === fc) && (!ft || p.tier === ft) && (!fo || p.overdue);
+    }).forEach(function (f) {
+      var p = f.properties;
+      var li = el('li', { 'data-case-id': p.id, class: (p.overdue ? 'overdue ' : '') + (p.id === state.selected ? 'selected' : ''),
+                          onclick: function () { showCase(p.id, f.geometry.coordinates); } },
+        el('div', null, '#' + p.id + ' ' + (state.categories[p.category] || p.category) + ' ',
+           el('span', { class: 'badge', text: SEVERITY_ZH[p.severity] }), ' ',
+           el('span', { class: 'badge', text: STATE_ZH[p.state] || p.state }), ' ',
+           p.overdue ? el('span', { class: 'badge overdue', text: '超期' }) : null),
+        el('div', { class: 'meta', text: (TIER_ZH[p.tier] || p.tier) + ' · ' + p.handling_node_name + ' · 时限 ' + fmt(p.due_at) }));
+      list.appendChild(li);
+    });
+  }
+
+  // --- one case: details, chain, ledger, actions --------------------------------------------
+
+  function showCase(id, coords) {
+    state.selected = id;
+    if (coords) state.map.flyTo({ center: coords, zoom: Math.max(state.map.getZoom(), 15) });
+    var box = $('detail');
+    box.hidden = false;
+    box.textContent = '加载中…';
+    Promise.all([
+      api('/api/v1/cases/' + id).then(json),
+      api('/api/v1/cases/' + id + '/ledger').then(json)
+    ]).then(function (r) {
+      var c = r[0], ledger = r[1];
+      return api('/api/v1/grid/locate?lon=' + c.lon + '&lat=' + c.lat).then(function (res) {
+        return res.ok ? res.json() : null;
+      }).then(function (loc) { renderCase(c, ledger.events, loc ? loc.chain : []); });
+    }).catch(function (e) { box.textContent = '无法打开案件：' + e.message; });
+    renderQueue();
+  }
+
+  function row(k, v) { return el('tr', null, el('th', { text: k }), el('td', null, v)); }
+
+  function renderCase(c, events, chain) {
+    var box = $('detail');
+    box.textContent = '';
+    var due = c.state === 'assigned' ? c.accept_by : c.resolve_by;
+    box.appendChild(el('h2', { id: 'case-title', text: '案件 #' + c.id + ' · ' + (state.categories[c.category] || c.category) }));
+    box.appendChild(el('table', null,
+      row('状态', (STATE_ZH[c.state] || c.state)),
+      row('严重程度', SEVERITY_ZH[c.severity]),
+      row('层级', (TIER_ZH[c.tier] || c.tier) + ' · ' + c.handling_node_name),
+      row('时限', el('span', null, fmt(due), ' ', c.overdue ? el('span', { class: 'badge overdue', text: '超期' }) : null)),
+      row('上报时间', fmt(c.reported_at)),
+      row('情况', c.description)));
+    box.appendChild(el('h3', { text: '责任链' }));
+    var chainTable = el('table', { id: 'case-chain' });
+    chain.forEach(function (lk) {
+      chainTable.appendChild(row(lk.level_name || lk.level, lk.name + ' — ' + (lk.chiefs || []).map(function (h) {
+        return h.name + (h.phone ? ' ' + h.phone : '');
+      }).join('、')));
+    });
+    box.appendChild(chainTable);
+    box.appendChild(el('h3', { text: '事事记录（台账）' }));
+    var ledger = el('table', { id: 'case-ledger' });
+    events.forEach(function (e) {
+      ledger.appendChild(el('tr', null, el('td', { text: e.seq }), el('td', { text: fmt(e.at) }),
+        el('td', { text: (ACTION_ZH[e.action] || e.action) + ' → ' + (STATE_ZH[e.to_state] || e.to_state) }),
+        el('td', { text: (e.actor || '系统') + (e.note ? '：' + e.note : '') })));
+    });
+    box.appendChild(ledger);
+    var actions = el('div', { class: 'actions' });
+    (c.allowed_actions || []).forEach(function (a) {
+      actions.appendChild(el('button', { type: 'button', 'data-action': a, text: ACTION_ZH[a] || a,
+                                         onclick: function () { act(c.id, a); } }));
+    });
+    box.appendChild(el('h3', { text: '办理' }));
+    box.appendChild(actions);
+    box.appendChild(el('p', { id: 'action-msg', class: 'error' }));
+  }
+
+  function act(id, action) {
+    var body = { action: action };
+    if (action === 'return') {
+      body.next_recipient = prompt('退回给哪个网格（节点编码）？');
+      if (!body.next_recipient) return;
+    }
+    if (action === 'extend') {
+      body.hours = Number(prompt('延期多少小时？', '24'));
+      body.approver = prompt('上一级批准人？');
+    }
+    var note = prompt('办理意见（可空）：', '');
+    if (note === null) return;
+    if (note) body.note = note;
+    api('/api/v1/cases/' + id + '/actions', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body)
+    }).then(json).then(function () { showCase(id); poll(); })
+      .catch(function (e) { $('action-msg').textContent = '未能' + (ACTION_ZH[action] || action) + '：' + e.message; });
+  }
+
+  if (auth) start();
+})();

@@ -1,0 +1,250 @@
+"""Vector tiles and GeoJSON for the map, decoded the way a map client reads them."""
+from __future__ import annotations
+
+import math
+import uuid
+
+import mapbox_vector_tile
+import pytest
+
+from geo.tiles import BUFFER, EXTENT, levels_for_zoom
+
+LEVELS_AT = {10: {"township"}, 12: {"area", "community", "subarea", "village"}, 14: {"grid", "group"},
+             16: {"unit", "household"}}  # fmt: skip
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return z, x, y
+
+
+def decode(body: bytes) -> dict:
+    return mapbox_vector_tile.decode(body)
+
+
+def report(db, household: str, lon: float, lat: float, severity: int = 2) -> int:
+    """A case reported by the household's chief, in the test's rolled-back session (the
+    chief needs no account of their own for that)."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import text
+
+    from app.settings import get_settings
+    from geo.crs import CRS
+    from grid import cases
+
+    reporter = db.execute(text(
+        "SELECT po.person_id FROM post po JOIN node n ON n.id = po.node_id"
+        " WHERE n.code = :c AND po.role = 'chief' AND po.ended_at IS NULL"), {"c": household}).scalar_one()
+    out = cases.submit_report(
+        session=db, actor=cases.Actor(reporter), key=uuid.uuid4(), now=datetime.now(timezone.utc),
+        report=cases.Report(lon=lon, lat=lat, crs=CRS.wgs84, category="neighbours", severity=severity,
+                            description="地图测试"),
+        signer=get_settings().ledger_signer(), county_code="610827",
+    )  # fmt: skip
+    return out.case["id"]
+
+
+def coords(geometry) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+
+    def walk(c):
+        if isinstance(c[0], (int, float)):
+            out.append((c[0], c[1]))
+        else:
+            for part in c:
+                walk(part)
+
+    walk(geometry["coordinates"])
+    return out
+
+
+def test_zoom_gates_the_levels():
+    assert {z: set(levels_for_zoom(z)) for z in LEVELS_AT} == LEVELS_AT
+    assert set(levels_for_zoom(0)) == {"township"} and set(levels_for_zoom(22)) == {"unit", "household"}
+
+
+@pytest.mark.parametrize("z", [10, 12, 14, 16])
+def test_grid_tiles_carry_the_right_levels_with_their_properties_clipped_to_the_tile(z, client, make_account,
+                                                                                     demo_nodes):  # fmt: skip
+    dispatcher = make_account("dispatcher")
+    z, x, y = tile_of(*demo_nodes.points[demo_nodes.household], z)
+    r = client.get(f"/tiles/grid/{z}/{x}/{y}.mvt", headers=dispatcher.headers)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    layers = decode(r.content)
+    assert "grid" in layers and set(layers) <= {"grid", "grid_labels"}
+    features = layers["grid"]["features"]
+    assert features, f"no polygons in the tile over the household at z{z}"
+    assert {f["properties"]["level"] for f in features} <= LEVELS_AT[z]
+    for f in features:
+        assert {"code", "name", "level", "open_cases", "overdue_cases"} <= set(f["properties"])
+        assert f["geometry"]["type"] in ("Polygon", "MultiPolygon")
+        # Cut to the tile and its buffer: a county-sized polygon does not leak out.
+        assert all(-BUFFER <= px <= EXTENT + BUFFER and -BUFFER <= py <= EXTENT + BUFFER
+                   for px, py in coords(f["geometry"]))  # fmt: skip
+    if z == 16:
+        assert demo_nodes.household in {f["properties"]["code"] for f in features}
+    # Labels: points inside the tile, one per node, for nodes drawn in it.
+    labels = layers.get("grid_labels", {}).get("features", [])
+    assert labels, f"no labels at z{z}"
+    codes = [f["properties"]["code"] for f in labels]
+    assert len(codes) == len(set(codes)) and set(codes) <= {f["properties"]["code"] for f in features}
+    assert all(f["geometry"]["type"] == "Point" and 0 <= f["geometry"]["coordinates"][0] <= EXTENT
+               and 0 <= f["geometry"]["coordinates"][1] <= EXTENT for f in labels)  # fmt: skip
+
+
+def test_a_big_polygon_is_clipped_not_shipped_whole(client, make_account, demo_nodes):
+    # At z10 the township is far bigger than the tile's neighbourhood in some directions:
+    # its outline must still stay within the buffer.
+    dispatcher = make_account("dispatcher")
+    z, x, y = tile_of(*demo_nodes.points[demo_nodes.household], 13)
+    layers = decode(client.get(f"/tiles/grid/{z}/{x}/{y}.mvt", headers=dispatcher.headers).content)
+    xs = [px for f in layers["grid"]["features"] for px, _ in coords(f["geometry"])]
+    assert min(xs) >= -BUFFER and max(xs) <= EXTENT + BUFFER
+
+
+def test_case_counts_follow_reports_and_stay_in_scope(client, make_account, demo_nodes, db):
+    dispatcher = make_account("dispatcher")  # on demo_nodes.township
+    stranger = make_account("dispatcher", node_code=demo_nodes.other_township)
+    lon, lat = demo_nodes.points[demo_nodes.household]
+    z, x, y = tile_of(lon, lat, 16)
+
+    def counts(who, code=demo_nodes.household, tile=(z, x, y)):
+        layers = decode(client.get("/tiles/grid/{}/{}/{}.mvt".format(*tile), headers=who.headers).content)
+        f = next(f for f in layers["grid"]["features"] if f["properties"]["code"] == code)
+        return f["properties"]["open_cases"], f["properties"]["overdue_cases"]
+
+    village_tile = tile_of(lon, lat, 12)
+    before, village_before = counts(dispatcher)[0], counts(dispatcher, demo_nodes.village, village_tile)[0]
+    report(db, demo_nodes.household, lon, lat)
+    report(db, demo_nodes.household, lon, lat, severity=3)
+    # The cache must not serve the tile from before the reports.
+    assert counts(dispatcher) == (before + 2, 0)
+    # A village counts the cases of its households, at the zoom that draws villages.
+    assert counts(dispatcher, demo_nodes.village, village_tile) == (village_before + 2, 0)
+    # Another township's dispatcher sees the boundary, but no count of cases it may not read.
+    assert counts(stranger) == (0, 0)
+
+
+def test_case_tiles_hold_only_cases_in_the_callers_scope(client, make_account, demo_nodes, db):
+    dispatcher = make_account("dispatcher")
+    mine = report(db, demo_nodes.household, *demo_nodes.points[demo_nodes.household], severity=3)
+    theirs = report(db, demo_nodes.other_household, *demo_nodes.points[demo_nodes.other_household])
+
+    z, x, y = tile_of(*demo_nodes.points[demo_nodes.household], 16)
+    layers = decode(client.get(f"/tiles/cases/{z}/{x}/{y}.mvt", headers=dispatcher.headers).content)
+    found = {f["properties"]["id"]: f for f in layers["cases"]["features"]}
+    assert mine in found
+    props = found[mine]["properties"]
+    assert props["category"] == "neighbours" and props["severity"] == 3 and props["state"] == "assigned"
+    assert props["overdue"] is False
+    assert found[mine]["geometry"]["type"] == "Point"
+
+    # The other case's own tile, asked by this dispatcher: nothing.
+    z, x, y = tile_of(*demo_nodes.points[demo_nodes.other_household], 16)
+    r = client.get(f"/tiles/cases/{z}/{x}/{y}.mvt", headers=dispatcher.headers)
+    assert r.status_code == 200
+    assert theirs not in {f["properties"].get("id") for f in decode(r.content).get("cases", {}).get("features", [])}
+    # ... and at low zoom, where both may share a tile, the clusters count only the one in scope.
+    for z in (8, 10, 12):
+        mine_tile = tile_of(*demo_nodes.points[demo_nodes.household], z)
+        for code in (demo_nodes.household, demo_nodes.other_household):
+            tile = tile_of(*demo_nodes.points[code], z)
+            layers = decode(client.get("/tiles/cases/{}/{}/{}.mvt".format(*tile), headers=dispatcher.headers).content)
+            feats = layers.get("cases", {}).get("features", [])
+            assert all("count" in f["properties"] for f in feats)
+            # `mine` where its tile is, never `theirs`.
+            assert sum(f["properties"]["count"] for f in feats) == (tile == mine_tile), (z, code)
+    # Its owner's township sees it.
+    owner = make_account("dispatcher", node_code=demo_nodes.other_township)
+    z, x, y = tile_of(*demo_nodes.points[demo_nodes.other_household], 16)
+    layers = decode(client.get(f"/tiles/cases/{z}/{x}/{y}.mvt", headers=owner.headers).content)
+    assert theirs in {f["properties"].get("id") for f in layers["cases"]["features"]}
+
+
+def test_clusters_below_z13_and_single_points_from_z13(client, make_account, demo_nodes, db):
+    dispatcher = make_account("dispatcher")
+    lon, lat = demo_nodes.points[demo_nodes.household]
+    ids = {report(db, demo_nodes.household, lon, lat) for _ in range(3)}
+    z, x, y = tile_of(lon, lat, 12)
+    feats = decode(client.get(f"/tiles/cases/{z}/{x}/{y}.mvt", headers=dispatcher.headers).content)["cases"]["features"]
+    assert [f["properties"]["count"] for f in feats] == [3]  # three reports at one spot: one cluster
+    assert "id" not in feats[0]["properties"]
+    z, x, y = tile_of(lon, lat, 13)
+    feats = decode(client.get(f"/tiles/cases/{z}/{x}/{y}.mvt", headers=dispatcher.headers).content)["cases"]["features"]
+    assert {f["properties"]["id"] for f in feats} == ids
+
+
+def test_etag_answers_304_and_tiles_need_a_login(client, make_account, demo_nodes):
+    dispatcher = make_account("dispatcher")
+    z, x, y = tile_of(*demo_nodes.points[demo_nodes.household], 14)
+    for kind in ("grid", "cases"):
+        url = f"/tiles/{kind}/{z}/{x}/{y}.mvt"
+        r = client.get(url, headers=dispatcher.headers)
+        assert r.status_code == 200 and r.headers["etag"]
+        again = client.get(url, headers=dispatcher.headers | {"If-None-Match": r.headers["etag"]})
+        assert again.status_code == 304 and again.content == b""
+        assert client.get(url).status_code == 401
+    assert client.get("/tiles/grid/3/8/0.mvt", headers=dispatcher.headers).status_code == 422
+    assert client.get("/tiles/grid/23/0/0.mvt", headers=dispatcher.headers).status_code == 422
+
+
+def test_grid_tiles_are_served_from_the_cache_until_the_grid_changes(client, make_account, demo_nodes, db):
+    from sqlalchemy import text
+
+    dispatcher = make_account("dispatcher")
+    cache = client.app.state.tile_cache
+    z, x, y = tile_of(*demo_nodes.points[demo_nodes.household], 16)
+    url = f"/tiles/grid/{z}/{x}/{y}.mvt"
+    first = client.get(url, headers=dispatcher.headers)
+    hits = cache.hits
+    assert client.get(url, headers=dispatcher.headers).content == first.content
+    assert cache.hits == hits + 1
+    db.execute(text("UPDATE node SET name = '改名户' WHERE code = :c"), {"c": demo_nodes.household})
+    changed = client.get(url, headers=dispatcher.headers)
+    assert cache.hits == hits + 1  # a miss: the grid version moved
+    names = {f["properties"]["code"]: f["properties"]["name"] for f in decode(changed.content)["grid"]["features"]}
+    assert names[demo_nodes.household] == "改名户"
+
+
+def test_geojson_of_cases_is_scoped_and_of_nodes_is_filtered(client, make_account, demo_nodes, db):
+    dispatcher = make_account("dispatcher")
+    mine = report(db, demo_nodes.household, *demo_nodes.points[demo_nodes.household])
+    theirs = report(db, demo_nodes.other_household, *demo_nodes.points[demo_nodes.other_household])
+    r = client.get("/api/v1/cases.geojson", params={"bbox": "100,30,120,45"}, headers=dispatcher.headers)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json")
+    body = r.json()
+    ids = {f["id"] for f in body["features"]}
+    assert mine in ids and theirs not in ids
+    f = next(f for f in body["features"] if f["id"] == mine)
+    assert f["geometry"]["type"] == "Point" and {"category", "severity", "state", "overdue"} <= set(f["properties"])
+
+    lon, lat = demo_nodes.points[demo_nodes.household]
+    bbox = f"{lon - 0.0001},{lat - 0.0001},{lon + 0.0001},{lat + 0.0001}"
+    r = client.get("/api/v1/grid/nodes.geojson", params={"bbox": bbox, "level": "household"},
+                   headers=dispatcher.headers)  # fmt: skip
+    assert r.status_code == 200
+    feats = r.json()["features"]
+    assert feats and {f["properties"]["level"] for f in feats} == {"household"}
+    assert demo_nodes.household in {f["id"] for f in feats}
+    assert client.get("/api/v1/grid/nodes.geojson", params={"bbox": bbox, "level": "castle"},
+                      headers=dispatcher.headers).status_code == 422  # fmt: skip
+    assert client.get("/api/v1/grid/nodes.geojson", headers=dispatcher.headers).status_code == 422
+
+
+def test_an_overdue_case_is_marked_on_its_point_and_counted_on_its_node(client, make_account, demo_nodes, db):
+    from sqlalchemy import text
+
+    dispatcher = make_account("dispatcher")
+    lon, lat = demo_nodes.points[demo_nodes.household]
+    late = report(db, demo_nodes.household, lon, lat)
+    db.execute(text("UPDATE case_file SET accept_by = now() - interval '1 hour' WHERE id = :id"), {"id": late})
+    z, x, y = tile_of(lon, lat, 16)
+    grid = decode(client.get(f"/tiles/grid/{z}/{x}/{y}.mvt", headers=dispatcher.headers).content)["grid"]
+    household = next(f for f in grid["features"] if f["properties"]["code"] == demo_nodes.household)
+    assert household["properties"]["overdue_cases"] >= 1
+    points = decode(client.get(f"/tiles/cases/{z}/{x}/{y}.mvt", headers=dispatcher.headers).content)["cases"]
+    assert next(f for f in points["features"] if f["properties"]["id"] == late)["properties"]["overdue"] is True

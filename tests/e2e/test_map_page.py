@@ -1,0 +1,203 @@
+"""The dispatcher's map in a real browser: Debian's Chromium driven by Playwright, against
+the real app served by uvicorn in its own process, on a database of its own.
+
+What a dispatcher would notice: logging in lands on the township with its polygons
+drawn; a case opens with its chain and ledger; a case reported through the API shows up
+on the map within 5 s without a reload; and the page asks nothing of any other host.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.orm import Session
+
+from app.accounts import demo as demo_accounts
+from app.settings import PROJECT_ROOT, libpq_url
+from tests.conftest import TEST_JWT_SECRET, create_database, drop_database, migrate, settings_for_tests
+
+CHROMIUM = "/usr/bin/chromium"
+# As in the machine notes: without the background-networking flags Chromium calls home.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  # WebGL on the CPU, since there is no GPU: MapLibre draws with it.
+                  "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]  # fmt: skip
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+DISPATCHER = "19100000001"  # README, "Demo accounts": the township's dispatcher
+HOUSEHOLD_CHIEF = "18233761763"  # README: central household chief in that township
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def e2e_database(engine, database_url, loaded_county) -> Iterator[str]:
+    """A copy of the test database with the demo county, for a server in another process.
+
+    Its data must be committed to be seen there, so it gets a database of its own rather
+    than leaving committed cases in the one the other tests share."""
+    engine.dispose()  # a template may have no open connections
+    target = make_url(database_url).set(database=f"wuzhang_e2e_{uuid.uuid4().hex[:10]}")
+    url = target.render_as_string(hide_password=False)
+    server = libpq_url(make_url(database_url).set(database="postgres").render_as_string(hide_password=False))
+    try:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{target.database}" TEMPLATE "{make_url(database_url).database}"')
+    except psycopg.errors.ObjectInUse:  # someone holds the template open: build it the long way
+        url = create_database("wuzhang_e2e")
+        migrate(url)
+        from geo import demo
+        from grid import service
+
+        eng = create_engine(url)
+        with Session(eng) as s:
+            service.load_county(session=s, county_code=demo.COUNTY_CODE, nodes=loaded_county.nodes,
+                                posts=loaded_county.posts)  # fmt: skip
+            s.commit()
+        eng.dispose()
+    eng = create_engine(url)
+    with Session(eng) as s:  # the demo accounts, committed (cheap password hashing)
+        demo_accounts.ensure(session=s, settings=settings_for_tests(url), county_code="610827")
+        s.commit()
+    eng.dispose()
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def live_app(e2e_database) -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": e2e_database, "WUZHANG_JWT_SECRET": TEST_JWT_SECRET,
+           "WUZHANG_MAP_BASEMAP_URL": ""}  # fmt: skip
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "e2e-server.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, (ARTIFACTS / "e2e-server.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "the app did not become ready in 30 s"
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _report(base: str, token: str, lon: float, lat: float, severity: int) -> int:
+    r = httpx.post(base + "/api/v1/reports", headers={"Authorization": f"Bearer {token}",
+                                                      "Idempotency-Key": str(uuid.uuid4())},
+                   json={"lon": lon, "lat": lat, "category": "neighbours", "severity": severity,
+                         "description": "浏览器测试：邻里纠纷"}, timeout=10)  # fmt: skip
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def test_a_dispatcher_sees_the_township_opens_a_case_and_a_new_case_appears_live(live_app, e2e_database, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Chromium is missing: scripts/dev.sh deps installs Debian's chromium"
+    base = live_app
+    login = httpx.post(base + "/api/v1/auth/token", data={"username": HOUSEHOLD_CHIEF, "password": "wuzhang-demo"})
+    assert login.status_code == 200, login.text
+    chief = login.json()["access_token"]
+    eng = create_engine(e2e_database)
+    with eng.connect() as conn:
+        lon, lat = conn.execute(text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(n.geom) AS p FROM node n JOIN post po"
+            " ON po.node_id = n.id JOIN person pe ON pe.id = po.person_id"
+            " WHERE pe.phone = :ph AND po.ended_at IS NULL ORDER BY n.depth DESC LIMIT 1) q"), {"ph": HOUSEHOLD_CHIEF}).one()  # fmt: skip
+    eng.dispose()
+    first = _report(base, chief, lon, lat, severity=2)
+
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True,
+            viewport={"width": 1280, "height": 800},
+        )  # fmt: skip
+        try:
+            page = browser.new_page()
+            page.on("request", lambda req: requests.append(req.url))
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(base + "/map")
+            page.fill("input[name=username]", DISPATCHER)
+            page.fill("input[name=password]", "wuzhang-demo")
+            page.click("button[type=submit]")
+
+            # Lands on the township: its name in the panel, its polygons drawn on the canvas.
+            page.wait_for_function("window.wz.polls >= 1 && window.wz.map.loaded()", timeout=20000)
+            assert page.text_content("#scope-name") == "银州街道"
+            page.wait_for_function(
+                "window.wz.map.queryRenderedFeatures({layers: ['grid-fill']}).length > 0", timeout=15000
+            )
+            drawn = page.evaluate("window.wz.map.queryRenderedFeatures({layers: ['grid-fill']}).length")
+            assert drawn > 0
+            # The canvas is not blank: a picture of an empty canvas compresses to almost nothing.
+            page.wait_for_timeout(300)  # let the labels settle before the picture
+            ARTIFACTS.mkdir(exist_ok=True)
+            shot = page.locator("#map").screenshot(path=str(ARTIFACTS / "map-landing.png"))
+            assert len(shot) > 10_000, "the map canvas looks empty"
+
+            # Opens the first case from the queue: details with its chain and ledger.
+            page.click(f"#queue li[data-case-id='{first}']")
+            page.wait_for_selector("#case-ledger tr", timeout=10000)
+            assert f"#{first}" in page.text_content("#case-title")
+            assert page.locator("#case-chain tr").count() >= 5  # household up to the county
+            assert "上报" in page.text_content("#case-ledger") or page.locator("#case-ledger tr").count() >= 2
+            assert page.locator("#detail .actions button").count() >= 1
+
+            # A case reported through the API now appears without a reload, within 5 s.
+            second = _report(base, chief, lon + 0.00001, lat, severity=4)
+            t0 = time.monotonic()
+            page.wait_for_function(
+                f"window.wz.features.some(f => f.id === {second})"
+                f" && window.wz.map.querySourceFeatures('cases').some(f => f.properties.id === {second})",
+                timeout=5000,
+            )
+            page.wait_for_selector(f"#queue li[data-case-id='{second}']", timeout=1000)
+            assert time.monotonic() - t0 < 5
+            page.wait_for_timeout(500)  # let the marker paint before the picture
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "map-dispatcher.png"))
+            assert not errors, errors
+        finally:
+            browser.close()
+
+    # Nothing from any host but the app (blob: and data: URLs are the page's own).
+    app_host = urlsplit(base).netloc
+    outside = [u for u in requests if urlsplit(u).scheme in ("http", "https", "ws", "wss")
+               and urlsplit(u).netloc != app_host]  # fmt: skip
+    assert requests and not outside, outside
+    assert any("/tiles/grid/" in u for u in requests) and any("/static/vendor/maplibre-gl/" in u for u in requests)
