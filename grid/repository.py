@@ -241,13 +241,21 @@ VALUES (:cc, :node_id, :person_id, :role, :at) RETURNING id
     ).scalar_one()
 
 
-def subtree_features(session: Session, *, code: str) -> Iterable[RowMapping]:
-    """Every live node under `code` (itself included), parents first, geometry as GeoJSON."""
+# How a subtree's geometry leaves the database: GeoJSON text at full precision for
+# GeoJSON files, WKB (exact doubles) for binary formats. A floor shows its unit's footprint.
+_SUBTREE_GEOMETRY = {
+    "geometry": "ST_AsGeoJSON(COALESCE(n.geom, p.geom), 15)",
+    "wkb": "ST_AsBinary(COALESCE(n.geom, p.geom))",
+}
+
+
+def _subtree(session: Session, *, code: str, geometry_as: str) -> Iterable[RowMapping]:
+    """Every live node under `code` (itself included), parents first."""
     return (
         session.execute(
             text(
                 f"""
-SELECT {NODE_COLUMNS}, ST_AsGeoJSON(COALESCE(n.geom, p.geom), 15) AS geometry
+SELECT {NODE_COLUMNS}, {_SUBTREE_GEOMETRY[geometry_as]} AS {geometry_as}
   FROM node root
   JOIN node n ON n.path <@ root.path
   LEFT JOIN node p ON p.id = n.parent_id
@@ -260,6 +268,16 @@ SELECT {NODE_COLUMNS}, ST_AsGeoJSON(COALESCE(n.geom, p.geom), 15) AS geometry
         .mappings()
         .yield_per(2000)
     )
+
+
+def subtree_features(session: Session, *, code: str) -> Iterable[RowMapping]:
+    """The subtree with each geometry as GeoJSON text (column `geometry`)."""
+    return _subtree(session, code=code, geometry_as="geometry")
+
+
+def subtree_wkb(session: Session, *, code: str) -> Iterable[RowMapping]:
+    """The subtree with each geometry as WKB (column `wkb`), for binary formats."""
+    return _subtree(session, code=code, geometry_as="wkb")
 
 
 _CHAIN_OF_NODE_SQL = text(
@@ -729,27 +747,6 @@ def retire_nodes(session: Session, *, ids: Sequence[int]) -> int:
         text("UPDATE node SET retired_at = now(), updated_at = now() WHERE id = ANY (:ids) AND retired_at IS NULL"),
         {"ids": list(ids)},
     ).rowcount
-
-
-def subtree_wkb(session: Session, *, code: str) -> Iterable[RowMapping]:
-    """Like subtree_features, with the geometry as WKB (exact doubles) for binary formats."""
-    return (
-        session.execute(
-            text(
-                f"""
-SELECT {NODE_COLUMNS}, ST_AsBinary(COALESCE(n.geom, p.geom)) AS wkb
-  FROM node root
-  JOIN node n ON n.path <@ root.path
-  LEFT JOIN node p ON p.id = n.parent_id
- WHERE root.code = :code AND n.retired_at IS NULL
- ORDER BY n.depth, n.code
-"""
-            ),
-            {"code": code},
-        )
-        .mappings()
-        .yield_per(2000)
-    )
 
 
 def live_node_codes(session: Session, *, codes: Sequence[str]) -> set[str]:
