@@ -67,15 +67,8 @@ class Settings(BaseSettings):
     map_basemap_attribution: str = Field(default="", alias="WUZHANG_MAP_BASEMAP_ATTRIBUTION")
 
     def ledger_signer(self) -> Signer:
-        if self.ledger_key:
-            return Signer.from_seed(self.ledger_key)
-        key_file = PROJECT_ROOT / ".data" / "ledger.key"
-        if not key_file.exists():
-            key_file.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(base64.b64encode(secrets.token_bytes(32)).decode())
-        return Signer.from_seed(key_file.read_text().strip())
+        # Every report and action signs: build the key once per process, not per request.
+        return _ledger_signer(self.ledger_key, str(PROJECT_ROOT / ".data" / "ledger.key"))
 
     # Push (FCM through firebase-admin). Unset credentials: a logging sender, so the demo
     # needs no Firebase project.
@@ -139,6 +132,19 @@ class Settings(BaseSettings):
                 "or export DATABASE_URL=postgresql://user:password@host:port/dbname"
             )
         return sqlalchemy_url(self.database_url)
+
+
+@lru_cache
+def _ledger_signer(ledger_key: str, dev_key_file: str) -> Signer:
+    if ledger_key:
+        return Signer.from_seed(ledger_key)
+    key_file = Path(dev_key_file)
+    if not key_file.exists():  # development only: a key made once and kept under .data/
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(base64.b64encode(secrets.token_bytes(32)).decode())
+    return Signer.from_seed(key_file.read_text().strip())
 
 
 @lru_cache

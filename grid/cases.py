@@ -486,9 +486,26 @@ def record_attachment(
 
 
 OPEN_FOR_TASKS = ("reported", "assigned", "accepted", "mediating", "failed", "escalated", "returned", "reopened")
-# A case past the deadline of its current step; `c` is case_file, `:now` is bound.
-OVERDUE_SQL = ("((c.state = 'assigned' AND c.accept_by < :now) OR (c.state IN ('accepted', 'mediating', 'failed')"
-               " AND c.resolve_by < :now))")  # fmt: skip
+# A case past the deadline of its current step: accepting, or settling once accepted.
+# One rule for every view: the SQL and `is_overdue` are built from these two tuples.
+LATE_IF_NOT_ACCEPTED = ("assigned",)
+LATE_IF_NOT_RESOLVED = ("accepted", "mediating", "failed")
+# `c` is case_file, `:now` is bound.
+def _states_sql(states: Sequence[str]) -> str:
+    return "(" + ", ".join(f"'{s}'" for s in states) + ")"
+
+
+OVERDUE_SQL = (f"((c.state IN {_states_sql(LATE_IF_NOT_ACCEPTED)} AND c.accept_by < :now)"
+               f" OR (c.state IN {_states_sql(LATE_IF_NOT_RESOLVED)} AND c.resolve_by < :now))")  # fmt: skip
+
+
+def is_overdue(case: Mapping[str, Any], now: datetime) -> bool:
+    """The same rule as OVERDUE_SQL, for a case row already in hand."""
+    if case["state"] in LATE_IF_NOT_ACCEPTED:
+        return case["accept_by"] is not None and case["accept_by"] < now
+    if case["state"] in LATE_IF_NOT_RESOLVED:
+        return case["resolve_by"] is not None and case["resolve_by"] < now
+    return False
 OPEN_SQL = f"c.state IN {OPEN_FOR_TASKS!r}"
 
 

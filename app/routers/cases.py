@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
@@ -17,13 +16,13 @@ from app import policy
 from app.accounts import service as accounts
 from app.accounts.scope import Principal
 from app.db import get_session
+from app.routers.grid import parse_bbox
 from app.schemas import ErrorOut
 from geo.crs import CRS
 from grid import case_repository as repo
 from grid import cases
 from grid.case_exceptions import AttachmentRefused, AttachmentTooLarge
 from grid.catalogue import SEVERITIES
-from grid.exceptions import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -129,8 +128,6 @@ class CasePage(BaseModel):
 
 def case_out(row: Mapping[str, Any], now: datetime | None = None) -> dict[str, Any]:
     now = now or _now()
-    due = row["accept_by"] if row["state"] == "assigned" else row["resolve_by"]
-    open_ = row["state"] not in ("closed", "resolved", "return_visit")
     return {
         "id": row["id"], "state": row["state"], "tier": row["tier"], "category": row["category"],
         "severity": row["severity"], "description": row["description"], "lon": row["lon"], "lat": row["lat"],
@@ -138,7 +135,7 @@ def case_out(row: Mapping[str, Any], now: datetime | None = None) -> dict[str, A
         "handling_node_name": row["handling_node_name"], "outside_county": row["outside_county"],
         "rule_version": row["rule_version"], "flags": list(row["route_flags"] or []),
         "reported_at": row["reported_at"], "occurred_at": row["occurred_at"], "accept_by": row["accept_by"],
-        "resolve_by": row["resolve_by"], "overdue": bool(open_ and due is not None and due < now),
+        "resolve_by": row["resolve_by"], "overdue": cases.is_overdue(row, now),
         "outcome": row["outcome"], "satisfaction": row["satisfaction"],
         "allowed_actions": cases.allowed_now(row["state"]),
     }  # fmt: skip
@@ -253,18 +250,6 @@ def add_attachment(
 # --- queues ---------------------------------------------------------------------
 
 
-def _bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
-    if bbox is None:
-        return None
-    try:
-        x0, y0, x1, y1 = (float(v) for v in bbox.split(","))
-    except ValueError:
-        raise InvalidInput("bbox must be four numbers: min_lon,min_lat,max_lon,max_lat", bbox=bbox) from None
-    if not all(map(math.isfinite, (x0, y0, x1, y1))) or not (x0 <= x1 and y0 <= y1):
-        raise InvalidInput("bbox needs min_lon <= max_lon and min_lat <= max_lat", bbox=bbox)
-    return x0, y0, x1, y1
-
-
 @router.get("/cases", response_model=CasePage, responses=ERRORS)
 def list_cases(
     caller: policy.LoggedIn,
@@ -282,7 +267,7 @@ def list_cases(
     """Cases in the caller's area, newest first, filtered; every query is scoped."""
     rows = cases.list_cases(
         session=session, actor=actor_of(caller), state=state, tier=tier, node_code=node, category=category,
-        overdue=overdue, bbox=_bbox(bbox), mine=mine, before_id=cursor, limit=limit + 1, now=_now(),
+        overdue=overdue, bbox=parse_bbox(bbox), mine=mine, before_id=cursor, limit=limit + 1, now=_now(),
     )  # fmt: skip
     page = rows[:limit]
     return {"items": [case_out(r) for r in page], "next_cursor": page[-1]["id"] if len(rows) > limit else None}
@@ -304,7 +289,7 @@ def cases_geojson(
     """
     limit = min(limit, request.app.state.settings.page_size_max)
     now = _now()
-    rows = cases.list_cases(session=session, actor=actor_of(caller), state=state, bbox=_bbox(bbox),
+    rows = cases.list_cases(session=session, actor=actor_of(caller), state=state, bbox=parse_bbox(bbox),
                             open_only=open_only, limit=limit + 1, now=now)  # fmt: skip
     features = []
     for row in rows[:limit]:

@@ -88,7 +88,8 @@ def _audit_phones(session: Session, caller: policy.Principal, *, target: str, sh
                   details={"phones": [{"node": code, "person_id": pid} for code, pid in shown]})  # fmt: skip
 
 
-def _parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
+def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
+    """`min_lon,min_lat,max_lon,max_lat` (WGS-84) from a query string; every bbox parameter uses it."""
     if bbox is None:
         return None
     parts = bbox.split(",")
@@ -121,7 +122,7 @@ def list_nodes(
     if level is not None and level not in LEVEL_CODES:
         raise InvalidInput(f"unknown level {level!r}; levels are {', '.join(LEVEL_CODES)}", level=level)
     rows, next_cursor = service.list_nodes(
-        session=session, level=level, parent_code=parent, bbox=_parse_bbox(bbox), cursor=cursor, limit=limit
+        session=session, level=level, parent_code=parent, bbox=parse_bbox(bbox), cursor=cursor, limit=limit
     )
     return schemas.NodePage(items=[_summary(r) for r in rows], next_cursor=next_cursor)
 
@@ -142,7 +143,7 @@ def nodes_geojson(
     """
     if level is not None and level not in LEVEL_CODES:
         raise InvalidInput(f"unknown level {level!r}; levels are {', '.join(LEVEL_CODES)}", level=level)
-    box = _parse_bbox(bbox)
+    box = parse_bbox(bbox)
     assert box is not None
     limit = min(limit, request.app.state.settings.page_size_max)
     rows = tiles.nodes_geojson(session, bbox=box, level=level, limit=limit + 1)

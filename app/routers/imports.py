@@ -37,8 +37,19 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 CHUNK = 1 << 20
 
 
-def _save_upload(upload: UploadFile, folder: Path, limit: int) -> Path:
-    """Copy the upload to `folder` under its own suffix, refusing it past `limit` bytes."""
+def _save_upload(upload: UploadFile, path: Path, limit: int) -> None:
+    """Copy the upload to `path`, refusing it past `limit` bytes (WUZHANG_IMPORT_MAX_BYTES)."""
+    name = Path(upload.filename or "upload").name
+    size = 0
+    with path.open("wb") as out:
+        while chunk := upload.file.read(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, f"{name} is larger than the limit of {limit:,} bytes (WUZHANG_IMPORT_MAX_BYTES)")
+            out.write(chunk)
+
+
+def _boundary_path(upload: UploadFile, folder: Path) -> Path:
     name = Path(upload.filename or "upload").name
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES or suffix == ".shp":
@@ -47,15 +58,7 @@ def _save_upload(upload: UploadFile, folder: Path, limit: int) -> Path:
             "(with its .shp, .shx, .dbf and .prj)",
             file=name,
         )
-    path = folder / f"upload{suffix}"
-    size = 0
-    with path.open("wb") as out:
-        while chunk := upload.file.read(CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise HTTPException(413, f"{name} is larger than the limit of {limit:,} bytes (WUZHANG_IMPORT_MAX_BYTES)")
-            out.write(chunk)
-    return path
+    return folder / f"upload{suffix}"
 
 
 @router.post("/imports", response_model=dict[str, Any], responses=ERRORS)
@@ -83,7 +86,8 @@ def create_import(
         raise HTTPException(413, f"the upload is larger than the limit of {limit:,} bytes (WUZHANG_IMPORT_MAX_BYTES)")
     folder = Path(tempfile.mkdtemp(prefix="wuzhang-import-"))
     try:
-        path = _save_upload(file, folder, limit)
+        path = _boundary_path(file, folder)
+        _save_upload(file, path, limit)
         t0 = time.perf_counter()
         boundary = read_boundaries(path, field_map=parse_field_map(field_map), from_gcj02=from_gcj02)
         read_s = time.perf_counter() - t0
@@ -171,13 +175,7 @@ def create_roster_import(
     folder = Path(tempfile.mkdtemp(prefix="wuzhang-roster-"))
     try:
         path = folder / f"roster{suffix}"
-        size = 0
-        with path.open("wb") as out:
-            while chunk := file.file.read(CHUNK):
-                size += len(chunk)
-                if size > settings.import_max_bytes:
-                    raise HTTPException(413, f"{name} is larger than the limit of {settings.import_max_bytes:,} bytes")
-                out.write(chunk)
+        _save_upload(file, path, settings.import_max_bytes)
         rows = read_roster(path)
         report = import_roster(session=session, county_code=settings.county_code, rows=rows, source=name,
                                strict=strict, dry_run=dry_run)  # fmt: skip

@@ -273,3 +273,20 @@ def test_the_cli_verifies_ledgers_and_names_a_broken_one(engine, database_url, l
     assert ok.returncode == 0 and "1 case ledgers checked, 0 failed" in ok.stderr
     failed = run(good["id"], broken["id"])
     assert failed.returncode == 1 and f"case {broken['id']}" in failed.stderr
+
+
+def test_overdue_means_the_same_in_python_and_in_sql_for_every_state(db):
+    from grid.case_models import CASE_STATES
+
+    now = T0
+    for state in CASE_STATES:
+        for accept_by, resolve_by in [(now - timedelta(hours=1), now + timedelta(days=1)),
+                                      (now + timedelta(hours=1), now - timedelta(hours=1)),
+                                      (now + timedelta(hours=1), now + timedelta(days=1))]:  # fmt: skip
+            row = {"state": state, "accept_by": accept_by, "resolve_by": resolve_by}
+            in_sql = db.execute(
+                text(f"SELECT {cases.OVERDUE_SQL} FROM (SELECT CAST(:state AS text) AS state, "
+                     "CAST(:accept_by AS timestamptz) AS accept_by, CAST(:resolve_by AS timestamptz) AS resolve_by) c"),
+                {**row, "now": now},
+            ).scalar()  # fmt: skip
+            assert bool(in_sql) == cases.is_overdue(row, now), (state, accept_by, resolve_by)
