@@ -1,19 +1,23 @@
 """`wuzhang`: the admin command line."""
+
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
 import time
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
+import psycopg
 import typer
 from rich.console import Console
-from sqlalchemy.orm import Session
 
-from app.db import make_engine
-from app.settings import get_settings
+from app.settings import get_settings, libpq_url
+from grid.db import Conn, connect
 
 cli = typer.Typer(help="wuzhang 五长: grid-based conflict management.", no_args_is_help=True)
 demo_cli = typer.Typer(help="The synthetic demo county.", no_args_is_help=True)
@@ -27,18 +31,39 @@ cli.add_typer(roster_cli, name="roster")
 err = Console(stderr=True)
 
 
-def _session() -> Session:
-    return Session(make_engine(get_settings()))
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def _connection() -> AsyncIterator[Conn]:
+    """A connection of the command's own (autocommit; use cases open their transactions)."""
+    conn = await connect(libpq_url(get_settings().sqlalchemy_database_url), application_name="wuzhang-cli")
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Commands are plain functions; the domain is async: each command runs one event loop."""
+    return asyncio.run(coro)
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to bind")] = "",
     port: Annotated[int, typer.Option(help="port")] = 0,
-    workers: Annotated[int, typer.Option(help="HTTP worker processes")] = 1,
+    workers: Annotated[int, typer.Option(help="HTTP server processes; 0: WUZHANG_WORKERS, or one per CPU")] = 0,
     with_worker: Annotated[bool, typer.Option(help="also run the background worker beside the API")] = True,
 ) -> None:
-    """Serve the API, with the background worker beside it."""
+    """Serve the API: N server processes on one port, and one deadline and push worker beside them."""
     import subprocess
 
     import uvicorn
@@ -46,15 +71,17 @@ def serve(
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
+    workers = workers or settings.workers or cpu_count()
     base = f"http://{host}:{port}"
-    err.print(f"[bold]wuzhang[/bold] serving on {base}")
+    err.print(f"[bold]wuzhang[/bold] serving on {base} with {workers} server process(es)")
     err.print(f"  API docs   {base}/docs")
     err.print(f"  locate     {base}/api/v1/grid/locate?lon=110.07437&lat=37.77809&floor=8")
     err.print(f"  health     {base}/healthz  {base}/readyz")
     worker_cmd = [sys.executable, "-m", "app.cli", "worker", "--parent-pid", str(os.getpid())]
     background = subprocess.Popen(worker_cmd) if with_worker else None
     try:
-        uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+        uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
+                    access_log=settings.access_log, loop="uvloop", http="httptools")  # fmt: skip
     finally:
         if background is not None:
             background.terminate()
@@ -75,8 +102,8 @@ def worker(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     fixed = datetime.fromisoformat(now) if now else None
-    worker_mod.run(get_settings(), clock=(lambda: fixed) if fixed else worker_mod.utc_now, once=once,
-                   parent_pid=parent_pid)
+    _run(worker_mod.run(get_settings(), clock=(lambda: fixed) if fixed else worker_mod.utc_now, once=once,
+                        parent_pid=parent_pid))  # fmt: skip
 
 
 ledger_cli = typer.Typer(help="The signed case ledger (台账).", no_args_is_help=True)
@@ -88,21 +115,24 @@ def ledger_verify(
     case: Annotated[list[int] | None, typer.Option("--case", help="only these cases (repeatable)")] = None,
 ) -> None:
     """Recompute every case's hash chain and check every signature; exit 1 if any fails."""
-    from sqlalchemy import text
-
-    from grid import cases
+    from grid.cases import repository as case_sql
+    from grid.cases import service as cases
 
     settings = get_settings()
     signer = settings.ledger_signer()
-    bad = checked = 0
-    with _session() as session:
-        ids = case or session.execute(text("SELECT id FROM case_file ORDER BY id")).scalars().all()
-        for case_id in ids:
-            valid, first_bad = cases.verify_ledger(session=session, case_id=case_id, signer=signer)
-            checked += 1
-            if not valid:
-                bad += 1
-                err.print(f"[red]case {case_id}: the ledger fails at event {first_bad}[/red]")
+
+    async def verify_all() -> tuple[int, int]:
+        bad = checked = 0
+        async with _connection() as conn:
+            for case_id in case or await case_sql.case_ids(conn):
+                valid, first_bad = await cases.verify_ledger(conn=conn, case_id=case_id, signer=signer)
+                checked += 1
+                if not valid:
+                    bad += 1
+                    err.print(f"[red]case {case_id}: the ledger fails at event {first_bad}[/red]")
+        return checked, bad
+
+    checked, bad = _run(verify_all())
     err.print(f"{checked:,} case ledgers checked, {bad:,} failed")
     if bad:
         raise typer.Exit(1)
@@ -114,33 +144,36 @@ def demo_load(
     seed: Annotated[int, typer.Option(help="same seed, same county")] = 610827,
 ) -> None:
     """Generate the demo county and load it, unless a county is loaded already."""
+    _run(_demo_load(scale, seed))
+
+
+async def _demo_load(scale: int, seed: int) -> None:
     from geo import demo
-    from grid import repository, service
+    from grid import service
+    from grid.repository import nodes as node_sql
 
     settings = get_settings()
-    with _session() as session:
-        if repository.county_loaded(session, code=demo.COUNTY_CODE):
+    async with _connection() as conn:
+        if await node_sql.county_loaded(conn, code=demo.COUNTY_CODE):
             err.print(f"demo county {demo.COUNTY_CODE} is already loaded")
-            _demo_accounts(session)
-            return
-        t0 = time.perf_counter()
-        county = demo.generate(scale=scale, seed=seed)
-        t1 = time.perf_counter()
-        with err.status(f"loading {len(county.nodes):,} nodes and {len(county.posts):,} posts"):
-            service.load_county(
-                session=session, county_code=settings.county_code, nodes=county.nodes, posts=county.posts
+        else:
+            t0 = time.perf_counter()
+            county = demo.generate(scale=scale, seed=seed)
+            t1 = time.perf_counter()
+            with err.status(f"loading {len(county.nodes):,} nodes and {len(county.posts):,} posts"):
+                async with conn.transaction():
+                    await service.load_county(
+                        conn=conn, county_code=settings.county_code, nodes=county.nodes, posts=county.posts
+                    )
+            t2 = time.perf_counter()
+            err.print(
+                f"loaded {demo.COUNTY_NAME}: {len(county.nodes):,} nodes ({len(county.leaf_polygons):,} leaf "
+                f"polygons), {len(county.posts):,} posts; generated in {t1 - t0:.1f} s, written in {t2 - t1:.1f} s"
             )
-            session.commit()
-        t2 = time.perf_counter()
-    err.print(
-        f"loaded {demo.COUNTY_NAME}: {len(county.nodes):,} nodes ({len(county.leaf_polygons):,} leaf polygons), "
-        f"{len(county.posts):,} posts; generated in {t1 - t0:.1f} s, written in {t2 - t1:.1f} s"
-    )
-    with _session() as session:
-        _demo_accounts(session)
+        await _demo_accounts(conn)
 
 
-def _demo_accounts(session: Session) -> None:
+async def _demo_accounts(conn: Conn) -> None:
     """Idempotent; refused in production, where a published password would be a hole."""
     from app.accounts import demo as demo_accounts
 
@@ -148,7 +181,7 @@ def _demo_accounts(session: Session) -> None:
     if settings.env == "production":
         err.print("WUZHANG_ENV=production: no demo accounts are created")
         return
-    accounts, created = demo_accounts.ensure(session=session, settings=settings, county_code=settings.county_code)
+    accounts, created = await demo_accounts.ensure(conn=conn, settings=settings, county_code=settings.county_code)
     err.print(f"demo accounts: {created} created, {len(accounts) - created} there already; "
               "the shared password is in README.md under 'Demo accounts'")  # fmt: skip
     for a in accounts:
@@ -171,13 +204,18 @@ def users_create_admin(
     else:
         password = sys.stdin.readline().rstrip("\r\n")
     settings = get_settings()
-    try:
-        with _session() as session:
-            user_id, _ = service.create_user(
-                session=session, settings=settings, county_code=settings.county_code, phone=phone, name=name,
+
+    async def create() -> int:
+        async with _connection() as conn:
+            user_id, _ = await service.create_user(
+                conn=conn, settings=settings, county_code=settings.county_code, phone=phone, name=name,
                 password=password, grants=[service.GrantIn(role="admin", node_code=settings.county_code)],
                 actor=None, ip="cli",
             )  # fmt: skip
+            return user_id
+
+    try:
+        user_id = _run(create())
     except (AccountsError, GridError) as exc:
         hint = "; load or import the county's boundaries first" if isinstance(exc, NodeNotFound) else ""
         err.print(f"[red]error:[/red] {exc.message}{hint}")
@@ -204,28 +242,30 @@ def grid_export(
     if fmt == "gpkg" and output is None:
         err.print("[red]error:[/red] a GeoPackage needs a file: add -o FILE.gpkg")
         raise typer.Exit(2)
-    with _session() as session:
-        try:
-            service.get_node(session=session, code=code)
-        except NodeNotFound as exc:
-            err.print(f"[red]error:[/red] {exc.message}")
-            raise typer.Exit(1) from None
-        if fmt == "gpkg":
-            assert output is not None
-            output.unlink(missing_ok=True)
-            count = service.export_gpkg(session=session, code=code, path=output)
-        else:
+
+    async def export() -> int:
+        async with _connection() as conn:
+            if fmt == "gpkg":
+                assert output is not None
+                output.unlink(missing_ok=True)
+                return await service.export_gpkg(conn=conn, code=code, path=output)
             out = output.open("w", encoding="utf-8") if output else sys.stdout
             try:
-                count = service.export_geojson(session=session, code=code, out=out)
+                return await service.export_geojson(conn=conn, code=code, out=out)
             finally:
                 if output:
                     out.close()
+
+    try:
+        count = _run(export())
+    except NodeNotFound as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
     if output:
         err.print(f"wrote {count:,} features to {output}")
 
 
-def _print_report(report) -> None:  # noqa: ANN001 - grid.validation.Report
+def _print_report(report) -> None:
     from rich.table import Table
 
     if report.problems:
@@ -244,7 +284,7 @@ def _print_report(report) -> None:  # noqa: ANN001 - grid.validation.Report
     err.print(f"[{colour}]{report.summary()}[/{colour}]" + (f"  [dim]({timings})[/dim]" if timings else ""))
 
 
-def _progress():  # noqa: ANN202
+def _progress():
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(TextColumn("{task.description:<16}"), BarColumn(), TimeElapsedColumn(), console=err,
@@ -278,9 +318,7 @@ def grid_import(
         task = progress.add_task("reading", total=len(steps))
         try:
             t0 = time.perf_counter()
-            boundary = read_boundaries(
-                file, field_map=parse_field_map(field_map), from_gcj02=from_gcj02, layer=layer
-            )
+            boundary = read_boundaries(file, field_map=parse_field_map(field_map), from_gcj02=from_gcj02, layer=layer)
             read_s = time.perf_counter() - t0
         except GeoError as exc:
             progress.stop()
@@ -291,19 +329,23 @@ def grid_import(
         def on_step(name: str) -> None:
             progress.update(task, description=name, completed=steps.index(name))
 
-        with _session() as session:
-            report = import_boundaries(
-                session=session, county_code=settings.county_code, records=boundary.records, source=file.name,
-                crs=boundary.crs, tolerance_m=tolerance, make_valid=make_valid, retire_missing=retire_missing,
-                dry_run=dry_run, on_step=on_step,
-            )  # fmt: skip
-            report.timings = {"reading": read_s, **report.timings}
-            if report.ok and not dry_run:
-                t0 = time.perf_counter()
-                session.commit()
-                report.timings["commit"] = time.perf_counter() - t0
-            else:
-                session.rollback()
+        async def run_import() -> Any:
+            async with _connection() as conn:
+                async with conn.transaction() as tx:
+                    report = await import_boundaries(
+                        conn=conn, county_code=settings.county_code, records=boundary.records, source=file.name,
+                        crs=boundary.crs, tolerance_m=tolerance, make_valid=make_valid,
+                        retire_missing=retire_missing, dry_run=dry_run, on_step=on_step,
+                    )  # fmt: skip
+                    if not report.ok:
+                        raise psycopg.Rollback(tx)  # written only when every check passed
+                    t0 = time.perf_counter()
+                if report.ok and not dry_run:
+                    report.timings["commit"] = time.perf_counter() - t0
+                return report
+
+        report = _run(run_import())
+        report.timings = {"reading": read_s, **report.timings}
         progress.update(task, completed=len(steps))
     if as_json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
@@ -324,20 +366,25 @@ def grid_check(
     from grid.imports import VALIDATION_STEPS, check_stored
 
     steps = ("staging", *VALIDATION_STEPS)
-    with _progress() as progress, _session() as session:
+    with _progress() as progress:
         task = progress.add_task("staging", total=len(steps))
-        if code is not None:
-            try:
-                service.get_node(session=session, code=code)
-            except NodeNotFound as exc:
-                progress.stop()
-                err.print(f"[red]error:[/red] {exc.message}")
-                raise typer.Exit(1) from None
-        report = check_stored(
-            session=session, code=code, tolerance_m=tolerance,
-            on_step=lambda name: progress.update(task, description=name, completed=steps.index(name)),
-        )  # fmt: skip
-        session.rollback()
+
+        async def run_check() -> Any:
+            async with _connection() as conn:
+                if code is not None:
+                    await service.node_brief(conn=conn, code=code)
+                async with conn.transaction(force_rollback=True):  # a check writes nothing that stays
+                    return await check_stored(
+                        conn=conn, code=code, tolerance_m=tolerance,
+                        on_step=lambda name: progress.update(task, description=name, completed=steps.index(name)),
+                    )  # fmt: skip
+
+        try:
+            report = _run(run_check())
+        except NodeNotFound as exc:
+            progress.stop()
+            err.print(f"[red]error:[/red] {exc.message}")
+            raise typer.Exit(1) from None
     if as_json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
     _print_report(report)
@@ -364,10 +411,14 @@ def roster_import(
     except GridError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from None
-    with _session() as session, err.status(f"importing {len(rows):,} rows"):
-        report = import_roster(session=session, county_code=settings.county_code, rows=rows, source=file.name,
-                               strict=strict, dry_run=dry_run)  # fmt: skip
-        session.commit()
+
+    async def run_import() -> Any:
+        async with _connection() as conn:
+            return await import_roster(conn=conn, county_code=settings.county_code, rows=rows, source=file.name,
+                                       strict=strict, dry_run=dry_run)  # fmt: skip
+
+    with err.status(f"importing {len(rows):,} rows"):
+        report = _run(run_import())
     for e in report.errors[:200]:
         err.print(f"  row {e.row}: [red]{e.reason}[/red]")
     if len(report.errors) > 200:
@@ -393,12 +444,15 @@ def roster_export(
     from grid.exceptions import NodeNotFound
     from grid.roster import export_roster
 
-    with _session() as session:
-        try:
-            count = export_roster(session=session, code=code, path=output)
-        except NodeNotFound as exc:
-            err.print(f"[red]error:[/red] {exc.message}")
-            raise typer.Exit(1) from None
+    async def export() -> int:
+        async with _connection() as conn:
+            return await export_roster(conn=conn, code=code, path=output)
+
+    try:
+        count = _run(export())
+    except NodeNotFound as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
     err.print(f"wrote {count:,} posts to {output}")
 
 
@@ -423,12 +477,16 @@ def users_create_for_posts(
     except FileExistsError:
         err.print(f"[red]error:[/red] {output} exists; choose a new file (initial passwords are never overwritten)")
         raise typer.Exit(1) from None
-    try:
-        with _session() as session:
-            made, skipped = service.create_accounts_for_posts(
-                session=session, settings=settings, county_code=settings.county_code, node_code=code, actor=None,
+
+    async def create() -> Any:
+        async with _connection() as conn:
+            return await service.create_accounts_for_posts(
+                conn=conn, settings=settings, county_code=settings.county_code, node_code=code, actor=None,
                 ip="cli",
             )  # fmt: skip
+
+    try:
+        made, skipped = _run(create())
     except NodeNotFound as exc:
         os.close(fd)
         output.unlink()

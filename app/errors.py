@@ -1,15 +1,18 @@
 """One error shape everywhere, and the one table from domain errors to HTTP status.
 
-    {"error": {"code": "node_not_found", "message": "...", "details": {...}}}
+{"error": {"code": "node_not_found", "message": "...", "details": {...}}}
 """
+
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.accounts.exceptions import (
@@ -25,7 +28,7 @@ from app.accounts.exceptions import (
     UserNotFound,
 )
 from geo.exceptions import BadBoundaryFile, GeoError, MissingCRS, UnknownCRS, UnsupportedFormat
-from grid.case_exceptions import (
+from grid.cases.exceptions import (
     AttachmentRefused,
     AttachmentTooLarge,
     CaseNotFound,
@@ -82,7 +85,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
 
 HTTP_CODES = {
     404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden",
-    413: "payload_too_large",
+    413: "payload_too_large", 400: "bad_request",
 }  # fmt: skip
 
 
@@ -149,6 +152,26 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
 
 
+# How long a client should wait before trying again while the database is unreachable.
+RETRY_AFTER_S = 5
+
+
+async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database is down, restarting, or every connection is busy: 503, try again."""
+    if isinstance(exc, PoolTimeout):
+        message = "the service is busy: no database connection came free in time; try again in a few seconds"
+        code = "database_busy"
+    elif isinstance(exc, psycopg.errors.QueryCanceled):
+        message = "the database took too long to answer; try again, or ask for less (a smaller area or page)"
+        code = "database_timeout"
+    else:
+        message = "the database cannot be reached right now; try again in a few seconds"
+        code = "database_unavailable"
+        request.app.state.db.connection_failed()
+    log.warning("503 on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return JSONResponse(error_body(code, message), status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse(
@@ -162,4 +185,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AccountsError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(psycopg.OperationalError, database_unavailable)
+    app.add_exception_handler(PoolTimeout, database_unavailable)
     app.add_exception_handler(Exception, unexpected_error)

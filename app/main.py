@@ -1,4 +1,5 @@
 """`create_app(settings)`: the FastAPI application with its lifespan."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -8,11 +9,14 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from fastapi import Depends, FastAPI, Request
 
-from app import errors, metrics, policy
-from app.db import make_engine, make_sessionmaker
+from app import __version__, errors, metrics, policy
+from app.accounts.cache import PrincipalCache
+from app.db import Database
+from app.limits import BodyLimit
+from app.listen import InboxBell, Listener
 from app.routers import admin, auth, cases, grid, health, imports, push, tiles, web
-from app.settings import PROJECT_ROOT, Settings, get_settings
-from geo.tiles import TileCache
+from app.settings import PROJECT_ROOT, Settings, get_settings, libpq_url
+from app.tile_cache import TileCache, TileVersions
 from grid.exceptions import InvalidInput
 
 
@@ -33,36 +37,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings)
-        app.state.engine = engine
-        app.state.sessionmaker = make_sessionmaker(engine)
+        await app.state.db.open()
+        app.state.listener.start()
         try:
             yield
         finally:
-            engine.dispose()
+            await app.state.listener.stop()
+            await app.state.db.close()
 
     app = FastAPI(
         title="wuzhang 五长",
         summary="Grid-based conflict management: five-chief grid, three-tier mediation, signed ledger.",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
         dependencies=[Depends(reject_nul)],
     )
-    app.state.settings = settings
-    app.state.schema_head = schema_head()
-    app.state.tile_cache = TileCache(max_entries=settings.tile_cache_entries, ttl_s=settings.tile_cache_seconds)
+    state = app.state
+    state.settings = settings
+    state.schema_head = schema_head()
+    # Built here, opened by the lifespan: a test can hand the app one connection instead.
+    state.db = Database(settings)
+    state.principals = PrincipalCache(max_entries=settings.principal_cache_entries,
+                                      ttl_s=settings.principal_cache_seconds)  # fmt: skip
+    state.tile_cache = TileCache(max_entries=settings.tile_cache_entries, ttl_s=settings.tile_cache_seconds)
+    state.tile_versions = TileVersions()
+    state.inbox = InboxBell()
+    state.listener = Listener(libpq_url(settings.database_url), principals=state.principals,
+                              versions=state.tile_versions, inbox=state.inbox)  # fmt: skip
     errors.install(app)
-    app.include_router(health.router)
-    app.include_router(grid.router)
-    app.include_router(auth.router)
-    app.include_router(admin.router)
-    app.include_router(cases.router)
-    app.include_router(imports.router)
-    app.include_router(imports.roster_router)
-    app.include_router(push.router)
-    app.include_router(metrics.router)
-    app.include_router(tiles.router)
-    app.include_router(web.router)
+    app.add_middleware(BodyLimit, settings=settings)
+    for router in (health.router, grid.router, auth.router, admin.router, cases.router, imports.router,
+                   imports.roster_router, push.router, metrics.router, tiles.router, web.router):  # fmt: skip
+        app.include_router(router)
     web.mount_static(app)
     policy.check_routes(app)
     return app

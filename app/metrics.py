@@ -4,15 +4,18 @@ Push is delivered by worker processes, not by the API; so the figures come from 
 database (push_counter and the notification outbox), which every worker writes. Any
 API process then reports the same, complete numbers, and they survive restarts.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from sqlalchemy import Engine, text
+
+from app import push
+from app.deps import SessionDep
 
 router = APIRouter(tags=["health"])
 
@@ -29,39 +32,33 @@ COUNTERS = {
 
 
 class PushCollector:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    """Figures read once per scrape (app.push.metrics_figures), in the Prometheus shapes."""
+
+    def __init__(self, counters: dict[str, int], states: list[dict[str, Any]], histogram: dict[str, Any]) -> None:
+        self.counters, self.states, self.histogram = counters, states, histogram
 
     def collect(self) -> Iterator[Any]:
-        buckets = ", ".join(
-            f"count(*) FILTER (WHERE delivered_at - created_at <= make_interval(secs => {b}))" for b in LATENCY_BUCKETS
-        )
-        with self.engine.connect() as conn:
-            counters = dict(conn.execute(text("SELECT name, value FROM push_counter")).all())
-            states = conn.execute(text("SELECT delivery_state, count(*) FROM notification GROUP BY 1")).all()
-            row = conn.execute(text(
-                f"SELECT {buckets}, count(*), coalesce(sum(extract(epoch FROM delivered_at - created_at)), 0)"
-                " FROM notification WHERE delivery_state = 'sent' AND delivered_at IS NOT NULL"
-            )).one()  # fmt: skip
         for name, help_text in COUNTERS.items():
             c = CounterMetricFamily(f"wuzhang_push_{name}", help_text)
-            c.add_metric([], counters.get(name, 0))
+            c.add_metric([], self.counters.get(name, 0))
             yield c
         g = GaugeMetricFamily("wuzhang_notifications", "notifications in the outbox, by delivery state",
                               labels=["state"])  # fmt: skip
-        for state, n in states:
-            g.add_metric([state], n)
+        for row in self.states:
+            g.add_metric([row["delivery_state"]], row["n"])
         yield g
-        counts, total, seconds = list(row[: len(LATENCY_BUCKETS)]), row[-2], float(row[-1])
+        values = list(self.histogram.values())
+        counts, total, seconds = values[: len(LATENCY_BUCKETS)], values[-2], float(values[-1])
         h = HistogramMetricFamily("wuzhang_push_delivery_latency_seconds",
                                   "from the decision's commit to FCM accepting the push")  # fmt: skip
         les = [str(b) for b in LATENCY_BUCKETS] + ["+Inf"]
-        h.add_metric([], list(zip(les, counts + [total], strict=True)), seconds)
+        h.add_metric([], list(zip(les, [*counts, total], strict=True)), seconds)
         yield h
 
 
 @router.get("/metrics", include_in_schema=False)
-def metrics(request: Request) -> Response:
+async def metrics(conn: SessionDep) -> Response:
+    counters, states, histogram = await push.metrics_figures(conn, LATENCY_BUCKETS)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(PushCollector(request.app.state.engine))
+    registry.register(PushCollector(counters, states, histogram))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -4,27 +4,30 @@ tests/api/test_authorization_matrix.py is generated from the same route table.
 
 - `public`: no login (logging in, rotating and revoking tokens).
 - `logged_in`: any enabled account. Boundaries and names are open to every logged-in
-  user; personal data inside a response is filtered by scope (`phone_visible`).
+  user; personal data inside a response is filtered by scope (the SQL shows a phone
+  only under `Principal.scope_ids`, and audits it in the same statement).
 - `admin`: accounts and the audit log; a missing role answers 403.
 
-Records outside the caller's scope: reads answer 404 (`ensure_readable`), so nothing
-tells that the record exists; writes answer 403 (`ensure_writable`).
+Records outside the caller's scope: reads answer 404, so nothing tells that the
+record exists; writes answer 403.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy.orm import Session
 
 from app.accounts import security, service
-from app.accounts.exceptions import Forbidden, NotAuthenticated, OutOfScope
-from app.accounts.scope import Principal, covers
-from app.db import get_session
+from app.accounts.cache import PrincipalCache
+from app.accounts.exceptions import Forbidden, NotAuthenticated
+from app.accounts.scope import Principal
+from app.db import session
+from grid.db import Conn
 
 API_PREFIX = "/api/v1"
 bearer = OAuth2PasswordBearer(tokenUrl=f"{API_PREFIX}/auth/token", auto_error=False)
@@ -41,26 +44,38 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+async def caller_of(request: Request, conn: Conn, token: str | None) -> Principal:
+    """Who is asking, in one cheap step: the token's signature and expiry, then the
+    principal from the process's cache (a database read only on a miss)."""
+    if not token:
+        raise NotAuthenticated("log in first: send 'Authorization: Bearer <access token>' from /api/v1/auth/token")
+    claims = security.access_claims(settings=request.app.state.settings, token=token)
+    cache: PrincipalCache = request.app.state.principals
+    principal = cache.get(claims.user_id)
+    if principal is None:
+        generation = cache.generation
+        principal = await service.principal(conn=conn, user_id=claims.user_id)
+        cache.put(principal, generation=generation)
+    changed = principal.password_changed_at
+    if changed is not None and claims.issued_at < int(changed.timestamp()):
+        raise NotAuthenticated("this login has ended (the password was changed); log in again")
+    return replace(principal, ip=client_ip(request))
+
+
 def _declare(policy: Policy) -> Callable[..., Any]:
     if not policy.authenticated:
 
-        def dependency() -> None:
+        async def dependency() -> None:
             return None
 
     else:
 
-        def dependency(
+        async def dependency(
             request: Request,
-            session: Annotated[Session, Depends(get_session)],
+            conn: Annotated[Conn, Depends(session, scope="function")],
             token: Annotated[str | None, Depends(bearer)],
         ) -> Principal:
-            if not token:
-                raise NotAuthenticated(
-                    "log in first: send 'Authorization: Bearer <access token>' from /api/v1/auth/token"
-                )
-            settings = request.app.state.settings
-            user_id = security.user_id_from_access_token(settings=settings, token=token)
-            caller = service.principal(session=session, user_id=user_id, ip=client_ip(request))
+            caller = await caller_of(request, conn, token)
             if policy.role and not caller.has_role(policy.role):
                 raise Forbidden(f"this needs the {policy.role} role", role=policy.role)
             return caller
@@ -74,24 +89,7 @@ public = _declare(Policy("public", authenticated=False))
 logged_in = _declare(Policy("logged_in", authenticated=True))
 admin = _declare(Policy("admin", authenticated=True, role="admin"))
 
-LoggedIn = Annotated[Principal, Depends(logged_in)]
-Admin = Annotated[Principal, Depends(admin)]
 PUBLIC = [Depends(public)]
-
-
-def phone_visible(caller: Principal, lineage_codes: Iterable[str]) -> bool:
-    """Chiefs' phone numbers are personal data: shown only inside the caller's scope."""
-    return covers(caller.scopes, lineage_codes)
-
-
-def ensure_readable(caller: Principal, lineage_codes: Iterable[str], what: str) -> None:
-    if not covers(caller.scopes, lineage_codes):
-        raise OutOfScope(f"no {what} found")
-
-
-def ensure_writable(caller: Principal, lineage_codes: Iterable[str], what: str) -> None:
-    if not covers(caller.scopes, lineage_codes):
-        raise Forbidden(f"this {what} is outside your area")
 
 
 def _policies(dependant: Any) -> Iterator[Policy]:

@@ -11,8 +11,10 @@ The notification row is the record (the inbox); push is only the doorbell. A rou
    Dead tokens are deleted; a person with no reachable phone makes
    `grid.cases.notify_next_up` ring the next chief up and sign it into the ledger.
 """
+
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import uuid
@@ -23,13 +25,10 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from sqlalchemy import text
-from sqlalchemy.engine import RowMapping
-from sqlalchemy.orm import Session
-
 from app.settings import Settings
-from grid import cases
-from grid.ledger import Signer
+from grid.cases import service as cases
+from grid.cases.ledger import Signer
+from grid.db import Conn, Row, execute, fetch_all
 
 log = logging.getLogger("wuzhang.push")
 
@@ -182,49 +181,64 @@ def make_sender(settings: Settings) -> Sender:
 
 # --- SQL ------------------------------------------------------------------------
 
-_CLAIM = text(
-    """
-UPDATE notification n SET attempts = n.attempts + 1, next_attempt_at = :lease_until
+_CLAIM = """
+UPDATE notification n SET attempts = n.attempts + 1, next_attempt_at = %(lease_until)s
   FROM (SELECT id FROM notification
-         WHERE delivery_state = 'pending' AND next_attempt_at <= :now
-         ORDER BY next_attempt_at, id LIMIT :n FOR UPDATE SKIP LOCKED) c
+         WHERE delivery_state = 'pending' AND next_attempt_at <= %(now)s
+         ORDER BY next_attempt_at, id LIMIT %(n)s FOR UPDATE SKIP LOCKED) c
  WHERE n.id = c.id
 RETURNING n.id, n.person_id, n.case_id, n.kind, n.title, n.body, n.created_at, n.attempts
 """
-)
 
 
-def bump(session: Session, name: str, by: int = 1) -> None:
+async def bump(conn: Conn, name: str, by: int = 1) -> None:
     if by:
-        session.execute(
-            text("INSERT INTO push_counter (name, value) VALUES (:n, :v)"
-                 " ON CONFLICT (name) DO UPDATE SET value = push_counter.value + EXCLUDED.value"),
+        await execute(
+            conn,
+            "INSERT INTO push_counter (name, value) VALUES (%(n)s, %(v)s)"
+            " ON CONFLICT (name) DO UPDATE SET value = push_counter.value + EXCLUDED.value",
             {"n": name, "v": by},
-        )  # fmt: skip
+        )
 
 
-def register_device(
-    session: Session, *, person_id: int, county_code: str, token: str, platform: str, app_version: str | None,
+async def register_device(
+    conn: Conn, *, person_id: int, county_code: str, token: str, platform: str, app_version: str | None,
     now: datetime,
 ) -> None:  # fmt: skip
     """Upsert by token: a token that reappears under another user moves to that user."""
-    session.execute(
-        text(
-            """
+    await execute(
+        conn,
+        """
 INSERT INTO device (county_code, token, person_id, platform, app_version, created_at, last_seen_at)
-VALUES (:cc, :token, :pid, :platform, :v, :now, :now)
+VALUES (%(cc)s, %(token)s, %(pid)s, %(platform)s, %(v)s, %(now)s, %(now)s)
 ON CONFLICT (token) DO UPDATE SET person_id = EXCLUDED.person_id, platform = EXCLUDED.platform,
   app_version = EXCLUDED.app_version, county_code = EXCLUDED.county_code, last_seen_at = EXCLUDED.last_seen_at
-"""
-        ),
+""",
         {"cc": county_code, "token": token, "pid": person_id, "platform": platform, "v": app_version, "now": now},
     )
 
 
-def forget_device(session: Session, *, person_id: int, token: str) -> int:
-    return session.execute(
-        text("DELETE FROM device WHERE token = :t AND person_id = :p"), {"t": token, "p": person_id}
-    ).rowcount
+async def forget_device(conn: Conn, *, person_id: int, token: str) -> int:
+    return await execute(
+        conn, "DELETE FROM device WHERE token = %(t)s AND person_id = %(p)s", {"t": token, "p": person_id}
+    )
+
+
+async def metrics_figures(conn: Conn, buckets: Sequence[float]) -> tuple[dict[str, int], list[Row], Row]:
+    """(counters, notifications by delivery state, latency histogram row) for /metrics."""
+    counts = ", ".join(
+        f"count(*) FILTER (WHERE delivered_at - created_at <= make_interval(secs => {float(b)}))" for b in buckets
+    )
+    async with conn.pipeline():
+        counters = await conn.execute("SELECT name, value FROM push_counter")
+        states = await conn.execute("SELECT delivery_state, count(*) AS n FROM notification GROUP BY 1")
+        latency = await conn.execute(
+            f"SELECT {counts}, count(*) AS total, coalesce(sum(extract(epoch FROM delivered_at - created_at)), 0)"
+            " AS seconds FROM notification WHERE delivery_state = 'sent' AND delivered_at IS NOT NULL"
+        )
+        counter_rows, state_rows, hist = await counters.fetchall(), await states.fetchall(), await latency.fetchone()
+    assert hist is not None
+    return {r["name"]: r["value"] for r in counter_rows}, state_rows, hist
 
 
 # --- one round ------------------------------------------------------------------
@@ -241,7 +255,7 @@ class RoundResult:
     latencies_s: list[float] = field(default_factory=list)
 
 
-def _pushes(rows: Sequence[RowMapping], devices: dict[int, list[str]]) -> list[Push]:
+def _pushes(rows: Sequence[Row], devices: dict[int, list[str]]) -> list[Push]:
     out = []
     for n in rows:
         case = str(n["case_id"]) if n["case_id"] is not None else ""
@@ -258,27 +272,24 @@ def backoff_s(settings: Settings, attempts: int, retry_after_s: float | None) ->
     return max(random.uniform(cap / 2, cap), retry_after_s or 0.0)
 
 
-def deliver_round(
-    *, session: Session, sender: Sender, settings: Settings, now: datetime, signer: Signer,
+async def deliver_round(
+    *, conn: Conn, sender: Sender, settings: Settings, now: datetime, signer: Signer,
     clock: Any = None,
 ) -> RoundResult:  # fmt: skip
-    """Claim, send, record. Commits twice: after the claim, and after the results."""
-    rows = session.execute(
-        _CLAIM, {"now": now, "n": settings.push_claim, "lease_until": now + timedelta(seconds=settings.push_lease_s)}
-    ).mappings().all()
-    session.commit()
+    """Claim, send, record: two transactions, and none open while the network is slow."""
+    async with conn.transaction():
+        rows = await fetch_all(conn, _CLAIM, {"now": now, "n": settings.push_claim,
+                                              "lease_until": now + timedelta(seconds=settings.push_lease_s)})  # fmt: skip
     result = RoundResult(claimed=len(rows))
     if not rows:
         return result
     devices: dict[int, list[str]] = defaultdict(list)
-    for d in session.execute(
-        text("SELECT person_id, token FROM device WHERE person_id = ANY(:p) ORDER BY id"),
-        {"p": list({r["person_id"] for r in rows})},
-    ):
-        devices[d.person_id].append(d.token)
-    session.commit()  # hold no transaction open while the network is slow
+    for d in await fetch_all(conn, "SELECT person_id, token FROM device WHERE person_id = ANY(%(p)s) ORDER BY id",
+                             {"p": list({r["person_id"] for r in rows})}):  # fmt: skip
+        devices[d["person_id"]].append(d["token"])
     pushes = _pushes(rows, devices)
-    outcomes = sender.send(pushes) if pushes else []
+    # firebase-admin's send is synchronous: a thread, so this process's loop keeps turning.
+    outcomes = await asyncio.to_thread(sender.send, pushes) if pushes else []
     accepted_at = clock() if clock else now  # FCM accepted by now: the latency's end
     by_notification: dict[int, list[tuple[Push, Result]]] = defaultdict(list)
     dead: set[str] = set()
@@ -288,71 +299,88 @@ def deliver_round(
         if r.kind == "dead_token":
             dead.add(p.token)
         auth_errors += r.kind == "auth"
-    if dead:
-        result.tokens_deleted = session.execute(
-            text("DELETE FROM device WHERE token = ANY(:t)"), {"t": list(dead)}
-        ).rowcount
-    # In case order: the fallback locks each case row, and two workers taking the same
-    # cases in different orders would deadlock each other.
-    for n in sorted(rows, key=lambda r: (r["case_id"] or 0, r["id"])):
-        got = by_notification.get(n["id"], [])
-        kinds = {r.kind for _, r in got}
-        errors = "; ".join(sorted({r.error for _, r in got if r.error}))[:1000]
-        reason = None
-        if "ok" in kinds:
-            outcome, values = "sent", {"delivery_state": "sent", "delivered_at": accepted_at, "last_error": None}
-        elif kinds & {"retry", "auth"}:
-            if (now - n["created_at"]).total_seconds() >= settings.push_give_up_after_s:
-                outcome, values = "failed", {"delivery_state": "failed",
-                                             "last_error": f"gave up after {n['attempts']} attempts: {errors}"}
-            else:
-                wait = backoff_s(settings, n["attempts"], max((r.retry_after_s or 0 for _, r in got), default=0))
-                outcome, values = "retried", {"next_attempt_at": now + timedelta(seconds=wait), "last_error": errors}
-        elif "permanent" in kinds:
-            outcome, values = "failed", {"delivery_state": "failed", "last_error": f"refused by FCM: {errors}"}
-        else:  # no device, or every token dead: the inbox keeps it, and someone above must know
-            reason = "every device token is dead" if got else "no registered device"
-            outcome, values = "failed", {"delivery_state": "failed", "last_error": f"unreachable: {reason}"}
-        if not _set(session, n, **values):
-            continue  # our lease ran out and another round took the row: its result stands
-        setattr(result, outcome, getattr(result, outcome) + 1)
-        if outcome == "sent":
-            result.latencies_s.append(max((accepted_at - n["created_at"]).total_seconds(), 0.0))
-        if reason is not None:
-            result.unreachable += 1
-            if settings.push_fallback == "chain":
-                cases.notify_next_up(session=session, notification=n, reason=reason, now=now, signer=signer)
-    for name, value in (("sent", result.sent), ("retried", result.retried), ("failed", result.failed),
-                        ("unreachable", result.unreachable), ("tokens_deleted", result.tokens_deleted),
-                        ("third_party_auth_errors", auth_errors)):  # fmt: skip
-        bump(session, name, value)
-    session.commit()
-    log.info("push round: %s claimed, %s sent, %s retried, %s failed (%s unreachable), %s tokens deleted",
-             result.claimed, result.sent, result.retried, result.failed, result.unreachable, result.tokens_deleted)
+    async with conn.transaction():
+        if dead:
+            result.tokens_deleted = await execute(
+                conn, "DELETE FROM device WHERE token = ANY(%(t)s)", {"t": list(dead)}
+            )
+        # In case order: the fallback locks each case row, and two workers taking the same
+        # cases in different orders would deadlock each other.
+        for n in sorted(rows, key=lambda r: (r["case_id"] or 0, r["id"])):
+            got = by_notification.get(n["id"], [])
+            kinds = {r.kind for _, r in got}
+            errors = "; ".join(sorted({r.error for _, r in got if r.error}))[:1000]
+            reason = None
+            values: dict[str, Any]
+            if "ok" in kinds:
+                outcome, values = "sent", {"delivery_state": "sent", "delivered_at": accepted_at, "last_error": None}
+            elif kinds & {"retry", "auth"}:
+                if (now - n["created_at"]).total_seconds() >= settings.push_give_up_after_s:
+                    outcome, values = (
+                        "failed",
+                        {"delivery_state": "failed", "last_error": f"gave up after {n['attempts']} attempts: {errors}"},
+                    )
+                else:
+                    wait = backoff_s(settings, n["attempts"], max((r.retry_after_s or 0 for _, r in got), default=0))
+                    outcome, values = (
+                        "retried",
+                        {"next_attempt_at": now + timedelta(seconds=wait), "last_error": errors},
+                    )
+            elif "permanent" in kinds:
+                outcome, values = "failed", {"delivery_state": "failed", "last_error": f"refused by FCM: {errors}"}
+            else:  # no device, or every token dead: the inbox keeps it, and someone above must know
+                reason = "every device token is dead" if got else "no registered device"
+                outcome, values = "failed", {"delivery_state": "failed", "last_error": f"unreachable: {reason}"}
+            if not await _set(conn, n, **values):
+                continue  # our lease ran out and another round took the row: its result stands
+            setattr(result, outcome, getattr(result, outcome) + 1)
+            if outcome == "sent":
+                result.latencies_s.append(max((accepted_at - n["created_at"]).total_seconds(), 0.0))
+            if reason is not None:
+                result.unreachable += 1
+                if settings.push_fallback == "chain":
+                    await cases.notify_next_up(conn=conn, notification=n, reason=reason, now=now, signer=signer)
+        for name, value in (("sent", result.sent), ("retried", result.retried), ("failed", result.failed),
+                            ("unreachable", result.unreachable), ("tokens_deleted", result.tokens_deleted),
+                            ("third_party_auth_errors", auth_errors)):  # fmt: skip
+            await bump(conn, name, value)
+    log.info(
+        "push round: %s claimed, %s sent, %s retried, %s failed (%s unreachable), %s tokens deleted",
+        result.claimed,
+        result.sent,
+        result.retried,
+        result.failed,
+        result.unreachable,
+        result.tokens_deleted,
+    )
     return result
 
 
-def _set(session: Session, claimed: RowMapping, **values: Any) -> bool:
+async def _set(conn: Conn, claimed: Row, **values: Any) -> bool:
     """Record an outcome, unless the row was claimed again since (attempts moved on)."""
-    cols = ", ".join(f"{k} = :{k}" for k in values)
-    return session.execute(
-        text(f"UPDATE notification SET {cols} WHERE id = :id AND attempts = :attempts AND delivery_state = 'pending'"),
-        {**values, "id": claimed["id"], "attempts": claimed["attempts"]},
-    ).rowcount == 1
+    cols = ", ".join(f"{k} = %({k})s" for k in values)
+    return (
+        await execute(
+            conn,
+            f"UPDATE notification SET {cols}"
+            " WHERE id = %(id)s AND attempts = %(attempts)s AND delivery_state = 'pending'",
+            {**values, "id": claimed["id"], "attempts": claimed["attempts"]},
+        )
+        == 1
+    )
 
 
-def deliver_all(
-    *, session: Session, sender: Sender, settings: Settings, now: datetime, signer: Signer, clock: Any = None,
+async def deliver_all(
+    *, conn: Conn, sender: Sender, settings: Settings, now: datetime, signer: Signer, clock: Any = None,
     max_rounds: int = 1000,
 ) -> RoundResult:  # fmt: skip
     """Rounds until the due outbox is empty (a full claim means more may be waiting)."""
     total = RoundResult()
     for _ in range(max_rounds):
-        r = deliver_round(session=session, sender=sender, settings=settings, now=now, signer=signer, clock=clock)
+        r = await deliver_round(conn=conn, sender=sender, settings=settings, now=now, signer=signer, clock=clock)
         for k in ("claimed", "sent", "retried", "failed", "unreachable", "tokens_deleted"):
             setattr(total, k, getattr(total, k) + getattr(r, k))
         total.latencies_s += r.latencies_s
         if r.claimed < settings.push_claim:
             break
     return total
-

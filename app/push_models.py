@@ -1,6 +1,7 @@
 """ORM models of push delivery: the phones that can be rung, and the operator counters.
 
 On the grid's `Base`, so one metadata describes the schema (migration 0105)."""
+
 from __future__ import annotations
 
 from datetime import datetime

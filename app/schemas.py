@@ -1,10 +1,14 @@
 """Response and request shapes of the HTTP API (apart from the ORM models)."""
+
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from geo.crs import CRS
+from grid.cases.enums import Section, State, Tier
 
 
 class ErrorDetail(BaseModel):
@@ -195,3 +199,202 @@ class AuditOut(BaseModel):
 class AuditPage(BaseModel):
     items: list[AuditOut]
     next_cursor: int | None = Field(description="pass as ?cursor= for older rows; null on the last page")
+
+
+# --- cases ------------------------------------------------------------------------
+
+
+class PartyIn(BaseModel):
+    name: str = Field(min_length=1, max_length=50)
+    phone: str | None = Field(default=None, pattern=r"^1[3-9]\d{9}$", description="mainland mobile")
+    role: str = Field(min_length=1, max_length=20, description="e.g. 申请人, 被申请人, 证人")
+
+
+class ReportIn(BaseModel):
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    crs: CRS = CRS.wgs84
+    accuracy_m: float | None = Field(default=None, ge=0, le=100_000, allow_inf_nan=False)
+    floor: int | None = Field(default=None, ge=-10, le=300)
+    category: str = Field(min_length=1, max_length=32)
+    severity: int = Field(ge=1, le=4)
+    description: str = Field(min_length=1, max_length=4000)
+    parties: list[PartyIn] = Field(default_factory=list, max_length=30)
+    occurred_at: datetime | None = None
+    client_recorded_at: datetime | None = None
+
+    @field_validator("occurred_at", "client_recorded_at")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2026-03-01T09:00:00+08:00")
+        return v
+
+
+class ActionIn(BaseModel):
+    action: str = Field(description="accept, start_mediation, resolve, fail, escalate, return, return_visit, "
+                                    "close, reopen, extend")  # fmt: skip
+    note: str | None = Field(default=None, max_length=4000)
+    next_recipient: str | None = Field(default=None, max_length=64, description="node code, for return (退回)")
+    approver: str | None = Field(default=None, max_length=100, description="who one tier up approved an extension")
+    hours: float | None = Field(default=None, gt=0, le=720, allow_inf_nan=False)
+    agreement_text: str | None = Field(default=None, max_length=20000)
+    satisfaction: int | None = Field(default=None, ge=1, le=5)
+
+
+class SectionIn(BaseModel):
+    body: str = Field(min_length=1, max_length=20000)
+
+
+class CaseOut(BaseModel):
+    id: int
+    state: State
+    tier: Tier
+    category: str
+    severity: int
+    description: str
+    lon: float
+    lat: float
+    located_node: str | None
+    handling_node: str
+    handling_node_name: str
+    outside_county: bool
+    rule_version: int
+    flags: list[str]
+    reported_at: datetime
+    occurred_at: datetime | None
+    accept_by: datetime | None
+    resolve_by: datetime | None
+    overdue: bool
+    outcome: str | None = None
+    satisfaction: int | None = None
+    allowed_actions: list[str] = []
+
+
+class PartyOut(BaseModel):
+    name: str
+    phone: str | None
+    role: str
+
+
+class RecipientOut(BaseModel):
+    person_id: int
+    name: str
+    role: str
+
+
+class CaseDetail(CaseOut):
+    parties: list[PartyOut] = Field(description="personal data: shown to readers in scope, every read audited")
+    recipients: list[RecipientOut]
+    sections: dict[Section, str]
+    agreement_text: str | None
+    failure_reason: str | None
+
+
+class CasePage(BaseModel):
+    items: list[CaseOut]
+    next_cursor: int | None
+
+
+class Category(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+
+
+class Severity(BaseModel):
+    level: int
+    name_zh: str
+    meaning: str
+
+
+class Catalogue(BaseModel):
+    categories: list[Category]
+    severities: list[Severity]
+
+
+class AttachmentOut(BaseModel):
+    sha256: str
+    content_type: str
+    size: int
+    new: bool = Field(description="false when the same photo was already on the case")
+
+
+class LedgerEvent(BaseModel):
+    seq: int
+    action: str
+    actor_person_id: int | None
+    actor: str | None
+    from_state: str | None
+    to_state: str
+    note: str | None
+    attachment_hashes: list[str]
+    at: datetime
+    hash: str
+    prev_hash: str
+    signature: str
+
+
+class LedgerOut(BaseModel):
+    case_id: int
+    events: list[LedgerEvent]
+
+
+class VerifyOut(BaseModel):
+    valid: bool
+    first_bad_event: int | None
+
+
+class PointGeometry(BaseModel):
+    type: Literal["Point"] = "Point"
+    coordinates: tuple[float, float]
+
+
+class CaseFeatureProperties(BaseModel):
+    id: int
+    state: State
+    tier: Tier
+    category: str
+    severity: int
+    overdue: bool
+    handling_node: str
+    handling_node_name: str
+    located_node: str | None
+    reported_at: datetime
+    due_at: datetime | None
+
+
+class CaseFeature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: int
+    geometry: PointGeometry
+    properties: CaseFeatureProperties
+
+
+class CaseCollection(BaseModel):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[CaseFeature]
+    truncated: bool = Field(description="more cases matched than `limit`")
+
+
+class InboxItem(BaseModel):
+    id: int
+    case_id: int | None
+    kind: str
+    title: str
+    body: str
+    created_at: datetime
+    read_at: datetime | None
+
+
+class InboxPage(BaseModel):
+    items: list[InboxItem]
+    next_cursor: int | None
+
+
+class ReadIn(BaseModel):
+    ids: list[int] = Field(min_length=1, max_length=500)
+
+
+class MarkedOut(BaseModel):
+    marked: int

@@ -1,4 +1,5 @@
 """Settings from the environment (and `.data/db.env`, written by `scripts/dev.sh`)."""
+
 from __future__ import annotations
 
 import base64
@@ -11,7 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from grid.ledger import Signer
+from grid.cases.ledger import Signer
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Good enough on a laptop; `create_app` refuses it when WUZHANG_ENV=production.
@@ -44,7 +45,26 @@ class Settings(BaseSettings):
     county_name: str = Field(default="米脂县", alias="WUZHANG_COUNTY_NAME")
     host: str = Field(default="127.0.0.1", alias="WUZHANG_HOST")
     port: int = Field(default=8000, alias="WUZHANG_PORT")
-    db_pool_size: int = Field(default=10, alias="WUZHANG_DB_POOL_SIZE")
+    # Per server process. A request holds a connection only while its handler runs, so a
+    # few serve many: 10 per process keep a 2-core machine's database busy.
+    db_pool_size: int = Field(default=10, ge=1, alias="WUZHANG_DB_POOL_SIZE")
+    db_pool_min_size: int = Field(default=2, ge=0, alias="WUZHANG_DB_POOL_MIN_SIZE")
+    # How long a request waits for a free connection before it is answered 503.
+    db_pool_timeout_s: float = Field(default=5.0, gt=0, alias="WUZHANG_DB_POOL_TIMEOUT_S")
+    # A statement of the API running longer than this is cancelled (503); imports and
+    # the CLI use connections of their own, without this limit.
+    db_statement_timeout_ms: int = Field(default=30_000, ge=0, alias="WUZHANG_DB_STATEMENT_TIMEOUT_MS")
+    # Request bodies above this are refused (413) before they are read; uploads have
+    # their own limits (attachment_max_bytes, import_max_bytes).
+    json_max_bytes: int = Field(default=256 * 1024, ge=1024, alias="WUZHANG_JSON_MAX_BYTES")
+    # Callers' principals kept per process (dropped by NOTIFY on every change).
+    principal_cache_entries: int = Field(default=20_000, ge=0, alias="WUZHANG_PRINCIPAL_CACHE_ENTRIES")
+    principal_cache_seconds: float = Field(default=300.0, gt=0, alias="WUZHANG_PRINCIPAL_CACHE_SECONDS")
+    # An open inbox stream looks for new notifications this often even without a NOTIFY.
+    inbox_poll_s: float = Field(default=15.0, gt=0, alias="WUZHANG_INBOX_POLL_S")
+    # `wuzhang serve`: HTTP worker processes (0: one per CPU) and uvicorn's access log.
+    workers: int = Field(default=0, ge=0, alias="WUZHANG_WORKERS")
+    access_log: bool = Field(default=False, alias="WUZHANG_ACCESS_LOG")
     # Lists are cut into pages of at most this many items.
     page_size_max: int = Field(default=500, alias="WUZHANG_PAGE_SIZE_MAX")
     # Uploaded boundary files above this size are refused (413) before they are read.
@@ -72,8 +92,9 @@ class Settings(BaseSettings):
 
     # Push (FCM through firebase-admin). Unset credentials: a logging sender, so the demo
     # needs no Firebase project.
-    fcm_credentials: str = Field(default="", alias="WUZHANG_FCM_CREDENTIALS",
-                                 description="path to a Firebase service-account JSON")
+    fcm_credentials: str = Field(
+        default="", alias="WUZHANG_FCM_CREDENTIALS", description="path to a Firebase service-account JSON"
+    )
     # Only for tests and drills against a fake FCM server: replaces the send URL
     # (https://fcm.googleapis.com/v1/projects/{0}/messages:send; {0} is the project).
     fcm_url: str = Field(default="", alias="WUZHANG_FCM_URL")

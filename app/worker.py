@@ -1,80 +1,87 @@
 """The background worker: deadline warnings and automatic escalation, then push delivery.
 
-A real process (`wuzhang worker`; `make run` starts one beside the API). Several may
-run at once: every sweep locks its rows with SKIP LOCKED, so no case is handled
-twice. The clock is injectable (`--now`), so tests and drills can move time.
+A real process (`wuzhang worker`; `wuzhang serve` starts one beside the API's server
+processes). Several may run at once: every sweep locks its rows with SKIP LOCKED, so
+no case is handled twice. The clock is injectable (`--now`), so tests and drills can
+move time.
 
 Each tick sweeps deadlines first (a sweep writes notifications), then drains the
 notification outbox to phones (app/push.py), so an escalation rings in the same tick.
+One connection of its own, opened again if the database went away.
 """
+
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import signal
-import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
-
-from sqlalchemy.orm import Session
+from datetime import UTC, datetime
 
 from app import push
-from app.db import make_engine
-from app.settings import Settings
-from grid import cases
+from app.accounts.service import ROOMS
+from app.settings import Settings, libpq_url
+from grid.cases import service as cases
+from grid.db import Conn, connect
 
 log = logging.getLogger("wuzhang.worker")
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
-def sweep_once(settings: Settings, *, now: datetime, engine=None) -> cases.SweepResult:
-    engine = engine or make_engine(settings)
-    with Session(engine) as session:
-        result = cases.sweep(session=session, now=now, signer=settings.ledger_signer())
-        session.commit()
+async def sweep_once(conn: Conn, settings: Settings, *, now: datetime) -> cases.SweepResult:
+    result = await cases.sweep(conn=conn, now=now, signer=settings.ledger_signer(), rooms=ROOMS)
     if result.escalated or result.warned:
         log.info("sweep at %s: escalated %s, warned %s", now.isoformat(), result.escalated, result.warned)
     return result
 
 
-def push_once(settings: Settings, *, now: datetime, sender: push.Sender, engine=None,
-              clock: Callable[[], datetime] = utc_now) -> push.RoundResult:
-    engine = engine or make_engine(settings)
-    with Session(engine) as session:
-        return push.deliver_all(session=session, sender=sender, settings=settings, now=now,
-                                signer=settings.ledger_signer(), clock=clock)
+async def push_once(
+    conn: Conn, settings: Settings, *, now: datetime, sender: push.Sender, clock: Callable[[], datetime] = utc_now
+) -> push.RoundResult:
+    return await push.deliver_all(conn=conn, sender=sender, settings=settings, now=now,
+                                  signer=settings.ledger_signer(), clock=clock)  # fmt: skip
 
 
-def run(
+async def run(
     settings: Settings, *, clock: Callable[[], datetime] = utc_now, once: bool = False, parent_pid: int | None = None
 ) -> None:
     """Sweep until stopped. `parent_pid`: stop once that process is no longer our parent
     (`serve` starts a worker; a killed server must not leave its worker behind)."""
-    stop = threading.Event()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    engine = make_engine(settings)
+        loop.add_signal_handler(sig, stop.set)
     sender = push.make_sender(settings)
     log.info("worker started; sweeping every %.0f s", settings.worker_interval_s)
-    while not stop.is_set():
-        steps = (("sweep", lambda: sweep_once(settings, now=clock(), engine=engine)),
-                 ("push", lambda: push_once(settings, now=clock(), sender=sender, engine=engine, clock=clock)))
-        for name, step in steps:
+    conn: Conn | None = None
+    try:
+        while not stop.is_set():
             try:
-                step()
+                if conn is None or conn.closed:
+                    conn = await connect(libpq_url(settings.database_url), application_name="wuzhang-worker")
+                await sweep_once(conn, settings, now=clock())
+                await push_once(conn, settings, now=clock(), sender=sender, clock=clock)
             except Exception:  # one bad tick must not end the worker; the next one retries
-                log.exception("%s failed", name)
+                log.exception("worker tick failed")
+                if conn is not None and conn.broken:
+                    conn = None
                 if once:
                     raise
-        if once:
-            break
-        for _ in range(max(1, int(settings.worker_interval_s))):
-            if stop.wait(1.0) or (parent_pid is not None and os.getppid() != parent_pid):
-                stop.set()
+            if once:
                 break
-    if isinstance(sender, push.FcmSender):
-        sender.close()
-    engine.dispose()
+            for _ in range(max(1, int(settings.worker_interval_s))):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+                if stop.is_set() or (parent_pid is not None and os.getppid() != parent_pid):
+                    stop.set()
+                    break
+    finally:
+        if conn is not None:
+            await conn.close()
+        if isinstance(sender, push.FcmSender):
+            await asyncio.to_thread(sender.close)  # delete_app must not run inside the loop

@@ -7,6 +7,7 @@ The GCJ-02 forward formula is the published one (as in googollee/eviltransform);
 its inverse has no closed form, so we iterate the forward function to a fixed point,
 which converges to well under a millimetre in a few steps.
 """
+
 from __future__ import annotations
 
 import math
@@ -130,7 +131,7 @@ def gcj02_to_wgs84_many(coords: np.ndarray) -> np.ndarray:
     lon, lat = coords[:, 0], coords[:, 1]
 
     def in_china(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return (72.004 <= x) & (x <= 137.8347) & (0.8293 <= y) & (y <= 55.8271)
+        return (x >= 72.004) & (x <= 137.8347) & (y >= 0.8293) & (y <= 55.8271)
 
     inside = in_china(lon, lat)
     w_lon, w_lat = lon.copy(), lat.copy()

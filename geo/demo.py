@@ -12,6 +12,7 @@ How the polygons are made, so that children tile their parent exactly:
 `scale` multiplies the number of leaf polygons (units and central households):
 scale 1 gives about 6,200 leaves and 9,500 posts; scale 17 gives over 100,000 leaves.
 """
+
 from __future__ import annotations
 
 import math
@@ -50,8 +51,25 @@ PHONE_PREFIXES = (
     "133", "135", "136", "137", "138", "139", "150", "151", "152", "153", "155", "156",
     "157", "158", "159", "177", "180", "181", "182", "183", "186", "187", "188", "189",
 )  # fmt: skip
-COMMUNITY_NAMES = "南关 北关 东街 西街 银州 上城 下城 河滨 龙凤 行宫 新区 文屏 盘龙 城北 城南 永乐".split()
-VILLAGE_SUFFIXES = "沟 峁 坪 湾 岔 塬 畔 庄 河 渠 梁 坬".split()
+COMMUNITY_NAMES = [
+    "南关",
+    "北关",
+    "东街",
+    "西街",
+    "银州",
+    "上城",
+    "下城",
+    "河滨",
+    "龙凤",
+    "行宫",
+    "新区",
+    "文屏",
+    "盘龙",
+    "城北",
+    "城南",
+    "永乐",
+]
+VILLAGE_SUFFIXES = ["沟", "峁", "坪", "湾", "岔", "塬", "畔", "庄", "河", "渠", "梁", "坬"]
 VILLAGE_PREFIXES = ("", "", "", "前", "后", "上", "下", "东", "西", "南", "北", "新")
 
 
@@ -254,7 +272,7 @@ def generate(scale: int = 1, seed: int = 610827) -> DemoCounty:
 
     root = Rect(0, 0, cells, cells)
     add(COUNTY_CODE, COUNTY_NAME, "county", None, None, root)
-    for (suffix, t_name), t_rect in zip(TOWNSHIPS, split(root, _weights(rng, len(TOWNSHIPS), 0.25), rng)):
+    for (suffix, t_name), t_rect in zip(TOWNSHIPS, split(root, _weights(rng, len(TOWNSHIPS), 0.25), rng), strict=False):
         t_code = COUNTY_CODE + suffix
         add(t_code, t_name, "township", None, COUNTY_CODE, t_rect)
         n_urban = URBAN_AREAS.get(t_name, 0)
@@ -281,7 +299,7 @@ def _township_areas(t_rect: Rect, n_urban: int, scale: int, rng: random.Random) 
     beside = Rect(core.i1, t_rect.j0, t_rect.i1, core.j1)
     above = Rect(t_rect.i0, core.j1, t_rect.i1, t_rect.j1)
     urban = [("urban", r) for r in split(core, _weights(rng, n_urban), rng)]
-    return urban + [("rural", beside), ("rural", above)]
+    return [*urban, ("rural", beside), ("rural", above)]
 
 
 def _urban_area(add, names: _Names, rng: random.Random, a_code: str, a_rect: Rect, units_per_grid: int) -> None:

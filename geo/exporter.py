@@ -3,6 +3,7 @@
 Geometry goes over as WKB straight from PostGIS, so coordinates are exact doubles:
 an export re-imported gives the same polygons bit for bit.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping

@@ -5,6 +5,7 @@ Reading and reprojection only; validation and writing are the grid's business
 a Shapefile without a .prj is refused. GCJ-02 is undone only when the caller says
 the file is in GCJ-02, because nothing in a file can tell us so.
 """
+
 from __future__ import annotations
 
 import math
@@ -142,8 +143,8 @@ def read_boundaries(
     names = [ALIASES.get(str(f).lower(), str(f).lower()) for f in meta["fields"]]
     if field_map:
         lowered = {k.lower(): v for k, v in field_map.items()}
-        names = [lowered.get(str(f).lower(), n) for f, n in zip(meta["fields"], names)]
-    columns = {n: data for n, data in zip(names, field_data) if n in FIELDS}
+        names = [lowered.get(str(f).lower(), n) for f, n in zip(meta["fields"], names, strict=False)]
+    columns = {n: data for n, data in zip(names, field_data, strict=False) if n in FIELDS}
     for required in ("code", "level"):
         if required not in columns:
             raise BadBoundaryFile(

@@ -2,6 +2,7 @@
 
 Every error carries a stable `code` and a message a person can act on.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,10 +1,11 @@
 """Use cases: import boundaries from a file, and check what is stored.
 
-Keyword-only, session first; callers commit. One import is one transaction: the
-file is staged in a temporary table, every check runs on it, and nodes are written
-only when no check found an error. A dry run writes inside a savepoint and rolls it
-back, so its counts are the real ones.
+Keyword-only, the connection first. One import is one transaction, which the caller
+opens and commits: the file is staged in a temporary table, every check runs on it,
+and nodes are written only when no check found an error. A dry run writes inside a
+savepoint and rolls it back, so its counts are the real ones.
 """
+
 from __future__ import annotations
 
 import time
@@ -12,11 +13,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Protocol
 
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+import psycopg
 
-from grid import repository
+from grid.db import Conn
 from grid.levels import LEVEL_CODES, chain_of_level, child_error
+from grid.repository import staging
 from grid.validation import Problem, Report
 
 Step = Callable[[str], None]
@@ -34,9 +35,9 @@ class BoundaryLike(Protocol):
     wkb: bytes | None
 
 
-def import_boundaries(
+async def import_boundaries(
     *,
-    session: Session,
+    conn: Conn,
     county_code: str,
     records: Iterable[BoundaryLike],
     source: str,
@@ -52,18 +53,16 @@ def import_boundaries(
     report = Report(source=source, crs=crs, tolerance_m=tolerance_m, dry_run=dry_run)
     t0 = time.perf_counter()
     step("staging")
-    repository.stage_create(session)
-    rows = [
-        (r.row, r.code, r.name, r.level, r.chain, r.parent_code, r.floor_from, r.floor_to, r.wkb) for r in records
-    ]
+    await staging.stage_create(conn)
+    rows = [(r.row, r.code, r.name, r.level, r.chain, r.parent_code, r.floor_from, r.floor_to, r.wkb) for r in records]
     report.features = len(rows)
-    repository.stage_copy(session, rows=rows)
-    repository.stage_prepare(session)
+    await staging.stage_copy(conn, rows=rows)
+    await staging.stage_prepare(conn)
     report.timings["staging"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    _validate(session, report, make_valid=make_valid, step=step)
-    missing = repository.missing_from_stage(session)
+    await _validate(conn, report, make_valid=make_valid, step=step)
+    missing = await staging.missing_from_stage(conn)
     for m in missing:
         report.add(Problem(
             "missing_from_file", "warning", m["code"],
@@ -77,31 +76,26 @@ def import_boundaries(
 
     t0 = time.perf_counter()
     step("writing")
-    savepoint = session.begin_nested()
     try:
-        report.inserted, report.updated = repository.upsert_from_stage(session, county_code=county_code)
-        if retire_missing and missing:
-            report.retired = repository.retire_nodes(session, ids=[m["id"] for m in missing])
-    except DBAPIError as exc:
+        # A dry run writes too, inside a savepoint rolled back at its end: real counts.
+        async with conn.transaction(force_rollback=dry_run):
+            report.inserted, report.updated = await staging.upsert_from_stage(conn, county_code=county_code)
+            if retire_missing and missing:
+                report.retired = await staging.retire_nodes(conn, ids=[m["id"] for m in missing])
+    except psycopg.DatabaseError as exc:
         # The database's own rules (triggers, constraints) caught what the checks did not.
-        savepoint.rollback()
-        diag = getattr(exc.orig, "diag", None)
-        message = (getattr(diag, "message_primary", None) or str(exc.orig)).strip()
+        message = (exc.diag.message_primary or str(exc)).strip()
         report.add(Problem("database", "error", None, f"the database refused the write: {message}"))
         report.inserted = report.updated = report.retired = 0
         return report
     report.unchanged = report.features - report.inserted - report.updated
-    if dry_run:
-        savepoint.rollback()
-    else:
-        savepoint.commit()
     report.written = not dry_run
     report.timings["writing"] = time.perf_counter() - t0
     return report
 
 
-def check_stored(
-    *, session: Session, code: str | None = None, tolerance_m: float = 1.0, on_step: Step | None = None
+async def check_stored(
+    *, conn: Conn, code: str | None = None, tolerance_m: float = 1.0, on_step: Step | None = None
 ) -> Report:
     """The import's checks on the live nodes under `code` (the whole grid when None)."""
     step = on_step or (lambda _name: None)
@@ -110,12 +104,12 @@ def check_stored(
     )
     t0 = time.perf_counter()
     step("staging")
-    repository.stage_create(session)
-    report.features = repository.stage_from_stored(session, code=code)
-    repository.stage_prepare(session)
+    await staging.stage_create(conn)
+    report.features = await staging.stage_from_stored(conn, code=code)
+    await staging.stage_prepare(conn)
     report.timings["staging"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    _validate(session, report, make_valid=False, step=step, stored=True)
+    await _validate(conn, report, make_valid=False, step=step, stored=True)
     report.timings["validation"] = time.perf_counter() - t0
     return report
 
@@ -123,18 +117,18 @@ def check_stored(
 VALIDATION_STEPS = ("fields", "validity", "hierarchy", "outside_parent", "sibling_overlap", "gaps")
 
 
-def _validate(session: Session, report: Report, *, make_valid: bool, step: Step, stored: bool = False) -> None:
+async def _validate(conn: Conn, report: Report, *, make_valid: bool, step: Step, stored: bool = False) -> None:
     add = report.add
     row_of = lambda r: r  # noqa: E731 - staging row; dropped at the end for stored nodes
     step("fields")
-    for f in repository.check_fields(session, level_codes=LEVEL_CODES):
+    for f in await staging.check_fields(conn, level_codes=LEVEL_CODES):
         add(_field_problem(f, row_of(f["row"])))
 
     step("validity")
-    invalid = repository.check_validity(session)
-    repaired = {r["row"]: r for r in repository.make_valid(session, rows=[i["row"] for i in invalid])} if (
-        make_valid and invalid
-    ) else {}  # fmt: skip
+    invalid = await staging.check_validity(conn)
+    repaired = {}
+    if make_valid and invalid:
+        repaired = {r["row"]: r for r in await staging.make_valid(conn, rows=[i["row"] for i in invalid])}
     for i in invalid:
         fix = repaired.get(i["row"])
         where = f" near ({i['lon']:.6f}, {i['lat']:.6f})" if i["lon"] is not None else ""
@@ -155,10 +149,10 @@ def _validate(session: Session, report: Report, *, make_valid: bool, step: Step,
                          "points_after": fix["points_after"], "parts_after": fix["parts_after"],
                          "area_m2": fix["area_m2"]},
             ))  # fmt: skip
-    repository.stage_mark_usable(session)
+    await staging.stage_mark_usable(conn)
 
     step("hierarchy")
-    for h in repository.check_hierarchy(session):
+    for h in await staging.check_hierarchy(conn):
         if h["check"] == "unknown_parent":
             add(Problem(
                 "unknown_parent", "error", h["code"],
@@ -179,7 +173,7 @@ def _validate(session: Session, report: Report, *, make_valid: bool, step: Step,
 
     tol = report.tolerance_m
     step("outside_parent")
-    for o in repository.check_outside_parent(session, tolerance_m=tol):
+    for o in await staging.check_outside_parent(conn, tolerance_m=tol):
         add(Problem(
             "outside_parent", "error", o["code"],
             f"{o['code']} sticks {o['dist_m']:.1f} m out of its parent {o['parent_code']} "
@@ -189,7 +183,7 @@ def _validate(session: Session, report: Report, *, make_valid: bool, step: Step,
         ))  # fmt: skip
 
     step("sibling_overlap")
-    overlaps = repository.check_sibling_overlap(session, tolerance_m=tol)
+    overlaps = await staging.check_sibling_overlap(conn, tolerance_m=tol)
     for s in overlaps:
         add(Problem(
             "sibling_overlap", "error", s["code_a"] if s["row_a"] is not None else s["code_b"],
@@ -200,7 +194,7 @@ def _validate(session: Session, report: Report, *, make_valid: bool, step: Step,
         ))  # fmt: skip
 
     step("gaps")
-    for g in repository.check_gaps(session, tolerance_m=tol, also=sorted({s["parent_code"] for s in overlaps})):
+    for g in await staging.check_gaps(conn, tolerance_m=tol, also=sorted({s["parent_code"] for s in overlaps})):
         add(Problem(
             "gap", "warning", g["code"],
             f"{g['code']}: its children leave {g['share']:.2%} of it uncovered ({g['area_m2']:,.1f} m², "
@@ -211,7 +205,7 @@ def _validate(session: Session, report: Report, *, make_valid: bool, step: Step,
 
     # Every problem gets a place to look at: the feature's own point when a check gave none.
     unplaced = [p.row for p in report.problems if p.lon is None and p.row is not None]
-    points = repository.stage_points(session, rows=unplaced) if unplaced else {}
+    points = await staging.stage_points(conn, rows=unplaced) if unplaced else {}
     report.problems = [
         replace(p, lon=points.get(p.row, (None, None))[0], lat=points.get(p.row, (None, None))[1])
         if p.lon is None and p.row is not None else p

@@ -8,6 +8,7 @@ County → township → one of two five-chief chains, fixed at `area` level:
 Pure data and functions; `migrations/` mirrors `child_level_allowed` in a trigger,
 and a test checks the two agree.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,9 +1,10 @@
 """Pure part of locating a point: choosing the floor and shaping the chain.
 
-The SQL (grid.repository.locate_rows) finds the deepest node covering the point and
-returns its ancestors with their current posts; everything decided here is a
-function of those rows, so it is unit-tested without a database.
+The SQL (grid.repository.nodes.locate_rows) finds the deepest node covering the point,
+its ancestors with their current posts, and the floor asked for; what is decided here
+is a function of those rows, so it is unit-tested without a database.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -47,10 +48,12 @@ class Location:
     warnings: list[str] = field(default_factory=list)
 
 
-def group_rows(rows: Iterable[Mapping[str, Any]]) -> tuple[list[Link], list[Link]]:
-    """Split locate rows into (ancestors deepest first, floors of the deepest node)."""
+def group_rows(rows: Iterable[Mapping[str, Any]]) -> tuple[list[Link], Link | None, list[str]]:
+    """Split locate rows into (ancestors deepest first, the chosen floor, the storey
+    ranges of the deepest node's floors when a floor was asked for)."""
     links: dict[int, Link] = {}
-    floors: set[int] = set()
+    floor_id: int | None = None
+    ranges: list[str] = []
     for r in rows:
         link = links.get(r["id"])
         if link is None:
@@ -59,36 +62,33 @@ def group_rows(rows: Iterable[Mapping[str, Any]]) -> tuple[list[Link], list[Link
                 depth=r["depth"], floor_from=r["floor_from"], floor_to=r["floor_to"],
             )  # fmt: skip
             if r["is_floor"]:
-                floors.add(r["id"])
+                floor_id = r["id"]
+            ranges = ranges or list(r.get("floor_ranges") or [])
         if r["person_id"] is not None:
             link.chiefs.append(Holder(r["person_id"], r["person_name"], r["phone"], r["role"]))
-    ancestors = sorted((lk for i, lk in links.items() if i not in floors), key=lambda lk: -lk.depth)
-    floor_links = sorted((links[i] for i in floors), key=lambda lk: (lk.floor_from or 0, lk.code))
-    return ancestors, floor_links
-
-
-def choose_floor(floors: list[Link], floor: int) -> Link | None:
-    """The floor node whose storey range holds `floor`; the lowest code wins an overlap."""
-    matching = [f for f in floors if f.floor_from is not None and f.floor_to is not None
-                and f.floor_from <= floor <= f.floor_to]  # fmt: skip
-    return min(matching, key=lambda f: f.code) if matching else None
+    for link in links.values():  # the current chief first, then deputies
+        link.chiefs.sort(key=lambda h: h.role != "chief")
+    ancestors = sorted((lk for i, lk in links.items() if i != floor_id), key=lambda lk: -lk.depth)
+    return ancestors, links.get(floor_id) if floor_id is not None else None, ranges
 
 
 def build_location(rows: Iterable[Mapping[str, Any]], *, floor: int | None) -> Location | None:
-    """The located node and its chain, or None when no node covers the point."""
-    ancestors, floors = group_rows(rows)
+    """The located node and its chain, or None when no node covers the point.
+
+    The database picks the floor (the one whose storey range holds `floor`; the lowest
+    code wins an overlap); here a floor in no range falls back to its unit, with a warning.
+    """
+    ancestors, chosen, ranges = group_rows(rows)
     if not ancestors:
         return None
     deepest = ancestors[0]
     warnings: list[str] = []
     if floor is not None:
-        chosen = choose_floor(floors, floor)
         if chosen is not None:
             return Location(node=chosen, chain=[chosen, *ancestors], warnings=warnings)
-        if floors:
-            ranges = ", ".join(f"{f.floor_from}-{f.floor_to}" for f in floors)
+        if ranges:
             warnings.append(
-                f"floor {floor} is in none of the floor ranges of {deepest.name} ({ranges}); "
+                f"floor {floor} is in none of the floor ranges of {deepest.name} ({', '.join(ranges)}); "
                 f"the report goes to the {deepest.level} chief"
             )
         else:

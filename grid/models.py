@@ -3,6 +3,7 @@
 `county_code` sits on every large table from day one: it is the distribution key
 if a deployment ever outgrows one machine (Citus; ARCHITECTURE.md, decision 1).
 """
+
 from __future__ import annotations
 
 from datetime import datetime

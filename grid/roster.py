@@ -6,21 +6,26 @@ the good rows are imported and the bad ones reported; `strict` imports nothing w
 any row is bad. A new chief is a handover through `grid.service.hand_over`: the old
 post ends and a new one starts, so the history survives.
 """
+
 from __future__ import annotations
 
+import asyncio
 import csv
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
+import psycopg
 
-from grid import repository, service
+from grid import service
+from grid.db import Conn
 from grid.exceptions import GridError, InvalidInput
+from grid.repository import nodes as node_sql
+from grid.repository import roster as roster_sql
 
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 COLUMNS = ("node_code", "role", "name", "phone", "start_date")
@@ -168,48 +173,46 @@ def check_rows(rows: Sequence[RosterRow], *, known_codes: set[str]) -> tuple[lis
     return posts, errors
 
 
-def import_roster(
-    *, session: Session, county_code: str, rows: Sequence[RosterRow], source: str, strict: bool = False,
+async def import_roster(
+    *, conn: Conn, county_code: str, rows: Sequence[RosterRow], source: str, strict: bool = False,
     dry_run: bool = False,
 ) -> RosterReport:  # fmt: skip
-    """Check every row, then write the good ones (none in strict mode if any is bad). Callers commit."""
+    """Check every row, then write the good ones (none in strict mode if any is bad), in one transaction."""
     report = RosterReport(source=source, strict=strict, dry_run=dry_run, rows=len(rows))
     codes = {_text(r.values.get("node_code")) for r in rows}
-    known = repository.live_node_codes(session, codes=sorted(c for c in codes if c))
+    known = await node_sql.live_node_codes(conn, codes=sorted(c for c in codes if c))
     posts, report.errors = check_rows(rows, known_codes=known)
     if strict and report.errors:
         return report
-    outer = session.begin_nested()
-    simple, one_by_one = _split_simple(session, posts, report)
-    # New posts on nodes where nobody is displaced go in bulk; handovers and anything
-    # unusual go through hand_over, one savepoint each, so one bad row stays one row.
-    repository.insert_people_and_posts(session, county_code=county_code, posts=[
-        {"node_code": p.node_code, "role": p.role, "name": p.name, "phone": p.phone, "started_at": p.started_at,
-         "ended_at": None}
-        for p in simple
-    ], upsert_people=True)  # fmt: skip
-    report.imported += len(simple)
-    for post in sorted(one_by_one, key=lambda p: (p.started_at, p.row)):
-        try:
-            with session.begin_nested():
-                _write(session, county_code, post, report)
-        except GridError as exc:
-            report.errors.append(RowError(post.row, post.node_code, exc.message))
-    report.errors.sort(key=lambda e: e.row)
-    if dry_run or (strict and report.errors):
-        outer.rollback()
+    async with conn.transaction() as tx:
+        simple, one_by_one = await _split_simple(conn, posts, report)
+        # New posts on nodes where nobody is displaced go in bulk; handovers and anything
+        # unusual go through hand_over, one savepoint each, so one bad row stays one row.
+        await roster_sql.insert_people_and_posts(conn, county_code=county_code, posts=[
+            {"node_code": p.node_code, "role": p.role, "name": p.name, "phone": p.phone,
+             "started_at": p.started_at, "ended_at": None}
+            for p in simple
+        ], upsert_people=True)  # fmt: skip
+        report.imported += len(simple)
+        for post in sorted(one_by_one, key=lambda p: (p.started_at, p.row)):
+            try:
+                async with conn.transaction():
+                    await _write(conn, county_code, post, report)
+            except GridError as exc:
+                report.errors.append(RowError(post.row, post.node_code, exc.message))
+        report.errors.sort(key=lambda e: e.row)
         if strict and report.errors:
             report.imported = report.handovers = report.unchanged = 0
-    else:
-        outer.commit()
+        if dry_run or (strict and report.errors):
+            raise psycopg.Rollback(tx)
     return report
 
 
-def _split_simple(session: Session, posts: Sequence[_Post], report: RosterReport) -> tuple[list[_Post], list[_Post]]:
+async def _split_simple(conn: Conn, posts: Sequence[_Post], report: RosterReport) -> tuple[list[_Post], list[_Post]]:
     """Posts that only add someone (no current chief displaced, person new to the node, each
     node and phone once in the file), and the rest; rows naming who already holds the post
     are counted as unchanged and dropped."""
-    current = repository.current_posts_by_code(session, codes=sorted({p.node_code for p in posts}))
+    current = await roster_sql.current_posts_by_code(conn, codes=sorted({p.node_code for p in posts}))
     held = {(c["node_code"], c["phone"], c["role"]) for c in current}
     on_node = {(c["node_code"], c["phone"]) for c in current}
     with_chief = {c["node_code"] for c in current if c["role"] == "chief"}
@@ -229,16 +232,16 @@ def _split_simple(session: Session, posts: Sequence[_Post], report: RosterReport
     return simple, rest
 
 
-def _write(session: Session, county_code: str, post: _Post, report: RosterReport) -> None:
-    node_id = repository.node_id_by_code(session, code=post.node_code)
+async def _write(conn: Conn, county_code: str, post: _Post, report: RosterReport) -> None:
+    node_id = await node_sql.node_id_by_code(conn, code=post.node_code)
     assert node_id is not None
-    person = repository.person_by_phone(session, phone=post.phone)
-    if person is not None and repository.current_post(session, node_id=node_id, role=post.role, person_id=person):
+    person = await roster_sql.person_by_phone(conn, phone=post.phone)
+    if person is not None and await roster_sql.current_post(conn, node_id=node_id, role=post.role, person_id=person):
         report.unchanged += 1
         return
-    had_chief = post.role == "chief" and repository.current_post(session, node_id=node_id, role="chief") is not None
-    service.hand_over(
-        session=session, county_code=county_code, node_code=post.node_code, name=post.name, phone=post.phone,
+    had_chief = post.role == "chief" and await roster_sql.current_post(conn, node_id=node_id, role="chief") is not None
+    await service.hand_over(
+        conn=conn, county_code=county_code, node_code=post.node_code, name=post.name, phone=post.phone,
         role=post.role, at=post.started_at,
     )  # fmt: skip
     report.imported += 1
@@ -264,24 +267,28 @@ def write_error_workbook(rows: Iterable[RosterRow], errors: Sequence[RowError], 
     book.save(path)
 
 
-def export_roster(*, session: Session, code: str, path: str | Path) -> int:
+async def export_roster(*, conn: Conn, code: str, path: str | Path) -> int:
     """The current posts under `code` as an .xlsx in the import's own columns; returns the rows.
 
     Importing the file again changes nothing. Phone numbers are personal data: an export
-    is a deliberate act of an administrator (DOMAIN.md, "Personal data").
+    is a deliberate act of an administrator. The workbook is written in a thread: the
+    event loop keeps serving meanwhile.
     """
+    await service.node_brief(conn=conn, code=code)
+    posts = await roster_sql.subtree_current_posts(conn, code=code)
+    await asyncio.to_thread(_write_roster_workbook, posts, path)
+    return len(posts)
+
+
+def _write_roster_workbook(posts: Sequence[Mapping[str, Any]], path: str | Path) -> None:
     from openpyxl import Workbook
 
-    service.get_node(session=session, code=code)
     book = Workbook(write_only=True)
     sheet = book.create_sheet("roster")
     sheet.append(list(COLUMNS))
-    count = 0
-    for p in repository.subtree_current_posts(session, code=code):
+    for p in posts:
         sheet.append([p["node_code"], p["role"], p["name"], p["phone"], p["started_at"].astimezone(CHINA).date()])
-        count += 1
     book.save(path)
-    return count
 
 
 def _cell(value: Any) -> Any:

@@ -1,24 +1,26 @@
-"""Use cases of the grid. Keyword-only, session first; callers commit at the boundary."""
+"""Use cases of the grid. Keyword-only, the connection first; a use case that writes
+several statements runs them in one transaction (a savepoint inside a caller's)."""
+
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+import psycopg
 from shapely import to_wkb
-from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from geo.crs import CRS, to_wgs84
-from grid import repository
+from grid.db import Conn, ReadAudit, Row
 from grid.exceptions import HierarchyError, InvalidInput, NodeNotFound, OutsideJurisdiction, PostConflict
 from grid.levels import LEVELS_WITHOUT_GEOMETRY, child_chain, child_error
 from grid.locate import Location, build_location
+from grid.repository import nodes as node_sql
+from grid.repository import roster as roster_sql
 
 FLOOR_MIN, FLOOR_MAX = -10, 300
 
@@ -30,14 +32,21 @@ class Located:
     location: Location
 
 
-def locate(*, session: Session, lon: float, lat: float, crs: CRS, floor: int | None, county_name: str) -> Located:
-    """The deepest node covering a point reported in `crs`, with its chain of chiefs."""
+async def locate(
+    *, conn: Conn, lon: float, lat: float, crs: CRS, floor: int | None, county_name: str,
+    phone_scope: Sequence[int] = (), audit: ReadAudit | None = None,
+) -> Located:  # fmt: skip
+    """The deepest node covering a point reported in `crs`, with its chain of chiefs.
+
+    Chiefs' phones are shown on the nodes under `phone_scope` (node ids) only; with
+    `audit`, the same statement records every phone shown.
+    """
     if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
         raise InvalidInput(f"({lon}, {lat}) is not a longitude/latitude pair", lon=lon, lat=lat)
     if floor is not None and not FLOOR_MIN <= floor <= FLOOR_MAX:
         raise InvalidInput(f"floor {floor} is not a storey number ({FLOOR_MIN} to {FLOOR_MAX})", floor=floor)
     w_lon, w_lat = to_wgs84(lon, lat, crs)
-    rows = repository.locate_rows(session, lon=w_lon, lat=w_lat, with_floors=floor is not None)
+    rows = await node_sql.locate_rows(conn, lon=w_lon, lat=w_lat, floor=floor, scope_ids=phone_scope, audit=audit)
     location = build_location(rows, floor=floor)
     if location is None:
         hint = "" if crs is not CRS.wgs84 else (
@@ -51,37 +60,48 @@ def locate(*, session: Session, lon: float, lat: float, crs: CRS, floor: int | N
     return Located(lon=w_lon, lat=w_lat, location=location)
 
 
-def get_node(*, session: Session, code: str) -> RowMapping:
-    node = repository.get_node(session, code=code)
+async def get_node(*, conn: Conn, code: str) -> Row:
+    node = await node_sql.get_node(conn, code=code)
     if node is None:
         raise NodeNotFound(f"no node has the code {code!r}", code=code)
     return node
 
 
-def children(*, session: Session, code: str) -> Sequence[RowMapping]:
-    get_node(session=session, code=code)
-    return repository.children(session, code=code)
+async def node_brief(*, conn: Conn, code: str) -> Row:
+    """id, code, name, level, chain and path of a node (no geometry)."""
+    node = await node_sql.node_brief(conn, code=code)
+    if node is None:
+        raise NodeNotFound(f"no node has the code {code!r}", code=code)
+    return node
 
 
-def posts(*, session: Session, code: str) -> tuple[RowMapping, Sequence[RowMapping]]:
-    node = get_node(session=session, code=code)
-    return node, repository.node_posts(session, node_id=node["id"])
+async def children(*, conn: Conn, code: str) -> tuple[Row, list[Row]]:
+    node = await node_brief(conn=conn, code=code)
+    return node, await node_sql.children(conn, code=code)
 
 
-def list_nodes(
+async def posts(
+    *, conn: Conn, code: str, phone_scope: Sequence[int] = (), audit: ReadAudit | None = None
+) -> tuple[Row, list[Row]]:
+    """A node's posts, current and past. Phones only under `phone_scope`, audited with `audit`."""
+    node = await node_brief(conn=conn, code=code)
+    return node, await node_sql.node_posts(conn, node_id=node["id"], scope_ids=phone_scope, audit=audit)
+
+
+async def list_nodes(
     *,
-    session: Session,
+    conn: Conn,
     level: str | None,
     parent_code: str | None,
     bbox: tuple[float, float, float, float] | None,
     cursor: str | None,
     limit: int,
-) -> tuple[Sequence[RowMapping], str | None]:
+) -> tuple[list[Row], str | None]:
     """A page of nodes and the cursor of the next page (None on the last)."""
     if parent_code is not None:
-        get_node(session=session, code=parent_code)
-    rows = repository.list_nodes(
-        session, level=level, parent_code=parent_code, bbox=bbox, after_code=cursor, limit=limit + 1
+        await node_brief(conn=conn, code=parent_code)
+    rows = await node_sql.list_nodes(
+        conn, level=level, parent_code=parent_code, bbox=bbox, after_code=cursor, limit=limit + 1
     )
     if len(rows) > limit:
         return rows[:limit], rows[limit - 1]["code"]
@@ -99,14 +119,12 @@ class NodeLike(Protocol):
     floor_to: int | None
 
 
-def create_node(*, session: Session, county_code: str, node: NodeLike) -> int:
+async def create_node(*, conn: Conn, county_code: str, node: NodeLike) -> int:
     """Add one node under its parent, refusing what would break the levels or chains."""
-    parent = repository.get_node(session, code=node.parent_code) if node.parent_code else None
+    parent = await node_sql.node_brief(conn, code=node.parent_code) if node.parent_code else None
     if node.parent_code and parent is None:
         raise NodeNotFound(f"parent {node.parent_code!r} of {node.code!r} does not exist", code=node.parent_code)
-    chain = child_chain(
-        parent_chain=parent["chain"] if parent else None, child_level=node.level, declared=node.chain
-    )
+    chain = child_chain(parent_chain=parent["chain"] if parent else None, child_level=node.level, declared=node.chain)
     problem = child_error(
         parent_level=parent["level"] if parent else None,
         parent_chain=parent["chain"] if parent else None,
@@ -117,9 +135,9 @@ def create_node(*, session: Session, county_code: str, node: NodeLike) -> int:
     if problem:
         raise HierarchyError(f"{node.code}: {problem}", code=node.code, parent_code=node.parent_code)
     try:
-        with session.begin_nested():
-            return repository.insert_node(session, row=_node_row(county_code, node, chain))
-    except IntegrityError as exc:
+        async with conn.transaction():
+            return await node_sql.insert_node(conn, row=_node_row(county_code, node, chain))
+    except psycopg.IntegrityError as exc:
         raise HierarchyError(f"{node.code}: {_constraint_message(exc)}", code=node.code) from None
 
 
@@ -152,9 +170,8 @@ def _node_row(county_code: str, node: NodeLike, chain: str | None) -> dict[str, 
     }
 
 
-def _constraint_message(exc: IntegrityError) -> str:
-    diag = getattr(exc.orig, "diag", None)
-    name = getattr(diag, "constraint_name", None) or ""
+def _constraint_message(exc: psycopg.Error) -> str:
+    name = exc.diag.constraint_name or ""
     known = {
         "uq_node_code": "a node with this code already exists",
         "ck_node_geom_unless_floor": "every level but floor needs a polygon; a floor uses its unit's",
@@ -162,19 +179,19 @@ def _constraint_message(exc: IntegrityError) -> str:
         "uq_post_current_chief": "this node already has a current chief; hand the post over instead",
         "uq_post_current_person": "this person already holds a current post on this node",
     }
-    return known.get(name) or (getattr(diag, "message_primary", None) or str(exc.orig)).strip()
+    return known.get(name) or (exc.diag.message_primary or str(exc)).strip()
 
 
-def hand_over(
-    *, session: Session, county_code: str, node_code: str, name: str, phone: str | None, role: str = "chief",
+async def hand_over(
+    *, conn: Conn, county_code: str, node_code: str, name: str, phone: str | None, role: str = "chief",
     at: datetime | None = None,
 ) -> int:  # fmt: skip
     """A new person takes a post. The old chief's post ends; it is never overwritten."""
-    at = at or datetime.now(timezone.utc)
-    node = get_node(session=session, code=node_code)
-    person_id = repository.upsert_person(session, county_code=county_code, name=name, phone=phone)
+    at = at or datetime.now(UTC)
+    node = await node_brief(conn=conn, code=node_code)
+    person_id = await roster_sql.upsert_person(conn, county_code=county_code, name=name, phone=phone)
     if role == "chief":
-        current = repository.current_post(session, node_id=node["id"], role="chief")
+        current = await roster_sql.current_post(conn, node_id=node["id"], role="chief")
         if current is not None:
             if current["person_id"] == person_id:
                 return current["id"]
@@ -183,17 +200,17 @@ def hand_over(
                     f"the current chief of {node_code} started after {at.isoformat()}; a handover cannot predate it",
                     code=node_code,
                 )
-            repository.end_post(session, post_id=current["id"], at=at)
+            await roster_sql.end_post(conn, post_id=current["id"], at=at)
     try:
-        with session.begin_nested():
-            return repository.start_post(
-                session, county_code=county_code, node_id=node["id"], person_id=person_id, role=role, at=at
+        async with conn.transaction():
+            return await roster_sql.start_post(
+                conn, county_code=county_code, node_id=node["id"], person_id=person_id, role=role, at=at
             )
-    except IntegrityError as exc:
+    except psycopg.IntegrityError as exc:
         raise PostConflict(f"{node_code}: {_constraint_message(exc)}", code=node_code) from None
 
 
-def load_county(*, session: Session, county_code: str, nodes: Iterable[NodeLike], posts: Iterable[Any]) -> int:
+async def load_county(*, conn: Conn, county_code: str, nodes: Iterable[NodeLike], posts: Iterable[Any]) -> int:
     """Bulk-load a whole generated county (parents before children) and its roster.
 
     The demo and benchmark loader: it trusts its input, which the generator's own
@@ -201,30 +218,30 @@ def load_county(*, session: Session, county_code: str, nodes: Iterable[NodeLike]
     """
     rows = [_node_row(county_code, node, node.chain) for node in nodes]
     for start in range(0, len(rows), 5000):
-        repository.insert_nodes(session, rows=rows[start : start + 5000])
+        await node_sql.insert_nodes(conn, rows=rows[start : start + 5000])
     post_rows = [
         {"node_code": p.node_code, "role": p.role, "name": p.name, "phone": p.phone,
          "started_at": p.started_at, "ended_at": p.ended_at}
         for p in posts
     ]  # fmt: skip
     for start in range(0, len(post_rows), 5000):
-        repository.insert_people_and_posts(session, county_code=county_code, posts=post_rows[start : start + 5000])
+        await roster_sql.insert_people_and_posts(conn, county_code=county_code, posts=post_rows[start : start + 5000])
     return len(rows)
 
 
 EXPORT_FIELDS = ("code", "name", "level", "chain", "parent_code", "floor_from", "floor_to")
 
 
-def export_geojson(*, session: Session, code: str, out: IO[str]) -> int:
+async def export_geojson(*, conn: Conn, code: str, out: IO[str]) -> int:
     """Stream the live subtree under `code` as a GeoJSON FeatureCollection; returns the count.
 
     Coordinates carry 15 decimals, enough for a lossless round trip of doubles.
     A floor carries its unit's footprint (it has none of its own).
     """
-    get_node(session=session, code=code)
+    await node_brief(conn=conn, code=code)
     count = 0
     out.write('{"type": "FeatureCollection", "features": [\n')
-    for row in repository.subtree_features(session, code=code):
+    async for row in node_sql.subtree_features(conn, code=code):
         feature = {"type": "Feature", "id": row["code"], "properties": {k: row[k] for k in EXPORT_FIELDS},
                    "geometry": json.loads(row["geometry"]) if row["geometry"] else None}  # fmt: skip
         out.write(("" if count == 0 else ",\n") + json.dumps(feature, ensure_ascii=False))
@@ -233,9 +250,10 @@ def export_geojson(*, session: Session, code: str, out: IO[str]) -> int:
     return count
 
 
-def export_gpkg(*, session: Session, code: str, path: str | Path) -> int:
+async def export_gpkg(*, conn: Conn, code: str, path: str | Path) -> int:
     """Write the live subtree under `code` to a GeoPackage (WKB: exact doubles)."""
     from geo.exporter import write_gpkg
 
-    get_node(session=session, code=code)
-    return write_gpkg(repository.subtree_wkb(session, code=code), path)
+    await node_brief(conn=conn, code=code)
+    rows = [row async for row in node_sql.subtree_wkb(conn, code=code)]
+    return write_gpkg(rows, path)

@@ -3,6 +3,7 @@
 Every problem names the node code (or the file row when the code itself is missing)
 and, where it has one, a point (WGS-84 lon/lat) to look at.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -84,7 +85,9 @@ class Report:
         if self.kind == "check":
             return f"{self.source}: {self.features:,} nodes; {len(self.errors)} errors, {len(self.warnings)} warnings"
         verb = "would write" if self.dry_run and self.ok else ("wrote" if self.written else "wrote nothing")
-        counts = f"{self.inserted:,} new, {self.updated:,} changed, {self.unchanged:,} unchanged, {self.retired:,} retired"
+        counts = (
+            f"{self.inserted:,} new, {self.updated:,} changed, {self.unchanged:,} unchanged, {self.retired:,} retired"
+        )
         return (
             f"{self.source}: {self.features:,} features ({self.crs}); {len(self.errors)} errors, "
             f"{len(self.warnings)} warnings; {verb}" + (f" ({counts})" if self.ok else "")

@@ -1,14 +1,15 @@
 """Alembic environment. The URL is DATABASE_URL (or `-x url=...`), never alembic.ini."""
+
 from __future__ import annotations
 
 from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
-from app.settings import sqlalchemy_url
-import grid.case_models  # noqa: F401  (registers the case tables on Base)
-import app.accounts.models  # noqa: F401  (registers accounts' tables on the same metadata)
+import app.accounts.models
 import app.push_models  # noqa: F401  (device tokens and push counters)
+import grid.cases.models  # noqa: F401  (registers the case tables on Base)
+from app.settings import sqlalchemy_url
 from grid.models import Base
 
 config = context.config

@@ -1,30 +1,41 @@
-"""Shared fixtures: a throwaway database migrated by Alembic, the demo county, sessions.
+"""Shared fixtures: throwaway databases migrated by Alembic, the demo county, connections.
 
-`make test` starts the project's PostGIS and sets DATABASE_URL; this file makes a
-fresh database beside it (wuzhang_test_<random>), migrates it to head, loads the
-demo county once, and drops it at the end. Each test that takes `db` runs inside a
-transaction that is rolled back.
+`make test` starts the project's PostGIS and sets DATABASE_URL. This file makes, beside
+it, a template database (migrated, the demo county loaded and committed once), and
+from it:
+
+- one session database, where each test that takes `db` runs inside a transaction that
+  is rolled back (the service's own transactions become savepoints), and the API tests'
+  app uses that same connection;
+- a fresh copy per test that commits (`fresh_database`): concurrency, real server and
+  worker processes, tampering. Such a test changes nothing another test sees.
+
+Everything is dropped at the end (WUZHANG_KEEP_TEST_DB=1 keeps it). Async tests and
+fixtures share one event loop for the whole run (pyproject.toml).
 """
+
 from __future__ import annotations
 
 import itertools
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import httpx
 import psycopg
 import pytest
 from alembic import command
 from alembic.config import Config
-from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, make_url
-from sqlalchemy.orm import Session
+from sqlalchemy import make_url
 
-from app.db import get_session
 from app.main import create_app
 from app.settings import PROJECT_ROOT, Settings, get_settings, libpq_url, sqlalchemy_url
 from geo import demo
+from grid.db import Conn, connect, fetch_value
+
+# --- databases ------------------------------------------------------------------
 
 
 def _server_url() -> str:
@@ -34,20 +45,24 @@ def _server_url() -> str:
     return url
 
 
-def create_database(prefix: str = "wuzhang_test") -> str:
-    """A new empty database on the same server; returns its SQLAlchemy URL."""
+def _admin(url: str) -> str:
+    """The same server's `postgres` database (where CREATE/DROP DATABASE run)."""
+    return libpq_url(make_url(sqlalchemy_url(url)).set(database="postgres").render_as_string(hide_password=False))
+
+
+def create_database(prefix: str = "wuzhang_test", *, template: str | None = None) -> str:
+    """A new database on the same server (empty, or a copy of `template`'s); its URL."""
     server = make_url(sqlalchemy_url(_server_url()))
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(libpq_url(server.render_as_string(hide_password=False)), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING \'UTF8\'')
+    source = f'"{make_url(template).database}"' if template else "template0"
+    with psycopg.connect(_admin(_server_url()), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE \"{name}\" TEMPLATE {source} ENCODING 'UTF8'")  # type: ignore[arg-type]
     return server.set(database=name).render_as_string(hide_password=False)
 
 
 def drop_database(url: str) -> None:
-    target = make_url(url)
-    server = target.set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(libpq_url(server), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+    with psycopg.connect(_admin(url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')  # type: ignore[arg-type]
 
 
 def alembic_config(url: str) -> Config:
@@ -60,22 +75,8 @@ def migrate(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-@pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    url = create_database()
-    try:
-        migrate(url)
-        yield url
-    finally:
-        if not os.environ.get("WUZHANG_KEEP_TEST_DB"):
-            drop_database(url)
-
-
-@pytest.fixture(scope="session")
-def engine(database_url: str) -> Iterator[Engine]:
-    eng = create_engine(database_url, connect_args={"options": "-c max_parallel_workers_per_gather=0"})
-    yield eng
-    eng.dispose()
+def _keep() -> bool:
+    return bool(os.environ.get("WUZHANG_KEEP_TEST_DB"))
 
 
 @pytest.fixture(scope="session")
@@ -84,42 +85,76 @@ def demo_county() -> demo.DemoCounty:
 
 
 @pytest.fixture(scope="session")
-def loaded_county(engine: Engine, demo_county: demo.DemoCounty) -> demo.DemoCounty:
-    """The demo county, committed once for the whole run; tests must not change it."""
+async def template_url(demo_county: demo.DemoCounty) -> AsyncIterator[str]:
+    """Migrated, with the demo county committed; nothing connects to it after this."""
     from grid import service
 
-    with Session(engine) as session:
-        service.load_county(
-            session=session, county_code=demo.COUNTY_CODE, nodes=demo_county.nodes, posts=demo_county.posts
-        )
-        session.commit()
+    url = create_database("wuzhang_tmpl")
+    try:
+        migrate(url)
+        async with await connect(libpq_url(url)) as conn, conn.transaction():
+            await service.load_county(
+                conn=conn, county_code=demo.COUNTY_CODE, nodes=demo_county.nodes, posts=demo_county.posts
+            )
+        async with await connect(libpq_url(url)) as conn:
+            await conn.execute("VACUUM ANALYZE")
+        yield url
+    finally:
+        if not _keep():
+            drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def database_url(template_url: str) -> Iterator[str]:
+    """The session database: the template's copy that rolled-back tests share."""
+    url = create_database(template=template_url)
+    try:
+        yield url
+    finally:
+        if not _keep():
+            drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def loaded_county(database_url: str, demo_county: demo.DemoCounty) -> demo.DemoCounty:
+    """The demo county (committed in every test database); tests must not change it."""
     return demo_county
 
 
 @pytest.fixture
-def db(engine: Engine, loaded_county: demo.DemoCounty) -> Iterator[Session]:
-    """A session whose every change is rolled back after the test (commits become savepoints)."""
-    connection = engine.connect()
-    outer = connection.begin()
-    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+def fresh_database(template_url: str) -> Iterator[str]:
+    """A database of the test's own, with the demo county, for a test that commits."""
+    url = create_database("wuzhang_fresh", template=template_url)
     try:
-        yield session
+        yield url
     finally:
-        session.close()
-        outer.rollback()
-        connection.close()
+        if not _keep():
+            drop_database(url)
+
+
+@pytest.fixture
+async def db(database_url: str, loaded_county: demo.DemoCounty) -> AsyncIterator[Conn]:
+    """A connection whose every change is rolled back after the test (the use cases'
+    own transactions become savepoints inside the test's)."""
+    conn = await connect(libpq_url(database_url))
+    try:
+        async with conn.transaction(force_rollback=True):
+            yield conn
+    finally:
+        await conn.close()
 
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
 PASSWORD = "correct-horse-battery-staple"
 
 
-def settings_for_tests(database_url: str) -> Settings:
+def settings_for_tests(database_url: str, **overrides: object) -> Settings:
     # Cheap argon2 keeps a login at a millisecond; production keeps the library's defaults.
-    return Settings(
-        database_url=database_url, WUZHANG_JWT_SECRET=TEST_JWT_SECRET,
-        WUZHANG_ARGON2_TIME_COST=1, WUZHANG_ARGON2_MEMORY_KIB=8,
-    )  # fmt: skip
+    values: dict[str, object] = {
+        "database_url": database_url, "WUZHANG_JWT_SECRET": TEST_JWT_SECRET,
+        "WUZHANG_ARGON2_TIME_COST": 1, "WUZHANG_ARGON2_MEMORY_KIB": 8,
+    }  # fmt: skip
+    return Settings(**(values | overrides))  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -127,12 +162,39 @@ def settings(database_url: str) -> Settings:
     return settings_for_tests(database_url)
 
 
+class SharedConnection:
+    """What the app gets its connections from in a rolled-back test: the test's own
+    connection, for every request (app.db.Connections)."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Conn]:
+        yield self.conn
+
+    dedicated = connection
+
+    def connection_failed(self) -> None:
+        pass
+
+
+def asgi_client(app: object, **kw: object) -> httpx.AsyncClient:
+    """The app over HTTP in this process; the caller's address is 'testclient'."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("testclient", 50000))  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver", **kw)  # type: ignore[arg-type]
+
+
 @pytest.fixture
-def client(settings: Settings, db: Session) -> Iterator[TestClient]:
-    """The real app over HTTP (in-process), sharing the test's rolled-back session."""
+async def client(settings: Settings, db: Conn) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app over HTTP (in-process), sharing the test's rolled-back connection.
+
+    Its lifespan does not run: no pool and no LISTEN connection, so its caches are not
+    live and every request reads afresh (tests/api/test_request_path.py covers the caches
+    with committed data and real server processes)."""
     app = create_app(settings)
-    app.dependency_overrides[get_session] = lambda: db
-    with TestClient(app, raise_server_exceptions=False) as c:
+    app.state.db = SharedConnection(db)
+    async with asgi_client(app) as c:
         yield c
 
 
@@ -197,6 +259,18 @@ def current_chief_phone(county: demo.DemoCounty, node_code: str) -> str:
     return next(p.phone for p in county.posts if p.node_code == node_code and p.role == "chief" and p.ended_at is None)
 
 
+async def holder_person_id(conn: Conn, node_code: str, role: str = "chief") -> int:
+    """The person holding the node's current post (its chief by default)."""
+    return int(
+        await fetch_value(
+            conn,
+            "SELECT po.person_id FROM post po JOIN node n ON n.id = po.node_id"
+            " WHERE n.code = %(c)s AND po.role = %(r)s AND po.ended_at IS NULL",
+            {"c": node_code, "r": role},
+        )
+    )
+
+
 # A role's default node (and mediator tier) in the demo county.
 ROLE_SETUPS: dict[str, tuple[str, str | None]] = {
     "chief": ("village", None),
@@ -208,16 +282,18 @@ ROLE_SETUPS: dict[str, tuple[str, str | None]] = {
     "admin": ("county", None),
 }
 
+MakeAccount = Callable[..., Awaitable[Account]]
+
 
 @pytest.fixture
 def make_account(
-    db: Session, settings: Settings, client: TestClient, demo_nodes: DemoNodes, loaded_county: demo.DemoCounty
-) -> Callable[..., Account]:
-    """make_account("dispatcher") or make_account("chief", node_code=...): a user made
-    through the accounts service, then logged in through POST /api/v1/auth/token."""
+    db: Conn, settings: Settings, client: httpx.AsyncClient, demo_nodes: DemoNodes, loaded_county: demo.DemoCounty
+) -> MakeAccount:
+    """await make_account("dispatcher") or await make_account("chief", node_code=...): a user
+    made through the accounts service, then logged in through POST /api/v1/auth/token."""
     from app.accounts import service
 
-    def make(kind: str, *, node_code: str | None = None, disabled: bool = False) -> Account:
+    async def make(kind: str, *, node_code: str | None = None) -> Account:
         where, tier = ROLE_SETUPS[kind]
         role = kind.split("_")[0]
         node_code = node_code or getattr(demo_nodes, where)
@@ -226,11 +302,11 @@ def make_account(
         else:
             phone = f"199{next(_phones):08d}"
             grants = [service.GrantIn(role=role, node_code=node_code, tier=tier)]
-        user_id, _ = service.create_user(
-            session=db, settings=settings, county_code=demo.COUNTY_CODE, phone=phone, name=f"测试{kind}",
+        user_id, _ = await service.create_user(
+            conn=db, settings=settings, county_code=demo.COUNTY_CODE, phone=phone, name=f"测试{kind}",
             password=PASSWORD, grants=grants, actor=None, ip=None,
         )  # fmt: skip
-        r = client.post("/api/v1/auth/token", data={"username": phone, "password": PASSWORD})
+        r = await client.post("/api/v1/auth/token", data={"username": phone, "password": PASSWORD})
         assert r.status_code == 200, r.text
         body = r.json()
         return Account(user_id=user_id, phone=phone, role=kind, node_code=node_code,
@@ -240,30 +316,33 @@ def make_account(
     return make
 
 
-@pytest.fixture(scope="session")
-def committed_admin_headers(engine: Engine, database_url: str, loaded_county: demo.DemoCounty) -> dict[str, str]:
-    """For clients on their own app and connections (no rolled-back session): an admin,
-    committed once. An admin sees no phone numbers, so reads by it write no audit rows."""
+async def committed_admin_token(url: str) -> str:
+    """An admin committed in the database at `url`, and an access token for them (an admin
+    sees no phone numbers, so reads by it write no audit rows)."""
     from app.accounts import security, service
 
-    settings = settings_for_tests(database_url)
-    with Session(engine) as session:
-        user_id, _ = service.create_user(
-            session=session, settings=settings, county_code=demo.COUNTY_CODE, phone="19899999999", name="测试管理员",
+    settings = settings_for_tests(url)
+    async with await connect(libpq_url(url)) as conn:
+        user_id, _ = await service.create_user(
+            conn=conn, settings=settings, county_code=demo.COUNTY_CODE, phone="19899999999", name="测试管理员",
             password=PASSWORD, grants=[service.GrantIn(role="admin", node_code=demo.COUNTY_CODE)], actor=None, ip=None,
         )  # fmt: skip
     token, _ = security.issue_access_token(settings=settings, user_id=user_id)
-    return {"Authorization": f"Bearer {token}"}
+    return token
 
 
 @pytest.fixture
-def auth_headers(make_account: Callable[..., Account]) -> Callable[..., dict[str, str]]:
-    """auth_headers("leader") -> {"Authorization": "Bearer ..."} of a fresh, logged-in user."""
-    return lambda kind, **kw: make_account(kind, **kw).headers
+def auth_headers(make_account: MakeAccount) -> Callable[..., Awaitable[dict[str, str]]]:
+    """await auth_headers("leader") -> {"Authorization": "Bearer ..."} of a fresh, logged-in user."""
+
+    async def headers(kind: str, **kw: object) -> dict[str, str]:
+        return (await make_account(kind, **kw)).headers
+
+    return headers
 
 
 @pytest.fixture
-def api(client: TestClient, auth_headers: Callable[..., dict[str, str]]) -> TestClient:
+async def api(client: httpx.AsyncClient, auth_headers: Callable[..., Awaitable[dict[str, str]]]) -> httpx.AsyncClient:
     """The app as a county leader (scope: the whole county) sees it."""
-    client.headers.update(auth_headers("leader"))
+    client.headers.update(await auth_headers("leader"))
     return client

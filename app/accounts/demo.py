@@ -4,16 +4,16 @@ dispatcher, a mediator per tier, a leader and an admin, all with one shared pass
 Created idempotently by `wuzhang demo load` (so by `make run`), never in production.
 README.md lists them; tests/api/test_demo_accounts.py checks the README against this.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
-
 from app.accounts import repository as repo
 from app.accounts import service
 from app.settings import Settings
+from grid.db import Conn
+from grid.repository import nodes as node_sql
 
 DEMO_PASSWORD = "wuzhang-demo"
 
@@ -37,27 +37,10 @@ class DemoAccount:
     grant: service.GrantIn | None  # None for chiefs: their post is their grant
 
 
-def _lineage(session: Session, leaf_level: str) -> list[dict]:
-    """The first leaf of a level (by code) and all its ancestors, leaf first."""
-    rows = session.execute(
-        text(
-            """
-WITH leaf AS (SELECT path FROM node WHERE level = :level AND retired_at IS NULL ORDER BY code LIMIT 1)
-SELECT n.code, n.name, n.level, n.chain, pe.phone, pe.name AS person_name
-  FROM leaf JOIN node n ON n.path @> leaf.path
-  LEFT JOIN post po ON po.node_id = n.id AND po.role = 'chief' AND po.ended_at IS NULL
-  LEFT JOIN person pe ON pe.id = po.person_id
- ORDER BY n.depth DESC
-"""
-        ),
-        {"level": leaf_level},
-    ).mappings()
-    return [dict(r) for r in rows]
-
-
-def plan(session: Session) -> list[DemoAccount]:
+async def plan(conn: Conn) -> list[DemoAccount]:
     """Which accounts the demo county gets; empty if no county is loaded."""
-    urban, rural = _lineage(session, "floor"), _lineage(session, "household")
+    urban = await node_sql.first_leaf_lineage(conn, level="floor")
+    rural = await node_sql.first_leaf_lineage(conn, level="household")
     if not urban or not rural:
         return []
     accounts = [
@@ -72,7 +55,8 @@ def plan(session: Session) -> list[DemoAccount]:
         return DemoAccount(title, node["code"], node["name"], f"1910000{number:04d}", f"演示{title}",
                            service.GrantIn(role=role, node_code=node["code"], tier=tier))  # fmt: skip
 
-    return accounts + [
+    return [
+        *accounts,
         staff("dispatcher", township, 1, "dispatcher"),
         staff("harmony house mediator", village, 2, "mediator", "village_house"),
         staff("harmony hall mediator", township, 3, "mediator", "township_hall"),
@@ -82,14 +66,14 @@ def plan(session: Session) -> list[DemoAccount]:
     ]
 
 
-def ensure(*, session: Session, settings: Settings, county_code: str) -> tuple[list[DemoAccount], int]:
+async def ensure(*, conn: Conn, settings: Settings, county_code: str) -> tuple[list[DemoAccount], int]:
     """Create the demo accounts that do not exist yet; returns (all of them, how many were new)."""
-    accounts, created = plan(session), 0
+    accounts, created = await plan(conn), 0
     for a in accounts:
-        if repo.user_by_phone(session, phone=a.phone) is not None:
+        if await repo.user_by_phone(conn, phone=a.phone) is not None:
             continue
-        service.create_user(
-            session=session, settings=settings, county_code=county_code, phone=a.phone, name=a.name,
+        await service.create_user(
+            conn=conn, settings=settings, county_code=county_code, phone=a.phone, name=a.name,
             password=DEMO_PASSWORD, grants=[a.grant] if a.grant else [], actor=None, ip=None,
         )  # fmt: skip
         created += 1

@@ -1,4 +1,5 @@
 """Errors of accounts and access. `app/errors.py` maps each class to an HTTP status."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -3,6 +3,7 @@
 Mirrors `migrations/versions/20261128_0003_accounts.py`; the migrations test compares them.
 Import this module wherever the full metadata is needed (migrations/env.py, tests).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -13,7 +14,6 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from grid.models import Base
-
 
 
 class UserAccount(Base):

@@ -1,23 +1,24 @@
-"""All SQL of accounts. Functions take the session first; none commits.
+"""All SQL of accounts. Functions take the connection first; none commits.
 
-`grant` is a reserved word in SQL: it is always written quoted here.
+Accounts own `user_account`, `grant`, `refresh_token`, `audit_log` and `login_throttle`:
+other packages read them only through the functions here. `grant` is a reserved word
+in SQL: it is always written quoted.
 """
+
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.engine import RowMapping
-from sqlalchemy.orm import Session
+from grid.db import Conn, Row, execute, fetch_all, fetch_one, fetch_value
 
-# One indexed query per request: the user row, live grants and current posts.
-_PRINCIPAL_SQL = text(
-    """
-SELECT u.id, u.county_code, u.person_id, u.phone, u.disabled_at, pe.name,
+# One indexed query: the user row, live grants and current posts (the caller's principal).
+PRINCIPAL_SQL = """
+SELECT u.id, u.county_code, u.person_id, u.phone, u.disabled_at, u.password_changed_at, pe.name,
   COALESCE((SELECT json_agg(json_build_object(
              'role', g.role, 'tier', g.tier, 'node_id', n.id, 'code', n.code, 'name', n.name,
              'level', n.level, 'path', n.path::text) ORDER BY g.id)
@@ -29,262 +30,289 @@ SELECT u.id, u.county_code, u.person_id, u.phone, u.disabled_at, pe.name,
               FROM post po JOIN node n ON n.id = po.node_id
              WHERE po.person_id = u.person_id AND po.ended_at IS NULL), '[]') AS posts
   FROM user_account u JOIN person pe ON pe.id = u.person_id
- WHERE u.id = :id
+ WHERE u.id = %(id)s
 """
-)
 
 
-def principal_row(session: Session, *, user_id: int) -> RowMapping | None:
-    return session.execute(_PRINCIPAL_SQL, {"id": user_id}).mappings().first()
+async def principal_row(conn: Conn, *, user_id: int) -> Row | None:
+    return await fetch_one(conn, PRINCIPAL_SQL, {"id": user_id})
 
 
-def person_id_by_phone(session: Session, *, phone: str) -> int | None:
-    return session.execute(text("SELECT id FROM person WHERE phone = :phone"), {"phone": phone}).scalar()
-
-
-def user_by_phone(session: Session, *, phone: str) -> RowMapping | None:
-    return (
-        session.execute(
-            text("SELECT id, password_hash, disabled_at FROM user_account WHERE phone = :phone"), {"phone": phone}
-        )
-        .mappings()
-        .first()
+async def user_by_phone(conn: Conn, *, phone: str) -> Row | None:
+    return await fetch_one(
+        conn, "SELECT id, password_hash, disabled_at FROM user_account WHERE phone = %(phone)s", {"phone": phone}
     )
 
 
-def get_user(session: Session, *, user_id: int) -> RowMapping | None:
-    return (
-        session.execute(
-            text(
-                """
-SELECT u.id, u.phone, u.person_id, pe.name, u.disabled_at, u.created_at
-  FROM user_account u JOIN person pe ON pe.id = u.person_id WHERE u.id = :id
-"""
-            ),
-            {"id": user_id},
-        )
-        .mappings()
-        .first()
+_USER_COLUMNS = "u.id, u.phone, u.person_id, pe.name, u.disabled_at, u.created_at"
+
+
+async def get_user(conn: Conn, *, user_id: int) -> Row | None:
+    return await fetch_one(
+        conn,
+        f"SELECT {_USER_COLUMNS} FROM user_account u JOIN person pe ON pe.id = u.person_id WHERE u.id = %(id)s",
+        {"id": user_id},
     )
 
 
-def list_users(session: Session, *, after_id: int | None, limit: int) -> Sequence[RowMapping]:
-    return (
-        session.execute(
-            text(
-                """
-SELECT u.id, u.phone, u.person_id, pe.name, u.disabled_at, u.created_at
+async def list_users(conn: Conn, *, after_id: int | None, limit: int) -> list[Row]:
+    return await fetch_all(
+        conn,
+        f"""
+SELECT {_USER_COLUMNS}
   FROM user_account u JOIN person pe ON pe.id = u.person_id
- WHERE CAST(:after_id AS bigint) IS NULL OR u.id > :after_id
- ORDER BY u.id LIMIT :limit
-"""
-            ),
-            {"after_id": after_id, "limit": limit},
-        )
-        .mappings()
-        .all()
+ WHERE %(after_id)s::bigint IS NULL OR u.id > %(after_id)s::bigint
+ ORDER BY u.id LIMIT %(limit)s
+""",
+        {"after_id": after_id, "limit": limit},
     )
 
 
-def insert_user(session: Session, *, county_code: str, person_id: int, phone: str, password_hash: str) -> int:
-    return session.execute(
-        text(
+async def insert_user(conn: Conn, *, county_code: str, person_id: int, phone: str, password_hash: str) -> int:
+    return int(
+        await fetch_value(
+            conn,
             """
 INSERT INTO user_account (county_code, person_id, phone, password_hash)
-VALUES (:cc, :person_id, :phone, :hash) RETURNING id
-"""
-        ),
-        {"cc": county_code, "person_id": person_id, "phone": phone, "hash": password_hash},
-    ).scalar_one()
+VALUES (%(cc)s, %(person_id)s, %(phone)s, %(hash)s) RETURNING id
+""",
+            {"cc": county_code, "person_id": person_id, "phone": phone, "hash": password_hash},
+        )
+    )
 
 
-def set_disabled(session: Session, *, user_id: int, at: datetime | None) -> None:
-    session.execute(text("UPDATE user_account SET disabled_at = :at WHERE id = :id"), {"id": user_id, "at": at})
+async def set_disabled(conn: Conn, *, user_id: int, at: datetime | None) -> None:
+    await execute(conn, "UPDATE user_account SET disabled_at = %(at)s WHERE id = %(id)s", {"id": user_id, "at": at})
 
 
-def set_password(session: Session, *, user_id: int, password_hash: str) -> None:
-    session.execute(
-        text("UPDATE user_account SET password_hash = :hash, password_changed_at = now() WHERE id = :id"),
+async def set_password(conn: Conn, *, user_id: int, password_hash: str, changed: bool = True) -> None:
+    """A new password (`changed`: access tokens issued before it stop working), or the
+    same password hashed again with newer parameters (not `changed`)."""
+    since = ", password_changed_at = now()" if changed else ""
+    await execute(
+        conn,
+        f"UPDATE user_account SET password_hash = %(hash)s{since} WHERE id = %(id)s",
         {"id": user_id, "hash": password_hash},
     )
 
 
-def post_holders_without_account(session: Session, *, code: str) -> Sequence[RowMapping]:
+async def post_holders_without_account(conn: Conn, *, code: str) -> list[Row]:
     """People holding a current post under `code` (itself included) who cannot log in yet."""
-    return (
-        session.execute(
-            text(
-                """
+    return await fetch_all(
+        conn,
+        """
 SELECT DISTINCT ON (pe.id) pe.id AS person_id, pe.name, pe.phone, n.code AS node_code, po.role
   FROM node root
   JOIN node n ON n.path <@ root.path
   JOIN post po ON po.node_id = n.id AND po.ended_at IS NULL
   JOIN person pe ON pe.id = po.person_id
- WHERE root.code = :code AND pe.phone IS NOT NULL
+ WHERE root.code = %(code)s AND pe.phone IS NOT NULL
    AND NOT EXISTS (SELECT 1 FROM user_account u WHERE u.person_id = pe.id OR u.phone = pe.phone)
  ORDER BY pe.id, n.depth
-"""
-            ),
-            {"code": code},
-        )
-        .mappings()
-        .all()
+""",
+        {"code": code},
     )
 
 
-def node_brief(session: Session, *, code: str) -> RowMapping | None:
-    return (
-        session.execute(text("SELECT id, code, name, level, path::text AS path FROM node WHERE code = :code"),
-                        {"code": code})  # fmt: skip
-        .mappings()
-        .first()
-    )
-
-
-def insert_grant(
-    session: Session, *, county_code: str, user_id: int, role: str, tier: str | None, node_id: int
+async def insert_grant(
+    conn: Conn, *, county_code: str, user_id: int, role: str, tier: str | None, node_id: int
 ) -> None:
     """Idempotent: granting a live grant again changes nothing."""
-    session.execute(
-        text(
-            """
+    await execute(
+        conn,
+        """
 INSERT INTO "grant" (county_code, user_id, role, tier, node_id)
-VALUES (:cc, :user_id, :role, :tier, :node_id)
+VALUES (%(cc)s, %(user_id)s, %(role)s, %(tier)s, %(node_id)s)
 ON CONFLICT (user_id, role, node_id) WHERE revoked_at IS NULL DO NOTHING
-"""
-        ),
+""",
         {"cc": county_code, "user_id": user_id, "role": role, "tier": tier, "node_id": node_id},
     )
+
+
+async def mediators(conn: Conn, *, tier: str, node_id: int) -> list[int]:
+    """People granted the mediator role for this tier on this node (the room's members)."""
+    rows = await fetch_all(
+        conn,
+        """
+SELECT DISTINCT u.person_id FROM "grant" g JOIN user_account u ON u.id = g.user_id
+ WHERE g.role = 'mediator' AND g.tier = %(tier)s AND g.node_id = %(node_id)s
+   AND g.revoked_at IS NULL AND u.disabled_at IS NULL
+ ORDER BY u.person_id
+""",
+        {"tier": tier, "node_id": node_id},
+    )
+    return [r["person_id"] for r in rows]
 
 
 # --- refresh tokens -------------------------------------------------------------
 
 
-def insert_refresh_token(
-    session: Session, *, user_id: int, family_id: uuid.UUID, token_hash: str, expires_at: datetime
+async def insert_refresh_token(
+    conn: Conn, *, user_id: int, family_id: uuid.UUID, token_hash: str, expires_at: datetime
 ) -> None:
-    session.execute(
-        text(
-            """
+    await execute(
+        conn,
+        """
 INSERT INTO refresh_token (user_id, family_id, token_hash, expires_at)
-VALUES (:user_id, :family_id, :hash, :expires_at)
-"""
-        ),
+VALUES (%(user_id)s, %(family_id)s, %(hash)s, %(expires_at)s)
+""",
         {"user_id": user_id, "family_id": family_id, "hash": token_hash, "expires_at": expires_at},
     )
 
 
-def refresh_token_for_update(session: Session, *, token_hash: str) -> RowMapping | None:
+async def refresh_token_for_update(conn: Conn, *, token_hash: str) -> Row | None:
     """Locks the row, so two concurrent uses of one token are serialised: the second is a reuse."""
-    return (
-        session.execute(
-            text(
-                """
+    return await fetch_one(
+        conn,
+        """
 SELECT id, user_id, family_id, expires_at, used_at, revoked_at FROM refresh_token
- WHERE token_hash = :hash FOR UPDATE
-"""
-            ),
-            {"hash": token_hash},
-        )
-        .mappings()
-        .first()
+ WHERE token_hash = %(hash)s FOR UPDATE
+""",
+        {"hash": token_hash},
     )
 
 
-def mark_refresh_token_used(session: Session, *, token_id: int, at: datetime) -> None:
-    session.execute(text("UPDATE refresh_token SET used_at = :at WHERE id = :id"), {"id": token_id, "at": at})
+async def mark_refresh_token_used(conn: Conn, *, token_id: int, at: datetime) -> None:
+    await execute(conn, "UPDATE refresh_token SET used_at = %(at)s WHERE id = %(id)s", {"id": token_id, "at": at})
 
 
-def revoke_family(session: Session, *, family_id: uuid.UUID, at: datetime) -> int:
-    return session.execute(
-        text("UPDATE refresh_token SET revoked_at = :at WHERE family_id = :f AND revoked_at IS NULL"),
+async def revoke_family(conn: Conn, *, family_id: uuid.UUID, at: datetime) -> int:
+    return await execute(
+        conn,
+        "UPDATE refresh_token SET revoked_at = %(at)s WHERE family_id = %(f)s AND revoked_at IS NULL",
         {"f": family_id, "at": at},
-    ).rowcount
+    )
 
 
-def revoke_user_refresh_tokens(session: Session, *, user_id: int, at: datetime) -> int:
-    return session.execute(
-        text("UPDATE refresh_token SET revoked_at = :at WHERE user_id = :u AND revoked_at IS NULL"),
+async def revoke_user_refresh_tokens(conn: Conn, *, user_id: int, at: datetime) -> int:
+    return await execute(
+        conn,
+        "UPDATE refresh_token SET revoked_at = %(at)s WHERE user_id = %(u)s AND revoked_at IS NULL",
         {"u": user_id, "at": at},
-    ).rowcount
+    )
 
 
 # --- audit ----------------------------------------------------------------------
 
 
-def insert_audit(
-    session: Session, *, county_code: str, actor_user_id: int | None, action: str, target: str | None,
+async def insert_audit(
+    conn: Conn, *, county_code: str, actor_user_id: int | None, action: str, target: str | None,
     ip: str | None, details: dict[str, Any],
-) -> int:  # fmt: skip
-    return session.execute(
-        text(
-            """
+) -> None:  # fmt: skip
+    await execute(
+        conn,
+        """
 INSERT INTO audit_log (county_code, actor_user_id, action, target, ip, details)
-VALUES (:cc, :actor, :action, :target, :ip, CAST(:details AS jsonb)) RETURNING id
-"""
-        ),
+VALUES (%(cc)s, %(actor)s, %(action)s, %(target)s, %(ip)s, %(details)s::jsonb)
+""",
         {"cc": county_code, "actor": actor_user_id, "action": action, "target": target, "ip": ip,
          "details": json.dumps(details, ensure_ascii=False, default=str)},
-    ).scalar_one()  # fmt: skip
+    )  # fmt: skip
 
 
-def audit_page(
-    session: Session, *, before_id: int | None, limit: int, action: str | None, actor_user_id: int | None
-) -> Sequence[RowMapping]:
+@dataclass(frozen=True)
+class AuditedRead:
+    """A read of personal data and its audit row in one statement (grid.db.ReadAudit).
+
+    The read's rows carry `audit_target` and `audit_item`; the audit row gets the
+    target of the first row and `{key: [every item that is not NULL]}` as details, and
+    is written only when there is such an item. A data-modifying CTE runs to completion
+    whether or not the outer query reads it, and in the same transaction as the read.
+    """
+
+    county_code: str
+    actor_user_id: int
+    action: str
+    key: str  # the details' key, e.g. "phones"
+    ip: str | None = None
+    params: Mapping[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", {
+            "audit_county": self.county_code, "audit_actor": self.actor_user_id, "audit_action": self.action,
+            "audit_ip": self.ip, "audit_key": self.key,
+        })  # fmt: skip
+
+    def wrap(self, query: str) -> str:
+        return _audited(query)
+
+
+_wrapped: dict[str, str] = {}
+
+
+def _audited(query: str) -> str:
+    """The audited form of a read; built once per query text, so it is prepared like any other."""
+    found = _wrapped.get(query)
+    if found is None:
+        found = _wrapped[query] = f"""
+WITH shown AS MATERIALIZED ({query}),
+audit AS (
+  INSERT INTO audit_log (county_code, actor_user_id, action, target, ip, details)
+  SELECT %(audit_county)s, %(audit_actor)s, %(audit_action)s, min(audit_target), %(audit_ip)s,
+         jsonb_build_object(%(audit_key)s::text, jsonb_agg(audit_item))
+    FROM shown WHERE audit_item IS NOT NULL
+  HAVING count(*) > 0
+)
+SELECT * FROM shown
+"""
+    return found
+
+
+async def audit_page(
+    conn: Conn, *, before_id: int | None, limit: int, action: str | None, actor_user_id: int | None
+) -> list[Row]:
     """Newest first, keyset-paginated on the id."""
-    return (
-        session.execute(
-            text(
-                """
+    return await fetch_all(
+        conn,
+        """
 SELECT a.id, a.at, a.actor_user_id, u.phone AS actor_phone, a.action, a.target, a.ip, a.details
   FROM audit_log a LEFT JOIN user_account u ON u.id = a.actor_user_id
- WHERE (CAST(:before AS bigint) IS NULL OR a.id < :before)
-   AND (CAST(:action AS text) IS NULL OR a.action = :action)
-   AND (CAST(:actor AS bigint) IS NULL OR a.actor_user_id = :actor)
- ORDER BY a.id DESC LIMIT :limit
-"""
-            ),
-            {"before": before_id, "limit": limit, "action": action, "actor": actor_user_id},
-        )
-        .mappings()
-        .all()
+ WHERE (%(before)s::bigint IS NULL OR a.id < %(before)s::bigint)
+   AND (%(action)s::text IS NULL OR a.action = %(action)s::text)
+   AND (%(actor)s::bigint IS NULL OR a.actor_user_id = %(actor)s::bigint)
+ ORDER BY a.id DESC LIMIT %(limit)s
+""",
+        {"before": before_id, "limit": limit, "action": action, "actor": actor_user_id},
     )
 
 
 # --- login throttle -------------------------------------------------------------
 
 
-def locked_until(session: Session, *, key_hashes: Sequence[str]) -> datetime | None:
+async def locked_until(conn: Conn, *, key_hashes: Sequence[str]) -> datetime | None:
     """The latest lock still in force among the keys, if any."""
-    return session.execute(
-        text("SELECT max(locked_until) FROM login_throttle WHERE key_hash = ANY(:keys) AND locked_until > now()"),
+    return await fetch_value(
+        conn,
+        "SELECT max(locked_until) FROM login_throttle WHERE key_hash = ANY(%(keys)s) AND locked_until > now()",
         {"keys": list(key_hashes)},
-    ).scalar()
+    )
 
 
-def count_failure(session: Session, *, key_hash: str, kind: str) -> int:
+async def count_failure(conn: Conn, *, key_hash: str, kind: str) -> int:
     """One more failure on the key; returns the failures in a row so far."""
-    return session.execute(
-        text(
+    return int(
+        await fetch_value(
+            conn,
             """
-INSERT INTO login_throttle (key_hash, kind, failures, last_failed_at) VALUES (:key, :kind, 1, now())
+INSERT INTO login_throttle (key_hash, kind, failures, last_failed_at) VALUES (%(key)s, %(kind)s, 1, now())
 ON CONFLICT (key_hash) DO UPDATE SET last_failed_at = now(),
   -- a day without failures starts the count again
   failures = CASE WHEN login_throttle.last_failed_at < now() - interval '1 day' THEN 1
                   ELSE login_throttle.failures + 1 END
 RETURNING failures
-"""
-        ),
-        {"key": key_hash, "kind": kind},
-    ).scalar_one()
+""",
+            {"key": key_hash, "kind": kind},
+        )
+    )
 
 
-def lock(session: Session, *, key_hash: str, seconds: int) -> None:
-    session.execute(
-        text("UPDATE login_throttle SET locked_until = now() + make_interval(secs => :s) WHERE key_hash = :key"),
+async def lock(conn: Conn, *, key_hash: str, seconds: int) -> None:
+    await execute(
+        conn,
+        "UPDATE login_throttle SET locked_until = now() + make_interval(secs => %(s)s) WHERE key_hash = %(key)s",
         {"key": key_hash, "s": seconds},
     )
 
 
-def clear_throttle(session: Session, *, key_hash: str) -> None:
-    session.execute(text("DELETE FROM login_throttle WHERE key_hash = :key"), {"key": key_hash})
+async def clear_throttle(conn: Conn, *, key_hash: str) -> None:
+    await execute(conn, "DELETE FROM login_throttle WHERE key_hash = %(key)s", {"key": key_hash})

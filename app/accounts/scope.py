@@ -7,10 +7,12 @@ A scope is a node: the caller sees its whole subtree. Roles and their scopes:
 - dispatcher: one township; leader: the county;
 - admin: accounts and imports only; no data scope unless also granted another role.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 ROLES = ("chief", "mediator", "dispatcher", "leader", "admin")
 TIERS = ("village_house", "township_hall", "county_center")
@@ -54,6 +56,9 @@ class Principal:
     phone: str
     grants: tuple[ScopeNode, ...] = ()
     posts: tuple[ScopeNode, ...] = ()
+    # Access tokens issued before this are refused (a password reset ends every login).
+    password_changed_at: datetime | None = field(default=None, compare=False)
+    # Per request: the cached principal is copied with the caller's address.
     ip: str | None = field(default=None, compare=False)
 
     @property
@@ -64,6 +69,11 @@ class Principal:
     def scopes(self) -> tuple[ScopeNode, ...]:
         """Every node whose subtree the caller may read personal data in."""
         return self.posts + tuple(g for g in self.grants if g.role in ROLES_WITH_DATA_SCOPE)
+
+    @property
+    def scope_ids(self) -> tuple[int, ...]:
+        """Ids of the nodes whose subtrees the caller may read personal data in."""
+        return tuple(s.node_id for s in self.scopes)
 
     def has_role(self, role: str) -> bool:
         return role in self.roles

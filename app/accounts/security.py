@@ -2,12 +2,14 @@
 
 Nothing here logs: tokens and passwords must never reach a log line.
 """
+
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta, timezone
-from functools import cached_property
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cached_property, lru_cache
 
 import jwt
 from argon2 import PasswordHasher
@@ -21,10 +23,8 @@ ISSUER = "wuzhang"
 
 
 class Passwords:
-    def __init__(self, settings: Settings) -> None:
-        self._hasher = PasswordHasher(
-            time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib, parallelism=1
-        )
+    def __init__(self, *, time_cost: int, memory_kib: int) -> None:
+        self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
@@ -41,19 +41,38 @@ class Passwords:
 
     @cached_property
     def _dummy_hash(self) -> str:
+        # Made once per process: an unknown phone then costs one verify, like a known one.
         return self._hasher.hash(secrets.token_urlsafe(16))
+
+
+def passwords(settings: Settings) -> Passwords:
+    """The process's hasher for these settings (built once: its dummy hash is kept)."""
+    return _passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
+
+
+@lru_cache(maxsize=8)
+def _passwords(time_cost: int, memory_kib: int) -> Passwords:
+    return Passwords(time_cost=time_cost, memory_kib=memory_kib)
 
 
 def issue_access_token(*, settings: Settings, user_id: int, now: datetime | None = None) -> tuple[str, int]:
     """A signed access token and its lifetime in seconds."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     lifetime = timedelta(minutes=settings.access_token_minutes)
     claims = {"sub": str(user_id), "iat": now, "exp": now + lifetime, "iss": ISSUER, "typ": "access"}
     token = jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM)
     return token, int(lifetime.total_seconds())
 
 
-def user_id_from_access_token(*, settings: Settings, token: str) -> int:
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: int
+    issued_at: int  # seconds since the epoch
+    expires_at: int
+
+
+def access_claims(*, settings: Settings, token: str) -> AccessClaims:
+    """The verified claims of an access token; NotAuthenticated when it is bad or expired."""
     try:
         claims = jwt.decode(
             token, settings.jwt_secret.get_secret_value(), algorithms=[ALGORITHM], issuer=ISSUER,
@@ -65,7 +84,7 @@ def user_id_from_access_token(*, settings: Settings, token: str) -> int:
         raise NotAuthenticated("the access token is not valid; log in at /api/v1/auth/token") from None
     if claims.get("typ") != "access" or not str(claims.get("sub", "")).isdigit():
         raise NotAuthenticated("the access token is not valid; log in at /api/v1/auth/token")
-    return int(claims["sub"])
+    return AccessClaims(user_id=int(claims["sub"]), issued_at=int(claims["iat"]), expires_at=int(claims["exp"]))
 
 
 def new_refresh_token() -> tuple[str, str]:

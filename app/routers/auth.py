@@ -1,22 +1,23 @@
 """Logging in (OAuth2 password flow), rotating and revoking tokens, and who am I."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
-from sqlalchemy.orm import Session
 
 from app import policy, schemas
 from app.accounts import service
 from app.accounts.scope import Principal, ScopeNode
-from app.db import get_session
+from app.deps import CallerDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": schemas.ErrorOut, "description": "wrong phone or password, or a bad token"},
     429: {"model": schemas.ErrorOut, "description": "too many failed logins; see Retry-After"},
+    503: {"model": schemas.ErrorOut, "description": "the database is unreachable; see Retry-After"},
 }
 
 
@@ -28,34 +29,34 @@ def _tokens(t: service.Tokens, response: Response) -> schemas.TokenOut:
                             refresh_expires_at=t.refresh_expires_at)  # fmt: skip
 
 
-@router.post("/auth/token", response_model=schemas.TokenOut, responses=ERRORS, dependencies=policy.PUBLIC)
-def token(
+@router.post("/auth/token", responses=ERRORS, dependencies=policy.PUBLIC)
+async def token(
     request: Request,
     response: Response,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    session: Annotated[Session, Depends(get_session)],
+    conn: SessionDep,
+    settings: SettingsDep,
 ) -> schemas.TokenOut:
     """Log in: `username` is the phone number. Returns a short-lived access token and a refresh token."""
-    tokens = service.login(session=session, settings=request.app.state.settings, phone=form.username,
-                           password=form.password, ip=policy.client_ip(request))  # fmt: skip
+    tokens = await service.login(conn=conn, settings=settings, phone=form.username, password=form.password,
+                                 ip=policy.client_ip(request))  # fmt: skip
     return _tokens(tokens, response)
 
 
-@router.post("/auth/refresh", response_model=schemas.TokenOut, responses=ERRORS, dependencies=policy.PUBLIC)
-def refresh(
-    request: Request, response: Response, body: schemas.RefreshIn, session: Annotated[Session, Depends(get_session)]
+@router.post("/auth/refresh", responses=ERRORS, dependencies=policy.PUBLIC)
+async def refresh(
+    request: Request, response: Response, body: schemas.RefreshIn, conn: SessionDep, settings: SettingsDep
 ) -> schemas.TokenOut:
     """Spend a refresh token for a new pair. Presenting a spent token again ends the whole login."""
-    tokens = service.refresh(session=session, settings=request.app.state.settings,
-                             refresh_token=body.refresh_token, ip=policy.client_ip(request))  # fmt: skip
+    tokens = await service.refresh(conn=conn, settings=settings, refresh_token=body.refresh_token,
+                                   ip=policy.client_ip(request))  # fmt: skip
     return _tokens(tokens, response)
 
 
-@router.post("/auth/logout", status_code=204, dependencies=policy.PUBLIC)
-def logout(request: Request, body: schemas.RefreshIn, session: Annotated[Session, Depends(get_session)]) -> Response:
+@router.post("/auth/logout", status_code=204, dependencies=policy.PUBLIC, response_class=Response)
+async def logout(request: Request, body: schemas.RefreshIn, conn: SessionDep, settings: SettingsDep) -> Response:
     """End the login the refresh token belongs to (its access tokens run out within minutes)."""
-    service.logout(session=session, settings=request.app.state.settings, refresh_token=body.refresh_token,
-                   ip=policy.client_ip(request))  # fmt: skip
+    await service.logout(conn=conn, settings=settings, refresh_token=body.refresh_token, ip=policy.client_ip(request))
     return Response(status_code=204)
 
 
@@ -67,8 +68,8 @@ def all_grants(p: Principal) -> list[schemas.ScopeOut]:
     return [scope_out(s) for s in p.posts + p.grants]
 
 
-@router.get("/me", response_model=schemas.MeOut, responses=ERRORS)
-def me(caller: policy.LoggedIn) -> schemas.MeOut:
+@router.get("/me", responses=ERRORS)
+async def me(caller: CallerDep) -> schemas.MeOut:
     """Who I am: roles, the nodes they cover, and the posts I hold now."""
     return schemas.MeOut(
         user_id=caller.user_id, person_id=caller.person_id, name=caller.name, phone=caller.phone,

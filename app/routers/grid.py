@@ -1,4 +1,5 @@
 """The grid: locate a point, read nodes, their children and posts."""
+
 from __future__ import annotations
 
 import json
@@ -6,12 +7,11 @@ import math
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Query, Response
 
-from app import policy, schemas
+from app import schemas
 from app.accounts import service as accounts
-from app.db import get_session
+from app.deps import CallerDep, SessionDep, SettingsDep
 from geo import tiles
 from geo.crs import CRS
 from grid import service
@@ -24,6 +24,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": schemas.ErrorOut, "description": "not logged in"},
     404: {"model": schemas.ErrorOut, "description": "no such node"},
     422: {"model": schemas.ErrorOut, "description": "bad parameters, or a point outside the county"},
+    503: {"model": schemas.ErrorOut, "description": "the database is unreachable; see Retry-After"},
 }
 
 Level = Annotated[str | None, Query(description="one of: " + ", ".join(LEVEL_CODES), pattern="^[a-z]+$")]
@@ -41,11 +42,11 @@ def _ref(row: Mapping[str, Any]) -> schemas.NodeRef:
     return schemas.NodeRef(code=row["code"], name=row["name"], level=row["level"])
 
 
-@router.get("/locate", response_model=schemas.LocateOut, responses=ERRORS)
-def locate(
-    request: Request,
-    caller: policy.LoggedIn,
-    session: Annotated[Session, Depends(get_session)],
+@router.get("/locate", responses=ERRORS)
+async def locate(
+    caller: CallerDep,
+    conn: SessionDep,
+    settings: SettingsDep,
     lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="longitude in `crs`")],
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="latitude in `crs`")],
     crs: Annotated[CRS, Query(description="wgs84 (GPS), gcj02 (AMap, Tencent) or bd09 (Baidu)")] = CRS.wgs84,
@@ -55,16 +56,13 @@ def locate(
 
     With `floor`, in a unit that has floor nodes, the floor node is the deepest.
     Chiefs' phone numbers are shown inside the caller's scope only (elsewhere null),
-    and every number shown is audited.
+    and every number shown is audited, by the same statement that reads it.
     """
-    settings = request.app.state.settings
-    found = service.locate(session=session, lon=lon, lat=lat, crs=crs, floor=floor, county_name=settings.county_name)
+    found = await service.locate(
+        conn=conn, lon=lon, lat=lat, crs=crs, floor=floor, county_name=settings.county_name,
+        phone_scope=caller.scope_ids, audit=accounts.audited_read(caller, action="read.chief_phone", key="phones"),
+    )  # fmt: skip
     loc = found.location
-    codes = [lk.code for lk in loc.chain]  # deepest first: a link's lineage is itself and what follows
-    visible = {lk.code for i, lk in enumerate(loc.chain) if policy.phone_visible(caller, codes[i:])}
-    shown = [(lk.code, h.person_id) for lk in loc.chain if lk.code in visible for h in lk.chiefs if h.phone]
-    if shown:
-        _audit_phones(session, caller, target=f"node:{loc.node.code}", shown=shown)
     return schemas.LocateOut(
         point=schemas.PointOut(lon=found.lon, lat=found.lat),
         node=schemas.NodeRef(code=loc.node.code, name=loc.node.name, level=loc.node.level),
@@ -72,20 +70,13 @@ def locate(
             schemas.ChainLink(
                 code=lk.code, name=lk.name, level=lk.level, level_name=lk.level_name, chain=lk.chain,
                 floor_from=lk.floor_from, floor_to=lk.floor_to,
-                chiefs=[schemas.Holder(person_id=h.person_id, name=h.name,
-                                       phone=h.phone if lk.code in visible else None, role=h.role)
+                chiefs=[schemas.Holder(person_id=h.person_id, name=h.name, phone=h.phone, role=h.role)
                         for h in lk.chiefs],
             )
             for lk in loc.chain
         ],
         warnings=loc.warnings,
     )  # fmt: skip
-
-
-def _audit_phones(session: Session, caller: policy.Principal, *, target: str, shown: list[tuple[str, int]]) -> None:
-    """Reading a chief's phone number is a read of personal data: one audit row per response."""
-    accounts.note(session=session, actor=caller, action="read.chief_phone", target=target,
-                  details={"phones": [{"node": code, "person_id": pid} for code, pid in shown]})  # fmt: skip
 
 
 def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
@@ -107,11 +98,15 @@ def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
     return x0, y0, x1, y1
 
 
-@router.get("/nodes", response_model=schemas.NodePage, responses=ERRORS)
-def list_nodes(
-    request: Request,
-    caller: policy.LoggedIn,
-    session: Annotated[Session, Depends(get_session)],
+def _check_level(level: str | None) -> None:
+    if level is not None and level not in LEVEL_CODES:
+        raise InvalidInput(f"unknown level {level!r}; levels are {', '.join(LEVEL_CODES)}", level=level)
+
+
+@router.get("/nodes", responses=ERRORS)
+async def list_nodes(
+    caller: CallerDep,
+    conn: SessionDep,
     level: Level = None,
     parent: Annotated[str | None, Query(description="code of the parent node")] = None,
     bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat in WGS-84")] = None,
@@ -119,19 +114,18 @@ def list_nodes(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> schemas.NodePage:
     """Nodes by level, parent and bounding box, a page at a time in code order."""
-    if level is not None and level not in LEVEL_CODES:
-        raise InvalidInput(f"unknown level {level!r}; levels are {', '.join(LEVEL_CODES)}", level=level)
-    rows, next_cursor = service.list_nodes(
-        session=session, level=level, parent_code=parent, bbox=parse_bbox(bbox), cursor=cursor, limit=limit
+    _check_level(level)
+    rows, next_cursor = await service.list_nodes(
+        conn=conn, level=level, parent_code=parent, bbox=parse_bbox(bbox), cursor=cursor, limit=limit
     )
     return schemas.NodePage(items=[_summary(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/nodes.geojson", responses=ERRORS)
-def nodes_geojson(
-    request: Request,
-    caller: policy.LoggedIn,
-    session: Annotated[Session, Depends(get_session)],
+@router.get("/nodes.geojson", responses=ERRORS, response_class=Response)
+async def nodes_geojson(
+    caller: CallerDep,
+    conn: SessionDep,
+    settings: SettingsDep,
     bbox: Annotated[str, Query(description="min_lon,min_lat,max_lon,max_lat in WGS-84")],
     level: Level = None,
     limit: Annotated[int, Query(ge=1, description="at most WUZHANG_PAGE_SIZE_MAX")] = 500,
@@ -140,56 +134,42 @@ def nodes_geojson(
 
     Boundaries and names are open to every logged-in user. At most `limit` features,
     coarse levels first; `truncated` says more were left out (narrow the box or the level).
+    The database writes the JSON itself.
     """
-    if level is not None and level not in LEVEL_CODES:
-        raise InvalidInput(f"unknown level {level!r}; levels are {', '.join(LEVEL_CODES)}", level=level)
+    _check_level(level)
     box = parse_bbox(bbox)
     assert box is not None
-    limit = min(limit, request.app.state.settings.page_size_max)
-    rows = tiles.nodes_geojson(session, bbox=box, level=level, limit=limit + 1)
-    features = [
-        {"type": "Feature", "id": r["code"], "geometry": json.loads(r["geometry"]),
-         "properties": {k: r[k] for k in ("code", "name", "level", "chain", "parent_code")}}
-        for r in rows[:limit]
-    ]  # fmt: skip
-    body = {"type": "FeatureCollection", "features": features, "truncated": len(rows) > limit}
-    return Response(json.dumps(body, ensure_ascii=False), media_type="application/geo+json")
+    body = await tiles.nodes_geojson(conn, bbox=box, level=level, limit=min(limit, settings.page_size_max))
+    return Response(body, media_type="application/geo+json")
 
 
-@router.get("/nodes/{code}", response_model=schemas.NodeFeature, responses=ERRORS)
-def get_node(
-    code: str, caller: policy.LoggedIn, session: Annotated[Session, Depends(get_session)]
-) -> schemas.NodeFeature:
+@router.get("/nodes/{code}", responses=ERRORS)
+async def get_node(code: str, caller: CallerDep, conn: SessionDep) -> schemas.NodeFeature:
     """One node as a GeoJSON Feature, with the codes of its ancestors."""
-    row = service.get_node(session=session, code=code)
+    row = await service.get_node(conn=conn, code=code)
     props = schemas.NodeProperties(**_summary(row).model_dump(), path=list(row["path_codes"] or []))
     geometry = json.loads(row["geometry"]) if row["geometry"] else None
     return schemas.NodeFeature(id=row["code"], geometry=geometry, properties=props)
 
 
-@router.get("/nodes/{code}/children", response_model=schemas.NodeChildren, responses=ERRORS)
-def node_children(
-    code: str, caller: policy.LoggedIn, session: Annotated[Session, Depends(get_session)]
-) -> schemas.NodeChildren:
-    rows = service.children(session=session, code=code)
-    node = service.get_node(session=session, code=code)
+@router.get("/nodes/{code}/children", responses=ERRORS)
+async def node_children(code: str, caller: CallerDep, conn: SessionDep) -> schemas.NodeChildren:
+    node, rows = await service.children(conn=conn, code=code)
     return schemas.NodeChildren(node=_ref(node), items=[_summary(r) for r in rows])
 
 
-@router.get("/nodes/{code}/posts", response_model=schemas.NodePosts, responses=ERRORS)
-def node_posts(
-    code: str, caller: policy.LoggedIn, session: Annotated[Session, Depends(get_session)]
-) -> schemas.NodePosts:
+@router.get("/nodes/{code}/posts", responses=ERRORS)
+async def node_posts(code: str, caller: CallerDep, conn: SessionDep) -> schemas.NodePosts:
     """Who holds the node's posts now, and who held them before (handovers keep history).
 
     Phone numbers are shown inside the caller's scope only (elsewhere null), and audited.
     """
-    node, rows = service.posts(session=session, code=code)
-    visible = policy.phone_visible(caller, node["path_codes"] or [])
-    items = [schemas.PostOut(**(dict(r) | ({} if visible else {"phone": None}))) for r in rows]
-    shown = [(node["code"], p.person_id) for p in items if p.phone]
-    if shown:
-        _audit_phones(session, caller, target=f"node:{node['code']}", shown=shown)
+    node, rows = await service.posts(
+        conn=conn, code=code, phone_scope=caller.scope_ids,
+        audit=accounts.audited_read(caller, action="read.chief_phone", key="phones"),
+    )  # fmt: skip
+    items = [schemas.PostOut(id=r["id"], role=r["role"], person_id=r["person_id"], name=r["name"], phone=r["phone"],
+                             started_at=r["started_at"], ended_at=r["ended_at"]) for r in rows]  # fmt: skip
     return schemas.NodePosts(
         node=_ref(node),
         current=[p for p in items if p.ended_at is None],

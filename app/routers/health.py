@@ -1,28 +1,31 @@
 """Liveness and readiness."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
+
+from grid.db import fetch_value
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok"}
 
 
 @router.get("/readyz")
-def readyz(request: Request) -> JSONResponse:
+async def readyz(request: Request) -> JSONResponse:
     """The database answers and its schema is at the migrations' head."""
     expected = request.app.state.schema_head
     try:
-        with request.app.state.engine.connect() as conn:
-            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        async with request.app.state.db.connection() as conn:
+            current = await fetch_value(conn, "SELECT version_num FROM alembic_version")
     except Exception as exc:  # readiness reports, it does not raise
-        return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
+        return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503,
+                            headers={"Retry-After": "5"})  # fmt: skip
     if current != expected:
         return JSONResponse(
             {"status": "migrating", "schema": current, "expected": expected,

@@ -1,30 +1,38 @@
-"""Admin: boundary imports and exports over HTTP (the same use cases as the CLI).
+"""Admin: boundary and roster imports and exports over HTTP (the same use cases as the CLI).
 
-For the county IT administrator only (`policy.Admin`); every import and export is
-on the audit log.
+For the county IT administrator only (`AdminDep`); every import and export is on the
+audit log. An import runs on a connection of its own, not one of the pool's (it can
+take a minute on a large county), and file reading and writing happen in threads, so
+the server keeps answering everyone else meanwhile.
 """
+
 from __future__ import annotations
 
+import asyncio
+import io
 import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.responses import FileResponse, StreamingResponse
-from sqlalchemy.orm import Session
+import psycopg
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
-from app import policy, schemas
+from app import schemas
 from app.accounts import service as accounts
-from app.db import get_session
+from app.accounts.scope import Principal
+from app.deps import AdminDep, SessionDep, SettingsDep
 from geo.exceptions import UnsupportedFormat
 from geo.importer import SUFFIXES, parse_field_map, read_boundaries
 from grid import service
+from grid.db import Conn
 from grid.exceptions import ImportRefused
 from grid.imports import import_boundaries
+from grid.roster import export_roster, import_roster, read_roster, write_error_workbook
 
 router = APIRouter(prefix="/api/v1/grid", tags=["admin: boundaries"])
 
@@ -33,19 +41,24 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": schemas.ErrorOut, "description": "the file is larger than WUZHANG_IMPORT_MAX_BYTES"},
     415: {"model": schemas.ErrorOut, "description": "not GeoJSON, GeoPackage or a zipped Shapefile"},
     422: {"model": schemas.ErrorOut, "description": "the file has errors: details.report lists them; nothing written"},
+    503: {"model": schemas.ErrorOut, "description": "the database is unreachable; see Retry-After"},
 }
 CHUNK = 1 << 20
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _save_upload(upload: UploadFile, path: Path, limit: int) -> None:
-    """Copy the upload to `path`, refusing it past `limit` bytes (WUZHANG_IMPORT_MAX_BYTES)."""
+    """Copy the upload to `path`, refusing it past `limit` bytes (WUZHANG_IMPORT_MAX_BYTES). In a thread."""
     name = Path(upload.filename or "upload").name
     size = 0
+    upload.file.seek(0)
     with path.open("wb") as out:
         while chunk := upload.file.read(CHUNK):
             size += len(chunk)
             if size > limit:
-                raise HTTPException(413, f"{name} is larger than the limit of {limit:,} bytes (WUZHANG_IMPORT_MAX_BYTES)")
+                raise HTTPException(
+                    413, f"{name} is larger than the limit of {limit:,} bytes (WUZHANG_IMPORT_MAX_BYTES)"
+                )
             out.write(chunk)
 
 
@@ -61,11 +74,18 @@ def _boundary_path(upload: UploadFile, folder: Path) -> Path:
     return folder / f"upload{suffix}"
 
 
-@router.post("/imports", response_model=dict[str, Any], responses=ERRORS)
-def create_import(
+async def _audit(conn: Conn, caller: Principal, action: str, target: str | None,
+                 details: dict[str, Any] | None = None) -> None:  # fmt: skip
+    """Every admin action is on the audit log."""
+    await accounts.record(conn=conn, county_code=caller.county_code, actor_user_id=caller.user_id, action=action,
+                          target=target, ip=caller.ip, details=details)  # fmt: skip
+
+
+@router.post("/imports", responses=ERRORS)
+async def create_import(
     request: Request,
-    caller: policy.Admin,
-    session: Annotated[Session, Depends(get_session)],
+    caller: AdminDep,
+    settings: SettingsDep,
     file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage, or a Shapefile zipped with its .prj")],
     dry_run: Annotated[bool, Form(description="validate and count, write nothing")] = False,
     make_valid: Annotated[bool, Form(description="repair invalid polygons with ST_MakeValid")] = False,
@@ -79,95 +99,76 @@ def create_import(
     With any error the answer is 422 `import_refused`, the report is in
     `error.details.report`, and nothing is written.
     """
-    settings = request.app.state.settings
-    limit = settings.import_max_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + CHUNK:
-        raise HTTPException(413, f"the upload is larger than the limit of {limit:,} bytes (WUZHANG_IMPORT_MAX_BYTES)")
     folder = Path(tempfile.mkdtemp(prefix="wuzhang-import-"))
     try:
         path = _boundary_path(file, folder)
-        _save_upload(file, path, limit)
+        await asyncio.to_thread(_save_upload, file, path, settings.import_max_bytes)
         t0 = time.perf_counter()
-        boundary = read_boundaries(path, field_map=parse_field_map(field_map), from_gcj02=from_gcj02)
+        boundary = await asyncio.to_thread(read_boundaries, path, field_map=parse_field_map(field_map),
+                                           from_gcj02=from_gcj02)  # fmt: skip
         read_s = time.perf_counter() - t0
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    report = import_boundaries(
-        session=session, county_code=settings.county_code, records=boundary.records,
-        source=Path(file.filename or "upload").name, crs=boundary.crs, tolerance_m=tolerance_m,
-        make_valid=make_valid, retire_missing=retire_missing, dry_run=dry_run,
-    )  # fmt: skip
-    report.timings = {"reading": read_s, **report.timings}
+    source = Path(file.filename or "upload").name
+    async with request.app.state.db.dedicated() as conn, conn.transaction() as tx:
+        report = await import_boundaries(
+            conn=conn, county_code=settings.county_code, records=boundary.records, source=source, crs=boundary.crs,
+            tolerance_m=tolerance_m, make_valid=make_valid, retire_missing=retire_missing, dry_run=dry_run,
+        )  # fmt: skip
+        report.timings = {"reading": read_s, **report.timings}
+        if not report.ok:
+            raise psycopg.Rollback(tx)  # nothing written; the report says why
+        await _audit(conn, caller, "admin.grid_import", report.source, {"dry_run": dry_run, "written": not dry_run})
     if not report.ok:
-        session.rollback()
         raise ImportRefused(
-            f"{report.source}: {len(report.errors)} errors, nothing written; "
-            f"first: {report.errors[0].message}",
+            f"{report.source}: {len(report.errors)} errors, nothing written; first: {report.errors[0].message}",
             report=report.to_dict(),
         )
-    if dry_run:
-        session.rollback()
-    audit(session, caller, "admin.grid_import", report.source,
-          {"dry_run": dry_run, "written": not dry_run})
     return report.to_dict()
 
 
-def audit(session: Session, caller: Any, action: str, target: str | None, details: dict[str, Any] | None = None) -> None:
-    """Every admin action is on the audit log (committed with the action itself)."""
-    accounts.record(session=session, county_code=caller.county_code, actor_user_id=caller.user_id, action=action,
-                    target=target, ip=caller.ip, details=details)  # fmt: skip
-    session.commit()
-
-
 @router.get("/nodes/{code}/export", responses={**ERRORS, 200: {"content": {
-    "application/geopackage+sqlite3": {}, "application/geo+json": {}}}})  # fmt: skip
-def export_subtree(
+    "application/geopackage+sqlite3": {}, "application/geo+json": {}}}}, response_class=Response)  # fmt: skip
+async def export_subtree(
     code: str,
-    caller: policy.Admin,
-    session: Annotated[Session, Depends(get_session)],
+    caller: AdminDep,
+    conn: SessionDep,
     format: Annotated[str, Query(pattern="^(gpkg|geojson)$", description="gpkg or geojson")] = "geojson",
-) -> Any:
+) -> Response:
     """Download the live subtree under `code` (WGS-84, full precision)."""
-    service.get_node(session=session, code=code)
-    audit(session, caller, "admin.grid_export", code, {"format": format})
+    await service.node_brief(conn=conn, code=code)
+    await _audit(conn, caller, "admin.grid_export", code, {"format": format})
     if format == "gpkg":
         folder = Path(tempfile.mkdtemp(prefix="wuzhang-export-"))
         path = folder / f"{code}.gpkg"
-        service.export_gpkg(session=session, code=code, path=path)
+        await service.export_gpkg(conn=conn, code=code, path=path)
         return FileResponse(
             path, media_type="application/geopackage+sqlite3", filename=f"{code}.gpkg",
             background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
         )  # fmt: skip
-    import io
-
     buffer = io.StringIO()
-    service.export_geojson(session=session, code=code, out=buffer)
-    return StreamingResponse(
-        iter([buffer.getvalue().encode()]), media_type="application/geo+json",
-        headers={"Content-Disposition": f'attachment; filename="{code}.geojson"'},
-    )  # fmt: skip
+    await service.export_geojson(conn=conn, code=code, out=buffer)
+    return Response(buffer.getvalue().encode(), media_type="application/geo+json",
+                    headers={"Content-Disposition": f'attachment; filename="{code}.geojson"'})  # fmt: skip
 
 
 roster_router = APIRouter(prefix="/api/v1/roster", tags=["admin: roster"])
 
 
-@roster_router.post("/imports", responses={**ERRORS, 200: {"content": {
-    "application/json": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})  # fmt: skip
-def create_roster_import(
+@roster_router.post("/imports", responses={**ERRORS, 200: {"content": {"application/json": {}, XLSX: {}}}})
+async def create_roster_import(
     request: Request,
-    caller: policy.Admin,
-    session: Annotated[Session, Depends(get_session)],
+    caller: AdminDep,
+    settings: SettingsDep,
     file: Annotated[UploadFile, File(description=".xlsx or .csv: node_code, role, name, phone, start_date")],
     strict: Annotated[bool, Form(description="import nothing if any row is bad")] = False,
     dry_run: Annotated[bool, Form(description="check and count, write nothing")] = False,
-    errors: Annotated[str, Form(pattern="^(json|xlsx)$", description="json report, or the rows as .xlsx with an error column")] = "json",
+    errors: Annotated[
+        str, Form(pattern="^(json|xlsx)$", description="json report, or the rows as .xlsx with an error column")
+    ] = "json",
 ) -> Any:
     """Import posts. Good rows are imported and bad ones reported by row number, unless
     `strict` (then a bad row means 422 and nothing written). A new chief is a handover."""
-    from grid.roster import import_roster, read_roster, write_error_workbook
-
-    settings = request.app.state.settings
     name = Path(file.filename or "roster").name
     suffix = Path(name).suffix.lower()
     if suffix not in (".xlsx", ".csv"):
@@ -175,45 +176,41 @@ def create_roster_import(
     folder = Path(tempfile.mkdtemp(prefix="wuzhang-roster-"))
     try:
         path = folder / f"roster{suffix}"
-        _save_upload(file, path, settings.import_max_bytes)
-        rows = read_roster(path)
-        report = import_roster(session=session, county_code=settings.county_code, rows=rows, source=name,
-                               strict=strict, dry_run=dry_run)  # fmt: skip
-        audit(session, caller, "admin.roster_import", name, {"strict": strict, "dry_run": dry_run})
+        await asyncio.to_thread(_save_upload, file, path, settings.import_max_bytes)
+        rows = await asyncio.to_thread(read_roster, path)
+        async with request.app.state.db.dedicated() as conn:
+            report = await import_roster(conn=conn, county_code=settings.county_code, rows=rows, source=name,
+                                         strict=strict, dry_run=dry_run)  # fmt: skip
+            await _audit(conn, caller, "admin.roster_import", name, {"strict": strict, "dry_run": dry_run})
         if errors == "xlsx":
             book = folder / "errors.xlsx"
-            write_error_workbook(rows, report.errors, book)
-            content = book.read_bytes()
-            return StreamingResponse(iter([content]), headers={
+            await asyncio.to_thread(write_error_workbook, rows, report.errors, book)
+            return Response(book.read_bytes(), media_type=XLSX, headers={
                 "Content-Disposition": f'attachment; filename="{Path(name).stem}-errors.xlsx"',
-                "X-Roster-Errors": str(len(report.errors))},
-                media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")  # fmt: skip
+                "X-Roster-Errors": str(len(report.errors))})  # fmt: skip
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if strict and report.errors:
-        raise ImportRefused(f"{name}: {len(report.errors)} bad rows, nothing imported (strict)", report=report.to_dict())
+        raise ImportRefused(
+            f"{name}: {len(report.errors)} bad rows, nothing imported (strict)", report=report.to_dict()
+        )
     return report.to_dict()
 
 
-@roster_router.get("/export", responses={**ERRORS, 200: {"content": {
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})  # fmt: skip
-def export_roster_xlsx(
-    caller: policy.Admin,
-    session: Annotated[Session, Depends(get_session)],
+@roster_router.get("/export", responses={**ERRORS, 200: {"content": {XLSX: {}}}}, response_class=Response)
+async def export_roster_xlsx(
+    caller: AdminDep,
+    conn: SessionDep,
     code: Annotated[str, Query(description="root of the subtree")],
-) -> Any:
+) -> Response:
     """The current posts under `code` as .xlsx, in the columns the roster import reads."""
-    from grid.roster import export_roster
-
-    audit(session, caller, "admin.roster_export", code)  # names and phones leave the system: on the record
     folder = Path(tempfile.mkdtemp(prefix="wuzhang-roster-"))
     path = folder / f"{code}-roster.xlsx"
     try:
-        export_roster(session=session, code=code, path=path)
+        await export_roster(conn=conn, code=code, path=path)
+        await _audit(conn, caller, "admin.roster_export", code)  # names and phones leave the system: on the record
     except Exception:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return FileResponse(
-        path, filename=path.name, background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )  # fmt: skip
+    return FileResponse(path, filename=path.name, media_type=XLSX,
+                        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))  # fmt: skip

@@ -1,25 +1,25 @@
-"""Phones and the live inbox: device tokens, the inbox as Server-Sent Events, /metrics."""
+"""Phones and the live inbox: device tokens, and the inbox as Server-Sent Events."""
+
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import time
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.sse import EventSourceResponse, format_sse_event
 from pydantic import BaseModel, Field
-from sqlalchemy import text
-from sqlalchemy.orm import Session
 
-from app import policy, push
-from app.db import get_session
-from app.schemas import ErrorOut
+from app import push, schemas
+from app.deps import CallerDep, SessionDep, SettingsDep
+from app.listen import InboxBell
+from grid.cases import repository as case_sql
 
 router = APIRouter(prefix="/api/v1", tags=["push"])
-ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": ErrorOut} for c in (401, 403, 422)}
+ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": schemas.ErrorOut} for c in (401, 403, 422, 503)}
 
 
 class DeviceIn(BaseModel):
@@ -29,72 +29,66 @@ class DeviceIn(BaseModel):
     app_version: str | None = Field(default=None, max_length=32)
 
 
-@router.post("/me/devices", status_code=204, responses=ERRORS)
-def register_device(
-    body: DeviceIn, caller: policy.LoggedIn, session: Annotated[Session, Depends(get_session)], request: Request
-) -> Response:
+@router.post("/me/devices", status_code=204, responses=ERRORS, response_class=Response)
+async def register_device(body: DeviceIn, caller: CallerDep, conn: SessionDep, settings: SettingsDep) -> Response:
     """Ring this phone for my notifications. Call it after each login and token refresh;
     a token last registered by someone else moves to me."""
-    push.register_device(session, person_id=caller.person_id, county_code=request.app.state.settings.county_code,
-                         token=body.token, platform=body.platform, app_version=body.app_version,
-                         now=datetime.now(timezone.utc))  # fmt: skip
-    session.commit()
+    await push.register_device(conn, person_id=caller.person_id, county_code=settings.county_code, token=body.token,
+                               platform=body.platform, app_version=body.app_version,
+                               now=datetime.now(UTC))  # fmt: skip
     return Response(status_code=204)
 
 
-@router.delete("/me/devices/{token}", status_code=204, responses=ERRORS)
-def forget_device(token: str, caller: policy.LoggedIn, session: Annotated[Session, Depends(get_session)]) -> Response:
+@router.delete("/me/devices/{token}", status_code=204, responses=ERRORS, response_class=Response)
+async def forget_device(token: str, caller: CallerDep, conn: SessionDep) -> Response:
     """Stop ringing this phone (on logout). Someone else's token, or an unknown one, is left alone."""
-    push.forget_device(session, person_id=caller.person_id, token=token)
-    session.commit()
+    await push.forget_device(conn, person_id=caller.person_id, token=token)
     return Response(status_code=204)
 
 
-_NEWER = text(
-    "SELECT id, case_id, kind, title, body, created_at, read_at FROM notification"
-    " WHERE person_id = :p AND id > :after ORDER BY id LIMIT 100"
-)
-
-
-@router.get("/me/inbox/stream", responses=ERRORS, response_class=StreamingResponse)
+@router.get("/me/inbox/stream", responses=ERRORS, response_class=EventSourceResponse)
 async def inbox_stream(
-    caller: policy.LoggedIn,
-    session: Annotated[Session, Depends(get_session)],
     request: Request,
+    caller: CallerDep,
+    conn: SessionDep,
+    settings: SettingsDep,
     after: Annotated[int | None, Query(ge=0, description="the last id seen; default: only new ones")] = None,
     last_event_id: Annotated[int | None, Header(ge=0)] = None,
     max_s: Annotated[float, Query(gt=0, le=300, description="close after this long; EventSource reconnects")] = 55,
-) -> StreamingResponse:
+) -> EventSourceResponse:
     """My new notifications as Server-Sent Events (`event: notification`, `id:` = the
-    notification id), polled from the table about once a second. The stream closes after
-    `max_s` (below common proxy idle limits); EventSource reconnects by itself and sends
-    Last-Event-ID, so nothing is missed."""
+    notification id). The stream wakes when a notification for me is committed (NOTIFY),
+    and looks anyway every WUZHANG_INBOX_POLL_S. It holds no database connection while it
+    waits, and closes after `max_s` (below common proxy idle limits); EventSource
+    reconnects by itself and sends Last-Event-ID, so nothing is missed."""
     pid = caller.person_id
-
-    def newer(cursor: int) -> list[dict[str, Any]]:
-        rows = session.execute(_NEWER, {"p": pid, "after": cursor}).mappings().all()
-        session.rollback()  # end the read transaction: the next poll must see new commits
-        return [dict(r) for r in rows]
-
-    def current_max() -> int:
-        value = session.execute(text("SELECT coalesce(max(id), 0) FROM notification WHERE person_id = :p"),
-                                {"p": pid}).scalar_one()  # fmt: skip
-        session.rollback()
-        return int(value)
-
     start = last_event_id if last_event_id is not None else after
-    cursor = start if start is not None else await run_in_threadpool(current_max)
+    cursor = start if start is not None else await case_sql.inbox_last_id(conn, person_id=pid)
+    db, bell = request.app.state.db, request.app.state.inbox
 
-    async def events():
+    async def events() -> AsyncIterator[bytes]:
         nonlocal cursor
-        yield "retry: 2000\n\n"
-        deadline = time.monotonic() + max_s
-        while time.monotonic() < deadline and not await request.is_disconnected():
-            for row in await run_in_threadpool(newer, cursor):
-                cursor = row["id"]
-                yield f"id: {row['id']}\nevent: notification\ndata: {json.dumps(row, default=str, ensure_ascii=False)}\n\n"
-            await asyncio.sleep(min(1.0, max(deadline - time.monotonic(), 0)))
-        yield ": bye\n\n"
+        ring = bell.subscribe(pid)
+        try:
+            yield format_sse_event(comment="inbox", retry=2000)
+            deadline = time.monotonic() + max_s
+            while (left := deadline - time.monotonic()) > 0 and not await request.is_disconnected():
+                ring.clear()  # before looking: a notification committed meanwhile rings again
+                async with db.connection() as c:
+                    rows = await case_sql.inbox_after(c, person_id=pid, after=cursor)
+                for row in rows:
+                    cursor = row["id"]
+                    yield format_sse_event(event="notification", id=str(row["id"]),
+                                           data_str=schemas.InboxItem(**row).model_dump_json())  # fmt: skip
+                await _wait(ring, bell, left, settings.inbox_poll_s)
+            yield format_sse_event(comment="bye")
+        finally:
+            bell.unsubscribe(pid, ring)
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})  # fmt: skip
+    return EventSourceResponse(events(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def _wait(ring: asyncio.Event, bell: InboxBell, left: float, poll_s: float) -> None:
+    """Until the next ring, or the next look without one (every second while NOTIFY is down)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(ring.wait(), min(left, poll_s if bell.live else 1.0))

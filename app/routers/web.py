@@ -4,6 +4,7 @@ The page must work on an intranet with no internet (ARCHITECTURE.md, decision 6)
 MapLibre GL JS bundle comes from node_modules (installed by `scripts/dev.sh web`) and is
 served under /static/vendor/maplibre-gl/, never from a CDN.
 """
+
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -19,17 +20,17 @@ router = APIRouter(tags=["web"])
 
 
 @router.get("/map", include_in_schema=False)
-def map_page() -> FileResponse:
+async def map_page() -> FileResponse:
     return FileResponse(STATIC / "map" / "index.html", headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/map/", include_in_schema=False)
-def map_slash() -> RedirectResponse:
+async def map_slash() -> RedirectResponse:
     return RedirectResponse("/map")
 
 
 @router.get("/map/config.json", include_in_schema=False)
-def map_config(request: Request) -> JSONResponse:
+async def map_config(request: Request) -> JSONResponse:
     """What the page needs before login: the optional base map (none by default)."""
     s = request.app.state.settings
     return JSONResponse({"basemap_url": s.map_basemap_url or None, "basemap_attribution": s.map_basemap_attribution,
@@ -37,7 +38,7 @@ def map_config(request: Request) -> JSONResponse:
 
 
 @router.get("/map/glyphs/{fontstack}/{glyph_range}.pbf", include_in_schema=False)
-def glyphs(fontstack: str, glyph_range: str) -> Response:
+async def glyphs(fontstack: str, glyph_range: str) -> Response:
     """An empty glyph set. MapLibre needs a glyphs URL to draw labels at all; with none
     from here, it draws the Chinese names with the browser's own fonts
     (localIdeographFontFamily), and no font server outside is ever asked."""

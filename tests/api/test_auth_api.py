@@ -8,13 +8,13 @@ from tests.conftest import PASSWORD, current_chief_phone
 TOKEN = "/api/v1/auth/token"
 
 
-def login(client, phone, password=PASSWORD):
-    return client.post(TOKEN, data={"username": phone, "password": password})
+async def login(client, phone, password=PASSWORD):
+    return await client.post(TOKEN, data={"username": phone, "password": password})
 
 
-def test_a_chief_logs_in_and_me_shows_the_post_roles_and_scope(client, make_account, demo_nodes):
-    chief = make_account("chief")
-    me = client.get("/api/v1/me", headers=chief.headers)
+async def test_a_chief_logs_in_and_me_shows_the_post_roles_and_scope(client, make_account, demo_nodes):
+    chief = await make_account("chief")
+    me = await client.get("/api/v1/me", headers=chief.headers)
     assert me.status_code == 200, me.text
     body = me.json()
     assert body["roles"] == ["chief"] and body["phone"] == chief.phone
@@ -23,166 +23,166 @@ def test_a_chief_logs_in_and_me_shows_the_post_roles_and_scope(client, make_acco
     assert [(s["role"], s["node"]["code"]) for s in body["scopes"]] == [("chief", demo_nodes.village)]
 
 
-def test_a_mediator_has_a_tier_and_grants_add_up(client, make_account, demo_nodes):
-    mediator = make_account("mediator_township_hall")
-    r = client.post(f"/api/v1/admin/users/{mediator.user_id}/grants", headers=make_account("admin").headers,
+async def test_a_mediator_has_a_tier_and_grants_add_up(client, make_account, demo_nodes):
+    mediator = await make_account("mediator_township_hall")
+    r = await client.post(f"/api/v1/admin/users/{mediator.user_id}/grants", headers=(await make_account("admin")).headers,
                     json=[{"role": "leader", "node_code": demo_nodes.county}])  # fmt: skip
     assert r.status_code == 204, r.text
-    body = client.get("/api/v1/me", headers=mediator.headers).json()
+    body = (await client.get("/api/v1/me", headers=mediator.headers)).json()
     assert body["roles"] == ["leader", "mediator"]
     assert {(s["role"], s["tier"], s["node"]["code"]) for s in body["scopes"]} == {
         ("mediator", "township_hall", demo_nodes.township), ("leader", None, demo_nodes.county)}  # fmt: skip
 
 
-def test_unknown_phone_and_wrong_password_get_the_same_answer(client, make_account):
-    account = make_account("dispatcher")
-    wrong = login(client, account.phone, "not-the-password")
-    unknown = login(client, "19600000001", "not-the-password")
+async def test_unknown_phone_and_wrong_password_get_the_same_answer(client, make_account):
+    account = await make_account("dispatcher")
+    wrong = await login(client, account.phone, "not-the-password")
+    unknown = await login(client, "19600000001", "not-the-password")
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json() == unknown.json()
     assert wrong.headers["www-authenticate"] == "Bearer"
-    ok = login(client, account.phone)
+    ok = await login(client, account.phone)
     assert ok.status_code == 200 and ok.headers["cache-control"] == "no-store"
 
 
-def test_every_api_route_needs_a_token_and_a_bad_token_is_401(client):
+async def test_every_api_route_needs_a_token_and_a_bad_token_is_401(client):
     for headers in ({}, {"Authorization": "Bearer nonsense"}, {"Authorization": "Basic abc"}):
-        r = client.get("/api/v1/grid/nodes/610827", headers=headers)
+        r = await client.get("/api/v1/grid/nodes/610827", headers=headers)
         assert r.status_code == 401 and r.json()["error"]["code"] == "not_authenticated", r.text
 
 
-def test_refresh_rotates_and_reusing_a_spent_token_revokes_the_family(client, db, make_account):
-    account = make_account("leader")
+async def test_refresh_rotates_and_reusing_a_spent_token_revokes_the_family(client, db, make_account):
+    account = await make_account("leader")
     first = account.refresh_token
-    r = client.post("/api/v1/auth/refresh", json={"refresh_token": first})
+    r = await client.post("/api/v1/auth/refresh", json={"refresh_token": first})
     assert r.status_code == 200, r.text
     assert r.headers["cache-control"] == "no-store"
     second = r.json()["refresh_token"]
-    assert second != first and client.get("/api/v1/me", headers={
-        "Authorization": f"Bearer {r.json()['access_token']}"}).status_code == 200  # fmt: skip
+    assert second != first and (await client.get("/api/v1/me", headers={
+        "Authorization": f"Bearer {r.json()['access_token']}"})).status_code == 200  # fmt: skip
     # Somebody replays the spent token: both it and the token rotated from it die.
-    replay = client.post("/api/v1/auth/refresh", json={"refresh_token": first})
+    replay = await client.post("/api/v1/auth/refresh", json={"refresh_token": first})
     assert replay.status_code == 401 and "already used" in replay.json()["error"]["message"]
-    assert client.post("/api/v1/auth/refresh", json={"refresh_token": second}).status_code == 401
+    assert (await client.post("/api/v1/auth/refresh", json={"refresh_token": second})).status_code == 401
     revoked = db.execute(text("SELECT count(*) FILTER (WHERE revoked_at IS NOT NULL), count(*) FROM refresh_token"
-                              " WHERE user_id = :u"), {"u": account.user_id}).one()  # fmt: skip
+                              " WHERE user_id = %(u)s"), {"u": account.user_id}).one()  # fmt: skip
     assert revoked[0] == revoked[1] == 2
-    action = db.execute(text("SELECT action FROM audit_log WHERE actor_user_id = :u ORDER BY id DESC LIMIT 1"),
+    action = db.execute(text("SELECT action FROM audit_log WHERE actor_user_id = %(u)s ORDER BY id DESC LIMIT 1"),
                         {"u": account.user_id}).scalar()  # fmt: skip
     assert action == "auth.refresh_reused"
     # A new login is a new family and works.
-    assert login(client, account.phone).status_code == 200
+    assert (await login(client, account.phone)).status_code == 200
 
 
-def test_logout_ends_the_login(client, make_account):
-    account = make_account("dispatcher")
-    assert client.post("/api/v1/auth/logout", json={"refresh_token": account.refresh_token}).status_code == 204
-    assert client.post("/api/v1/auth/refresh", json={"refresh_token": account.refresh_token}).status_code == 401
+async def test_logout_ends_the_login(client, make_account):
+    account = await make_account("dispatcher")
+    assert (await client.post("/api/v1/auth/logout", json={"refresh_token": account.refresh_token})).status_code == 204
+    assert (await client.post("/api/v1/auth/refresh", json={"refresh_token": account.refresh_token})).status_code == 401
 
 
-def test_a_disabled_users_access_token_stops_working_at_once(client, make_account):
-    user, admin = make_account("dispatcher"), make_account("admin")
-    assert client.get("/api/v1/me", headers=user.headers).status_code == 200
-    assert client.post(f"/api/v1/admin/users/{user.user_id}/disable", headers=admin.headers).status_code == 204
-    r = client.get("/api/v1/me", headers=user.headers)  # the same, unexpired token
+async def test_a_disabled_users_access_token_stops_working_at_once(client, make_account):
+    user, admin = await make_account("dispatcher"), await make_account("admin")
+    assert (await client.get("/api/v1/me", headers=user.headers)).status_code == 200
+    assert (await client.post(f"/api/v1/admin/users/{user.user_id}/disable", headers=admin.headers)).status_code == 204
+    r = await client.get("/api/v1/me", headers=user.headers)  # the same, unexpired token
     assert r.status_code == 401 and r.json()["error"]["code"] == "not_authenticated"
-    assert client.post("/api/v1/auth/refresh", json={"refresh_token": user.refresh_token}).status_code == 401
-    assert login(client, user.phone).json() == login(client, "19600000002").json()  # no hint it exists
-    assert client.post(f"/api/v1/admin/users/{user.user_id}/enable", headers=admin.headers).status_code == 204
-    assert login(client, user.phone).status_code == 200
+    assert (await client.post("/api/v1/auth/refresh", json={"refresh_token": user.refresh_token})).status_code == 401
+    assert (await login(client, user.phone)).json() == (await login(client, "19600000002")).json()  # no hint it exists
+    assert (await client.post(f"/api/v1/admin/users/{user.user_id}/enable", headers=admin.headers)).status_code == 204
+    assert (await login(client, user.phone)).status_code == 200
 
 
-def test_failed_logins_lock_the_phone_with_a_growing_backoff(client, db, make_account):
-    account = make_account("dispatcher")
+async def test_failed_logins_lock_the_phone_with_a_growing_backoff(client, db, make_account):
+    account = await make_account("dispatcher")
     for _ in range(5):
-        assert login(client, account.phone, "wrong-password").status_code == 401
-    locked = login(client, account.phone)  # even the right password waits now
+        assert (await login(client, account.phone, "wrong-password")).status_code == 401
+    locked = await login(client, account.phone)  # even the right password waits now
     assert locked.status_code == 429 and locked.json()["error"]["code"] == "too_many_attempts"
     assert 55 <= int(locked.headers["retry-after"]) <= 61
     # The lock runs out; one more failure locks for twice as long.
     db.execute(text("UPDATE login_throttle SET locked_until = now() - interval '1 second' WHERE kind = 'phone'"))
-    assert login(client, account.phone, "wrong-password").status_code == 401
-    again = login(client, account.phone)
+    assert (await login(client, account.phone, "wrong-password")).status_code == 401
+    again = await login(client, account.phone)
     assert again.status_code == 429 and 115 <= int(again.headers["retry-after"]) <= 121
     # An unknown phone is locked just the same: the lock says nothing about accounts.
     for _ in range(5):
-        login(client, "19600000003", "x")
-    assert login(client, "19600000003", "x").status_code == 429
+        await login(client, "19600000003", "x")
+    assert (await login(client, "19600000003", "x")).status_code == 429
     # Nothing of what was typed is stored in clear.
     stored = " ".join(db.execute(text("SELECT key_hash FROM login_throttle")).scalars())
     assert account.phone not in stored and "19600000003" not in stored
 
 
-def test_failed_logins_from_one_address_are_limited_across_phones(client, make_account):
-    account = make_account("dispatcher")
+async def test_failed_logins_from_one_address_are_limited_across_phones(client, make_account):
+    account = await make_account("dispatcher")
     for i in range(30):
-        assert login(client, f"1950000{i:04d}", "x").status_code == 401
-    r = login(client, account.phone)
+        assert (await login(client, f"1950000{i:04d}", "x")).status_code == 401
+    r = await login(client, account.phone)
     assert r.status_code == 429, r.text
 
 
-def test_a_successful_login_resets_the_phones_count(client, make_account):
-    account = make_account("dispatcher")
+async def test_a_successful_login_resets_the_phones_count(client, make_account):
+    account = await make_account("dispatcher")
     for _ in range(2):
         for _ in range(4):
-            assert login(client, account.phone, "wrong-password").status_code == 401
-        assert login(client, account.phone).status_code == 200
+            assert (await login(client, account.phone, "wrong-password")).status_code == 401
+        assert (await login(client, account.phone)).status_code == 200
 
 
 def audit_rows(db, user_id, action):
-    return db.execute(text("SELECT target, ip, details, at FROM audit_log WHERE actor_user_id = :u AND action = :a"),
+    return db.execute(text("SELECT target, ip, details, at FROM audit_log WHERE actor_user_id = %(u)s AND action = %(a)s"),
                       {"u": user_id, "a": action}).mappings().all()  # fmt: skip
 
 
-def test_reading_a_chiefs_phone_writes_an_audit_row(client, db, make_account, demo_nodes):
-    chief = make_account("chief")
-    r = client.get(f"/api/v1/grid/nodes/{demo_nodes.village}/posts", headers=chief.headers)
+async def test_reading_a_chiefs_phone_writes_an_audit_row(client, db, make_account, demo_nodes):
+    chief = await make_account("chief")
+    r = await client.get(f"/api/v1/grid/nodes/{demo_nodes.village}/posts", headers=chief.headers)
     assert any(p["phone"] for p in r.json()["current"])
     [row] = audit_rows(db, chief.user_id, "read.chief_phone")
     assert row["target"] == f"node:{demo_nodes.village}" and row["ip"] == "testclient" and row["at"]
     shown = {p["person_id"] for p in r.json()["current"] + r.json()["past"] if p["phone"]}
     assert {p["person_id"] for p in row["details"]["phones"]} == shown
     # Out of scope the numbers are withheld, so nothing is audited.
-    r = client.get(f"/api/v1/grid/nodes/{demo_nodes.other_village}/posts", headers=chief.headers)
+    r = await client.get(f"/api/v1/grid/nodes/{demo_nodes.other_village}/posts", headers=chief.headers)
     assert r.status_code == 200 and all(p["phone"] is None for p in r.json()["current"])
     assert len(audit_rows(db, chief.user_id, "read.chief_phone")) == 1
     # Locate is audited too, once per answer.
     lon, lat = demo_nodes.points[demo_nodes.household]
-    client.get("/api/v1/grid/locate", params={"lon": lon, "lat": lat}, headers=chief.headers)
+    await client.get("/api/v1/grid/locate", params={"lon": lon, "lat": lat}, headers=chief.headers)
     assert len(audit_rows(db, chief.user_id, "read.chief_phone")) == 2
 
 
-def test_admins_read_the_audit_log_newest_first_a_page_at_a_time(client, make_account, demo_nodes):
-    leader, admin = make_account("leader"), make_account("admin")
+async def test_admins_read_the_audit_log_newest_first_a_page_at_a_time(client, make_account, demo_nodes):
+    leader, admin = await make_account("leader"), await make_account("admin")
     for _ in range(5):
-        client.get(f"/api/v1/grid/nodes/{demo_nodes.village}/posts", headers=leader.headers)
+        await client.get(f"/api/v1/grid/nodes/{demo_nodes.village}/posts", headers=leader.headers)
     seen, cursor = [], None
     while True:
         params = {"limit": 2, "action": "read.chief_phone", "actor": leader.user_id}
         params |= {"cursor": cursor} if cursor else {}
-        body = client.get("/api/v1/audit", params=params, headers=admin.headers).json()
+        body = (await client.get("/api/v1/audit", params=params, headers=admin.headers)).json()
         seen += body["items"]
         cursor = body["next_cursor"]
         if cursor is None:
             break
     assert len(seen) == 5 and [s["id"] for s in seen] == sorted((s["id"] for s in seen), reverse=True)
     assert all(s["actor_phone"] == leader.phone and s["ip"] == "testclient" for s in seen)
-    assert client.get("/api/v1/audit", headers=leader.headers).status_code == 403
+    assert (await client.get("/api/v1/audit", headers=leader.headers)).status_code == 403
 
 
-def test_the_audit_log_refuses_updates_and_deletes(db, make_account):
+async def test_the_audit_log_refuses_updates_and_deletes(db, make_account):
     import pytest
     from sqlalchemy.exc import DBAPIError
 
-    make_account("leader")  # a login writes a row
+    await make_account("leader")  # a login writes a row
     for sql in ("UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
         with pytest.raises(DBAPIError, match="append-only"), db.begin_nested():
             db.execute(text(sql))
 
 
-def test_admin_creates_a_user_whose_password_is_shown_once_and_stored_hashed(client, db, make_account, demo_nodes):
-    admin = make_account("admin")
-    r = client.post("/api/v1/admin/users", headers=admin.headers, json={
+async def test_admin_creates_a_user_whose_password_is_shown_once_and_stored_hashed(client, db, make_account, demo_nodes):
+    admin = await make_account("admin")
+    r = await client.post("/api/v1/admin/users", headers=admin.headers, json={
         "phone": "19700000001", "name": "王调解", "grants": [
             {"role": "mediator", "tier": "village_house", "node_code": demo_nodes.village}]})  # fmt: skip
     assert r.status_code == 201, r.text
@@ -190,58 +190,58 @@ def test_admin_creates_a_user_whose_password_is_shown_once_and_stored_hashed(cli
     assert len(initial) >= 16
     stored = db.execute(text("SELECT password_hash FROM user_account WHERE phone = '19700000001'")).scalar()
     assert stored.startswith("$argon2id$") and initial not in stored
-    assert login(client, "19700000001", initial).status_code == 200
+    assert (await login(client, "19700000001", initial)).status_code == 200
     [row] = audit_rows(db, admin.user_id, "admin.user_create")
     assert row["target"] == f"user:{r.json()['id']}" and "password" not in str(row["details"])
-    detail = client.get(f"/api/v1/admin/users/{r.json()['id']}", headers=admin.headers).json()
+    detail = (await client.get(f"/api/v1/admin/users/{r.json()['id']}", headers=admin.headers)).json()
     assert detail["roles"] == ["mediator"] and detail["scopes"][0]["tier"] == "village_house"
 
 
-def test_admin_resets_a_password_and_every_login_of_the_user_ends(client, db, make_account):
-    user, admin = make_account("dispatcher"), make_account("admin")
-    r = client.post(f"/api/v1/admin/users/{user.user_id}/password", headers=admin.headers, json={})
+async def test_admin_resets_a_password_and_every_login_of_the_user_ends(client, db, make_account):
+    user, admin = await make_account("dispatcher"), await make_account("admin")
+    r = await client.post(f"/api/v1/admin/users/{user.user_id}/password", headers=admin.headers, json={})
     new = r.json()["password"]
     assert r.status_code == 200 and new
-    assert client.post("/api/v1/auth/refresh", json={"refresh_token": user.refresh_token}).status_code == 401
-    assert login(client, user.phone).status_code == 401
-    assert login(client, user.phone, new).status_code == 200
+    assert (await client.post("/api/v1/auth/refresh", json={"refresh_token": user.refresh_token})).status_code == 401
+    assert (await login(client, user.phone)).status_code == 401
+    assert (await login(client, user.phone, new)).status_code == 200
     assert len(audit_rows(db, admin.user_id, "admin.password_reset")) == 1
 
 
-def test_admin_input_is_checked(client, make_account, demo_nodes):
-    admin = make_account("admin")
-    dup = make_account("dispatcher")
+async def test_admin_input_is_checked(client, make_account, demo_nodes):
+    admin = await make_account("admin")
+    dup = await make_account("dispatcher")
 
-    def create(**body):
-        return client.post("/api/v1/admin/users", headers=admin.headers, json={"name": "某人", **body})
+    async def create(**body):
+        return await client.post("/api/v1/admin/users", headers=admin.headers, json={"name": "某人", **body})
 
-    r = create(phone="19700000002", grants=[{"role": "dispatcher", "node_code": demo_nodes.village}])
+    r = await create(phone="19700000002", grants=[{"role": "dispatcher", "node_code": demo_nodes.village}])
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_grant"
     assert "township" in r.json()["error"]["message"]
-    r = create(phone="19700000002", grants=[{"role": "dispatcher", "node_code": "NOPE"}])
+    r = await create(phone="19700000002", grants=[{"role": "dispatcher", "node_code": "NOPE"}])
     assert r.status_code == 404 and r.json()["error"]["code"] == "node_not_found"
-    assert create(phone=dup.phone).status_code == 409
-    assert create(phone="12345").status_code == 422
-    assert client.post("/api/v1/admin/users/999999/disable", headers=admin.headers).status_code == 404
+    assert (await create(phone=dup.phone)).status_code == 409
+    assert (await create(phone="12345")).status_code == 422
+    assert (await client.post("/api/v1/admin/users/999999/disable", headers=admin.headers)).status_code == 404
 
 
-def test_a_chief_of_an_existing_post_gets_linked_to_that_person(client, db, make_account, loaded_county, demo_nodes):
-    chief = make_account("chief", node_code=demo_nodes.household)
-    person = db.execute(text("SELECT p.phone FROM user_account u JOIN person p ON p.id = u.person_id WHERE u.id = :u"),
+async def test_a_chief_of_an_existing_post_gets_linked_to_that_person(client, db, make_account, loaded_county, demo_nodes):
+    chief = await make_account("chief", node_code=demo_nodes.household)
+    person = db.execute(text("SELECT p.phone FROM user_account u JOIN person p ON p.id = u.person_id WHERE u.id = %(u)s"),
                         {"u": chief.user_id}).scalar()  # fmt: skip
     assert person == current_chief_phone(loaded_county, demo_nodes.household) == chief.phone
 
 
-def test_no_token_or_password_ever_reaches_a_log(client, make_account, demo_nodes, caplog, capfd):
+async def test_no_token_or_password_ever_reaches_a_log(client, make_account, demo_nodes, caplog, capfd):
     caplog.set_level(logging.DEBUG)  # every logger, every level
-    account = make_account("leader")
-    refreshed = client.post("/api/v1/auth/refresh", json={"refresh_token": account.refresh_token}).json()
-    client.get(f"/api/v1/grid/nodes/{demo_nodes.village}/posts", headers=account.headers)
-    login(client, account.phone, "a-wrong-password-123")
-    client.post("/api/v1/auth/refresh", json={"refresh_token": account.refresh_token})  # a reuse
-    admin = make_account("admin")
-    reset = client.post(f"/api/v1/admin/users/{account.user_id}/password", headers=admin.headers, json={}).json()
-    client.post("/api/v1/auth/logout", json={"refresh_token": refreshed["refresh_token"]})
+    account = await make_account("leader")
+    refreshed = (await client.post("/api/v1/auth/refresh", json={"refresh_token": account.refresh_token})).json()
+    await client.get(f"/api/v1/grid/nodes/{demo_nodes.village}/posts", headers=account.headers)
+    await login(client, account.phone, "a-wrong-password-123")
+    await client.post("/api/v1/auth/refresh", json={"refresh_token": account.refresh_token})  # a reuse
+    admin = await make_account("admin")
+    reset = (await client.post(f"/api/v1/admin/users/{account.user_id}/password", headers=admin.headers, json={})).json()
+    await client.post("/api/v1/auth/logout", json={"refresh_token": refreshed["refresh_token"]})
     out, err = capfd.readouterr()
     logged = caplog.text + out + err
     assert caplog.records, "the test must actually capture log records"

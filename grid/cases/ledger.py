@@ -5,6 +5,7 @@ changing, removing or reordering one event breaks every hash after it. The serve
 signs each hash with Ed25519; the body holds the actor, so nobody can re-sign a
 rewritten step without the key, and anyone with the public key can check.
 """
+
 from __future__ import annotations
 
 import base64

@@ -4,31 +4,16 @@ Rules are data with a version (stored in `routing_rule_set`); the decision is a 
 function of the rules, the report and the located chain, so it is unit-tested
 without a database. The first matching rule wins.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from enum import StrEnum
 from typing import Any
 
+from grid.cases.enums import TIER_ORDER, Tier
 from grid.locate import Holder, Link
-
-
-class Tier(StrEnum):
-    chief = "chief"
-    village_house = "village_house"  # 和事屋, one per village (a community in town)
-    township_hall = "township_hall"  # 和事堂, one per township
-    county_center = "county_center"  # 调处中心
-
-    @property
-    def name_zh(self) -> str:
-        return {"chief": "五长", "village_house": "和事屋", "township_hall": "和事堂", "county_center": "调处中心"}[
-            self.value
-        ]
-
-
-TIER_ORDER: tuple[Tier, ...] = (Tier.chief, Tier.village_house, Tier.township_hall, Tier.county_center)
 
 # Where each mediation body sits in the grid: the village in the country, the
 # community in town, the township and the county.
@@ -124,12 +109,15 @@ DEFAULT_RULES = RuleSet(
 @dataclass(frozen=True)
 class Route:
     tier: Tier
-    node_code: str
-    node_level: str
+    node: Link  # the handling node
     recipients: tuple[Holder, ...]  # current chief first, then deputies
     rule_version: int
     rule_index: int
     flags: tuple[str, ...] = field(default=())
+
+    @property
+    def node_code(self) -> str:
+        return self.node.code
 
 
 class NoRule(Exception):
@@ -181,9 +169,7 @@ def _route(rules: RuleSet, index: int, rule: Rule, chain: Sequence[Link], outsid
             if link is not chain[start]:
                 flags.append("vacant_post_skipped")
             return Route(
-                tier=rule.tier, node_code=link.code, node_level=link.level,
-                recipients=tuple(sorted(link.chiefs, key=lambda h: h.role != "chief")),
+                tier=rule.tier, node=link, recipients=tuple(sorted(link.chiefs, key=lambda h: h.role != "chief")),
                 rule_version=rules.version, rule_index=index, flags=tuple(flags),
             )  # fmt: skip
-    top = chain[-1]
-    return Route(rule.tier, top.code, top.level, (), rules.version, index, (*flags, "no_holder_in_chain"))
+    return Route(rule.tier, chain[-1], (), rules.version, index, (*flags, "no_holder_in_chain"))

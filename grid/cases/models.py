@@ -1,5 +1,6 @@
 """ORM models of cases (一事一案): the case file, parties, recipients, the ledger,
 attachments, notifications (the outbox and inbox), categories and routing rules."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -26,11 +27,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from grid.cases.enums import Section, State, Tier
 from grid.models import Base
 
-CASE_STATES = ("reported", "assigned", "accepted", "mediating", "resolved", "failed", "return_visit", "closed",
-               "escalated", "returned", "reopened")  # fmt: skip
-TIERS = ("chief", "village_house", "township_hall", "county_center")
+# The CHECK constraints list the enums' values (migration 0004 froze the same lists).
+CASE_STATES = tuple(s.value for s in State)
+TIERS = tuple(t.value for t in Tier)
+SECTIONS = tuple(s.value for s in Section)
 
 
 class Category(Base):
@@ -53,9 +56,7 @@ class RoutingRuleSet(Base):
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
-    __table_args__ = (
-        Index("uq_routing_rule_set_active", "active", unique=True, postgresql_where=text("active")),
-    )
+    __table_args__ = (Index("uq_routing_rule_set_active", "active", unique=True, postgresql_where=text("active")),)
 
 
 class CaseFile(Base):
@@ -152,12 +153,7 @@ class CaseSection(Base):
     updated_by: Mapped[int] = mapped_column(ForeignKey("person.id"))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (
-        CheckConstraint(
-            "section IN ('investigation','facts','policy','reasoning','disposition','return_visit')",
-            name="section_known",
-        ),
-    )
+    __table_args__ = (CheckConstraint(f"section IN {SECTIONS!r}", name="section_known"),)
 
 
 class CaseEvent(Base):

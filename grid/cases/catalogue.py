@@ -3,6 +3,7 @@
 Seeded into the `category` table by a migration; the county can add or rename
 categories there. These are the defaults and the source of the seed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Errors of the case workflow; app/errors.py maps them to statuses."""
+
 from __future__ import annotations
 
 from grid.exceptions import GridError

@@ -1,0 +1,77 @@
+"""Request bodies larger than their route allows are refused before they are read.
+
+A pure ASGI middleware, outermost but for error handling, so it runs before the login
+check: a declared Content-Length over the limit is answered 413 at once and the body is
+never read (the server's memory does not grow by it); a body without one (chunked) is
+counted as it arrives and refused as soon as it passes the limit.
+
+Uploads have limits of their own (a photo, a boundary or roster file); every other
+body, JSON or form, gets `json_max_bytes` (256 KiB by default).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.settings import Settings
+
+# Room for the multipart envelope around an uploaded file.
+MULTIPART_OVERHEAD = 64 * 1024
+_ATTACHMENT = re.compile(r"^/api/v1/reports/[^/]+/attachments$")
+_IMPORTS = ("/api/v1/grid/imports", "/api/v1/roster/imports")
+
+
+def body_limit(settings: Settings, path: str) -> tuple[int, str]:
+    """The most bytes a request body to `path` may have, and the setting that says so."""
+    if _ATTACHMENT.match(path):
+        return settings.attachment_max_bytes + MULTIPART_OVERHEAD, "WUZHANG_ATTACHMENT_MAX_BYTES"
+    if path in _IMPORTS:
+        return settings.import_max_bytes + MULTIPART_OVERHEAD, "WUZHANG_IMPORT_MAX_BYTES"
+    return settings.json_max_bytes, "WUZHANG_JSON_MAX_BYTES"
+
+
+def _message(limit: int, setting: str) -> str:
+    return f"the request body is larger than the limit of {limit:,} bytes ({setting}); send less"
+
+
+class BodyLimit:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit, setting = body_limit(self.settings, scope["path"])
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _refuse(send, limit, setting)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # Raised inside the body read: FastAPI passes HTTPException on, and the
+                    # app's error handler answers 413 in the one error shape.
+                    raise HTTPException(413, _message(limit, setting))
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+async def _refuse(send: Send, limit: int, setting: str) -> None:
+    body = json.dumps(
+        {"error": {"code": "payload_too_large", "message": _message(limit, setting), "details": {"limit": limit}}}
+    ).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})

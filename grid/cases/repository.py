@@ -1,0 +1,427 @@
+"""All SQL of cases. Functions take the connection first; none commits.
+
+Other packages that need cases in their own SQL (the map's tiles) take the subquery
+from `readable_cases_sql` with the parameters of `reader_params`: the one read-scope
+rule, the open states and the lateness rule live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from grid.cases.enums import State
+from grid.cases.workflow import OPEN, WAITING_FOR_ACCEPT, WAITING_FOR_RESOLVE, WARNED
+from grid.db import Conn, Row, execute, execute_many, fetch_all, fetch_one, fetch_value
+
+CASE_COLUMNS = """c.id, c.county_code, c.reporter_person_id, c.idempotency_key, c.request_hash, c.category,
+  c.severity, c.description, c.crs, c.lon_reported, c.lat_reported, c.accuracy_m, c.floor,
+  ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.outside_county, c.tier, c.state, c.rule_version,
+  c.route_flags, c.occurred_at, c.client_recorded_at, c.reported_at, c.accept_by, c.resolve_by,
+  c.deadline_no, c.warned_deadline_no, c.warn_at, c.outcome, c.agreement_text, c.failure_reason, c.satisfaction,
+  c.closed_at, c.located_node_id, c.handling_node_id,
+  hn.code AS handling_node_code, hn.name AS handling_node_name, hn.level AS handling_node_level,
+  hn.path::text AS handling_path, ln.code AS located_node_code, ln.path::text AS located_path"""
+
+CASE_FROM = """case_file c JOIN node hn ON hn.id = c.handling_node_id LEFT JOIN node ln ON ln.id = c.located_node_id"""
+
+# --- who may read which case, what is open, what is late ----------------------------
+
+_IS_RECIPIENT = (
+    "EXISTS (SELECT 1 FROM case_recipient r WHERE r.case_id = c.id AND r.person_id = %(reader_pid)s AND r.active)"
+)
+# The one read-scope rule, over `case_file c`, `node hn` (handling) and `node ln`
+# (located): the reporter, a current recipient, or a reader whose scope holds either node.
+_READABLE = (
+    f"(c.reporter_person_id = %(reader_pid)s OR {_IS_RECIPIENT}"
+    " OR hn.path <@ %(reader_paths)s::ltree[] OR ln.path <@ %(reader_paths)s::ltree[])"
+)
+_OPEN = "c.state = ANY (%(open_states)s::text[])"
+# Late: past the deadline of the step the case waits for (accepting, or settling once accepted).
+_LATE = (
+    "((c.state = ANY (%(late_accept_states)s::text[]) AND c.accept_by < %(now)s)"
+    " OR (c.state = ANY (%(late_resolve_states)s::text[]) AND c.resolve_by < %(now)s))"
+)
+
+
+def _values(states: frozenset[State]) -> list[str]:
+    return sorted(s.value for s in states)
+
+
+def reader_params(*, person_id: int, read_paths: Sequence[str], now: datetime) -> dict[str, Any]:
+    """The parameters of the scope, open and lateness rules, for a reader at `now`."""
+    return {
+        "reader_pid": person_id,
+        "reader_paths": list(read_paths),
+        "now": now,
+        "open_states": _values(OPEN),
+        "late_accept_states": _values(WAITING_FOR_ACCEPT),
+        "late_resolve_states": _values(WAITING_FOR_RESOLVE),
+    }
+
+
+def readable_cases_sql(*, open_only: bool) -> str:
+    """A subquery of the cases a reader may see (parameters: `reader_params`), for
+    other packages' SQL. Columns: id, category, severity, state, geom_3857 (a point),
+    located_path (ltree, NULL outside the county), late (bool)."""
+    return f"""
+SELECT c.id, c.category, c.severity, c.state, c.geom_3857, ln.path AS located_path, {_LATE} AS late
+  FROM {CASE_FROM}
+ WHERE {_READABLE}{f" AND {_OPEN}" if open_only else ""}
+"""
+
+
+# --- catalogue and rules -------------------------------------------------------------
+
+ACTIVE_RULES_SQL = "SELECT version, rules FROM routing_rule_set WHERE active"
+RULES_BY_VERSION_SQL = "SELECT version, rules FROM routing_rule_set WHERE version = %(version)s"
+CATEGORY_ACTIVE_SQL = "SELECT code FROM category WHERE code = %(category)s AND active"
+FIND_BY_KEY_SQL = (
+    f"SELECT {CASE_COLUMNS} FROM {CASE_FROM} WHERE c.reporter_person_id = %(reporter)s AND c.idempotency_key = %(key)s"
+)
+
+
+async def rules_by_version(conn: Conn, *, version: int) -> Row:
+    row = await fetch_one(conn, RULES_BY_VERSION_SQL, {"version": version})
+    assert row is not None, f"routing rule set {version} is missing"
+    return row
+
+
+async def categories(conn: Conn) -> list[Row]:
+    return await fetch_all(conn, "SELECT code, name_zh, name_en FROM category WHERE active ORDER BY sort, code")
+
+
+async def find_by_key(conn: Conn, *, reporter_person_id: int, key: Any) -> Row | None:
+    return await fetch_one(conn, FIND_BY_KEY_SQL, {"reporter": reporter_person_id, "key": key})
+
+
+# --- one case --------------------------------------------------------------------------
+
+
+async def insert_case(conn: Conn, *, row: dict[str, Any]) -> int | None:
+    """The new case's id, or None if this reporter already used this key (a retry)."""
+    return await fetch_value(
+        conn,
+        """
+INSERT INTO case_file (county_code, reporter_person_id, idempotency_key, request_hash, category, severity,
+  description, crs, lon_reported, lat_reported, accuracy_m, floor, geom, located_node_id, outside_county,
+  tier, handling_node_id, state, rule_version, route_flags, occurred_at, client_recorded_at, reported_at)
+VALUES (%(county_code)s, %(reporter_person_id)s, %(idempotency_key)s, %(request_hash)s, %(category)s, %(severity)s,
+  %(description)s, %(crs)s, %(lon_reported)s, %(lat_reported)s, %(accuracy_m)s, %(floor)s,
+  ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(located_node_id)s, %(outside_county)s,
+  %(tier)s, %(handling_node_id)s, 'reported', %(rule_version)s, %(route_flags)s, %(occurred_at)s,
+  %(client_recorded_at)s, %(reported_at)s)
+ON CONFLICT (reporter_person_id, idempotency_key) DO NOTHING
+RETURNING id
+""",
+        row,
+    )
+
+
+async def insert_parties(conn: Conn, *, case_id: int, parties: Sequence[dict[str, Any]]) -> None:
+    if parties:
+        await execute_many(
+            conn,
+            "INSERT INTO case_party (case_id, name, phone, role) VALUES (%(case_id)s, %(name)s, %(phone)s, %(role)s)",
+            [{"case_id": case_id, **p} for p in parties],
+        )
+
+
+async def case_for_action(conn: Conn, *, case_id: int, person_id: int) -> Row | None:
+    """The case, locked for this transaction (one action at a time, so the ledger stays
+    one chain), with the head of its ledger, the rules it was routed by, and whether
+    `person_id` holds it now."""
+    return await fetch_one(
+        conn,
+        f"""
+SELECT {CASE_COLUMNS},
+       EXISTS (SELECT 1 FROM case_recipient r WHERE r.case_id = c.id AND r.person_id = %(pid)s AND r.active)
+         AS is_recipient,
+       e.seq AS last_seq, e.hash AS last_hash, rs.rules
+  FROM {CASE_FROM}
+  JOIN routing_rule_set rs ON rs.version = c.rule_version
+  LEFT JOIN LATERAL (SELECT seq, hash FROM case_event WHERE case_id = c.id ORDER BY seq DESC LIMIT 1) e ON true
+ WHERE c.id = %(id)s
+   FOR UPDATE OF c
+""",
+        {"id": case_id, "pid": person_id},
+    )
+
+
+# The case file as its readers see it, in one statement: the case, its parties, who
+# holds it, its sections. The parties are personal data: shown only to a reader in
+# scope (`readable`), and each read of them is an audit item.
+CASE_DETAIL_SQL = f"""
+SELECT {CASE_COLUMNS}, x.readable,
+  CASE WHEN x.readable THEN
+    COALESCE((SELECT json_agg(json_build_object('name', p.name, 'phone', p.phone, 'role', p.role) ORDER BY p.id)
+                FROM case_party p WHERE p.case_id = c.id), '[]')
+  ELSE '[]' END AS parties,
+  COALESCE((SELECT json_agg(json_build_object('person_id', r.person_id, 'name', pe.name, 'role', r.role)
+                            ORDER BY r.role, r.id)
+              FROM case_recipient r JOIN person pe ON pe.id = r.person_id
+             WHERE r.case_id = c.id AND r.active), '[]') AS recipients,
+  COALESCE((SELECT json_object_agg(s.section, s.body) FROM case_section s WHERE s.case_id = c.id), '{{}}')
+    AS sections,
+  'case:' || c.id AS audit_target,
+  CASE WHEN x.readable THEN
+    (SELECT jsonb_build_object('case', c.id, 'parties', count(*)) FROM case_party p WHERE p.case_id = c.id
+     HAVING count(*) > 0)
+  END AS audit_item
+  FROM {CASE_FROM}
+  CROSS JOIN LATERAL (SELECT {_READABLE} AS readable) x
+ WHERE c.id = %(case_id)s
+"""
+
+
+def case_detail_params(*, case_id: int, person_id: int, read_paths: Sequence[str]) -> dict[str, Any]:
+    return {"case_id": case_id, "reader_pid": person_id, "reader_paths": list(read_paths)}
+
+
+async def case_brief(conn: Conn, *, case_id: int, person_id: int, read_paths: Sequence[str]) -> Row | None:
+    """The case's own columns, if the reader may read it (no parties: nothing to audit)."""
+    return await fetch_one(
+        conn,
+        f"SELECT {CASE_COLUMNS} FROM {CASE_FROM} WHERE c.id = %(case_id)s AND {_READABLE}",
+        case_detail_params(case_id=case_id, person_id=person_id, read_paths=read_paths),
+    )
+
+
+async def update_case(conn: Conn, *, case_id: int, values: dict[str, Any]) -> None:
+    sets = ", ".join(f"{k} = %({k})s" for k in values)
+    await execute(conn, f"UPDATE case_file SET {sets}, updated_at = now() WHERE id = %(id)s", {**values, "id": case_id})
+
+
+async def replace_recipients(conn: Conn, *, case_id: int, recipients: Sequence[tuple[int, str]], at: datetime) -> None:
+    await execute(conn, "UPDATE case_recipient SET active = false WHERE case_id = %(c)s AND active", {"c": case_id})
+    if recipients:
+        await execute_many(
+            conn,
+            "INSERT INTO case_recipient (case_id, person_id, role, assigned_at) VALUES (%(c)s, %(p)s, %(r)s, %(at)s)",
+            [{"c": case_id, "p": p, "r": r, "at": at} for p, r in recipients],
+        )
+
+
+async def recipients(conn: Conn, *, case_id: int) -> list[Row]:
+    return await fetch_all(
+        conn,
+        """
+SELECT r.person_id, pe.name, r.role FROM case_recipient r JOIN person pe ON pe.id = r.person_id
+ WHERE r.case_id = %(id)s AND r.active ORDER BY r.role, r.id
+""",
+        {"id": case_id},
+    )
+
+
+async def upsert_section(conn: Conn, *, case_id: int, section: str, body: str, person_id: int, at: datetime) -> None:
+    await execute(
+        conn,
+        """
+INSERT INTO case_section (case_id, section, body, updated_by, updated_at) VALUES (%(c)s, %(s)s, %(b)s, %(p)s, %(at)s)
+ON CONFLICT (case_id, section) DO UPDATE SET body = EXCLUDED.body, updated_by = EXCLUDED.updated_by,
+  updated_at = EXCLUDED.updated_at
+""",
+        {"c": case_id, "s": section, "b": body, "p": person_id, "at": at},
+    )
+
+
+async def insert_attachment(conn: Conn, *, row: dict[str, Any]) -> int | None:
+    return await fetch_value(
+        conn,
+        """
+INSERT INTO attachment (case_id, sha256, content_type, size, path, uploaded_by, created_at)
+VALUES (%(case_id)s, %(sha256)s, %(content_type)s, %(size)s, %(path)s, %(uploaded_by)s, %(created_at)s)
+ON CONFLICT (case_id, sha256) DO NOTHING RETURNING id
+""",
+        row,
+    )
+
+
+# --- the ledger ----------------------------------------------------------------------
+
+
+async def last_event(conn: Conn, *, case_id: int) -> Row | None:
+    return await fetch_one(
+        conn, "SELECT seq, hash FROM case_event WHERE case_id = %(c)s ORDER BY seq DESC LIMIT 1", {"c": case_id}
+    )
+
+
+async def insert_events(conn: Conn, *, rows: Sequence[dict[str, Any]]) -> None:
+    await execute_many(
+        conn,
+        """
+INSERT INTO case_event (case_id, seq, actor_person_id, action, from_state, to_state, note, attachment_hashes,
+  body, prev_hash, hash, signature, created_at)
+VALUES (%(case_id)s, %(seq)s, %(actor_person_id)s, %(action)s, %(from_state)s, %(to_state)s, %(note)s,
+  %(attachment_hashes)s, %(body)s::jsonb, %(prev_hash)s, %(hash)s, %(signature)s, %(created_at)s)
+""",
+        rows,
+    )
+
+
+async def events(conn: Conn, *, case_id: int) -> list[Row]:
+    return await fetch_all(
+        conn,
+        """
+SELECT e.id, e.seq, e.actor_person_id, pe.name AS actor_name, e.action, e.from_state, e.to_state, e.note,
+       e.attachment_hashes, e.body, e.prev_hash, e.hash, e.signature, e.created_at
+  FROM case_event e LEFT JOIN person pe ON pe.id = e.actor_person_id
+ WHERE e.case_id = %(c)s ORDER BY e.seq
+""",
+        {"c": case_id},
+    )
+
+
+async def case_ids(conn: Conn) -> list[int]:
+    return [r["id"] for r in await fetch_all(conn, "SELECT id FROM case_file ORDER BY id")]
+
+
+# --- notifications: the outbox, and each person's inbox ----------------------------
+
+
+async def insert_notifications(conn: Conn, *, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await execute_many(
+            conn,
+            """
+INSERT INTO notification (county_code, person_id, case_id, kind, title, body, dedupe_key, created_at,
+  next_attempt_at)
+VALUES (%(county_code)s, %(person_id)s, %(case_id)s, %(kind)s, %(title)s, %(body)s, %(dedupe_key)s, %(created_at)s,
+  %(created_at)s)
+ON CONFLICT (dedupe_key) DO NOTHING
+""",
+            rows,
+        )
+
+
+INBOX_COLUMNS = "id, case_id, kind, title, body, created_at, read_at"
+
+
+async def inbox(conn: Conn, *, person_id: int, before: int | None, limit: int) -> list[Row]:
+    """Newest first; `before`: the id of the last row of the previous page."""
+    return await fetch_all(
+        conn,
+        f"""
+SELECT {INBOX_COLUMNS} FROM notification
+ WHERE person_id = %(p)s AND (%(before)s::bigint IS NULL OR id < %(before)s::bigint)
+ ORDER BY id DESC LIMIT %(limit)s
+""",
+        {"p": person_id, "before": before, "limit": limit},
+    )
+
+
+async def inbox_after(conn: Conn, *, person_id: int, after: int, limit: int = 100) -> list[Row]:
+    """Oldest first: what came since `after` (the inbox stream)."""
+    return await fetch_all(
+        conn,
+        f"SELECT {INBOX_COLUMNS} FROM notification WHERE person_id = %(p)s AND id > %(after)s ORDER BY id LIMIT %(n)s",
+        {"p": person_id, "after": after, "n": limit},
+    )
+
+
+async def inbox_last_id(conn: Conn, *, person_id: int) -> int:
+    value = await fetch_value(
+        conn, "SELECT coalesce(max(id), 0) FROM notification WHERE person_id = %(p)s", {"p": person_id}
+    )
+    return int(value)
+
+
+async def mark_read(conn: Conn, *, person_id: int, ids: Sequence[int], at: datetime) -> int:
+    return await execute(
+        conn,
+        "UPDATE notification SET read_at = %(at)s WHERE person_id = %(p)s AND id = ANY(%(ids)s) AND read_at IS NULL",
+        {"p": person_id, "ids": list(ids), "at": at},
+    )
+
+
+# --- queues ----------------------------------------------------------------------------
+
+
+async def list_cases(
+    conn: Conn, *, reader: dict[str, Any], open_only: bool, filters: dict[str, Any], limit: int
+) -> list[Row]:
+    """Cases the reader may read, newest first. `filters`: state, tier, category,
+    node_path (handled in that subtree), overdue (bool), bbox, mine (a current
+    recipient), before_id; None means any."""
+    where = [_READABLE]
+    params = {**reader, "limit": limit}
+    if open_only:
+        where.append(_OPEN)
+    if filters.get("mine"):
+        where.append(_IS_RECIPIENT)
+    for column in ("state", "tier", "category"):
+        if filters.get(column) is not None:
+            where.append(f"c.{column} = %({column})s")
+            params[column] = filters[column]
+    if filters.get("node_path") is not None:
+        where.append("hn.path <@ %(node_path)s::ltree")
+        params["node_path"] = filters["node_path"]
+    if filters.get("overdue") is not None:
+        where.append(_LATE if filters["overdue"] else f"NOT {_LATE}")
+    if filters.get("bbox") is not None:
+        where.append("c.geom && ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 4326)")
+        x0, y0, x1, y1 = filters["bbox"]
+        params.update(x0=x0, y0=y0, x1=x1, y1=y1)
+    if filters.get("before_id") is not None:
+        where.append("c.id < %(before_id)s")
+        params["before_id"] = filters["before_id"]
+    sql = f"""
+SELECT {CASE_COLUMNS}, {_LATE} AS late FROM {CASE_FROM}
+ WHERE {" AND ".join(where)}
+ ORDER BY c.id DESC LIMIT %(limit)s
+"""
+    return await fetch_all(conn, sql, params)
+
+
+async def is_late(conn: Conn, *, state: str, accept_by: datetime | None, resolve_by: datetime | None,
+                  now: datetime) -> bool:  # fmt: skip
+    """The lateness rule of the SQL, for values in hand (the tests compare it with `is_overdue`)."""
+    params = reader_params(person_id=0, read_paths=(), now=now)
+    value = await fetch_value(
+        conn,
+        f"SELECT {_LATE} FROM (SELECT %(state)s::text AS state, %(accept_by)s::timestamptz AS accept_by,"
+        " %(resolve_by)s::timestamptz AS resolve_by) c",
+        {**params, "state": state, "accept_by": accept_by, "resolve_by": resolve_by},
+    )
+    return bool(value)
+
+
+# --- deadlines (the worker) ----------------------------------------------------------
+
+
+async def due_for_escalation(conn: Conn, *, now: datetime, batch: int) -> list[Row]:
+    """Cases past the deadline they wait for, locked; a second worker skips them rather than waiting."""
+    return await fetch_all(
+        conn,
+        f"""
+SELECT {CASE_COLUMNS}, e.seq AS last_seq, e.hash AS last_hash, rs.rules
+  FROM {CASE_FROM}
+  JOIN routing_rule_set rs ON rs.version = c.rule_version
+  LEFT JOIN LATERAL (SELECT seq, hash FROM case_event WHERE case_id = c.id ORDER BY seq DESC LIMIT 1) e ON true
+ WHERE (c.state = ANY (%(accept_states)s::text[]) AND c.accept_by <= %(now)s)
+    OR (c.state = ANY (%(resolve_states)s::text[]) AND c.resolve_by <= %(now)s)
+ ORDER BY c.id
+ LIMIT %(batch)s
+ FOR UPDATE OF c SKIP LOCKED
+""",
+        {"now": now, "batch": batch, "accept_states": _values(WAITING_FOR_ACCEPT),
+         "resolve_states": _values(WAITING_FOR_RESOLVE)},
+    )  # fmt: skip
+
+
+async def due_for_warning(conn: Conn, *, now: datetime, batch: int) -> list[Row]:
+    """Cases inside their warning window, not yet warned for this deadline; locked."""
+    return await fetch_all(
+        conn,
+        f"""
+SELECT {CASE_COLUMNS}, e.seq AS last_seq, e.hash AS last_hash
+  FROM {CASE_FROM}
+  LEFT JOIN LATERAL (SELECT seq, hash FROM case_event WHERE case_id = c.id ORDER BY seq DESC LIMIT 1) e ON true
+ WHERE c.warned_deadline_no < c.deadline_no AND c.warn_at <= %(now)s AND c.state = ANY (%(states)s::text[])
+ ORDER BY c.id
+ LIMIT %(batch)s
+ FOR UPDATE OF c SKIP LOCKED
+""",
+        {"now": now, "batch": batch, "states": _values(WARNED)},
+    )

@@ -1,0 +1,645 @@
+"""Case use cases: report, act, write the file, sweep deadlines, read the ledger.
+
+One report or one action is one transaction: the case row, its ledger event(s) and
+its notification rows (the outbox) are written together, so a crash loses nothing
+half-done. Each use case reads what it needs first (the case once, locked), decides
+in Python (grid.cases.workflow, grid.cases.routing), then sends every write in one
+pipelined round trip. The caller passes `now` (server time; the worker's clock is
+injectable).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+from uuid import UUID
+
+from geo.crs import CRS, to_wgs84
+from grid.cases import repository as repo
+from grid.cases.catalogue import SEVERITIES
+from grid.cases.enums import Section, State, Tier
+from grid.cases.exceptions import (
+    CaseNotFound,
+    IdempotencyConflict,
+    IllegalAction,
+    MissingFields,
+    NotResponsible,
+)
+from grid.cases.ledger import GENESIS, Signer, StoredEvent, canonical, chain_hash, verify
+from grid.cases.routing import Route, RuleSet, decide, next_tier, route_to_tier
+from grid.cases.workflow import (
+    WAITING_FOR_ACCEPT,
+    WAITING_FOR_RESOLVE,
+    IllegalTransition,
+    Then,
+    allowed_actions,
+    missing_fields,
+    step_for,
+)
+from grid.db import Conn, ReadAudit, Row, fetch_read
+from grid.exceptions import InvalidInput, NodeNotFound, OutsideJurisdiction
+from grid.locate import Link, build_location, group_rows
+from grid.repository import nodes as node_sql
+
+# A phone clock this far ahead of ours is wrong; its times are kept but flagged.
+CLOCK_TOLERANCE = timedelta(minutes=5)
+SYSTEM = None  # actor_person_id of steps the server takes by itself (routing, deadlines)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, in the grid's terms (built from the logged-in principal by app/)."""
+
+    person_id: int
+    # ltree paths whose subtrees the actor may read (posts and data-scoped grants).
+    read_paths: tuple[str, ...] = ()
+    # ltree paths where the actor may act on any case as dispatcher or mediator.
+    act_paths: tuple[str, ...] = ()
+
+
+class Rooms(Protocol):
+    """Who sits in a mediation room (和事屋, 和事堂, 调处中心): the people granted the
+    mediator role of that tier on that node. Accounts keep the grants; app/ passes this in."""
+
+    async def members(self, conn: Conn, *, tier: Tier, node_id: int) -> list[int]: ...
+
+
+@dataclass(frozen=True)
+class Party:
+    name: str
+    phone: str | None
+    role: str
+
+
+@dataclass(frozen=True)
+class Report:
+    lon: float
+    lat: float
+    crs: CRS
+    category: str
+    severity: int
+    description: str
+    accuracy_m: float | None = None
+    floor: int | None = None
+    parties: tuple[Party, ...] = ()
+    occurred_at: datetime | None = None
+    client_recorded_at: datetime | None = None
+
+    def fingerprint(self) -> str:
+        """Same report body, same fingerprint: how a retry is told from a key reused."""
+        body = asdict(self)
+        body["crs"] = str(self.crs)
+        return hashlib.sha256(canonical(body)).hexdigest()
+
+
+@dataclass
+class Outcome:
+    case: Row  # the case file as the actor reads it (grid.cases.repository.CASE_DETAIL_SQL)
+    created: bool = False
+
+
+def _under(path: str | None, roots: Sequence[str]) -> bool:
+    return bool(path) and any(path == r or path.startswith(r + ".") for r in roots)  # type: ignore[union-attr]
+
+
+def can_act(actor: Actor, case: Mapping[str, Any]) -> bool:
+    """The responsible post holders, or a dispatcher or mediator in scope, may act."""
+    return _under(case["handling_path"], actor.act_paths) or bool(case["is_recipient"])
+
+
+def _rules(row: Mapping[str, Any]) -> RuleSet:
+    return RuleSet.from_json(row["version"], row["rules"])
+
+
+def _case_rules(case: Mapping[str, Any]) -> RuleSet:
+    """The rules the case was routed by (read with the case: `rules` beside `rule_version`)."""
+    return RuleSet.from_json(case["rule_version"], case["rules"])
+
+
+async def _chain(conn: Conn, node_id: int) -> list[Link]:
+    ancestors, _, _ = group_rows(await node_sql.chain_of_node(conn, node_id=node_id))
+    return ancestors
+
+
+def _deadlines(rules: RuleSet, tier: Tier, at: datetime) -> dict[str, Any]:
+    d = rules.deadlines[tier]
+    accept_by, resolve_by = at + d.accept_within, at + d.resolve_within
+    # Warn in the last quarter of the accept window, then of the resolve window.
+    warn_at = accept_by - d.accept_within / 4
+    return {"accept_by": accept_by, "resolve_by": resolve_by, "warn_at": warn_at}
+
+
+def _hm(at: datetime | None) -> str:
+    return at.strftime("%m-%d %H:%M") if at else "-"
+
+
+# --- what one use case writes ---------------------------------------------------------
+
+
+@dataclass
+class _Writes:
+    """Everything one use case writes to one case, gathered while it decides and sent
+    together at the end. The ledger's head (seq, hash) is kept here, so each new event
+    is hashed and signed without reading the chain again."""
+
+    case: Mapping[str, Any]  # the case as it was read (county_code, deadline_no, ...)
+    signer: Signer
+    seq: int = 0
+    head: str = GENESIS
+    values: dict[str, Any] = field(default_factory=dict)  # case columns to set
+    recipients: list[tuple[int, str]] | None = None  # the new holders, if they change
+    events: list[dict[str, Any]] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    sections: list[tuple[Section, str, int, datetime]] = field(default_factory=list)
+
+    @classmethod
+    def for_case(cls, case: Mapping[str, Any], signer: Signer) -> _Writes:
+        return cls(case=case, signer=signer, seq=case.get("last_seq") or 0, head=case.get("last_hash") or GENESIS)
+
+    @property
+    def case_id(self) -> int:
+        return int(self.case["id"])
+
+    def event(
+        self, *, actor: int | None, action: str, from_state: str | None, to_state: str, at: datetime,
+        note: str | None = None, attachment_hashes: Sequence[str] = (), extra: Mapping[str, Any] | None = None,
+    ) -> int:  # fmt: skip
+        """One signed ledger step (事事记录，步步签字); returns its sequence number."""
+        self.seq += 1
+        body = {
+            "case_id": self.case_id, "seq": self.seq, "actor_person_id": actor, "action": action,
+            "from_state": from_state, "to_state": to_state, "note": note,
+            "attachment_hashes": list(attachment_hashes), "at": at.isoformat(), **(extra or {}),
+        }  # fmt: skip
+        digest = chain_hash(self.head, body)
+        self.events.append({
+            "case_id": self.case_id, "seq": self.seq, "actor_person_id": actor, "action": action,
+            "from_state": from_state, "to_state": to_state, "note": note, "attachment_hashes": list(attachment_hashes),
+            "body": canonical(body).decode(), "prev_hash": self.head, "hash": digest,
+            "signature": self.signer.sign(digest), "created_at": at,
+        })  # fmt: skip
+        self.head = digest
+        return self.seq
+
+    def notify(self, *, person_ids: Sequence[int], kind: str, seq: int, at: datetime, title: str, body: str) -> None:
+        """Outbox rows, one per person. Titles and bodies carry no party's personal data:
+        they pass through push services."""
+        self.notifications += [
+            {"county_code": self.case["county_code"], "person_id": pid, "case_id": self.case_id, "kind": kind,
+             "title": title, "body": body, "dedupe_key": f"case:{self.case_id}:{seq}:{kind}:{pid}", "created_at": at}
+            for pid in dict.fromkeys(person_ids)
+        ]  # fmt: skip
+
+    async def send(self, conn: Conn, *, at: datetime) -> None:
+        """Every write. Use cases run in pipeline mode, so these travel together with
+        whatever is read next (or the COMMIT): one round trip however many statements."""
+        if self.values:
+            await repo.update_case(conn, case_id=self.case_id, values=self.values)
+        if self.recipients is not None:
+            await repo.replace_recipients(conn, case_id=self.case_id, recipients=self.recipients, at=at)
+        for section, body, person_id, when in self.sections:
+            await repo.upsert_section(
+                conn, case_id=self.case_id, section=section.value, body=body, person_id=person_id, at=when
+            )
+        if self.events:
+            await repo.insert_events(conn, rows=self.events)
+        await repo.insert_notifications(conn, rows=self.notifications)
+
+
+async def _assign(
+    conn: Conn, w: _Writes, *, route: Route, rules: RuleSet, at: datetime, from_state: str, reason: str, rooms: Rooms,
+) -> None:  # fmt: skip
+    """The server hands the case to the route's holders, with fresh deadlines."""
+    deadlines = _deadlines(rules, route.tier, at)
+    w.values.update(state=State.assigned.value, tier=route.tier.value, handling_node_id=route.node.id,
+                    deadline_no=w.case["deadline_no"] + 1, **deadlines)  # fmt: skip
+    people = [(h.person_id, h.role) for h in route.recipients]
+    if route.tier is not Tier.chief:  # a mediation room: its members too, beside the node's chiefs
+        people += [(pid, "mediator") for pid in await rooms.members(conn, tier=route.tier, node_id=route.node.id)]
+    people = list(dict.fromkeys(people))
+    w.recipients = people
+    seq = w.event(
+        actor=SYSTEM, action="assign", from_state=from_state, to_state=State.assigned.value, at=at, note=reason,
+        extra={"tier": route.tier.value, "node_code": route.node.code,
+               "recipients": [pid for pid, _ in people], "flags": list(route.flags)},
+    )  # fmt: skip
+    w.notify(person_ids=[pid for pid, _ in people], kind="assigned", seq=seq, at=at,
+             title=f"新的矛盾纠纷待处理（{route.tier.name_zh}）",
+             body=f"案件 {w.case_id}：{route.node.name}，请在 {_hm(deadlines['accept_by'])} 前受理")  # fmt: skip
+
+
+async def _detail(conn: Conn, *, actor: Actor, case_id: int, audit: ReadAudit | None) -> Row | None:
+    """The case file; its parties only if the actor may read the case (`readable`)."""
+    rows = await fetch_read(
+        conn, repo.CASE_DETAIL_SQL,
+        repo.case_detail_params(case_id=case_id, person_id=actor.person_id, read_paths=actor.read_paths), audit,
+    )  # fmt: skip
+    return rows[0] if rows else None
+
+
+# --- reporting ------------------------------------------------------------------------
+
+
+async def submit_report(
+    *, conn: Conn, actor: Actor, key: UUID, report: Report, now: datetime, signer: Signer, rooms: Rooms,
+    county_code: str, audit: ReadAudit | None = None,
+) -> Outcome:  # fmt: skip
+    """A chief's report: located, routed, assigned, recorded, notified; idempotent per key."""
+    if report.severity not in SEVERITIES:
+        raise InvalidInput(f"severity must be 1 to 4, not {report.severity}", severity=report.severity)
+    fingerprint = report.fingerprint()
+    lon, lat = to_wgs84(report.lon, report.lat, report.crs)
+    async with conn.pipeline(), conn.transaction():
+        # BEGIN and four independent reads: one round trip.
+        found = await conn.execute(repo.FIND_BY_KEY_SQL, {"reporter": actor.person_id, "key": key})
+        category = await conn.execute(repo.CATEGORY_ACTIVE_SQL, {"category": report.category})
+        rules_row = await conn.execute(repo.ACTIVE_RULES_SQL)
+        located = await conn.execute(
+            node_sql.LOCATE_SQL, node_sql.locate_params(lon=lon, lat=lat, floor=report.floor, scope_ids=())
+        )
+        existing, known, active, rows = (await found.fetchone(), await category.fetchone(),
+                                         await rules_row.fetchone(), await located.fetchall())  # fmt: skip
+        if existing is not None:
+            return await _same_or_conflict(conn, actor, existing, fingerprint, audit)
+        if known is None:
+            names = ", ".join(c["code"] for c in await repo.categories(conn))
+            raise InvalidInput(
+                f"unknown category {report.category!r}; categories are {names}", category=report.category
+            )
+        assert active is not None, "no active routing rule set: run the migrations"
+        rules = _rules(active)
+        location = build_location(rows, floor=report.floor)
+        flags: list[str] = []
+        if location is not None:
+            chain, located_id, outside = location.chain, location.node.id, False
+        else:
+            # Outside every polygon: the reporter's own post answers, and the case says so.
+            own = await node_sql.deepest_current_post_node(conn, person_id=actor.person_id)
+            if own is None:
+                raise OutsideJurisdiction(
+                    f"The point ({report.lon:.6f}, {report.lat:.6f}, {report.crs}) is outside the county, and you "
+                    "hold no post it could fall back to. Check the phone's location and its crs (gcj02 for "
+                    "AMap/Tencent).", lon=report.lon, lat=report.lat,
+                )  # fmt: skip
+            chain, located_id, outside = await _chain(conn, own), None, True
+        occurred_at = report.occurred_at
+        if report.client_recorded_at and report.client_recorded_at > now + CLOCK_TOLERANCE:
+            flags.append("client_clock_ahead")
+        if occurred_at and occurred_at > now + CLOCK_TOLERANCE:
+            flags.append("occurred_at_in_future")
+            occurred_at = now  # the server's time is authoritative
+        route = decide(rules, category=report.category, severity=report.severity, chain=chain, outside_county=outside)
+        case_id = await repo.insert_case(conn, row={
+            "county_code": county_code, "reporter_person_id": actor.person_id, "idempotency_key": key,
+            "request_hash": fingerprint, "category": report.category, "severity": report.severity,
+            "description": report.description, "crs": str(report.crs), "lon_reported": report.lon,
+            "lat_reported": report.lat, "accuracy_m": report.accuracy_m, "floor": report.floor, "lon": lon,
+            "lat": lat, "located_node_id": located_id, "outside_county": outside, "tier": route.tier.value,
+            "handling_node_id": route.node.id, "rule_version": rules.version, "route_flags": [*route.flags, *flags],
+            "occurred_at": occurred_at, "client_recorded_at": report.client_recorded_at, "reported_at": now,
+        })  # fmt: skip
+        if case_id is None:  # a concurrent retry with the same key committed first
+            again = await repo.find_by_key(conn, reporter_person_id=actor.person_id, key=key)
+            assert again is not None
+            return await _same_or_conflict(conn, actor, again, fingerprint, audit)
+        w = _Writes.for_case({"id": case_id, "county_code": county_code, "deadline_no": 0}, signer)
+        w.event(actor=actor.person_id, action="report", from_state=None, to_state=State.reported.value, at=now,
+                note=report.description,
+                extra={"category": report.category, "severity": report.severity, "lon": lon, "lat": lat,
+                       "rule_version": rules.version, "flags": [*route.flags, *flags]})  # fmt: skip
+        await _assign(conn, w, route=route, rules=rules, at=now, from_state=State.reported.value, rooms=rooms,
+                      reason=f"routing rule {route.rule_index + 1} of version {rules.version}")  # fmt: skip
+        await repo.insert_parties(conn, case_id=case_id, parties=[asdict(p) for p in report.parties])
+        await w.send(conn, at=now)
+        case = await _detail(conn, actor=actor, case_id=case_id, audit=audit)
+        assert case is not None
+        return Outcome(case=case, created=True)
+
+
+async def _same_or_conflict(
+    conn: Conn, actor: Actor, existing: Mapping[str, Any], fingerprint: str, audit: ReadAudit | None
+) -> Outcome:
+    if existing["request_hash"] != fingerprint:
+        raise IdempotencyConflict(
+            "this Idempotency-Key was already used for a different report; make a new key for a new report",
+            case_id=existing["id"],
+        )
+    case = await _detail(conn, actor=actor, case_id=existing["id"], audit=audit)
+    assert case is not None  # the reporter may always read their own report
+    return Outcome(case=case, created=False)
+
+
+# --- reading --------------------------------------------------------------------------
+
+
+async def get_case(*, conn: Conn, actor: Actor, case_id: int, audit: ReadAudit | None = None) -> Row:
+    """The case file, if the actor may read it; otherwise 'not found' (nothing tells it exists)."""
+    case = await _detail(conn, actor=actor, case_id=case_id, audit=audit)
+    if case is None or not case["readable"]:
+        raise CaseNotFound(f"no case {case_id} in your area", case_id=case_id)
+    return case
+
+
+async def readable_case(*, conn: Conn, actor: Actor, case_id: int) -> Row:
+    """The case's own columns (no parties, so nothing to audit), if the actor may read it."""
+    case = await repo.case_brief(conn, case_id=case_id, person_id=actor.person_id, read_paths=actor.read_paths)
+    if case is None:
+        raise CaseNotFound(f"no case {case_id} in your area", case_id=case_id)
+    return case
+
+
+async def ledger_events(*, conn: Conn, actor: Actor, case_id: int) -> list[Row]:
+    await readable_case(conn=conn, actor=actor, case_id=case_id)
+    return await repo.events(conn, case_id=case_id)
+
+
+async def verify_ledger(*, conn: Conn, case_id: int, signer: Signer) -> tuple[bool, int | None]:
+    rows = await repo.events(conn, case_id=case_id)
+    stored = [StoredEvent(r["id"], r["body"], r["prev_hash"], r["hash"], r["signature"]) for r in rows]
+    return verify(stored, signer.public_key)
+
+
+async def list_cases(
+    *, conn: Conn, actor: Actor, now: datetime, state: str | None = None, tier: str | None = None,
+    node_code: str | None = None, category: str | None = None, overdue: bool | None = None,
+    bbox: tuple[float, float, float, float] | None = None, mine: bool = False, open_only: bool = False,
+    before_id: int | None = None, limit: int = 50,
+) -> list[Row]:  # fmt: skip
+    """Cases the actor may read, filtered. Scope is part of the WHERE clause, never a filter after."""
+    node_path = None
+    if node_code is not None:
+        node = await node_sql.node_brief(conn, code=node_code)
+        if node is None:
+            raise NodeNotFound(f"no node has the code {node_code!r}", code=node_code)
+        node_path = node["path"]
+    reader = repo.reader_params(person_id=actor.person_id, read_paths=actor.read_paths, now=now)
+    filters = {"state": state, "tier": tier, "category": category, "node_path": node_path, "overdue": overdue,
+               "bbox": bbox, "mine": mine, "before_id": before_id}  # fmt: skip
+    return await repo.list_cases(conn, reader=reader, open_only=open_only, filters=filters, limit=limit)
+
+
+def is_overdue(case: Mapping[str, Any], now: datetime) -> bool:
+    """The lateness rule (grid.cases.repository `_LATE`), for a case row already in hand."""
+    if case["state"] in WAITING_FOR_ACCEPT:
+        return case["accept_by"] is not None and case["accept_by"] < now
+    if case["state"] in WAITING_FOR_RESOLVE:
+        return case["resolve_by"] is not None and case["resolve_by"] < now
+    return False
+
+
+def allowed_now(state: str) -> list[str]:
+    return list(allowed_actions(state))
+
+
+# --- acting ---------------------------------------------------------------------------
+
+_ACTION_ZH = {"accept": "受理", "start_mediation": "开始调解", "resolve": "调解成功", "fail": "调解未成",
+              "return_visit": "回访", "close": "结案", "extend": "延期"}  # fmt: skip
+
+
+async def _locked_for_actor(conn: Conn, *, actor: Actor, case_id: int) -> Row:
+    case = await repo.case_for_action(conn, case_id=case_id, person_id=actor.person_id)
+    if case is None:
+        raise CaseNotFound(f"no case {case_id}", case_id=case_id)
+    if not can_act(actor, case):
+        # Out-of-scope writes are refused (403), in or out of the caller's reading scope.
+        raise NotResponsible(
+            f"case {case_id} is handled by {case['handling_node_name']}; only its responsible posts, or a "
+            "dispatcher or mediator over it, may act on it", case_id=case_id,
+        )  # fmt: skip
+    return case
+
+
+async def act(
+    *, conn: Conn, actor: Actor, case_id: int, action: str, fields: Mapping[str, Any], now: datetime,
+    signer: Signer, rooms: Rooms, audit: ReadAudit | None = None,
+) -> Row:  # fmt: skip
+    """One step of the workflow by a person: checked, applied, recorded, notified.
+    Returns the case file as the actor reads it afterwards (without the parties if the
+    step took the case out of the actor's area)."""
+    async with conn.pipeline(), conn.transaction():
+        case = await _locked_for_actor(conn, actor=actor, case_id=case_id)
+        try:
+            step = step_for(case["state"], action)
+        except IllegalTransition as exc:
+            raise IllegalAction(str(exc), state=str(exc.state), allowed=list(exc.allowed)) from None
+        missing = missing_fields(step, fields)
+        if missing:
+            raise MissingFields(f"'{action}' needs: {', '.join(missing)}", missing=missing)
+        note = fields.get("note")
+        w = _Writes.for_case(case, signer)
+        w.values.update(step.changes(case, fields, now))
+        to_state = (step.to or State(case["state"])).value
+        w.values["state"] = to_state
+        if step.section is not None and note:
+            w.sections.append((step.section, note, actor.person_id, now))
+        extra = {k: v for k, v in fields.items() if k not in ("note", "attachment_hashes")}
+        if step.to is None:  # an extension: say which deadline moved, and to when
+            extra |= {k: v for k, v in w.values.items() if k in ("accept_by", "resolve_by")}
+        seq = w.event(actor=actor.person_id, action=action, from_state=case["state"], to_state=to_state, at=now,
+                      note=note, attachment_hashes=fields.get("attachment_hashes") or (), extra=extra)  # fmt: skip
+        rules, tier = _case_rules(case), Tier(case["tier"])
+        if step.then is Then.escalate:
+            await _escalate(conn, w, rules=rules, tier=tier, at=now, reason=note or "escalated", rooms=rooms)
+        elif step.then is Then.return_to:
+            await _return_to(conn, w, rules=rules, tier=tier, node_code=str(fields["next_recipient"]), at=now,
+                             rooms=rooms)  # fmt: skip
+        elif step.then is Then.reassign:
+            route = await _route_at(conn, w.case, tier=tier, rules=rules)
+            await _assign(conn, w, route=route, rules=rules, at=now, from_state=State.reopened.value, rooms=rooms,
+                          reason="reopened: the resident says it is not settled")  # fmt: skip
+        else:
+            w.notify(person_ids=[case["reporter_person_id"]], kind=action, seq=seq, at=now, title="案件进展",
+                     body=f"案件 {case_id} 已{_ACTION_ZH.get(action, action)}")  # fmt: skip
+        await w.send(conn, at=now)
+        updated = await _detail(conn, actor=actor, case_id=case_id, audit=audit)
+    assert updated is not None
+    return updated
+
+
+async def _route_at(conn: Conn, case: Mapping[str, Any], *, tier: Tier, rules: RuleSet) -> Route:
+    chain = await _chain(conn, case["located_node_id"] or case["handling_node_id"])
+    return route_to_tier(rules, tier=tier, chain=chain, outside_county=case["outside_county"])
+
+
+async def _escalate(
+    conn: Conn, w: _Writes, *, rules: RuleSet, tier: Tier, at: datetime, reason: str, rooms: Rooms
+) -> None:
+    up = next_tier(tier)
+    if up is None:
+        # Above the county centre there are only lawful channels: record, keep, notify.
+        w.values["state"] = State.assigned.value
+        seq = w.event(actor=SYSTEM, action="assign", from_state=State.escalated.value, to_state=State.assigned.value,
+                      at=at, note="the county centre is the last tier: lawful channels (依法终结) from here")  # fmt: skip
+        holders = await repo.recipients(conn, case_id=w.case_id)
+        w.notify(person_ids=[r["person_id"] for r in holders], kind="overdue", seq=seq, at=at, title="案件超期",
+                 body=f"案件 {w.case_id} 已超期")  # fmt: skip
+        return
+    route = await _route_at(conn, w.case, tier=up, rules=rules)
+    await _assign(conn, w, route=route, rules=rules, at=at, from_state=State.escalated.value, rooms=rooms,
+                  reason=f"escalated from {tier.value} to {up.value}: {reason}")  # fmt: skip
+
+
+async def _return_to(
+    conn: Conn, w: _Writes, *, rules: RuleSet, tier: Tier, node_code: str, at: datetime, rooms: Rooms
+) -> None:
+    node_id = await node_sql.node_id_by_code(conn, code=node_code)
+    if node_id is None:
+        raise NodeNotFound(f"next_recipient {node_code!r} is not a node code", code=node_code)
+    holder = (await _chain(conn, node_id))[0]
+    if not any(h.role == "chief" for h in holder.chiefs):
+        raise InvalidInput(f"{node_code} has no current chief to take the case; name another node", code=node_code)
+    route = Route(tier=tier, node=holder, recipients=tuple(sorted(holder.chiefs, key=lambda h: h.role != "chief")),
+                  rule_version=rules.version, rule_index=-1, flags=("returned",))  # fmt: skip
+    await _assign(conn, w, route=route, rules=rules, at=at, from_state=State.returned.value, rooms=rooms,
+                  reason=f"returned (退回) to {node_code}")  # fmt: skip
+
+
+async def write_section(
+    *, conn: Conn, actor: Actor, case_id: int, section: str, body: str, now: datetime, signer: Signer
+) -> None:
+    """One of the six public sections (六公开); every write is a signed ledger step."""
+    try:
+        which = Section(section)
+    except ValueError:
+        names = ", ".join(s.value for s in Section)
+        raise InvalidInput(f"unknown section {section!r}; sections are {names}", section=section) from None
+    async with conn.pipeline(), conn.transaction():
+        case = await repo.case_for_action(conn, case_id=case_id, person_id=actor.person_id)
+        if case is None:
+            raise CaseNotFound(f"no case {case_id}", case_id=case_id)
+        if not can_act(actor, case):
+            raise NotResponsible(f"only those responsible for case {case_id} may write its file", case_id=case_id)
+        w = _Writes.for_case(case, signer)
+        w.sections.append((which, body, actor.person_id, now))
+        w.event(actor=actor.person_id, action=f"file_{which.value}", from_state=case["state"], to_state=case["state"],
+                at=now, note=body, extra={"sha256": hashlib.sha256(body.encode()).hexdigest()})  # fmt: skip
+        await w.send(conn, at=now)
+
+
+async def record_attachment(
+    *, conn: Conn, actor: Actor, case_id: int, file: Mapping[str, Any], now: datetime, signer: Signer
+) -> bool:
+    """A photo joins the case (if the actor may read it); its hash goes on the ledger, so it
+    cannot be swapped later. `file`: sha256, content_type, size, path. False: already there."""
+    await readable_case(conn=conn, actor=actor, case_id=case_id)
+    async with conn.pipeline(), conn.transaction():
+        new_id = await repo.insert_attachment(
+            conn, row={"case_id": case_id, "uploaded_by": actor.person_id, "created_at": now, **file}
+        )
+        if new_id is None:
+            return False
+        case = await repo.case_for_action(conn, case_id=case_id, person_id=actor.person_id)
+        assert case is not None
+        w = _Writes.for_case(case, signer)
+        w.event(actor=actor.person_id, action="attach", from_state=case["state"], to_state=case["state"], at=now,
+                attachment_hashes=[file["sha256"]])  # fmt: skip
+        await w.send(conn, at=now)
+        return True
+
+
+# --- deadlines (the worker) -------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    escalated: list[int] = field(default_factory=list)
+    warned: list[int] = field(default_factory=list)
+
+
+async def sweep(*, conn: Conn, now: datetime, signer: Signer, rooms: Rooms, batch: int = 200) -> SweepResult:
+    """Warn before deadlines and escalate at them, in one transaction. Rows are locked
+    with SKIP LOCKED, so two workers never handle the same case, and a case escalates
+    once per deadline (escalation sets new deadlines)."""
+    result = SweepResult()
+    async with conn.pipeline(), conn.transaction():
+        for case in await repo.due_for_escalation(conn, now=now, batch=batch):
+            which = "accept" if case["state"] in WAITING_FOR_ACCEPT else "resolve"
+            w = _Writes.for_case(case, signer)
+            w.values["state"] = State.escalated.value
+            w.event(actor=SYSTEM, action="escalate", from_state=case["state"], to_state=State.escalated.value, at=now,
+                    note=f"not {which}ed by the deadline ({case[which + '_by'].isoformat()})",
+                    extra={"deadline_no": case["deadline_no"]})  # fmt: skip
+            await _escalate(conn, w, rules=_case_rules(case), tier=Tier(case["tier"]), at=now, rooms=rooms,
+                            reason=f"{which} deadline passed")  # fmt: skip
+            await w.send(conn, at=now)
+            result.escalated.append(w.case_id)
+        for case in await repo.due_for_warning(conn, now=now, batch=batch):
+            w = _Writes.for_case(case, signer)
+            w.values["warned_deadline_no"] = case["deadline_no"]
+            due = case["accept_by"] if case["state"] in WAITING_FOR_ACCEPT else case["resolve_by"]
+            seq = w.event(actor=SYSTEM, action="deadline_warning", from_state=case["state"], to_state=case["state"],
+                          at=now, note=f"due {due.isoformat()}", extra={"deadline_no": case["deadline_no"]})  # fmt: skip
+            holders = await repo.recipients(conn, case_id=w.case_id)
+            w.notify(person_ids=[r["person_id"] for r in holders], kind="deadline_warning", seq=seq, at=now,
+                     title="案件即将超期", body=f"案件 {w.case_id} 须在 {_hm(due)} 前处理")  # fmt: skip
+            await w.send(conn, at=now)
+            result.warned.append(w.case_id)
+    return result
+
+
+# Kinds that ask someone to act: if they cannot ring anyone, someone above must know.
+FALLBACK_KINDS = ("assigned", "deadline_warning", "overdue", "unreachable")
+
+
+async def notify_next_up(
+    *, conn: Conn, notification: Mapping[str, Any], reason: str, now: datetime, signer: Signer
+) -> int | None:
+    """No silent dead end: the notification's person has no reachable phone, so the next
+    chief up the case's chain is notified, and the case ledger records it (signed).
+    Runs inside the caller's transaction.
+
+    "Next up" is the first node above the deepest node of the chain where the person
+    holds a post (above the handling node if they hold none there, e.g. a mediator).
+    Returns the person notified, or None (no case, a progress note, or nobody above;
+    the last is still recorded)."""
+    if notification.get("case_id") is None or notification["kind"] not in FALLBACK_KINDS:
+        return None
+    case = await repo.case_for_action(conn, case_id=notification["case_id"], person_id=notification["person_id"])
+    if case is None:
+        return None
+    pid = notification["person_id"]
+    chain = await _chain(conn, case["handling_node_id"])  # the handling node first, the county last
+    held = [i for i, link in enumerate(chain) if any(h.person_id == pid for h in link.chiefs)]
+    start = held[0] + 1 if held else 1
+    target: tuple[int, str] | None = None
+    for link in chain[start:]:
+        chief = next((h for h in link.chiefs if h.role == "chief" and h.person_id != pid), None)
+        if chief is not None:
+            target = (chief.person_id, link.code)
+            break
+    note = f"person {pid} cannot be reached by push ({reason}); " + (
+        f"notified the chief of {target[1]}" if target else "nobody above to notify"
+    )
+    w = _Writes.for_case(case, signer)
+    seq = w.event(
+        actor=SYSTEM, action="push_unreachable", from_state=case["state"], to_state=case["state"], at=now, note=note,
+        extra={"notification_id": notification["id"], "unreachable_person_id": pid,
+               "notified_person_id": target[0] if target else None, "node_code": target[1] if target else None},
+    )  # fmt: skip
+    if target is not None:
+        w.notify(person_ids=[target[0]], kind="unreachable", seq=seq, at=now, title="下级收不到提醒，请跟进",
+                 body=f"案件 {case['id']}：{case['handling_node_name']} 的责任人手机收不到推送，请联系跟进")  # fmt: skip
+    await w.send(conn, at=now)
+    return target[0] if target else None
+
+
+# --- the inbox -------------------------------------------------------------------------
+
+
+async def inbox(*, conn: Conn, person_id: int, before: int | None, limit: int) -> tuple[list[Row], int | None]:
+    """A page of the person's notifications, newest first, and the cursor of the next page."""
+    rows = await repo.inbox(conn, person_id=person_id, before=before, limit=limit + 1)
+    page = rows[:limit]
+    return page, (page[-1]["id"] if len(rows) > limit else None)
+
+
+async def mark_read(*, conn: Conn, person_id: int, ids: Sequence[int], now: datetime) -> int:
+    return await repo.mark_read(conn, person_id=person_id, ids=ids, at=now)
+
+
+async def categories(*, conn: Conn) -> list[Row]:
+    return await repo.categories(conn)

@@ -1,0 +1,158 @@
+"""The case workflow as a table: for every action a person can take, the states it may
+be taken in, the state it leads to, what it must carry, which columns it changes, and
+what follows. Pure: the API and the worker ask it; grid.cases.service applies it.
+
+    reported → assigned → accepted → mediating → resolved | failed
+    resolved → return_visit → closed
+    escalated: up one tier (chief → village_house → township_hall → county_center),
+               then assigned again at that tier
+    returned (退回): with a reason and a named next recipient, then assigned again
+    reopened: the resident says it is not settled; assigned again
+
+`reported`, `escalated`, `returned` and `reopened` are passing states: the same
+transaction assigns the case, so a case only ever rests in the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from grid.cases.enums import Outcome, Section, State
+from grid.exceptions import InvalidInput
+
+
+class Action(StrEnum):
+    accept = "accept"
+    start_mediation = "start_mediation"
+    resolve = "resolve"
+    fail = "fail"
+    escalate = "escalate"
+    return_ = "return"  # 退回
+    visit = "return_visit"
+    close = "close"
+    reopen = "reopen"
+    extend = "extend"  # a deadline extension; the state does not change
+
+
+class Then(StrEnum):
+    """What follows an action, besides its ledger event."""
+
+    notify_reporter = "notify_reporter"  # the reporter hears of the progress
+    escalate = "escalate"  # routed to the next tier up and assigned there
+    return_to = "return_to"  # assigned to the node named in `next_recipient`
+    reassign = "reassign"  # assigned again at the same tier
+
+
+# Where a case waits for whom, and what it is late for.
+WAITING_FOR_ACCEPT = frozenset({State.assigned})  # late once accept_by has passed
+WAITING_FOR_RESOLVE = frozenset({State.accepted, State.mediating, State.failed})  # late once resolve_by has passed
+# Warned in the last quarter of their deadline (a failed mediation is escalated, not warned).
+WARNED = frozenset({State.assigned, State.accepted, State.mediating})
+# Not yet settled: someone must still act. A resolved case awaits only its return visit.
+OPEN = frozenset(State) - {State.resolved, State.return_visit, State.closed}
+
+Changes = Callable[[Mapping[str, Any], Mapping[str, Any], datetime], dict[str, Any]]
+
+
+def _no_changes(case: Mapping[str, Any], fields: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    return {}
+
+
+def _agreement(case: Mapping[str, Any], fields: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    return {"outcome": Outcome.agreement.value, "agreement_text": fields.get("agreement_text")}
+
+
+def _failure(case: Mapping[str, Any], fields: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    return {"outcome": Outcome.failed.value, "failure_reason": fields.get("note")}
+
+
+def _satisfaction(case: Mapping[str, Any], fields: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    satisfaction = fields.get("satisfaction")
+    if satisfaction is not None and not 1 <= int(satisfaction) <= 5:
+        raise InvalidInput("satisfaction is 1 (very unhappy) to 5 (very satisfied)", satisfaction=satisfaction)
+    return {"satisfaction": satisfaction}
+
+
+def _closed(case: Mapping[str, Any], fields: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    return {"closed_at": now}
+
+
+def _extension(case: Mapping[str, Any], fields: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The deadline of the step the case waits for moves later; it counts as a new deadline."""
+    hours = float(fields.get("hours") or 24)
+    if not 0 < hours <= 24 * 30:
+        raise InvalidInput("an extension is 1 hour to 30 days", hours=hours)
+    target = "accept_by" if case["state"] in WAITING_FOR_ACCEPT else "resolve_by"
+    return {target: case[target] + timedelta(hours=hours), "deadline_no": case["deadline_no"] + 1}
+
+
+@dataclass(frozen=True)
+class Step:
+    action: Action
+    sources: frozenset[State]
+    to: State | None  # None: the state stays
+    needs: tuple[str, ...] = ()  # fields that must be present and not blank
+    changes: Changes = _no_changes  # columns of the case it sets (pure)
+    then: Then = Then.notify_reporter
+    section: Section | None = None  # the note is also written as this section of the file
+
+
+STEPS: dict[Action, Step] = {
+    step.action: step
+    for step in (
+        Step(Action.accept, frozenset({State.assigned}), State.accepted),
+        Step(Action.start_mediation, frozenset({State.accepted}), State.mediating),
+        Step(Action.resolve, frozenset({State.mediating}), State.resolved, changes=_agreement),
+        Step(Action.fail, frozenset({State.mediating}), State.failed, needs=("note",), changes=_failure),
+        # Up a tier: when late, when mediation failed, or when the handler judges it too big.
+        Step(Action.escalate, frozenset({State.assigned, State.accepted, State.mediating, State.failed}),
+             State.escalated, then=Then.escalate),
+        # 退回: the wrong place for it; never a dead end, it names who gets it next.
+        Step(Action.return_, frozenset({State.assigned, State.accepted}), State.returned,
+             needs=("note", "next_recipient"), then=Then.return_to),
+        Step(Action.visit, frozenset({State.resolved}), State.return_visit, changes=_satisfaction,
+             section=Section.return_visit),
+        Step(Action.close, frozenset({State.return_visit}), State.closed, changes=_closed),
+        # The resident is not satisfied.
+        Step(Action.reopen, frozenset({State.resolved, State.return_visit, State.closed}), State.reopened,
+             needs=("note",), then=Then.reassign),
+        Step(Action.extend, frozenset({State.assigned, State.accepted, State.mediating}), None,
+             needs=("note", "approver"), changes=_extension),
+    )
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class IllegalTransition(Exception):
+    state: State
+    action: str
+    allowed: tuple[str, ...]
+
+    def __str__(self) -> str:
+        allowed = ", ".join(self.allowed) or "none"
+        return f"'{self.action}' is not possible while the case is {self.state}; possible now: {allowed}"
+
+
+def allowed_actions(state: State | str) -> tuple[str, ...]:
+    """The actions a person may take in `state`, in the table's order."""
+    return tuple(a.value for a, step in STEPS.items() if state in step.sources)
+
+
+def step_for(state: State | str, action: str) -> Step:
+    """The step `action` takes from `state`; IllegalTransition names what is possible instead."""
+    try:
+        step = STEPS[Action(action)]
+    except ValueError:
+        step = None
+    if step is None or state not in step.sources:
+        raise IllegalTransition(State(state), action, allowed_actions(state))
+    return step
+
+
+def missing_fields(step: Step, given: Mapping[str, object]) -> list[str]:
+    """Fields the step needs that are absent or blank."""
+    return [f for f in step.needs if given.get(f) in (None, "")]
