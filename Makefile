@@ -1,7 +1,7 @@
 # One-command entry points for a fresh Debian 12 machine; the work is done by
 # scripts/dev.sh (run `scripts/dev.sh help` for its smaller steps).
 .DEFAULT_GOAL := help
-.PHONY: help run test stop
+.PHONY: help run test bench stop
 
 # Extra pytest arguments: make test ARGS="-k ledger -x"
 ARGS ?=
@@ -9,6 +9,7 @@ ARGS ?=
 help:
 	@echo "make run   set up everything, load the demo county and serve on 127.0.0.1:8000"
 	@echo "make test  set up everything and run the test suite (pytest arguments: ARGS=...)"
+	@echo "make bench the request path side by side: wrk on each route, pgbench on its SQL (ARGS=...)"
 	@echo "make stop  stop the server and the project-local PostgreSQL"
 
 run:
@@ -16,6 +17,9 @@ run:
 
 test:
 	@bash scripts/dev.sh test $(ARGS)
+
+bench:
+	@bash scripts/dev.sh bench $(ARGS)
 
 stop:
 	@bash scripts/dev.sh stop

@@ -63,23 +63,22 @@ async def caller_of(request: Request, conn: Conn, token: str | None) -> Principa
 
 
 def _declare(policy: Policy) -> Callable[..., Any]:
-    if not policy.authenticated:
+    """The dependency a route declares for `policy` (marked, so check_routes can find it)."""
 
-        async def dependency() -> None:
-            return None
+    async def nobody() -> None:
+        return None
 
-    else:
+    async def caller(
+        request: Request,
+        conn: Annotated[Conn, Depends(session, scope="function")],
+        token: Annotated[str | None, Depends(bearer)],
+    ) -> Principal:
+        found = await caller_of(request, conn, token)
+        if policy.role and not found.has_role(policy.role):
+            raise Forbidden(f"this needs the {policy.role} role", role=policy.role)
+        return found
 
-        async def dependency(
-            request: Request,
-            conn: Annotated[Conn, Depends(session, scope="function")],
-            token: Annotated[str | None, Depends(bearer)],
-        ) -> Principal:
-            caller = await caller_of(request, conn, token)
-            if policy.role and not caller.has_role(policy.role):
-                raise Forbidden(f"this needs the {policy.role} role", role=policy.role)
-            return caller
-
+    dependency: Callable[..., Any] = caller if policy.authenticated else nobody
     dependency.__policy__ = policy  # type: ignore[attr-defined]
     dependency.__name__ = f"policy_{policy.name}"
     return dependency
@@ -122,6 +121,6 @@ def api_routes(app: FastAPI) -> list[APIRoute]:
 
 def check_routes(app: FastAPI) -> None:
     """Refuse to build an app with an API route that declares no policy."""
-    missing = [f"{sorted(r.methods)} {r.path}" for r in api_routes(app) if policy_of(r) is None]
+    missing = [f"{sorted(r.methods or ())} {r.path}" for r in api_routes(app) if policy_of(r) is None]
     if missing:
         raise RuntimeError("routes without exactly one access policy (see app/policy.py): " + ", ".join(missing))

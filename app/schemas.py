@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from geo.crs import CRS
 from grid.cases.enums import Section, State, Tier
+from grid.levels import Chain
 
 
 class ErrorDetail(BaseModel):
@@ -36,7 +37,7 @@ class Holder(BaseModel):
 
 class ChainLink(NodeRef):
     level_name: str = Field(description="the level's Chinese name, e.g. 社区")
-    chain: Literal["urban", "rural"] | None
+    chain: Chain | None
     floor_from: int | None = None
     floor_to: int | None = None
     chiefs: list[Holder] = Field(description="current chief first, then deputies")

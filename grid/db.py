@@ -81,7 +81,8 @@ class ReadAudit(Protocol):
     that a read may be audited, not where the audit log lives.
     """
 
-    params: Mapping[str, Any]
+    @property
+    def params(self) -> Mapping[str, Any]: ...
 
     def wrap(self, query: str) -> str: ...
 

@@ -24,15 +24,26 @@ Step = Callable[[str], None]
 
 
 class BoundaryLike(Protocol):
-    row: int
-    code: str | None
-    name: str | None
-    level: str | None
-    chain: str | None
-    parent_code: str | None
-    floor_from: int | None
-    floor_to: int | None
-    wkb: bytes | None
+    """One feature of a boundary file (geo.importer.BoundaryRecord); read-only is enough."""
+
+    @property
+    def row(self) -> int: ...
+    @property
+    def code(self) -> str | None: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def level(self) -> str | None: ...
+    @property
+    def chain(self) -> str | None: ...
+    @property
+    def parent_code(self) -> str | None: ...
+    @property
+    def floor_from(self) -> int | None: ...
+    @property
+    def floor_to(self) -> int | None: ...
+    @property
+    def wkb(self) -> bytes | None: ...
 
 
 async def import_boundaries(

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from grid.levels import level_info
+from grid.levels import Chain, level_info
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class Holder:
     person_id: int
     name: str
     phone: str | None
-    role: str  # chief | deputy
+    role: Literal["chief", "deputy"]
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Link:
     code: str
     name: str
     level: str
-    chain: str | None
+    chain: Chain | None
     depth: int
     floor_from: int | None = None
     floor_to: int | None = None
@@ -58,7 +58,8 @@ def group_rows(rows: Iterable[Mapping[str, Any]]) -> tuple[list[Link], Link | No
         link = links.get(r["id"])
         if link is None:
             link = links[r["id"]] = Link(
-                id=r["id"], code=r["code"], name=r["name"], level=r["level"], chain=r["chain"],
+                id=r["id"], code=r["code"], name=r["name"], level=r["level"],
+                chain=Chain(r["chain"]) if r["chain"] else None,
                 depth=r["depth"], floor_from=r["floor_from"], floor_to=r["floor_to"],
             )  # fmt: skip
             if r["is_floor"]:

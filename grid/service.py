@@ -109,14 +109,24 @@ async def list_nodes(
 
 
 class NodeLike(Protocol):
-    code: str
-    name: str
-    level: str
-    chain: str | None
-    parent_code: str | None
-    geom: Any
-    floor_from: int | None
-    floor_to: int | None
+    """A node to write (a generated demo node, or one made in code); read-only is enough."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def level(self) -> str: ...
+    @property
+    def chain(self) -> str | None: ...
+    @property
+    def parent_code(self) -> str | None: ...
+    @property
+    def geom(self) -> Any: ...
+    @property
+    def floor_from(self) -> int | None: ...
+    @property
+    def floor_to(self) -> int | None: ...
 
 
 async def create_node(*, conn: Conn, county_code: str, node: NodeLike) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
@@ -28,7 +30,7 @@ def _url() -> str:
     return get_settings().sqlalchemy_database_url
 
 
-def _configure(**kw: object) -> None:
+def _configure(**kw: Any) -> None:
     context.configure(
         target_metadata=target_metadata,
         include_object=alembic_helpers.include_object,

@@ -4,13 +4,14 @@
 # project-local PostgreSQL + PostGIS cluster in .data/, then runs the service
 # or the tests. Every step is idempotent, so reruns are fast.
 #
-# Usage: scripts/dev.sh deps|venv|web|db-start|db-stop|db-env|run|test [pytest args]|stop
+# Usage: scripts/dev.sh deps|venv|web|db-start|db-stop|db-env|check|run|test [pytest args]|bench [args]|lock|stop
 set -euo pipefail
 
 # Debian packages the project needs. The server ones are skipped when DATABASE_URL
 # points at an existing database; chromium (the browser test, tests/e2e) never is.
 DEB_PACKAGES=(postgresql-15 postgresql-15-postgis-3)
 BROWSER_PACKAGES=(chromium fonts-wqy-microhei)  # a CJK font, so screenshots are legible
+BENCH_PACKAGES=(wrk)  # the HTTP load generator of bench/http.py (pgbench comes with postgresql-15)
 PG_MAJOR=15
 PG_PORT="${WUZHANG_PG_PORT:-55432}"
 PG_SUPERUSER=wuzhang
@@ -44,13 +45,16 @@ usage() {
   cat >&2 <<'EOF'
 usage: scripts/dev.sh COMMAND
   deps      install missing Debian packages (PostgreSQL 15, PostGIS 3, chromium, python3-venv)
-  venv      create .venv and install the project with its dev extras
+  venv      create .venv and install requirements.lock (hash-checked) and the project
   web       install the map page's JS (MapLibre GL) from npm into node_modules/
   db-start  start the project-local PostgreSQL (nothing if DATABASE_URL is set)
   db-stop   stop it
   db-env    print `export DATABASE_URL=...`  (eval "$(scripts/dev.sh db-env)")
+  check     ruff (lint and format) and mypy
   run       all of the above, migrate, load the demo county, serve on 127.0.0.1:8000
-  test      all of the above, then pytest (extra arguments go to pytest)
+  test      all of the above, check, then pytest (extra arguments go to pytest)
+  bench     install wrk, then bench/http.py (extra arguments go to it)
+  lock      write requirements.lock again from pyproject.toml (pip-compile, with hashes)
   stop      stop the server started by `run` and the local PostgreSQL
 Environment: WUZHANG_PG_PORT (default 55432), DATABASE_URL (use an existing database),
 PYTHON (interpreter for .venv, default python3).
@@ -64,7 +68,7 @@ cmd_deps() {
     say "not a Debian system: install PostgreSQL $PG_MAJOR with PostGIS 3 yourself, or set DATABASE_URL"
     return 0
   fi
-  local want=() missing=() p
+  local want=("$@") missing=() p
   # The server packages are not needed when an external database is given.
   [[ -n ${DATABASE_URL:-} ]] || want+=("${DEB_PACKAGES[@]}")
   want+=("${BROWSER_PACKAGES[@]}")
@@ -112,13 +116,30 @@ cmd_venv() {
     say "creating .venv ($("$py" -V 2>&1))"
     "$py" -m venv "$VENV"
   fi
-  # Reinstall only when pyproject.toml changed since the last good install.
-  stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -d' ' -f1)"
+  # Reinstall only when the lock file or pyproject.toml changed since the last good install.
+  stamp="$VENV/.installed-$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)"
   [[ ! -e $stamp ]] || return 0
-  say "installing Python dependencies into .venv (the first time takes a minute or two)"
-  PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/pip" install -q -e '.[dev]'
+  say "installing Python dependencies from requirements.lock into .venv (the first time takes a minute or two)"
+  # Exactly the pinned versions, each checked against its hash; then the project itself.
+  PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/pip" install -q --require-hashes -r requirements.lock
+  PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e .
   rm -f "$VENV"/.installed-*
   touch "$stamp"
+}
+
+cmd_lock() {
+  cmd_venv
+  say "writing requirements.lock from pyproject.toml (pinned, with hashes)"
+  "$VENV/bin/pip-compile" --quiet --generate-hashes --extra dev --strip-extras --allow-unsafe \
+    --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+}
+
+# The habits `make test` keeps: lint, formatting and types are clean before any test runs.
+cmd_check() {
+  say "ruff check, ruff format --check, mypy"
+  "$VENV/bin/ruff" check --quiet .
+  "$VENV/bin/ruff" format --check --quiet .
+  "$VENV/bin/mypy"
 }
 
 # --- web -----------------------------------------------------------------------
@@ -429,6 +450,7 @@ cmd_test() {
   cmd_deps
   cmd_venv
   cmd_web
+  cmd_check
   cmd_db_start
   use_db_url
   "$VENV/bin/python" -m pytest "$@" || rc=$?
@@ -440,6 +462,14 @@ cmd_test() {
     printf 'error: pytest collected no tests (exit code 5); that counts as a failure\n' >&2
   fi
   return "$rc"
+}
+
+cmd_bench() {
+  cmd_deps "${BENCH_PACKAGES[@]}"
+  cmd_venv
+  cmd_db_start
+  use_db_url
+  "$VENV/bin/python" bench/http.py "$@"
 }
 
 cmd_stop() {
@@ -470,8 +500,11 @@ main() {
     db-start) cmd_db_start ;;
     db-stop) cmd_db_stop ;;
     db-env) cmd_db_env ;;
+    check) cmd_check ;;
     run) cmd_run ;;
     test) cmd_test "$@" ;;
+    bench) cmd_bench "$@" ;;
+    lock) cmd_lock ;;
     stop) cmd_stop ;;
     -h | --help | help) usage ;;
     *) usage; exit 2 ;;

@@ -32,4 +32,6 @@ async def readyz(request: Request) -> JSONResponse:
              "hint": "run: .venv/bin/alembic upgrade head"},
             status_code=503,
         )  # fmt: skip
-    return JSONResponse({"status": "ok", "schema": current})
+    # Whether this process hears the database's change notifications: while it does not,
+    # its caches are bypassed (every request reads afresh), so it is still correct.
+    return JSONResponse({"status": "ok", "schema": current, "listening": request.app.state.principals.live})

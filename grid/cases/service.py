@@ -216,7 +216,7 @@ async def _assign(
     deadlines = _deadlines(rules, route.tier, at)
     w.values.update(state=State.assigned.value, tier=route.tier.value, handling_node_id=route.node.id,
                     deadline_no=w.case["deadline_no"] + 1, **deadlines)  # fmt: skip
-    people = [(h.person_id, h.role) for h in route.recipients]
+    people: list[tuple[int, str]] = [(h.person_id, h.role) for h in route.recipients]
     if route.tier is not Tier.chief:  # a mediation room: its members too, beside the node's chiefs
         people += [(pid, "mediator") for pid in await rooms.members(conn, tier=route.tier, node_id=route.node.id)]
     people = list(dict.fromkeys(people))
