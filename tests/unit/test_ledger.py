@@ -1,7 +1,7 @@
 import base64
 from datetime import datetime, timezone
 
-from grid.ledger import GENESIS, Signer, StoredEvent, canonical, chain_hash, verify
+from grid.cases.ledger import GENESIS, Signer, StoredEvent, canonical, chain_hash, verify
 
 SEED = base64.b64encode(bytes(range(32))).decode()
 
