@@ -1,12 +1,13 @@
 """The routing decision: exhaustive over category × severity × chain."""
+
 import itertools
 
 import pytest
 
 from grid.cases.catalogue import CATEGORIES, SEVERITIES
-from grid.locate import Holder, Link
 from grid.cases.enums import TIER_ORDER, Tier
 from grid.cases.routing import DEFAULT_RULES, RuleSet, decide, next_tier, pick_rule
+from grid.locate import Holder, Link
 
 
 def link(level, depth, code, *, chain=None, chief=True, deputy=False):
@@ -17,7 +18,15 @@ def link(level, depth, code, *, chain=None, chief=True, deputy=False):
 
 
 def rural(**vacant):
-    levels = [("household", 6), ("group", 5), ("village", 4), ("subarea", 3), ("area", 2), ("township", 1), ("county", 0)]
+    levels = [
+        ("household", 6),
+        ("group", 5),
+        ("village", 4),
+        ("subarea", 3),
+        ("area", 2),
+        ("township", 1),
+        ("county", 0),
+    ]
     return [link(lv, d, f"R-{lv}", chain="rural" if d >= 2 else None, chief=lv not in vacant, deputy=lv == "village")
             for lv, d in levels]  # fmt: skip
 
