@@ -1,7 +1,7 @@
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from grid.ledger import GENESIS, Signer, StoredEvent, canonical, chain_hash, verify
+from grid.cases.ledger import GENESIS, Signer, StoredEvent, canonical, chain_hash, verify
 
 SEED = base64.b64encode(bytes(range(32))).decode()
 
@@ -16,7 +16,7 @@ def build(bodies, signer):
 
 
 BODIES = [
-    {"case": 1, "action": "report", "actor": 7, "at": datetime(2026, 1, 1, tzinfo=timezone.utc)},
+    {"case": 1, "action": "report", "actor": 7, "at": datetime(2026, 1, 1, tzinfo=UTC)},
     {"case": 1, "action": "assign", "actor": 0, "to": "610827-x"},
     {"case": 1, "action": "accept", "actor": 9, "note": "我去看看"},
 ]

@@ -1,11 +1,13 @@
 """The routing decision: exhaustive over category × severity × chain."""
+
 import itertools
 
 import pytest
 
-from grid.catalogue import CATEGORIES, SEVERITIES
+from grid.cases.catalogue import CATEGORIES, SEVERITIES
+from grid.cases.enums import TIER_ORDER, Tier
+from grid.cases.routing import DEFAULT_RULES, RuleSet, decide, next_tier, pick_rule
 from grid.locate import Holder, Link
-from grid.routing import DEFAULT_RULES, TIER_ORDER, RuleSet, Tier, decide, next_tier, pick_rule
 
 
 def link(level, depth, code, *, chain=None, chief=True, deputy=False):
@@ -16,7 +18,15 @@ def link(level, depth, code, *, chain=None, chief=True, deputy=False):
 
 
 def rural(**vacant):
-    levels = [("household", 6), ("group", 5), ("village", 4), ("subarea", 3), ("area", 2), ("township", 1), ("county", 0)]
+    levels = [
+        ("household", 6),
+        ("group", 5),
+        ("village", 4),
+        ("subarea", 3),
+        ("area", 2),
+        ("township", 1),
+        ("county", 0),
+    ]
     return [link(lv, d, f"R-{lv}", chain="rural" if d >= 2 else None, chief=lv not in vacant, deputy=lv == "village")
             for lv, d in levels]  # fmt: skip
 
@@ -37,7 +47,7 @@ def test_every_category_and_severity_routes_to_a_holder_in_the_chain(category, s
         Tier.chief: {"group", "grid"}, Tier.village_house: {"village", "community"},
         Tier.township_hall: {"township"}, Tier.county_center: {"county"},
     }[route.tier]  # fmt: skip
-    assert route.node_level in expected_level
+    assert route.node.level in expected_level
 
 
 def test_small_matters_stay_in_the_village_and_big_ones_in_the_township():
@@ -55,8 +65,8 @@ def test_category_rules_come_before_severity_rules():
 
 
 def test_a_chief_matter_goes_to_the_group_chief_in_the_country_and_the_grid_chief_in_town():
-    assert decide(DEFAULT_RULES, category="neighbours", severity=1, chain=rural()).node_level == "group"
-    assert decide(DEFAULT_RULES, category="neighbours", severity=1, chain=urban()).node_level == "grid"
+    assert decide(DEFAULT_RULES, category="neighbours", severity=1, chain=rural()).node.level == "group"
+    assert decide(DEFAULT_RULES, category="neighbours", severity=1, chain=urban()).node.level == "grid"
 
 
 def test_village_house_recipients_are_the_chief_then_deputies():
@@ -66,7 +76,7 @@ def test_village_house_recipients_are_the_chief_then_deputies():
 
 def test_a_vacant_post_is_skipped_upwards_and_flagged():
     route = decide(DEFAULT_RULES, category="neighbours", severity=1, chain=rural(group=True))
-    assert route.node_level == "village" and "vacant_post_skipped" in route.flags
+    assert route.node.level == "village" and "vacant_post_skipped" in route.flags
 
 
 def test_a_point_outside_the_county_is_flagged():
@@ -77,7 +87,7 @@ def test_a_point_outside_the_county_is_flagged():
 def test_a_short_chain_still_routes_upwards():
     township_only = rural()[-2:]
     route = decide(DEFAULT_RULES, category="neighbours", severity=1, chain=township_only)
-    assert route.node_level == "township" and "level_missing" in route.flags
+    assert route.node.level == "township" and "level_missing" in route.flags
 
 
 def test_tiers_go_up_in_order_and_stop_at_the_county():
