@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 from fastapi import Depends, FastAPI, Request
 
 from app import __version__, errors, metrics, policy
-from app.accounts.cache import PrincipalCache
+from app.accounts.cache import PrincipalCache, TokenCache
 from app.db import Database
 from app.limits import BodyLimit
 from app.listen import InboxBell, Listener
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state.db = Database(settings)
     state.principals = PrincipalCache(max_entries=settings.principal_cache_entries,
                                       ttl_s=settings.principal_cache_seconds)  # fmt: skip
+    state.tokens = TokenCache()
     state.tile_cache = TileCache(max_entries=settings.tile_cache_entries, ttl_s=settings.tile_cache_seconds)
     state.tile_versions = TileVersions()
     state.inbox = InboxBell()

@@ -23,7 +23,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
 
 from app.accounts import security, service
-from app.accounts.cache import PrincipalCache
+from app.accounts.cache import PrincipalCache, TokenCache
 from app.accounts.exceptions import Forbidden, NotAuthenticated
 from app.accounts.scope import Principal
 from app.db import session
@@ -49,7 +49,11 @@ async def caller_of(request: Request, conn: Conn, token: str | None) -> Principa
     principal from the process's cache (a database read only on a miss)."""
     if not token:
         raise NotAuthenticated("log in first: send 'Authorization: Bearer <access token>' from /api/v1/auth/token")
-    claims = security.access_claims(settings=request.app.state.settings, token=token)
+    tokens: TokenCache = request.app.state.tokens
+    claims = tokens.get(token)
+    if claims is None:
+        claims = security.access_claims(settings=request.app.state.settings, token=token)
+        tokens.put(token, claims)
     cache: PrincipalCache = request.app.state.principals
     principal = cache.get(claims.user_id)
     if principal is None:

@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 
 from app.accounts.scope import Principal
+from app.accounts.security import AccessClaims
 
 
 class PrincipalCache:
@@ -70,3 +71,34 @@ class PrincipalCache:
         self._by_user.clear()
         self._user_of_person.clear()
         self.live = live
+
+
+class TokenCache:
+    """Access tokens this process has verified already, with their claims.
+
+    Checking a JWT costs PyJWT about 0.1 ms (its base64 and JSON checks run in Python),
+    which would be most of a cached request's time; a token seen before costs one dict
+    lookup and an expiry check. Entries are only tokens whose signature was verified,
+    so nothing unsigned can be planted; whether the user may still act is the
+    principal's business (PrincipalCache), not the token's.
+    """
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self.max_entries = max_entries
+        self._claims: OrderedDict[str, AccessClaims] = OrderedDict()
+
+    def get(self, token: str) -> AccessClaims | None:
+        claims = self._claims.get(token)
+        if claims is None:
+            return None
+        if claims.expires_at <= time.time():
+            del self._claims[token]
+            return None
+        return claims
+
+    def put(self, token: str, claims: AccessClaims) -> None:
+        if self.max_entries <= 0:
+            return
+        self._claims[token] = claims
+        while len(self._claims) > self.max_entries:
+            self._claims.popitem(last=False)

@@ -83,7 +83,7 @@ def _closed(case: Mapping[str, Any], fields: Mapping[str, Any], now: datetime) -
 
 def _extension(case: Mapping[str, Any], fields: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     """The deadline of the step the case waits for moves later; it counts as a new deadline."""
-    hours = float(fields.get("hours") or 24)
+    hours = float(fields["hours"]) if fields.get("hours") is not None else 24.0
     if not 0 < hours <= 24 * 30:
         raise InvalidInput("an extension is 1 hour to 30 days", hours=hours)
     target = "accept_by" if case["state"] in WAITING_FOR_ACCEPT else "resolve_by"

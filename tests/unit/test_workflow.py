@@ -186,7 +186,7 @@ def test_extend_moves_the_deadline_waited_for_and_counts_a_new_one():
     assert step.changes(case_in(State.mediating), {"hours": 24 * 30}, NOW)["resolve_by"] == (
         case_in(State.mediating)["resolve_by"] + timedelta(days=30)
     )
-    for hours in (24 * 30 + 1, 1000, -1):
+    for hours in (24 * 30 + 1, 1000, -1, 0):
         with pytest.raises(InvalidInput, match="30 days"):
             step.changes(case_in(State.accepted), {"hours": hours}, NOW)
 
