@@ -226,8 +226,10 @@ async def forget_device(conn: Conn, *, person_id: int, token: str) -> int:
 
 async def metrics_figures(conn: Conn, buckets: Sequence[float]) -> tuple[dict[str, int], list[Row], Row]:
     """(counters, notifications by delivery state, latency histogram row) for /metrics."""
+    # Each bucket named: rows are dicts, and unnamed columns would all be "count" (one key).
     counts = ", ".join(
-        f"count(*) FILTER (WHERE delivered_at - created_at <= make_interval(secs => {float(b)}))" for b in buckets
+        f"count(*) FILTER (WHERE delivered_at - created_at <= make_interval(secs => {float(b)})) AS le_{i}"
+        for i, b in enumerate(buckets)
     )
     async with conn.pipeline():
         counters = await conn.execute("SELECT name, value FROM push_counter")

@@ -1,81 +1,92 @@
 """The admin import/export API: the CLI's report as JSON, 422 with nothing written, caps."""
+
 from __future__ import annotations
 
 import zipfile
 
 import pyogrio.raw
 import pytest
-from sqlalchemy import text
 
+from grid.db import fetch_value
 from tests.boundary_files import mbox, replace, tiny_county, write
-from tests.integration.test_boundary_import import checksum
+
+GRID_TABLES = ("node", "node_piece", "person", "post")
+
+
+async def checksum(db) -> str:
+    """md5 of every row of the grid tables in id order: byte-for-byte unchanged or not."""
+    parts = [
+        await fetch_value(db, f"SELECT md5(COALESCE(string_agg(md5(t::text), '' ORDER BY t.id), '')) FROM {table} t")
+        for table in GRID_TABLES
+    ]
+    return ":".join(parts)
 
 
 @pytest.fixture
-def client(client, auth_headers):
+async def client(client, auth_headers):
     """Imports and exports are the county IT administrator's: every request here is an admin's."""
-    client.headers.update(auth_headers("admin"))
+    client.headers.update(await auth_headers("admin"))
     return client
 
 
-def _post(client, path, **form):
+async def _post(client, path, **form):
     with path.open("rb") as fh:
-        return client.post("/api/v1/grid/imports", files={"file": (path.name, fh)}, data=form)
+        return await client.post("/api/v1/grid/imports", files={"file": (path.name, fh)}, data=form)
 
 
-def test_a_good_file_imports_and_returns_the_report(client, db, tmp_path):
-    res = _post(client, write(tmp_path / "tiny.geojson", tiny_county()))
+async def test_a_good_file_imports_and_returns_the_report(client, db, tmp_path):
+    res = await _post(client, write(tmp_path / "tiny.geojson", tiny_county()))
     assert res.status_code == 200, res.text
     body = res.json()
     assert body["ok"] and body["inserted"] == 15 and body["written"]
-    assert db.execute(text("SELECT count(*) FROM node WHERE code LIKE '99900%'")).scalar() == 5
+    assert await fetch_value(db, "SELECT count(*) FROM node WHERE code LIKE '99900%'") == 5
 
 
-def test_a_bad_file_is_422_with_the_report_and_nothing_written(client, db, tmp_path):
-    before = checksum(db)
+async def test_a_bad_file_is_422_with_the_report_and_nothing_written(client, db, tmp_path):
+    before = await checksum(db)
     bad = replace(tiny_county(), "G2", geometry=mbox(0, 500, 500, 1005))
-    res = _post(client, write(tmp_path / "bad.gpkg", bad))
+    res = await _post(client, write(tmp_path / "bad.gpkg", bad))
     assert res.status_code == 422
     error = res.json()["error"]
     assert error["code"] == "import_refused" and "G2" in error["message"]
     problems = error["details"]["report"]["problems"]
     assert [(p["check"], p["code"]) for p in problems] == [("outside_parent", "G2")]
     assert problems[0]["lon"] and problems[0]["lat"]
-    assert checksum(db) == before
+    assert await checksum(db) == before
 
 
-def test_a_zipped_shapefile_imports_but_not_without_its_prj(client, tmp_path):
+async def test_a_zipped_shapefile_imports_but_not_without_its_prj(client, tmp_path):
     shp = write(tmp_path / "t.shp", tiny_county(), crs="EPSG:4546")
     for with_prj in (False, True):
         archive = tmp_path / f"t{with_prj}.zip"
         with zipfile.ZipFile(archive, "w") as z:
             for ext in (".shp", ".shx", ".dbf") + ((".prj",) if with_prj else ()):
                 z.write(shp.with_suffix(ext), f"t{ext}")
-        res = _post(client, archive, dry_run="true")
+        res = await _post(client, archive, dry_run="true")
         if with_prj:
             assert res.status_code == 200 and res.json()["crs"] == "EPSG:4546" and not res.json()["written"]
         else:
             assert res.status_code == 422 and res.json()["error"]["code"] == "missing_crs"
 
 
-def test_unsupported_and_oversized_uploads_are_refused_clearly(client, tmp_path):
-    res = client.post("/api/v1/grid/imports", files={"file": ("roster.xlsx", b"PK...")})
+async def test_unsupported_and_oversized_uploads_are_refused_clearly(client, settings, tmp_path):
+    res = await client.post("/api/v1/grid/imports", files={"file": ("roster.xlsx", b"PK...")})
     assert res.status_code == 415 and "unsupported format" in res.json()["error"]["message"]
-    client.app.state.settings.import_max_bytes = 1000
-    res = _post(client, write(tmp_path / "tiny.geojson", tiny_county()))
+    settings.import_max_bytes = 1000  # the app's own settings object (app.state.settings)
+    res = await _post(client, write(tmp_path / "tiny.geojson", tiny_county()))
     assert res.status_code == 413 and res.json()["error"]["code"] == "payload_too_large"
 
 
-def test_a_subtree_downloads_as_geopackage_and_geojson(client, tmp_path):
-    res = client.get("/api/v1/grid/nodes/610827001-U1/export?format=gpkg")
+async def test_a_subtree_downloads_as_geopackage_and_geojson(client, tmp_path):
+    res = await client.get("/api/v1/grid/nodes/610827001-U1/export?format=gpkg")
     assert res.status_code == 200 and res.headers["content-type"] == "application/geopackage+sqlite3"
     (tmp_path / "u1.gpkg").write_bytes(res.content)
-    meta, _, geoms, data = pyogrio.raw.read(str(tmp_path / "u1.gpkg"))
+    meta, _, _geoms, data = pyogrio.raw.read(str(tmp_path / "u1.gpkg"))
     codes = list(data[list(meta["fields"]).index("code")])
     assert codes[0] == "610827001-U1" and all(c.startswith("610827001-U1") for c in codes)
-    res = client.get("/api/v1/grid/nodes/610827001-U1/export?format=geojson")
+    res = await client.get("/api/v1/grid/nodes/610827001-U1/export?format=geojson")
     assert res.status_code == 200 and len(res.json()["features"]) == len(codes)
-    assert client.get("/api/v1/grid/nodes/NOPE/export").status_code == 404
+    assert (await client.get("/api/v1/grid/nodes/NOPE/export")).status_code == 404
 
 
 def _roster_csv(path, rows):
@@ -86,32 +97,32 @@ def _roster_csv(path, rows):
     return path
 
 
-def test_roster_upload_imports_good_rows_and_strict_refuses_with_422(client, db, tmp_path):
+async def test_roster_upload_imports_good_rows_and_strict_refuses_with_422(client, db, tmp_path):
     path = _roster_csv(tmp_path / "r.csv", [
         ["610827001-U1", "deputy", "甲", "13800000011", "2026-02-01"],
         ["610827001-U1", "deputy", "乙", "12345", "2026-02-01"],
     ])  # fmt: skip
     with path.open("rb") as fh:
-        res = client.post("/api/v1/roster/imports", files={"file": ("r.csv", fh)}, data={"strict": "true"})
+        res = await client.post("/api/v1/roster/imports", files={"file": ("r.csv", fh)}, data={"strict": "true"})
     assert res.status_code == 422 and res.json()["error"]["details"]["report"]["errors"][0]["row"] == 3
     with path.open("rb") as fh:
-        res = client.post("/api/v1/roster/imports", files={"file": ("r.csv", fh)}, data={"errors": "xlsx"})
+        res = await client.post("/api/v1/roster/imports", files={"file": ("r.csv", fh)}, data={"errors": "xlsx"})
     assert res.status_code == 200 and res.headers["x-roster-errors"] == "1"
     (tmp_path / "e.xlsx").write_bytes(res.content)
     from openpyxl import load_workbook
 
     sheet = load_workbook(tmp_path / "e.xlsx").worksheets[0]
     assert sheet["F1"].value == "error" and "malformed mobile" in sheet["F3"].value and sheet["F2"].value is None
-    people = db.execute(text("SELECT count(*) FROM person WHERE phone = '13800000011'")).scalar()
+    people = await fetch_value(db, "SELECT count(*) FROM person WHERE phone = '13800000011'")
     assert people == 1
 
 
-def test_roster_downloads_as_xlsx(client, tmp_path):
-    res = client.get("/api/v1/roster/export?code=610827001-U1-C1-G1")
+async def test_roster_downloads_as_xlsx(client, tmp_path):
+    res = await client.get("/api/v1/roster/export?code=610827001-U1-C1-G1")
     assert res.status_code == 200
     (tmp_path / "r.xlsx").write_bytes(res.content)
     from openpyxl import load_workbook
 
     rows = list(load_workbook(tmp_path / "r.xlsx").worksheets[0].iter_rows(values_only=True))
     assert rows[0] == ("node_code", "role", "name", "phone", "start_date") and rows[1][0] == "610827001-U1-C1-G1"
-    assert client.get("/api/v1/roster/export?code=NOPE").status_code == 404
+    assert (await client.get("/api/v1/roster/export?code=NOPE")).status_code == 404

@@ -1,67 +1,87 @@
 """Devices, the live inbox stream and /metrics over HTTP."""
+
 from __future__ import annotations
 
+import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from sqlalchemy import text
-
-from grid import case_repository as repo
-
-
-def owner(db, token):
-    return db.execute(text("SELECT person_id FROM device WHERE token = :t"), {"t": token}).scalar()
+from grid.cases import repository as repo
+from grid.db import fetch_value
 
 
-def person_of(db, account):
-    return db.execute(text("SELECT person_id FROM user_account WHERE id = :u"), {"u": account.user_id}).scalar_one()
+async def owner(db, token):
+    return await fetch_value(db, "SELECT person_id FROM device WHERE token = %(t)s", {"t": token})
 
 
-def test_a_token_registers_moves_to_the_next_user_and_is_forgotten_only_by_its_owner(client, make_account, db):
-    first, second = make_account("dispatcher"), make_account("leader")
+async def person_of(db, account):
+    pid = await fetch_value(db, "SELECT person_id FROM user_account WHERE id = %(u)s", {"u": account.user_id})
+    assert pid is not None
+    return pid
+
+
+def sse_events(stream: str) -> list[dict[str, str]]:
+    """The stream's events as {field: value} (comment lines, `: ...`, left out)."""
+    events = []
+    for block in stream.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.split("\n") if line and not line.startswith(":"))
+        if fields:
+            events.append(fields)
+    return events
+
+
+async def test_a_token_registers_moves_to_the_next_user_and_is_forgotten_only_by_its_owner(client, make_account, db):
+    first, second = await make_account("dispatcher"), await make_account("leader")
     token = f"fcm-{uuid.uuid4()}"
     body = {"token": token, "platform": "android", "app_version": "1.2.0"}
-    assert client.post("/api/v1/me/devices", json=body, headers=first.headers).status_code == 204
-    assert client.post("/api/v1/me/devices", json=body, headers=first.headers).status_code == 204  # again: same row
-    assert owner(db, token) == person_of(db, first)
+    assert (await client.post("/api/v1/me/devices", json=body, headers=first.headers)).status_code == 204
+    again = await client.post("/api/v1/me/devices", json=body, headers=first.headers)
+    assert again.status_code == 204  # the same row
+    assert await owner(db, token) == await person_of(db, first)
     # The phone changes hands: the next login registers the same token.
-    assert client.post("/api/v1/me/devices", json={**body, "platform": "ios"}, headers=second.headers).status_code == 204
-    assert owner(db, token) == person_of(db, second)
-    assert db.execute(text("SELECT count(*) FROM device WHERE token = :t"), {"t": token}).scalar_one() == 1
+    moved = await client.post("/api/v1/me/devices", json={**body, "platform": "ios"}, headers=second.headers)
+    assert moved.status_code == 204
+    assert await owner(db, token) == await person_of(db, second)
+    assert await fetch_value(db, "SELECT count(*) FROM device WHERE token = %(t)s", {"t": token}) == 1
     # The previous owner cannot unregister it any more; the owner can.
-    assert client.delete(f"/api/v1/me/devices/{token}", headers=first.headers).status_code == 204
-    assert owner(db, token) == person_of(db, second)
-    assert client.delete(f"/api/v1/me/devices/{token}", headers=second.headers).status_code == 204
-    assert owner(db, token) is None
+    assert (await client.delete(f"/api/v1/me/devices/{token}", headers=first.headers)).status_code == 204
+    assert await owner(db, token) == await person_of(db, second)
+    assert (await client.delete(f"/api/v1/me/devices/{token}", headers=second.headers)).status_code == 204
+    assert await owner(db, token) is None
 
 
-def test_a_device_with_an_unknown_platform_is_refused(client, make_account):
-    r = client.post("/api/v1/me/devices", json={"token": "x" * 20, "platform": "symbian"},
-                    headers=make_account("leader").headers)  # fmt: skip
+async def test_a_device_with_an_unknown_platform_is_refused(client, make_account):
+    leader = await make_account("leader")
+    r = await client.post("/api/v1/me/devices", json={"token": "x" * 20, "platform": "symbian"}, headers=leader.headers)
     assert r.status_code == 422 and r.json()["error"]["code"]
 
 
-def test_the_inbox_stream_sends_new_notifications_as_events(client, make_account, db):
-    account = make_account("leader")
-    pid = person_of(db, account)
-    now = datetime.now(timezone.utc)
-    repo.insert_notifications(db, rows=[{"county_code": "610827", "person_id": pid, "case_id": None, "kind": "info",
-                                         "title": "新提醒", "body": "流", "dedupe_key": f"sse:{uuid.uuid4()}",
-                                         "created_at": now}])  # fmt: skip
-    db.commit()
-    nid = db.execute(text("SELECT max(id) FROM notification WHERE person_id = :p"), {"p": pid}).scalar_one()
-    r = client.get("/api/v1/me/inbox/stream", params={"max_s": 0.5}, headers={**account.headers,
-                                                                              "Last-Event-ID": str(nid - 1)})
+async def test_the_inbox_stream_sends_new_notifications_as_events(client, make_account, db):
+    account = await make_account("leader")
+    pid = await person_of(db, account)
+    now = datetime.now(UTC)
+    # In the test's own transaction: the stream reads through the same connection (no commit needed).
+    await repo.insert_notifications(db, rows=[{"county_code": "610827", "person_id": pid, "case_id": None,
+                                               "kind": "info", "title": "新提醒", "body": "流",
+                                               "dedupe_key": f"sse:{uuid.uuid4()}", "created_at": now}])  # fmt: skip
+    nid = await fetch_value(db, "SELECT max(id) FROM notification WHERE person_id = %(p)s", {"p": pid})
+    r = await client.get("/api/v1/me/inbox/stream", params={"max_s": 0.5},
+                         headers={**account.headers, "Last-Event-ID": str(nid - 1)})  # fmt: skip
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
-    assert f"id: {nid}\nevent: notification\n" in r.text and "新提醒" in r.text
+    # fastapi.sse's field order: event, data, id.
+    assert "event: notification\ndata: {" in r.text and f"}}\nid: {nid}\n\n" in r.text
+    sent = [e for e in sse_events(r.text) if e.get("event") == "notification"]
+    assert [e["id"] for e in sent] == [str(nid)]
+    item = json.loads(sent[0]["data"])
+    assert item["id"] == nid and item["title"] == "新提醒" and item["body"] == "流" and item["read_at"] is None
     # Caught up: a reconnect with the last id gets nothing old again.
-    r = client.get("/api/v1/me/inbox/stream", params={"max_s": 0.2},
-                   headers={**account.headers, "Last-Event-ID": str(nid)})  # fmt: skip
-    assert "event: notification" not in r.text
+    r = await client.get("/api/v1/me/inbox/stream", params={"max_s": 0.2},
+                         headers={**account.headers, "Last-Event-ID": str(nid)})  # fmt: skip
+    assert r.status_code == 200 and "event: notification" not in r.text
 
 
-def test_metrics_are_prometheus_text(client):
-    r = client.get("/metrics")
+async def test_metrics_are_prometheus_text(client):
+    r = await client.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     for name in ("wuzhang_push_sent_total", "wuzhang_push_failed_total", "wuzhang_push_retried_total",
                  "wuzhang_push_tokens_deleted_total", "wuzhang_push_third_party_auth_errors_total",
@@ -69,7 +89,9 @@ def test_metrics_are_prometheus_text(client):
         assert name in r.text, name
 
 
-def test_an_overlong_token_is_refused_not_a_server_error(client, make_account):
-    r = client.post("/api/v1/me/devices", json={"token": "x" * 3000, "platform": "android"},
-                    headers=make_account("leader").headers)  # fmt: skip
+async def test_an_overlong_token_is_refused_not_a_server_error(client, make_account):
+    leader = await make_account("leader")
+    r = await client.post(
+        "/api/v1/me/devices", json={"token": "x" * 3000, "platform": "android"}, headers=leader.headers
+    )
     assert r.status_code == 422

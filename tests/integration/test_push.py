@@ -1,22 +1,48 @@
 """Push delivery through the real firebase-admin, against a fake FCM v1 server of our own."""
+
 from __future__ import annotations
 
+import base64
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import firebase_admin
+import psycopg
 import pytest
 from firebase_admin import _http_client, credentials, messaging
-from sqlalchemy import text
 
 from app import push
-from grid import case_repository as repo
-from grid import cases
+from app.accounts.service import ROOMS
+from app.settings import libpq_url
+from geo.crs import CRS, wgs84_to_gcj02
+from grid.cases import repository as repo
+from grid.cases import service as cases
+from grid.cases.ledger import Signer
+from grid.db import connect, fetch_all, fetch_one, fetch_value
+from tests.conftest import settings_for_tests
 from tests.fake_fcm import OK, Answer, FakeFcm
-from tests.integration.test_cases import SIGNER, actor_for, household_report
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
+SIGNER = Signer.from_seed(base64.b64encode(b"k" * 32).decode())
+
+
+async def actor_for(conn, code) -> cases.Actor:
+    """The node's chief, reading their own node's subtree."""
+    h = await fetch_one(conn, "SELECT po.person_id, n.path::text AS path FROM post po JOIN node n ON n.id = po.node_id"
+                              " WHERE n.code = %(c)s AND po.role = 'chief' AND po.ended_at IS NULL", {"c": code})  # fmt: skip
+    assert h is not None
+    return cases.Actor(person_id=h["person_id"], read_paths=(h["path"],))
+
+
+def household_report(county, index=300, **kw):
+    household = [n for n in county.nodes if n.level == "household"][index]
+    p = household.geom.point_on_surface()
+    lon, lat = wgs84_to_gcj02(p.x, p.y)
+    fields = dict(lon=lon, lat=lat, crs=CRS.gcj02, category="neighbours", severity=2, description="两家因排水沟争吵",
+                  parties=(cases.Party("张三", "13800000001", "申请人"), cases.Party("李四", None, "被申请人")))  # fmt: skip
+    fields.update(kw)
+    return household, cases.Report(**fields)
 
 
 @pytest.fixture
@@ -37,62 +63,67 @@ def sender(fake, monkeypatch):
     firebase_admin.delete_app(app)
 
 
+PUSH = {"push_claim": 2000, "push_backoff_base_s": 10, "push_backoff_max_s": 60, "push_give_up_after_s": 3600}
+
+
 @pytest.fixture
 def push_settings(settings):
-    return settings.model_copy(update={"push_claim": 2000, "push_backoff_base_s": 10, "push_backoff_max_s": 60,
-                                       "push_give_up_after_s": 3600})  # fmt: skip
+    return settings.model_copy(update=PUSH)
 
 
-def person(db, name="测试") -> int:
-    return db.execute(text("INSERT INTO person (county_code, name) VALUES ('610827', :n) RETURNING id"),
-                      {"n": name}).scalar_one()  # fmt: skip
+async def person(db, name="测试") -> int:
+    return await fetch_value(db, "INSERT INTO person (county_code, name) VALUES ('610827', %(n)s) RETURNING id",
+                             {"n": name})  # fmt: skip
 
 
-def device(db, pid, token, platform="android"):
-    push.register_device(db, person_id=pid, county_code="610827", token=token, platform=platform,
-                         app_version="1.0", now=NOW)  # fmt: skip
+async def device(db, pid, token, platform="android"):
+    await push.register_device(db, person_id=pid, county_code="610827", token=token, platform=platform,
+                               app_version="1.0", now=NOW)  # fmt: skip
 
 
-def note(db, pid, *, kind="info", at=NOW) -> int:
+async def note(db, pid, *, kind="info", at=NOW) -> int:
     key = f"test:{uuid.uuid4()}"
-    repo.insert_notifications(db, rows=[{"county_code": "610827", "person_id": pid, "case_id": None, "kind": kind,
-                                         "title": "测试", "body": "测试提醒", "dedupe_key": key, "created_at": at}])
-    return db.execute(text("SELECT id FROM notification WHERE dedupe_key = :k"), {"k": key}).scalar_one()
+    await repo.insert_notifications(db, rows=[{"county_code": "610827", "person_id": pid, "case_id": None,
+                                               "kind": kind, "title": "测试", "body": "测试提醒", "dedupe_key": key,
+                                               "created_at": at}])  # fmt: skip
+    return await fetch_value(db, "SELECT id FROM notification WHERE dedupe_key = %(k)s", {"k": key})
 
 
-def row(db, nid):
-    return db.execute(text("SELECT * FROM notification WHERE id = :i"), {"i": nid}).mappings().one()
+async def row(db, nid):
+    r = await fetch_one(db, "SELECT * FROM notification WHERE id = %(i)s", {"i": nid})
+    assert r is not None
+    return r
 
 
-def tokens(db, pid):
-    return db.execute(text("SELECT token FROM device WHERE person_id = :p"), {"p": pid}).scalars().all()
+async def tokens(db, pid):
+    return [r["token"] for r in await fetch_all(db, "SELECT token FROM device WHERE person_id = %(p)s", {"p": pid})]
 
 
-def counter(db, name):
-    return db.execute(text("SELECT coalesce((SELECT value FROM push_counter WHERE name = :n), 0)"),
-                      {"n": name}).scalar_one()  # fmt: skip
+async def counter(db, name):
+    return await fetch_value(db, "SELECT coalesce((SELECT value FROM push_counter WHERE name = %(n)s), 0)",
+                             {"n": name})  # fmt: skip
 
 
-def deliver(db, sender, settings, now=NOW):
-    return push.deliver_round(session=db, sender=sender, settings=settings, now=now, signer=SIGNER)
+async def deliver(db, sender, settings, now=NOW):
+    return await push.deliver_round(conn=db, sender=sender, settings=settings, now=now, signer=SIGNER)
 
 
-def test_a_new_case_rings_its_holders_with_ids_and_a_deep_link_and_no_personal_data(
+async def test_a_new_case_rings_its_holders_with_ids_and_a_deep_link_and_no_personal_data(
     db, loaded_county, fake, sender, push_settings
 ):
     household, report = household_report(loaded_county)
-    out = cases.submit_report(session=db, actor=actor_for(db, household.code), key=uuid.uuid4(), report=report,
-                              now=NOW, signer=SIGNER, county_code="610827")  # fmt: skip
+    out = await cases.submit_report(conn=db, actor=await actor_for(db, household.code), key=uuid.uuid4(),
+                                    report=report, now=NOW, signer=SIGNER, rooms=ROOMS, county_code="610827")  # fmt: skip
     case_id = out.case["id"]
-    mine = db.execute(text("SELECT id, person_id FROM notification WHERE case_id = :c"), {"c": case_id}).all()
+    mine = [(r["id"], r["person_id"]) for r in await fetch_all(
+        db, "SELECT id, person_id FROM notification WHERE case_id = %(c)s", {"c": case_id})]  # fmt: skip
     assert mine
     for i, (_, pid) in enumerate(mine):
-        device(db, pid, f"token-ok-{case_id}-{i}")
-    db.commit()
+        await device(db, pid, f"token-ok-{case_id}-{i}")
 
-    deliver(db, sender, push_settings)
+    await deliver(db, sender, push_settings)
 
-    assert {row(db, nid)["delivery_state"] for nid, _ in mine} == {"sent"}
+    assert {(await row(db, nid))["delivery_state"] for nid, _ in mine} == {"sent"}
     got = [m for m in fake.accepted if m["data"]["case_id"] == str(case_id)]
     assert sorted(int(m["data"]["notification_id"]) for m in got) == sorted(nid for nid, _ in mine)
     m = got[0]
@@ -113,115 +144,115 @@ def _answers(rule):
 
 
 @_answers(lambda token, n: Answer(404, "UNREGISTERED") if token.startswith("dead") else OK)
-def test_unregistered_deletes_the_token_and_a_live_one_still_rings(db, fake, sender, push_settings):
-    pid = person(db)
-    device(db, pid, "dead-token-1")
-    device(db, pid, "live-token-1", "ios")
-    nid = note(db, pid)
-    before = counter(db, "tokens_deleted")
+async def test_unregistered_deletes_the_token_and_a_live_one_still_rings(db, fake, sender, push_settings):
+    pid = await person(db)
+    await device(db, pid, "dead-token-1")
+    await device(db, pid, "live-token-1", "ios")
+    nid = await note(db, pid)
+    before = await counter(db, "tokens_deleted")
 
-    deliver(db, sender, push_settings)
+    await deliver(db, sender, push_settings)
 
-    assert tokens(db, pid) == ["live-token-1"]
-    assert row(db, nid)["delivery_state"] == "sent"
-    assert counter(db, "tokens_deleted") == before + 1
+    assert await tokens(db, pid) == ["live-token-1"]
+    assert (await row(db, nid))["delivery_state"] == "sent"
+    assert await counter(db, "tokens_deleted") == before + 1
 
 
 @_answers(lambda token, n: Answer(404, "UNREGISTERED"))
-def test_every_token_dead_fails_the_push_with_a_reason_and_the_inbox_keeps_it(db, fake, sender, push_settings):
-    pid = person(db)
-    device(db, pid, "dead-token-2")
-    nid = note(db, pid)
+async def test_every_token_dead_fails_the_push_with_a_reason_and_the_inbox_keeps_it(db, fake, sender, push_settings):
+    pid = await person(db)
+    await device(db, pid, "dead-token-2")
+    nid = await note(db, pid)
 
-    deliver(db, sender, push_settings)
+    await deliver(db, sender, push_settings)
 
-    r = row(db, nid)
+    r = await row(db, nid)
     assert (r["delivery_state"], r["last_error"]) == ("failed", "unreachable: every device token is dead")
-    assert tokens(db, pid) == []
-    assert nid in [n["id"] for n in repo.inbox(db, person_id=pid, after=None, limit=10)]
+    assert await tokens(db, pid) == []
+    assert nid in [n["id"] for n in await repo.inbox(db, person_id=pid, before=None, limit=10)]
 
 
 @_answers(lambda token, n: Answer(400, "INVALID_ARGUMENT", token_field=token.startswith("bad")))
-def test_invalid_argument_deletes_the_token_only_when_the_token_is_named(db, fake, sender, push_settings):
-    bad, other = person(db), person(db)
-    device(db, bad, "bad-token-3")
-    device(db, other, "good-token-3")
-    n_bad, n_other = note(db, bad), note(db, other)
+async def test_invalid_argument_deletes_the_token_only_when_the_token_is_named(db, fake, sender, push_settings):
+    bad, other = await person(db), await person(db)
+    await device(db, bad, "bad-token-3")
+    await device(db, other, "good-token-3")
+    n_bad, n_other = await note(db, bad), await note(db, other)
 
-    deliver(db, sender, push_settings)
+    await deliver(db, sender, push_settings)
 
-    assert tokens(db, bad) == [] and row(db, n_bad)["delivery_state"] == "failed"
+    assert await tokens(db, bad) == [] and (await row(db, n_bad))["delivery_state"] == "failed"
     # The payload's fault, not the token's: keep the token, never retry, say why.
-    assert tokens(db, other) == ["good-token-3"]
-    r = row(db, n_other)
+    assert await tokens(db, other) == ["good-token-3"]
+    r = await row(db, n_other)
     assert r["delivery_state"] == "failed" and r["last_error"].startswith("refused by FCM: InvalidArgumentError")
 
 
 @_answers(lambda token, n: Answer(429, "QUOTA_EXCEEDED", {"Retry-After": "120"}) if n == 1 else OK)
-def test_quota_exceeded_waits_at_least_retry_after_then_delivers(db, fake, sender, push_settings):
-    pid = person(db)
-    device(db, pid, "quota-token-4")
-    nid = note(db, pid)
+async def test_quota_exceeded_waits_at_least_retry_after_then_delivers(db, fake, sender, push_settings):
+    pid = await person(db)
+    await device(db, pid, "quota-token-4")
+    nid = await note(db, pid)
 
-    deliver(db, sender, push_settings)
+    await deliver(db, sender, push_settings)
 
-    r = row(db, nid)
+    r = await row(db, nid)
     assert r["delivery_state"] == "pending" and r["attempts"] == 1 and "QuotaExceededError" in r["last_error"]
     assert r["next_attempt_at"] >= NOW + timedelta(seconds=120)  # Retry-After beats our 10 s backoff
-    assert tokens(db, pid) == ["quota-token-4"]
-    deliver(db, sender, push_settings, now=NOW + timedelta(seconds=60))  # not due yet
-    assert row(db, nid)["attempts"] == 1
-    deliver(db, sender, push_settings, now=NOW + timedelta(seconds=121))
-    r = row(db, nid)
+    assert await tokens(db, pid) == ["quota-token-4"]
+    await deliver(db, sender, push_settings, now=NOW + timedelta(seconds=60))  # not due yet
+    assert (await row(db, nid))["attempts"] == 1
+    await deliver(db, sender, push_settings, now=NOW + timedelta(seconds=121))
+    r = await row(db, nid)
     assert (r["delivery_state"], r["attempts"], r["last_error"]) == ("sent", 2, None)
 
 
 @_answers(lambda token, n: Answer(503, "UNAVAILABLE") if n == 1 else OK)
-def test_a_503_then_success_is_delivered(db, fake, sender, push_settings):
-    pid = person(db)
-    device(db, pid, "flaky-token-5")
-    nid = note(db, pid)
+async def test_a_503_then_success_is_delivered(db, fake, sender, push_settings):
+    pid = await person(db)
+    await device(db, pid, "flaky-token-5")
+    nid = await note(db, pid)
 
-    deliver(db, sender, push_settings)
+    await deliver(db, sender, push_settings)
 
-    assert row(db, nid)["delivery_state"] == "sent"
+    assert (await row(db, nid))["delivery_state"] == "sent"
     assert [m["token"] for m in fake.messages].count("flaky-token-5") == 2
 
 
 @_answers(lambda token, n: Answer(503, "UNAVAILABLE"))
-def test_an_fcm_outage_backs_off_exponentially_then_gives_up_after_the_horizon(db, fake, sender, push_settings):
-    pid = person(db)
-    device(db, pid, "down-token-6")
-    nid = note(db, pid)
+async def test_an_fcm_outage_backs_off_exponentially_then_gives_up_after_the_horizon(db, fake, sender, push_settings):
+    pid = await person(db)
+    await device(db, pid, "down-token-6")
+    nid = await note(db, pid)
     waits = []
     at = NOW
     for _ in range(3):
-        deliver(db, sender, push_settings, now=at)
-        r = row(db, nid)
+        await deliver(db, sender, push_settings, now=at)
+        r = await row(db, nid)
         assert r["delivery_state"] == "pending" and "UnavailableError" in r["last_error"]
         waits.append((r["next_attempt_at"] - at).total_seconds())
         at = r["next_attempt_at"]
     assert 5 <= waits[0] <= 10 and 10 <= waits[1] <= 20 and 20 <= waits[2] <= 40  # doubling, with jitter
-    deliver(db, sender, push_settings, now=NOW + timedelta(hours=2))
-    r = row(db, nid)
+    await deliver(db, sender, push_settings, now=NOW + timedelta(hours=2))
+    r = await row(db, nid)
     assert r["delivery_state"] == "failed" and r["last_error"].startswith("gave up after 4 attempts")
-    assert tokens(db, pid) == ["down-token-6"]
+    assert await tokens(db, pid) == ["down-token-6"]
 
 
 @_answers(lambda token, n: Answer(401, "THIRD_PARTY_AUTH_ERROR"))
-def test_third_party_auth_error_keeps_the_token_and_counts_for_the_operator(db, fake, sender, push_settings):
-    pid = person(db)
-    device(db, pid, "apns-token-7", "ios")
-    nid = note(db, pid)
-    before = counter(db, "third_party_auth_errors")
+async def test_third_party_auth_error_keeps_the_token_and_counts_for_the_operator(db, fake, sender, push_settings):
+    pid = await person(db)
+    await device(db, pid, "apns-token-7", "ios")
+    nid = await note(db, pid)
+    before = await counter(db, "third_party_auth_errors")
 
-    deliver(db, sender, push_settings)
+    await deliver(db, sender, push_settings)
 
-    assert tokens(db, pid) == ["apns-token-7"] and row(db, nid)["delivery_state"] == "pending"
-    assert counter(db, "third_party_auth_errors") == before + 1
+    assert await tokens(db, pid) == ["apns-token-7"] and (await row(db, nid))["delivery_state"] == "pending"
+    assert await counter(db, "third_party_auth_errors") == before + 1
 
 
-def test_1200_recipients_go_as_three_batches(db, fake, sender, push_settings, monkeypatch):
+async def test_1200_recipients_go_as_three_batches(db, fake, sender, push_settings, monkeypatch):
     batches = []
     real = messaging.send_each
 
@@ -230,63 +261,67 @@ def test_1200_recipients_go_as_three_batches(db, fake, sender, push_settings, mo
         return real(messages, dry_run=dry_run, app=app)
 
     monkeypatch.setattr(messaging, "send_each", spy)
-    pids = db.execute(text("INSERT INTO person (county_code, name) SELECT '610827', '批量' || g"
-                           " FROM generate_series(1, 1200) g RETURNING id")).scalars().all()  # fmt: skip
-    db.execute(text("INSERT INTO device (county_code, token, person_id, platform) SELECT '610827', 'bulk-' || p, p,"
-                    " 'android' FROM unnest(CAST(:p AS bigint[])) p"), {"p": pids})  # fmt: skip
-    db.execute(text("INSERT INTO notification (county_code, person_id, kind, title, body, dedupe_key, created_at,"
-                    " next_attempt_at) SELECT '610827', p, 'info', '通知', '批量', 'bulk:' || p, :now, :now"
-                    " FROM unnest(CAST(:p AS bigint[])) p"), {"p": pids, "now": NOW})  # fmt: skip
+    pids = [r["id"] for r in await fetch_all(db, "INSERT INTO person (county_code, name) SELECT '610827', '批量' || g"
+                                                 " FROM generate_series(1, 1200) g RETURNING id")]  # fmt: skip
+    await db.execute("INSERT INTO device (county_code, token, person_id, platform) SELECT '610827', 'bulk-' || p, p,"
+                     " 'android' FROM unnest(%(p)s::bigint[]) p", {"p": pids})  # fmt: skip
+    await db.execute("INSERT INTO notification (county_code, person_id, kind, title, body, dedupe_key, created_at,"
+                     " next_attempt_at) SELECT '610827', p, 'info', '通知', '批量', 'bulk:' || p, %(now)s, %(now)s"
+                     " FROM unnest(%(p)s::bigint[]) p", {"p": pids, "now": NOW})  # fmt: skip
 
-    result = deliver(db, sender, push_settings)
+    result = await deliver(db, sender, push_settings)
 
     assert batches == [500, 500, 200]
     assert result.sent >= 1200
-    sent = db.execute(text("SELECT count(*) FROM notification WHERE dedupe_key LIKE 'bulk:%'"
-                           " AND delivery_state = 'sent'")).scalar_one()  # fmt: skip
+    sent = await fetch_value(db, "SELECT count(*) FROM notification WHERE dedupe_key LIKE 'bulk:%'"
+                                 " AND delivery_state = 'sent'")  # fmt: skip
     assert sent == 1200 and len({m["token"] for m in fake.accepted}) == 1200
 
 
-def test_a_chief_with_no_phone_makes_the_next_chief_up_ring_and_the_ledger_says_so(
+async def test_a_chief_with_no_phone_makes_the_next_chief_up_ring_and_the_ledger_says_so(
     db, loaded_county, fake, sender, push_settings
 ):
     household, report = household_report(loaded_county, index=310, severity=1)
-    out = cases.submit_report(session=db, actor=actor_for(db, household.code), key=uuid.uuid4(), report=report,
-                              now=NOW, signer=SIGNER, county_code="610827")  # fmt: skip
+    out = await cases.submit_report(conn=db, actor=await actor_for(db, household.code), key=uuid.uuid4(),
+                                    report=report, now=NOW, signer=SIGNER, rooms=ROOMS, county_code="610827")  # fmt: skip
     case = out.case
-    holders = set(db.execute(text("SELECT person_id FROM notification WHERE case_id = :c"),
-                             {"c": case["id"]}).scalars())  # fmt: skip
-    db.commit()
+    holders = {r["person_id"] for r in await fetch_all(
+        db, "SELECT person_id FROM notification WHERE case_id = %(c)s", {"c": case["id"]})}  # fmt: skip
 
-    deliver(db, sender, push_settings)
+    await deliver(db, sender, push_settings)
 
-    events = [e for e in repo.events(db, case_id=case["id"]) if e["action"] == "push_unreachable"]
+    events = [e for e in await repo.events(db, case_id=case["id"]) if e["action"] == "push_unreachable"]
     assert events, "an unreachable holder must leave a trace in the ledger"
     body = events[0]["body"] if isinstance(events[0]["body"], dict) else json.loads(events[0]["body"])
     up = body["notified_person_id"]
     assert up is not None and up not in holders and body["unreachable_person_id"] in holders
     assert case["handling_node_code"].startswith(body["node_code"])  # an ancestor of the handling node
-    fallback = db.execute(text("SELECT kind, delivery_state FROM notification WHERE case_id = :c AND person_id = :p"),
-                          {"c": case["id"], "p": up}).one()  # fmt: skip
-    assert fallback.kind == "unreachable"
-    assert cases.verify_ledger(session=db, case_id=case["id"], signer=SIGNER) == (True, None)
+    fallback = await fetch_one(db, "SELECT kind, delivery_state FROM notification"
+                                   " WHERE case_id = %(c)s AND person_id = %(p)s", {"c": case["id"], "p": up})  # fmt: skip
+    assert fallback is not None and fallback["kind"] == "unreachable"
+    assert await cases.verify_ledger(conn=db, case_id=case["id"], signer=SIGNER) == (True, None)
 
 
-def test_a_round_whose_lease_ran_out_does_not_overwrite_the_next_claim(db, push_settings):
-    pid = person(db)
-    device(db, pid, "slow-token-8")
-    nid = note(db, pid)
+async def test_a_round_whose_lease_ran_out_does_not_overwrite_the_next_claim(fresh_database):
+    """Two workers for real: the round's own transactions commit (a database of the test's
+    own), and while it sends, in its thread, another connection claims the row again."""
+    url = libpq_url(fresh_database)
+    settings = settings_for_tests(fresh_database).model_copy(update=PUSH)
+    async with await connect(url) as conn:
+        pid = await person(conn)
+        await device(conn, pid, "slow-token-8")
+        nid = await note(conn, pid)
 
-    class SlowSender:
-        """While this round sends, its lease ends and another worker claims the row again."""
+        class SlowSender:
+            """While this round sends, its lease ends and another worker claims the row again."""
 
-        def send(self, pushes):
-            db.execute(text("UPDATE notification SET attempts = attempts + 1 WHERE id = :i"), {"i": nid})
-            db.commit()
-            return [push.Result("ok") for _ in pushes]
+            def send(self, pushes):
+                with psycopg.connect(url, autocommit=True) as other:
+                    other.execute("UPDATE notification SET attempts = attempts + 1 WHERE id = %(i)s", {"i": nid})
+                return [push.Result("ok") for _ in pushes]
 
-    result = deliver(db, SlowSender(), push_settings)
+        result = await deliver(conn, SlowSender(), settings)
 
-    r = row(db, nid)
+        r = await row(conn, nid)
     assert (r["delivery_state"], r["attempts"], r["delivered_at"]) == ("pending", 2, None)
     assert result.sent == 0  # the second claim's result is the one that counts

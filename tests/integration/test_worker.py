@@ -1,41 +1,68 @@
 """The worker as real processes: two at once, time moved forward, one escalation."""
+
+import asyncio
 import base64
 import os
 import subprocess
 import sys
-from datetime import timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
-
-from grid import cases
-from tests.integration.test_cases import SIGNER, T0, _report_committed
+from app.accounts.service import ROOMS
+from app.settings import libpq_url
+from geo.crs import CRS, wgs84_to_gcj02
+from grid.cases import service as cases
+from grid.cases.ledger import Signer
+from grid.db import connect, fetch_all, fetch_one
 
 KEY = base64.b64encode(b"k" * 32).decode()  # the seed behind SIGNER
+SIGNER = Signer.from_seed(KEY)
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
-def test_two_worker_processes_escalate_an_overdue_case_once(engine, database_url, loaded_county):
-    case = _report_committed(engine, loaded_county, 420)
+async def report_committed(url, county, index, now=T0):
+    """A household chief's report, committed in the database at `url`: the case row."""
+    household = [n for n in county.nodes if n.level == "household"][index]
+    p = household.geom.point_on_surface()
+    lon, lat = wgs84_to_gcj02(p.x, p.y)
+    report = cases.Report(lon=lon, lat=lat, crs=CRS.gcj02, category="neighbours", severity=2,
+                          description="两家因排水沟争吵",
+                          parties=(cases.Party("张三", "13800000001", "申请人"), cases.Party("李四", None, "被申请人")))  # fmt: skip
+    async with await connect(libpq_url(url)) as conn:
+        h = await fetch_one(conn, "SELECT po.person_id, n.path::text AS path FROM post po JOIN node n ON n.id = po.node_id"
+                                  " WHERE n.code = %(c)s AND po.role = 'chief' AND po.ended_at IS NULL",
+                            {"c": household.code})  # fmt: skip
+        assert h is not None
+        actor = cases.Actor(person_id=h["person_id"], read_paths=(h["path"],))
+        out = await cases.submit_report(conn=conn, actor=actor, key=uuid.uuid4(), report=report, now=now, signer=SIGNER,
+                                        rooms=ROOMS, county_code="610827")  # fmt: skip
+    return out.case
+
+
+async def test_two_worker_processes_escalate_an_overdue_case_once(fresh_database, loaded_county):
+    case = await report_committed(fresh_database, loaded_county, 420)
     later = (T0 + timedelta(days=2)).isoformat()
-    env = {**os.environ, "DATABASE_URL": database_url, "WUZHANG_LEDGER_KEY": KEY}
-    procs = [subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--once", "--now", later], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]  # fmt: skip
-    outputs = [p.communicate(timeout=60)[0].decode() for p in procs]
+    env = {**os.environ, "DATABASE_URL": fresh_database, "WUZHANG_LEDGER_KEY": KEY}
+    procs = [await asyncio.create_subprocess_exec(sys.executable, "-m", "app.cli", "worker", "--once", "--now", later,
+                                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for _ in range(2)]  # fmt: skip
+    async with asyncio.timeout(60):
+        outputs = [out.decode() for out, _ in await asyncio.gather(*(p.communicate() for p in procs))]
     assert [p.returncode for p in procs] == [0, 0], outputs
-    with Session(engine) as s:
-        actions = s.execute(text("SELECT action FROM case_event WHERE case_id = :c ORDER BY seq"),
-                            {"c": case["id"]}).scalars().all()  # fmt: skip
+    async with await connect(libpq_url(fresh_database)) as conn:
+        actions = [r["action"] for r in await fetch_all(
+            conn, "SELECT action FROM case_event WHERE case_id = %(c)s ORDER BY seq", {"c": case["id"]})]  # fmt: skip
         # The push step after the sweep records who could not be rung (nobody has a phone here).
         workflow = [a for a in actions if a != "push_unreachable"]
         assert actions.count("escalate") == 1 and workflow[-1] == "assign"
-        assert cases.verify_ledger(session=s, case_id=case["id"], signer=SIGNER) == (True, None)
+        assert await cases.verify_ledger(conn=conn, case_id=case["id"], signer=SIGNER) == (True, None)
 
 
-def test_a_killed_server_does_not_leave_its_worker_behind(database_url):
+def test_a_killed_server_does_not_leave_its_worker_behind(fresh_database):
     import signal
     import time
 
-    env = {**os.environ, "DATABASE_URL": database_url, "WUZHANG_LEDGER_KEY": KEY, "WUZHANG_WORKER_INTERVAL_S": "1"}
+    env = {**os.environ, "DATABASE_URL": fresh_database, "WUZHANG_LEDGER_KEY": KEY, "WUZHANG_WORKER_INTERVAL_S": "1"}
     # A stand-in parent that starts the worker as `serve` does, then is killed with -9.
     parent = subprocess.Popen([sys.executable, "-c", (
         "import os, subprocess, sys, time\n"
@@ -45,6 +72,7 @@ def test_a_killed_server_does_not_leave_its_worker_behind(database_url):
     worker_pid = int(parent.stdout.readline())
     parent.send_signal(signal.SIGKILL)
     parent.wait()
+
     def alive(pid: int) -> bool:
         try:  # an exited process nobody has reaped yet is a zombie ("Z"): it is gone
             return open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] != "Z"
