@@ -19,7 +19,8 @@ from app.settings import Settings
 from grid.db import Conn
 
 
-def settings_of(request: Request) -> Settings:
+async def settings_of(request: Request) -> Settings:
+    # async, so FastAPI calls it in the event loop: a plain function costs a thread hand-off.
     settings: Settings = request.app.state.settings
     return settings
 
