@@ -1,14 +1,15 @@
 """Round trip: the demo county → GeoPackage → an empty database → GeoPackage, unchanged."""
+
 from __future__ import annotations
 
 import numpy as np
 import pyogrio.raw
 import shapely
-from sqlalchemy import create_engine, text
-from sqlalchemy.orm import Session
 
+from app.settings import libpq_url
 from geo.importer import read_boundaries
 from grid import service
+from grid.db import connect, fetch_value
 from grid.imports import import_boundaries
 from tests.conftest import create_database, drop_database, migrate
 
@@ -19,30 +20,31 @@ def _read(path):
     rows = {}
     for i, wkb in enumerate(geoms):
         # Integer columns with NULLs come back as floats with NaN.
-        props = {f: None if isinstance(v, float) and v != v else v for f, v in ((f, data[j][i]) for j, f in enumerate(fields))}
+        props = {
+            f: None if isinstance(v, float) and v != v else v
+            for f, v in ((f, data[j][i]) for j, f in enumerate(fields))
+        }
         rows[props["code"]] = (props, shapely.from_wkb(wkb) if wkb is not None else None)
     return rows
 
 
-def test_demo_county_survives_gpkg_export_import_export(db, tmp_path):
+async def test_demo_county_survives_gpkg_export_import_export(db, tmp_path):
     first = tmp_path / "first.gpkg"
-    exported = service.export_gpkg(session=db, code="610827", path=first)
+    exported = await service.export_gpkg(conn=db, code="610827", path=first)
     url = create_database("wuzhang_roundtrip")
     try:
         migrate(url)
-        engine = create_engine(url)
-        with Session(engine) as session:
-            boundary = read_boundaries(first)
-            report = import_boundaries(session=session, county_code="610827", records=boundary.records,
-                                       source=first.name, crs=boundary.crs)  # fmt: skip
+        boundary = read_boundaries(first)
+        async with await connect(libpq_url(url)) as conn:
+            async with conn.transaction():  # one import, one transaction, committed
+                report = await import_boundaries(conn=conn, county_code="610827", records=boundary.records,
+                                                 source=first.name, crs=boundary.crs)  # fmt: skip
             assert report.ok, report.errors[:5]
             assert report.warnings == [] and report.inserted == exported
-            session.commit()
         second = tmp_path / "second.gpkg"
-        with Session(engine) as session:
-            assert session.execute(text("SELECT count(*) FROM node")).scalar() == exported
-            service.export_gpkg(session=session, code="610827", path=second)
-        engine.dispose()
+        async with await connect(libpq_url(url)) as conn:
+            assert await fetch_value(conn, "SELECT count(*) FROM node") == exported
+            await service.export_gpkg(conn=conn, code="610827", path=second)
     finally:
         drop_database(url)
 

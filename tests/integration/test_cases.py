@@ -1,34 +1,44 @@
 """Cases against a real PostGIS: routing, the workflow, deadlines, the signed ledger."""
+
 from __future__ import annotations
 
+import asyncio
 import base64
-import threading
+import os
+import sys
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
+from app.accounts.service import ROOMS
+from app.settings import PROJECT_ROOT, libpq_url
 from geo.crs import CRS, wgs84_to_gcj02
-from grid import cases
-from grid.case_exceptions import CaseNotFound, IdempotencyConflict, IllegalAction, MissingFields, NotResponsible
-from grid.ledger import Signer
+from grid.cases import repository as case_sql
+from grid.cases import service as cases
+from grid.cases.enums import State
+from grid.cases.exceptions import CaseNotFound, IdempotencyConflict, IllegalAction, MissingFields, NotResponsible
+from grid.cases.ledger import Signer
+from grid.db import connect, fetch_all, fetch_one, fetch_value
 
 SIGNER = Signer.from_seed(base64.b64encode(b"k" * 32).decode())
-T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
-def holder(session, code, role="chief"):
-    return session.execute(
-        text("""SELECT po.person_id, n.path::text AS path FROM post po JOIN node n ON n.id = po.node_id
-                 WHERE n.code = :c AND po.role = :r AND po.ended_at IS NULL"""), {"c": code, "r": role},
-    ).mappings().one()  # fmt: skip
+async def holder(conn, code, role="chief"):
+    row = await fetch_one(
+        conn,
+        """SELECT po.person_id, n.path::text AS path FROM post po JOIN node n ON n.id = po.node_id
+            WHERE n.code = %(c)s AND po.role = %(r)s AND po.ended_at IS NULL""",
+        {"c": code, "r": role},
+    )
+    assert row is not None, (code, role)
+    return row
 
 
-def actor_for(session, code):
-    h = holder(session, code)
+async def actor_for(conn, code):
+    h = await holder(conn, code)
     return cases.Actor(person_id=h["person_id"], read_paths=(h["path"],))
 
 
@@ -42,251 +52,252 @@ def household_report(county, index=300, **kw):
     return household, cases.Report(**fields)
 
 
-def test_a_gcj02_report_routes_to_the_village_house_of_the_right_village(db, loaded_county):
+async def submit(conn, actor, report, *, key=None, now=T0):
+    return await cases.submit_report(conn=conn, actor=actor, key=key or uuid.uuid4(), report=report, now=now,
+                                     signer=SIGNER, rooms=ROOMS, county_code="610827")  # fmt: skip
+
+
+async def test_a_gcj02_report_routes_to_the_village_house_of_the_right_village(db, loaded_county):
     household, report = household_report(loaded_county)
-    reporter = actor_for(db, household.code)
-    out = cases.submit_report(session=db, actor=reporter, key=uuid.uuid4(), report=report, now=T0, signer=SIGNER,
-                              county_code="610827")  # fmt: skip
+    reporter = await actor_for(db, household.code)
+    out = await submit(db, reporter, report)
     case = out.case
     village_code = household.code.rsplit("-", 2)[0]
     assert out.created and case["state"] == "assigned" and case["tier"] == "village_house"
     assert case["handling_node_code"] == village_code and case["located_node_code"] == household.code
     assert case["rule_version"] == 1
     assert case["accept_by"] == T0 + timedelta(days=1) and case["resolve_by"] == T0 + timedelta(days=3)
-    inbox = db.execute(text("SELECT person_id, kind, title || body AS words FROM notification WHERE case_id = :c"),
-                       {"c": case["id"]}).mappings().all()  # fmt: skip
-    assert {r["person_id"] for r in inbox} == {holder(db, village_code)["person_id"], holder(db, village_code, "deputy")["person_id"]}
+    inbox = await fetch_all(db, "SELECT person_id, kind, title || body AS words FROM notification WHERE case_id = %(c)s",
+                            {"c": case["id"]})  # fmt: skip
+    chief, deputy = await holder(db, village_code), await holder(db, village_code, "deputy")
+    assert {r["person_id"] for r in inbox} == {chief["person_id"], deputy["person_id"]}
     assert all("张三" not in r["words"] and "13800000001" not in r["words"] for r in inbox)  # no personal data
 
 
-def test_the_full_path_to_closed_with_a_verified_ledger(db, loaded_county):
+async def test_the_full_path_to_closed_with_a_verified_ledger(db, loaded_county):
     household, report = household_report(loaded_county, 301)
-    reporter = actor_for(db, household.code)
-    case = cases.submit_report(session=db, actor=reporter, key=uuid.uuid4(), report=report, now=T0, signer=SIGNER,
-                               county_code="610827").case  # fmt: skip
-    village = actor_for(db, case["handling_node_code"])
-    step = lambda who, action, **f: cases.act(session=db, actor=who, case_id=case["id"], action=action, fields=f,  # noqa: E731
-                                              now=T0 + timedelta(hours=1), signer=SIGNER)
-    step(village, "accept")
-    step(village, "start_mediation")
-    failed = step(village, "fail", note="双方不接受调解方案")
+    reporter = await actor_for(db, household.code)
+    case = (await submit(db, reporter, report)).case
+    village = await actor_for(db, case["handling_node_code"])
+
+    async def step(who, action, **f):
+        return await cases.act(conn=db, actor=who, case_id=case["id"], action=action, fields=f,
+                               now=T0 + timedelta(hours=1), signer=SIGNER, rooms=ROOMS)  # fmt: skip
+
+    await step(village, "accept")
+    await step(village, "start_mediation")
+    failed = await step(village, "fail", note="双方不接受调解方案")
     assert failed["state"] == "failed" and failed["outcome"] == "failed"
-    escalated = step(village, "escalate", note="提交和事堂")
+    escalated = await step(village, "escalate", note="提交和事堂")
     assert escalated["state"] == "assigned" and escalated["tier"] == "township_hall"
-    township = actor_for(db, escalated["handling_node_code"])
+    township = await actor_for(db, escalated["handling_node_code"])
     assert escalated["handling_node_code"] == household.code.split("-")[0]
     with pytest.raises(NotResponsible):
-        step(village, "accept")  # no longer theirs
-    step(township, "accept")
-    step(township, "start_mediation")
-    step(township, "resolve", agreement_text="重修排水沟，费用各半")
-    step(township, "return_visit", note="双方满意", satisfaction=5)
-    closed = step(township, "close")
+        await step(village, "accept")  # no longer theirs
+    await step(township, "accept")
+    await step(township, "start_mediation")
+    await step(township, "resolve", agreement_text="重修排水沟，费用各半")
+    await step(township, "return_visit", note="双方满意", satisfaction=5)
+    closed = await step(township, "close")
     assert closed["state"] == "closed" and closed["satisfaction"] == 5
-    events = cases.ledger_events(session=db, actor=township, case_id=case["id"])
+    events = await cases.ledger_events(conn=db, actor=township, case_id=case["id"])
     assert [e["action"] for e in events] == ["report", "assign", "accept", "start_mediation", "fail", "escalate",
                                              "assign", "accept", "start_mediation", "resolve", "return_visit", "close"]  # fmt: skip
     assert events[0]["actor_person_id"] == reporter.person_id and events[1]["actor_person_id"] is None
     assert events[2]["actor_person_id"] == village.person_id and events[7]["actor_person_id"] == township.person_id
-    assert cases.verify_ledger(session=db, case_id=case["id"], signer=SIGNER) == (True, None)
+    assert await cases.verify_ledger(conn=db, case_id=case["id"], signer=SIGNER) == (True, None)
 
 
-def test_an_illegal_action_names_what_is_possible_and_changes_nothing(db, loaded_county):
+async def test_an_illegal_action_names_what_is_possible_and_changes_nothing(db, loaded_county):
     household, report = household_report(loaded_county, 302)
-    case = cases.submit_report(session=db, actor=actor_for(db, household.code), key=uuid.uuid4(), report=report,
-                               now=T0, signer=SIGNER, county_code="610827").case  # fmt: skip
-    village = actor_for(db, case["handling_node_code"])
+    case = (await submit(db, await actor_for(db, household.code), report)).case
+    village = await actor_for(db, case["handling_node_code"])
     with pytest.raises(IllegalAction) as exc:
-        cases.act(session=db, actor=village, case_id=case["id"], action="close", fields={}, now=T0, signer=SIGNER)
+        await cases.act(conn=db, actor=village, case_id=case["id"], action="close", fields={}, now=T0, signer=SIGNER,
+                        rooms=ROOMS)  # fmt: skip
     assert exc.value.details["allowed"] == ["accept", "escalate", "return", "extend"]
     with pytest.raises(MissingFields, match="next_recipient"):
-        cases.act(session=db, actor=village, case_id=case["id"], action="return", fields={"note": "不归我们"}, now=T0,
-                  signer=SIGNER)  # fmt: skip
-    assert len(cases.ledger_events(session=db, actor=village, case_id=case["id"])) == 2
+        await cases.act(conn=db, actor=village, case_id=case["id"], action="return", fields={"note": "不归我们"},
+                        now=T0, signer=SIGNER, rooms=ROOMS)  # fmt: skip
+    assert len(await cases.ledger_events(conn=db, actor=village, case_id=case["id"])) == 2
 
 
-def test_a_return_names_the_next_recipient_and_is_not_a_dead_end(db, loaded_county):
+async def test_a_return_names_the_next_recipient_and_is_not_a_dead_end(db, loaded_county):
     household, report = household_report(loaded_county, 303)
-    case = cases.submit_report(session=db, actor=actor_for(db, household.code), key=uuid.uuid4(), report=report,
-                               now=T0, signer=SIGNER, county_code="610827").case  # fmt: skip
-    village = actor_for(db, case["handling_node_code"])
+    case = (await submit(db, await actor_for(db, household.code), report)).case
+    village = await actor_for(db, case["handling_node_code"])
     other = next(n.code for n in loaded_county.nodes if n.level == "village" and n.code != case["handling_node_code"])
-    after = cases.act(session=db, actor=village, case_id=case["id"], action="return",
-                      fields={"note": "属于邻村", "next_recipient": other}, now=T0, signer=SIGNER)  # fmt: skip
+    after = await cases.act(conn=db, actor=village, case_id=case["id"], action="return",
+                            fields={"note": "属于邻村", "next_recipient": other}, now=T0, signer=SIGNER,
+                            rooms=ROOMS)  # fmt: skip
     assert after["state"] == "assigned" and after["handling_node_code"] == other
 
 
-def test_out_of_scope_readers_get_not_found(db, loaded_county):
+async def test_out_of_scope_readers_get_not_found(db, loaded_county):
     household, report = household_report(loaded_county, 304)
-    case = cases.submit_report(session=db, actor=actor_for(db, household.code), key=uuid.uuid4(), report=report,
-                               now=T0, signer=SIGNER, county_code="610827").case  # fmt: skip
-    stranger = actor_for(db, [n.code for n in loaded_county.nodes if n.level == "household"][5000])
+    case = (await submit(db, await actor_for(db, household.code), report)).case
+    stranger = await actor_for(db, [n.code for n in loaded_county.nodes if n.level == "household"][5000])
     with pytest.raises(CaseNotFound):
-        cases.get_case(session=db, actor=stranger, case_id=case["id"])
+        await cases.get_case(conn=db, actor=stranger, case_id=case["id"])
 
 
-def test_same_key_same_body_is_the_same_case_and_a_different_body_conflicts(db, loaded_county):
+async def test_same_key_same_body_is_the_same_case_and_a_different_body_conflicts(db, loaded_county):
     household, report = household_report(loaded_county, 305)
-    reporter, key = actor_for(db, household.code), uuid.uuid4()
-    first = cases.submit_report(session=db, actor=reporter, key=key, report=report, now=T0, signer=SIGNER, county_code="610827")
-    again = cases.submit_report(session=db, actor=reporter, key=key, report=report, now=T0 + timedelta(minutes=3),
-                                signer=SIGNER, county_code="610827")  # fmt: skip
+    reporter, key = await actor_for(db, household.code), uuid.uuid4()
+    first = await submit(db, reporter, report, key=key)
+    again = await submit(db, reporter, report, key=key, now=T0 + timedelta(minutes=3))
     assert first.case["id"] == again.case["id"] and not again.created
     changed = cases.Report(**{**report.__dict__, "severity": 3})
     with pytest.raises(IdempotencyConflict):
-        cases.submit_report(session=db, actor=reporter, key=key, report=changed, now=T0, signer=SIGNER, county_code="610827")
+        await submit(db, reporter, changed, key=key)
 
 
-def test_a_phone_clock_in_the_future_does_not_set_the_time(db, loaded_county):
+async def test_a_phone_clock_in_the_future_does_not_set_the_time(db, loaded_county):
     household, report = household_report(loaded_county, 306, occurred_at=T0 + timedelta(days=400),
                                          client_recorded_at=T0 + timedelta(days=400))  # fmt: skip
-    case = cases.submit_report(session=db, actor=actor_for(db, household.code), key=uuid.uuid4(), report=report,
-                               now=T0, signer=SIGNER, county_code="610827").case  # fmt: skip
+    case = (await submit(db, await actor_for(db, household.code), report)).case
     assert case["reported_at"] == T0 and case["occurred_at"] == T0
     assert {"client_clock_ahead", "occurred_at_in_future"} <= set(case["route_flags"])
 
 
-def test_a_report_outside_the_county_falls_back_to_the_reporters_post(db, loaded_county):
+async def test_a_report_outside_the_county_falls_back_to_the_reporters_post(db, loaded_county):
     household, report = household_report(loaded_county, 307, lon=116.39, lat=39.91, crs=CRS.wgs84)
-    case = cases.submit_report(session=db, actor=actor_for(db, household.code), key=uuid.uuid4(), report=report,
-                               now=T0, signer=SIGNER, county_code="610827").case  # fmt: skip
+    case = (await submit(db, await actor_for(db, household.code), report)).case
     assert case["outside_county"] and "outside_county" in case["route_flags"]
     assert case["handling_node_code"] == household.code.rsplit("-", 2)[0]  # the reporter's village
 
 
-def test_the_ledger_refuses_update_and_delete(db, loaded_county):
+async def test_the_ledger_refuses_update_and_delete(db, loaded_county):
     household, report = household_report(loaded_county, 308)
-    case = cases.submit_report(session=db, actor=actor_for(db, household.code), key=uuid.uuid4(), report=report,
-                               now=T0, signer=SIGNER, county_code="610827").case  # fmt: skip
-    for sql in ("UPDATE case_event SET note = 'x' WHERE case_id = :c", "DELETE FROM case_event WHERE case_id = :c"):
-        with pytest.raises(DBAPIError, match="append-only"):
-            with db.begin_nested():
-                db.execute(text(sql), {"c": case["id"]})
+    case = (await submit(db, await actor_for(db, household.code), report)).case
+    for sql in (
+        "UPDATE case_event SET note = 'x' WHERE case_id = %(c)s",
+        "DELETE FROM case_event WHERE case_id = %(c)s",
+    ):
+        with pytest.raises(psycopg.Error, match="append-only"):
+            async with db.transaction():
+                await db.execute(sql, {"c": case["id"]})
+    assert await fetch_value(db, "SELECT count(*) FROM case_event WHERE case_id = %(c)s", {"c": case["id"]}) == 2
 
 
 # --- committed data: concurrency, workers, tampering ------------------------------
+# Each of these commits, so each has a database of its own (fresh_database) and opens
+# connections of its own to it.
 
 
-def _report_committed(engine, county, index, key=None, now=T0):
+async def _report_committed(url, county, index, key=None, now=T0):
     household, report = household_report(county, index)
-    with Session(engine) as s:
-        out = cases.submit_report(session=s, actor=actor_for(s, household.code), key=key or uuid.uuid4(),
-                                  report=report, now=now, signer=SIGNER, county_code="610827")  # fmt: skip
-        s.commit()
+    async with await connect(libpq_url(url)) as conn:
+        out = await submit(conn, await actor_for(conn, household.code), report, key=key, now=now)
         return out.case
 
 
-def test_twenty_concurrent_retries_make_exactly_one_case(database_url, engine, loaded_county):
+async def _tamper(url, *statements):
+    """Change committed ledger rows behind the append-only trigger's back, in one transaction."""
+    async with await connect(libpq_url(url)) as conn, conn.transaction():
+        await conn.execute("ALTER TABLE case_event DISABLE TRIGGER case_event_append_only")
+        for sql, params in statements:
+            await conn.execute(sql, params)
+        await conn.execute("ALTER TABLE case_event ENABLE TRIGGER case_event_append_only")
+
+
+async def test_twenty_concurrent_retries_make_exactly_one_case(fresh_database, loaded_county):
     household, report = household_report(loaded_county, 400)
-    key, ids, errors = uuid.uuid4(), [], []
-    barrier = threading.Barrier(20, timeout=30)
-    wide = create_engine(database_url, pool_size=20, max_overflow=0)  # one connection per phone
+    key = uuid.uuid4()
+    barrier = asyncio.Barrier(20)
 
-    def submit():
-        try:
-            with Session(wide) as s:
-                actor = actor_for(s, household.code)
-                barrier.wait()
-                out = cases.submit_report(session=s, actor=actor, key=key, report=report, now=T0, signer=SIGNER,
-                                          county_code="610827")  # fmt: skip
-                s.commit()
-                ids.append(out.case["id"])
-        except Exception as exc:  # collected, asserted below
-            errors.append(exc)
+    async def phone():  # one connection per phone, all sending the same key at once
+        async with await connect(libpq_url(fresh_database)) as conn:
+            actor = await actor_for(conn, household.code)
+            await barrier.wait()
+            return await submit(conn, actor, report, key=key)
 
-    threads = [threading.Thread(target=submit) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wide.dispose()
-    assert errors == [] and len(ids) == 20 and len(set(ids)) == 1
-    with engine.connect() as c:
-        assert c.execute(text("SELECT count(*) FROM case_file WHERE idempotency_key = :k"), {"k": key}).scalar() == 1
-        assert c.execute(text("SELECT count(*) FROM case_event WHERE case_id = :c"), {"c": ids[0]}).scalar() == 2
+    outcomes = await asyncio.gather(*(phone() for _ in range(20)), return_exceptions=True)
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    assert errors == []
+    ids = [o.case["id"] for o in outcomes]
+    assert len(ids) == 20 and len(set(ids)) == 1
+    assert sum(o.created for o in outcomes) == 1
+    async with await connect(libpq_url(fresh_database)) as c:
+        assert await fetch_value(c, "SELECT count(*) FROM case_file WHERE idempotency_key = %(k)s", {"k": key}) == 1
+        assert await fetch_value(c, "SELECT count(*) FROM case_event WHERE case_id = %(c)s", {"c": ids[0]}) == 2
 
 
-def test_an_unaccepted_case_escalates_exactly_once_with_two_workers(engine, loaded_county):
-    case = _report_committed(engine, loaded_county, 401)
+async def test_an_unaccepted_case_escalates_exactly_once_with_two_workers(fresh_database, loaded_county):
+    case = await _report_committed(fresh_database, loaded_county, 401)
     later = T0 + timedelta(days=1, minutes=1)  # past the village house's accept-by
-    barrier, results = threading.Barrier(2, timeout=30), []
+    barrier = asyncio.Barrier(2)
 
-    def worker():
-        with Session(engine) as s:
-            barrier.wait()
-            results.append(cases.sweep(session=s, now=later, signer=SIGNER))
-            s.commit()
+    async def worker():
+        async with await connect(libpq_url(fresh_database)) as conn:
+            await barrier.wait()
+            return await cases.sweep(conn=conn, now=later, signer=SIGNER, rooms=ROOMS)
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = await asyncio.gather(worker(), worker())
     assert sum(r.escalated.count(case["id"]) for r in results) == 1
-    with Session(engine) as s:
-        again = cases.sweep(session=s, now=later + timedelta(minutes=5), signer=SIGNER)
-        s.commit()
+    reporter = cases.Actor(case["reporter_person_id"])
+    async with await connect(libpq_url(fresh_database)) as conn:
+        again = await cases.sweep(conn=conn, now=later + timedelta(minutes=5), signer=SIGNER, rooms=ROOMS)
         assert case["id"] not in again.escalated
-        events = [e["action"] for e in cases.ledger_events(session=s, actor=cases.Actor(case["reporter_person_id"]), case_id=case["id"])]
-        now_case = cases.get_case(session=s, actor=cases.Actor(case["reporter_person_id"]), case_id=case["id"])
+        events = [e["action"] for e in await cases.ledger_events(conn=conn, actor=reporter, case_id=case["id"])]
+        now_case = await cases.get_case(conn=conn, actor=reporter, case_id=case["id"])
     assert events.count("escalate") == 1 and now_case["tier"] == "township_hall"
 
 
-def test_a_deadline_warning_comes_once_before_the_deadline(engine, loaded_county):
-    case = _report_committed(engine, loaded_county, 402)
+async def test_a_deadline_warning_comes_once_before_the_deadline(fresh_database, loaded_county):
+    case = await _report_committed(fresh_database, loaded_county, 402)
     warn_time = T0 + timedelta(hours=19)  # inside the last quarter of the 24 h accept window
-    with Session(engine) as s:
-        first = cases.sweep(session=s, now=warn_time, signer=SIGNER)
-        second = cases.sweep(session=s, now=warn_time + timedelta(minutes=1), signer=SIGNER)
-        s.commit()
+    async with await connect(libpq_url(fresh_database)) as conn:
+        first = await cases.sweep(conn=conn, now=warn_time, signer=SIGNER, rooms=ROOMS)
+        second = await cases.sweep(conn=conn, now=warn_time + timedelta(minutes=1), signer=SIGNER, rooms=ROOMS)
     assert case["id"] in first.warned and case["id"] not in second.warned and case["id"] not in first.escalated
 
 
-def test_changing_an_event_by_sql_is_caught_and_named(engine, loaded_county):
-    case = _report_committed(engine, loaded_county, 403)
-    with engine.begin() as c:
-        target = c.execute(text("SELECT id FROM case_event WHERE case_id = :c AND seq = 2"), {"c": case["id"]}).scalar()
-        c.execute(text("ALTER TABLE case_event DISABLE TRIGGER case_event_append_only"))
-        c.execute(text("UPDATE case_event SET body = jsonb_set(body, '{note}', '\"改过\"') WHERE id = :id"), {"id": target})
-        c.execute(text("ALTER TABLE case_event ENABLE TRIGGER case_event_append_only"))
-    with Session(engine) as s:
-        assert cases.verify_ledger(session=s, case_id=case["id"], signer=SIGNER) == (False, target)
+async def test_changing_an_event_by_sql_is_caught_and_named(fresh_database, loaded_county):
+    case = await _report_committed(fresh_database, loaded_county, 403)
+    async with await connect(libpq_url(fresh_database)) as conn:
+        target = await fetch_value(conn, "SELECT id FROM case_event WHERE case_id = %(c)s AND seq = 2",
+                                   {"c": case["id"]})  # fmt: skip
+        assert await cases.verify_ledger(conn=conn, case_id=case["id"], signer=SIGNER) == (True, None)
+    await _tamper(fresh_database, ("""UPDATE case_event SET body = jsonb_set(body, '{note}', '"改过"') WHERE id = %(id)s""",
+                                   {"id": target}))  # fmt: skip
+    async with await connect(libpq_url(fresh_database)) as conn:
+        assert await cases.verify_ledger(conn=conn, case_id=case["id"], signer=SIGNER) == (False, target)
 
 
-def test_the_cli_verifies_ledgers_and_names_a_broken_one(engine, database_url, loaded_county):
-    import os
-    import subprocess
-    import sys
+async def test_the_cli_verifies_ledgers_and_names_a_broken_one(fresh_database, loaded_county):
+    good = await _report_committed(fresh_database, loaded_county, 404)
+    broken = await _report_committed(fresh_database, loaded_county, 405)
+    await _tamper(
+        fresh_database,
+        ("UPDATE case_event SET actor_person_id = NULL WHERE case_id = %(c)s AND seq = 1", {"c": broken["id"]}),
+        (
+            "UPDATE case_event SET body = body - 'actor_person_id' WHERE case_id = %(c)s AND seq = 1",
+            {"c": broken["id"]},
+        ),
+    )
+    env = {**os.environ, "DATABASE_URL": fresh_database, "WUZHANG_LEDGER_KEY": base64.b64encode(b"k" * 32).decode()}
 
-    good = _report_committed(engine, loaded_county, 404)
-    broken = _report_committed(engine, loaded_county, 405)
-    with engine.begin() as c:
-        c.execute(text("ALTER TABLE case_event DISABLE TRIGGER case_event_append_only"))
-        c.execute(text("UPDATE case_event SET actor_person_id = NULL WHERE case_id = :c AND seq = 1"), {"c": broken["id"]})
-        c.execute(text("UPDATE case_event SET body = body - 'actor_person_id' WHERE case_id = :c AND seq = 1"),
-                  {"c": broken["id"]})  # fmt: skip
-        c.execute(text("ALTER TABLE case_event ENABLE TRIGGER case_event_append_only"))
-    env = {**os.environ, "DATABASE_URL": database_url, "WUZHANG_LEDGER_KEY": base64.b64encode(b"k" * 32).decode()}
-    run = lambda *ids: subprocess.run([sys.executable, "-m", "app.cli", "ledger", "verify", *[f"--case={i}" for i in ids]],  # noqa: E731
-                                      env=env, capture_output=True, text=True)  # fmt: skip
-    ok = run(good["id"])
-    assert ok.returncode == 0 and "1 case ledgers checked, 0 failed" in ok.stderr
-    failed = run(good["id"], broken["id"])
-    assert failed.returncode == 1 and f"case {broken['id']}" in failed.stderr
+    async def run(*ids):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "app.cli", "ledger", "verify", *[f"--case={i}" for i in ids],
+            env=env, cwd=PROJECT_ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, stderr = await proc.communicate()
+        return proc.returncode, stderr.decode()
+
+    code, stderr = await run(good["id"])
+    assert code == 0 and "1 case ledgers checked, 0 failed" in stderr, stderr
+    code, stderr = await run(good["id"], broken["id"])
+    assert code == 1 and f"case {broken['id']}" in stderr, stderr
 
 
-def test_overdue_means_the_same_in_python_and_in_sql_for_every_state(db):
-    from grid.case_models import CASE_STATES
-
+async def test_overdue_means_the_same_in_python_and_in_sql_for_every_state(db):
     now = T0
-    for state in CASE_STATES:
+    for state in State:
         for accept_by, resolve_by in [(now - timedelta(hours=1), now + timedelta(days=1)),
                                       (now + timedelta(hours=1), now - timedelta(hours=1)),
                                       (now + timedelta(hours=1), now + timedelta(days=1))]:  # fmt: skip
-            row = {"state": state, "accept_by": accept_by, "resolve_by": resolve_by}
-            in_sql = db.execute(
-                text(f"SELECT {cases.OVERDUE_SQL} FROM (SELECT CAST(:state AS text) AS state, "
-                     "CAST(:accept_by AS timestamptz) AS accept_by, CAST(:resolve_by AS timestamptz) AS resolve_by) c"),
-                {**row, "now": now},
-            ).scalar()  # fmt: skip
-            assert bool(in_sql) == cases.is_overdue(row, now), (state, accept_by, resolve_by)
+            row = {"state": state.value, "accept_by": accept_by, "resolve_by": resolve_by}
+            in_sql = await case_sql.is_late(db, state=state.value, accept_by=accept_by, resolve_by=resolve_by, now=now)
+            assert in_sql == cases.is_overdue(row, now), (state, accept_by, resolve_by)

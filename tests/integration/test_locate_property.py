@@ -3,6 +3,7 @@
 Random points in random leaves, and points within 1 m of leaf edges on either side
 (plus exact shared vertices, where the lowest code must win).
 """
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,6 @@ import sys
 import numpy as np
 import pytest
 import shapely
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from shapely import Point, STRtree
@@ -22,7 +22,7 @@ from shapely.geometry import shape
 
 from app.main import create_app
 from grid.levels import level_info
-from tests.conftest import settings_for_tests
+from tests.conftest import asgi_client, committed_admin_token, settings_for_tests
 
 M_PER_DEG_LAT = 110_570.0
 M_PER_DEG_LON = 111_320.0 * math.cos(math.radians(37.75))
@@ -51,10 +51,18 @@ class Leaves(tuple):
         return f"<{len(self[0])} exported leaves>"
 
 
-@pytest.fixture(scope="module")
-def http(database_url, loaded_county, committed_admin_headers):
-    with TestClient(create_app(settings_for_tests(database_url)), headers=committed_admin_headers) as c:
-        yield c
+@pytest.fixture
+async def http(fresh_database):
+    """The app with its lifespan (pool, LISTEN, caches), over HTTP in this process, as an admin
+    committed in a database of the test's own. Every example of a test shares it: locating
+    writes nothing (an admin sees no phone numbers, so no audit rows either)."""
+    token = await committed_admin_token(fresh_database)
+    app = create_app(settings_for_tests(fresh_database))
+    async with (
+        app.router.lifespan_context(app),
+        asgi_client(app, headers={"Authorization": f"Bearer {token}"}) as client,
+    ):
+        yield client
 
 
 def expected_code(exported, x, y):
@@ -68,8 +76,8 @@ def expected_code(exported, x, y):
     return covering[0][1] if covering else None
 
 
-def located_code(http, x, y):
-    r = http.get("/api/v1/grid/locate", params={"lon": repr(float(x)), "lat": repr(float(y))})
+async def located_code(http, x, y):
+    r = await http.get("/api/v1/grid/locate", params={"lon": repr(float(x)), "lat": repr(float(y))})
     if r.status_code == 422 and r.json()["error"]["code"] == "outside_jurisdiction":
         return None
     assert r.status_code == 200, r.text
@@ -77,7 +85,7 @@ def located_code(http, x, y):
 
 
 def near_any_edge(exported, x, y):
-    codes, geoms, tree, _ = exported
+    _, geoms, tree, _ = exported
     p = Point(x, y)
     near = tree.query(p.buffer(1e-6))
     return any(shapely.distance(geoms[i].boundary, p) < SAFE_DEG for i in near)
@@ -88,25 +96,30 @@ def _covering(exported, x, y):
     return {codes[i] for i in tree.query(Point(x, y)) if geoms[i].covers(Point(x, y))}
 
 
-FAST = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# One app and database per test, shared by its examples (see `http`), hence function_scoped_fixture.
+FAST = settings(
+    max_examples=250,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 @FAST
 @given(data=st.data())
-def test_random_points_in_random_leaves(exported, http, data):
-    codes, geoms, _, depths = exported
+async def test_random_points_in_random_leaves(exported, http, data):
+    codes, geoms, _, _ = exported
     i = data.draw(st.integers(0, len(codes) - 1), label="leaf")
     x0, y0, x1, y1 = geoms[i].bounds
     u, v = data.draw(st.floats(0, 1)), data.draw(st.floats(0, 1))
     x, y = x0 + u * (x1 - x0), y0 + v * (y1 - y0)
     assume(geoms[i].contains(Point(x, y)) and not near_any_edge(exported, x, y))
-    assert located_code(http, x, y) == codes[i]
+    assert await located_code(http, x, y) == codes[i]
 
 
 @FAST
 @given(data=st.data())
-def test_points_within_a_metre_of_leaf_edges(exported, http, data):
-    codes, geoms, _, depths = exported
+async def test_points_within_a_metre_of_leaf_edges(exported, http, data):
+    codes, geoms, _, _ = exported
     i = data.draw(st.integers(0, len(codes) - 1), label="leaf")
     ring = np.asarray(geoms[i].geoms[0].exterior.coords)
     k = data.draw(st.integers(0, len(ring) - 2), label="edge")
@@ -119,19 +132,19 @@ def test_points_within_a_metre_of_leaf_edges(exported, http, data):
     x = ax + t * (bx - ax) + (-ey / length) * metres / M_PER_DEG_LON
     y = ay + t * (by - ay) + (ex / length) * metres / M_PER_DEG_LAT
     assume(not near_any_edge(exported, x, y))
-    assert located_code(http, x, y) == expected_code(exported, x, y)
+    assert await located_code(http, x, y) == expected_code(exported, x, y)
 
 
 @FAST
 @given(data=st.data())
-def test_shared_vertices_go_to_the_lowest_code(exported, http, data):
-    codes, geoms, _, depths = exported
+async def test_shared_vertices_go_to_the_lowest_code(exported, http, data):
+    codes, geoms, _, _ = exported
     i = data.draw(st.integers(0, len(codes) - 1), label="leaf")
     ring = geoms[i].geoms[0].exterior.coords
     x, y = ring[data.draw(st.integers(0, len(ring) - 2), label="vertex")]
     want = expected_code(exported, x, y)
     assert want is not None and (want == codes[i] or want in _covering(exported, x, y))
-    assert located_code(http, x, y) == want
+    assert await located_code(http, x, y) == want
 
 
 def test_export_is_lossless(exported, loaded_county):
