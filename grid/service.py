@@ -199,20 +199,22 @@ async def hand_over(
     """A new person takes a post. The old chief's post ends; it is never overwritten."""
     at = at or datetime.now(UTC)
     node = await node_brief(conn=conn, code=node_code)
-    person_id = await roster_sql.upsert_person(conn, county_code=county_code, name=name, phone=phone)
-    if role == "chief":
-        current = await roster_sql.current_post(conn, node_id=node["id"], role="chief")
-        if current is not None:
-            if current["person_id"] == person_id:
-                return current["id"]
-            if current["started_at"] > at:
-                raise PostConflict(
-                    f"the current chief of {node_code} started after {at.isoformat()}; a handover cannot predate it",
-                    code=node_code,
-                )
-            await roster_sql.end_post(conn, post_id=current["id"], at=at)
     try:
+        # One transaction: the old chief's post never ends unless the new one starts.
         async with conn.transaction():
+            person_id = await roster_sql.upsert_person(conn, county_code=county_code, name=name, phone=phone)
+            if role == "chief":
+                current = await roster_sql.current_post(conn, node_id=node["id"], role="chief")
+                if current is not None:
+                    if current["person_id"] == person_id:
+                        return int(current["id"])
+                    if current["started_at"] > at:
+                        raise PostConflict(
+                            f"the current chief of {node_code} started after {at.isoformat()}; "
+                            "a handover cannot predate it",
+                            code=node_code,
+                        )
+                    await roster_sql.end_post(conn, post_id=current["id"], at=at)
             return await roster_sql.start_post(
                 conn, county_code=county_code, node_id=node["id"], person_id=person_id, role=role, at=at
             )
