@@ -46,7 +46,10 @@ async def forget_device(token: str, caller: CallerDep, conn: SessionDep) -> Resp
     return Response(status_code=204)
 
 
-@router.get("/me/inbox/stream", responses=ERRORS, response_class=EventSourceResponse)
+# Not response_class=EventSourceResponse: FastAPI then takes the endpoint for an SSE
+# generator and iterates the coroutine instead of awaiting it (an empty stream).
+@router.get("/me/inbox/stream", responses={**ERRORS, 200: {"content": {"text/event-stream": {}}}},
+            response_class=Response)  # fmt: skip
 async def inbox_stream(
     request: Request,
     caller: CallerDep,
