@@ -1,8 +1,11 @@
 """Logging in, rotating, logging out, disabling; the throttle; audit; and no secrets in logs."""
+
 import logging
 
-from sqlalchemy import text
+import psycopg
+import pytest
 
+from grid.db import fetch_all, fetch_one, fetch_value
 from tests.conftest import PASSWORD, current_chief_phone
 
 TOKEN = "/api/v1/auth/token"
@@ -64,11 +67,11 @@ async def test_refresh_rotates_and_reusing_a_spent_token_revokes_the_family(clie
     replay = await client.post("/api/v1/auth/refresh", json={"refresh_token": first})
     assert replay.status_code == 401 and "already used" in replay.json()["error"]["message"]
     assert (await client.post("/api/v1/auth/refresh", json={"refresh_token": second})).status_code == 401
-    revoked = db.execute(text("SELECT count(*) FILTER (WHERE revoked_at IS NOT NULL), count(*) FROM refresh_token"
-                              " WHERE user_id = %(u)s"), {"u": account.user_id}).one()  # fmt: skip
-    assert revoked[0] == revoked[1] == 2
-    action = db.execute(text("SELECT action FROM audit_log WHERE actor_user_id = %(u)s ORDER BY id DESC LIMIT 1"),
-                        {"u": account.user_id}).scalar()  # fmt: skip
+    revoked = await fetch_one(db, "SELECT count(*) FILTER (WHERE revoked_at IS NOT NULL) AS revoked, count(*) AS total"
+                                  " FROM refresh_token WHERE user_id = %(u)s", {"u": account.user_id})  # fmt: skip
+    assert revoked["revoked"] == revoked["total"] == 2
+    action = await fetch_value(db, "SELECT action FROM audit_log WHERE actor_user_id = %(u)s ORDER BY id DESC LIMIT 1",
+                               {"u": account.user_id})  # fmt: skip
     assert action == "auth.refresh_reused"
     # A new login is a new family and works.
     assert (await login(client, account.phone)).status_code == 200
@@ -100,7 +103,7 @@ async def test_failed_logins_lock_the_phone_with_a_growing_backoff(client, db, m
     assert locked.status_code == 429 and locked.json()["error"]["code"] == "too_many_attempts"
     assert 55 <= int(locked.headers["retry-after"]) <= 61
     # The lock runs out; one more failure locks for twice as long.
-    db.execute(text("UPDATE login_throttle SET locked_until = now() - interval '1 second' WHERE kind = 'phone'"))
+    await db.execute("UPDATE login_throttle SET locked_until = now() - interval '1 second' WHERE kind = 'phone'")
     assert (await login(client, account.phone, "wrong-password")).status_code == 401
     again = await login(client, account.phone)
     assert again.status_code == 429 and 115 <= int(again.headers["retry-after"]) <= 121
@@ -109,7 +112,7 @@ async def test_failed_logins_lock_the_phone_with_a_growing_backoff(client, db, m
         await login(client, "19600000003", "x")
     assert (await login(client, "19600000003", "x")).status_code == 429
     # Nothing of what was typed is stored in clear.
-    stored = " ".join(db.execute(text("SELECT key_hash FROM login_throttle")).scalars())
+    stored = " ".join(r["key_hash"] for r in await fetch_all(db, "SELECT key_hash FROM login_throttle"))
     assert account.phone not in stored and "19600000003" not in stored
 
 
@@ -129,27 +132,27 @@ async def test_a_successful_login_resets_the_phones_count(client, make_account):
         assert (await login(client, account.phone)).status_code == 200
 
 
-def audit_rows(db, user_id, action):
-    return db.execute(text("SELECT target, ip, details, at FROM audit_log WHERE actor_user_id = %(u)s AND action = %(a)s"),
-                      {"u": user_id, "a": action}).mappings().all()  # fmt: skip
+async def audit_rows(db, user_id, action):
+    return await fetch_all(db, "SELECT target, ip, details, at FROM audit_log WHERE actor_user_id = %(u)s AND action = %(a)s",
+                           {"u": user_id, "a": action})  # fmt: skip
 
 
 async def test_reading_a_chiefs_phone_writes_an_audit_row(client, db, make_account, demo_nodes):
     chief = await make_account("chief")
     r = await client.get(f"/api/v1/grid/nodes/{demo_nodes.village}/posts", headers=chief.headers)
     assert any(p["phone"] for p in r.json()["current"])
-    [row] = audit_rows(db, chief.user_id, "read.chief_phone")
+    [row] = await audit_rows(db, chief.user_id, "read.chief_phone")
     assert row["target"] == f"node:{demo_nodes.village}" and row["ip"] == "testclient" and row["at"]
     shown = {p["person_id"] for p in r.json()["current"] + r.json()["past"] if p["phone"]}
     assert {p["person_id"] for p in row["details"]["phones"]} == shown
     # Out of scope the numbers are withheld, so nothing is audited.
     r = await client.get(f"/api/v1/grid/nodes/{demo_nodes.other_village}/posts", headers=chief.headers)
     assert r.status_code == 200 and all(p["phone"] is None for p in r.json()["current"])
-    assert len(audit_rows(db, chief.user_id, "read.chief_phone")) == 1
+    assert len(await audit_rows(db, chief.user_id, "read.chief_phone")) == 1
     # Locate is audited too, once per answer.
     lon, lat = demo_nodes.points[demo_nodes.household]
     await client.get("/api/v1/grid/locate", params={"lon": lon, "lat": lat}, headers=chief.headers)
-    assert len(audit_rows(db, chief.user_id, "read.chief_phone")) == 2
+    assert len(await audit_rows(db, chief.user_id, "read.chief_phone")) == 2
 
 
 async def test_admins_read_the_audit_log_newest_first_a_page_at_a_time(client, make_account, demo_nodes):
@@ -171,16 +174,16 @@ async def test_admins_read_the_audit_log_newest_first_a_page_at_a_time(client, m
 
 
 async def test_the_audit_log_refuses_updates_and_deletes(db, make_account):
-    import pytest
-    from sqlalchemy.exc import DBAPIError
-
     await make_account("leader")  # a login writes a row
     for sql in ("UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
-        with pytest.raises(DBAPIError, match="append-only"), db.begin_nested():
-            db.execute(text(sql))
+        with pytest.raises(psycopg.Error, match="append-only"):
+            async with db.transaction():
+                await db.execute(sql)
 
 
-async def test_admin_creates_a_user_whose_password_is_shown_once_and_stored_hashed(client, db, make_account, demo_nodes):
+async def test_admin_creates_a_user_whose_password_is_shown_once_and_stored_hashed(
+    client, db, make_account, demo_nodes
+):
     admin = await make_account("admin")
     r = await client.post("/api/v1/admin/users", headers=admin.headers, json={
         "phone": "19700000001", "name": "王调解", "grants": [
@@ -188,10 +191,10 @@ async def test_admin_creates_a_user_whose_password_is_shown_once_and_stored_hash
     assert r.status_code == 201, r.text
     initial = r.json()["initial_password"]
     assert len(initial) >= 16
-    stored = db.execute(text("SELECT password_hash FROM user_account WHERE phone = '19700000001'")).scalar()
+    stored = await fetch_value(db, "SELECT password_hash FROM user_account WHERE phone = '19700000001'")
     assert stored.startswith("$argon2id$") and initial not in stored
     assert (await login(client, "19700000001", initial)).status_code == 200
-    [row] = audit_rows(db, admin.user_id, "admin.user_create")
+    [row] = await audit_rows(db, admin.user_id, "admin.user_create")
     assert row["target"] == f"user:{r.json()['id']}" and "password" not in str(row["details"])
     detail = (await client.get(f"/api/v1/admin/users/{r.json()['id']}", headers=admin.headers)).json()
     assert detail["roles"] == ["mediator"] and detail["scopes"][0]["tier"] == "village_house"
@@ -205,7 +208,7 @@ async def test_admin_resets_a_password_and_every_login_of_the_user_ends(client, 
     assert (await client.post("/api/v1/auth/refresh", json={"refresh_token": user.refresh_token})).status_code == 401
     assert (await login(client, user.phone)).status_code == 401
     assert (await login(client, user.phone, new)).status_code == 200
-    assert len(audit_rows(db, admin.user_id, "admin.password_reset")) == 1
+    assert len(await audit_rows(db, admin.user_id, "admin.password_reset")) == 1
 
 
 async def test_admin_input_is_checked(client, make_account, demo_nodes):
@@ -225,10 +228,12 @@ async def test_admin_input_is_checked(client, make_account, demo_nodes):
     assert (await client.post("/api/v1/admin/users/999999/disable", headers=admin.headers)).status_code == 404
 
 
-async def test_a_chief_of_an_existing_post_gets_linked_to_that_person(client, db, make_account, loaded_county, demo_nodes):
+async def test_a_chief_of_an_existing_post_gets_linked_to_that_person(
+    client, db, make_account, loaded_county, demo_nodes
+):
     chief = await make_account("chief", node_code=demo_nodes.household)
-    person = db.execute(text("SELECT p.phone FROM user_account u JOIN person p ON p.id = u.person_id WHERE u.id = %(u)s"),
-                        {"u": chief.user_id}).scalar()  # fmt: skip
+    person = await fetch_value(db, "SELECT p.phone FROM user_account u JOIN person p ON p.id = u.person_id WHERE u.id = %(u)s",
+                               {"u": chief.user_id})  # fmt: skip
     assert person == current_chief_phone(loaded_county, demo_nodes.household) == chief.phone
 
 
@@ -240,7 +245,9 @@ async def test_no_token_or_password_ever_reaches_a_log(client, make_account, dem
     await login(client, account.phone, "a-wrong-password-123")
     await client.post("/api/v1/auth/refresh", json={"refresh_token": account.refresh_token})  # a reuse
     admin = await make_account("admin")
-    reset = (await client.post(f"/api/v1/admin/users/{account.user_id}/password", headers=admin.headers, json={})).json()
+    reset = (
+        await client.post(f"/api/v1/admin/users/{account.user_id}/password", headers=admin.headers, json={})
+    ).json()
     await client.post("/api/v1/auth/logout", json={"refresh_token": refreshed["refresh_token"]})
     out, err = capfd.readouterr()
     logged = caplog.text + out + err

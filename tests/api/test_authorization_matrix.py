@@ -9,9 +9,11 @@ role's scope: chief and village_house sit on it, township roles on its township,
 county roles on the county); "out" is a village of another township. County-wide
 roles have no "out"; admin has no data scope at all, so it never sees a phone.
 """
+
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +22,8 @@ import pytest
 from app import policy
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import PASSWORD, ROLE_SETUPS
+from grid.db import fetch_one
+from tests.conftest import PASSWORD, ROLE_SETUPS, holder_person_id
 
 ROLES = ["anonymous", *ROLE_SETUPS]
 COUNTY_WIDE = {"mediator_county_center", "leader", "admin"}
@@ -36,27 +39,24 @@ class Ctx:
     in_scope: bool
     db: Any = None
 
-    def case_id(self) -> int:
+    async def case_id(self) -> int:
         """A fresh case reported by the household's chief: handled by the village's harmony
         house (severity 2), in `village` when in scope, in `other_village` when not."""
         import uuid
-        from datetime import datetime, timezone
+        from datetime import UTC, datetime
 
-        from sqlalchemy import text
-
+        from app.accounts.service import ROOMS
         from app.settings import get_settings
         from geo.crs import CRS
-        from grid import cases
+        from grid.cases import service as cases
 
         code = self.nodes.household if self.in_scope else self.nodes.other_household
         lon, lat = self.nodes.points[code]
-        reporter = self.db.execute(text(
-            "SELECT po.person_id FROM post po JOIN node n ON n.id = po.node_id"
-            " WHERE n.code = :c AND po.role = 'chief' AND po.ended_at IS NULL"), {"c": code}).scalar_one()
+        reporter = await holder_person_id(self.db, code)
         report = cases.Report(lon=lon, lat=lat, crs=CRS.wgs84, category="neighbours", severity=2, description="矩阵")
-        out = cases.submit_report(session=self.db, actor=cases.Actor(reporter), key=uuid.uuid4(), report=report,
-                                  now=datetime.now(timezone.utc), signer=get_settings().ledger_signer(),
-                                  county_code="610827")  # fmt: skip
+        out = await cases.submit_report(conn=self.db, actor=cases.Actor(reporter), key=uuid.uuid4(), report=report,
+                                        now=datetime.now(UTC), signer=get_settings().ledger_signer(),
+                                        rooms=ROOMS, county_code="610827")  # fmt: skip
         return out.case["id"]
 
     @property
@@ -68,14 +68,27 @@ class Ctx:
         lon, lat = self.nodes.points[self.nodes.household if self.in_scope else self.nodes.other_household]
         return {"lon": lon, "lat": lat}
 
-    def target_user(self) -> int:
-        return self.make_account("dispatcher").user_id
+    async def target_user(self) -> int:
+        return (await self.make_account("dispatcher")).user_id
+
+
+Request = tuple[str, dict[str, Any]]
+
+
+async def on_case(ctx: Ctx, build: Callable[[int], Request]) -> Request:
+    """The request `build` makes for a fresh case (see Ctx.case_id)."""
+    return build(await ctx.case_id())
+
+
+async def on_user(ctx: Ctx, build: Callable[[int], Request]) -> Request:
+    """The request `build` makes for a fresh dispatcher's account (see Ctx.target_user)."""
+    return build(await ctx.target_user())
 
 
 @dataclass
 class Case:
     policy: str  # the policy the route must declare
-    request: Callable[[Ctx], tuple[str, dict[str, Any]]]  # -> (url, httpx kwargs)
+    request: Callable[[Ctx], Request | Awaitable[Request]]  # -> (url, httpx kwargs)
     ok: int = 200
     anonymous: int = 401  # public routes say what a caller without an account gets
     check: Callable[[Ctx, Any], None] | None = None  # more than the status, on success
@@ -109,19 +122,26 @@ def refresh_body(ctx: Ctx) -> dict[str, Any]:
     return {"json": {"refresh_token": ctx.account.refresh_token if ctx.account else "no-such-token"}}
 
 
-def village_file(c: Ctx) -> tuple[str, dict[str, Any]]:
+async def village_file(c: Ctx) -> tuple[str, dict[str, Any]]:
     """The village as stored, as a one-feature GeoJSON, for a dry-run import."""
     import json
 
-    from sqlalchemy import text
-
-    row = c.db.execute(text(
+    row = await fetch_one(
+        c.db,
         "SELECT n.code, n.name, n.level, n.chain, p.code AS parent_code, ST_AsGeoJSON(n.geom, 15) AS g"
-        " FROM node n JOIN node p ON p.id = n.parent_id WHERE n.code = :c"), {"c": c.village}).mappings().one()
+        " FROM node n JOIN node p ON p.id = n.parent_id WHERE n.code = %(c)s",
+        {"c": c.village},
+    )
+    assert row is not None, c.village
     props = {k: row[k] for k in ("code", "name", "level", "chain", "parent_code")}
-    fc = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": props, "geometry": json.loads(row["g"])}]}
-    return "/api/v1/grid/imports", {"files": {"file": ("v.geojson", json.dumps(fc).encode(), "application/geo+json")},
-                                    "data": {"dry_run": "true"}}
+    fc = {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "properties": props, "geometry": json.loads(row["g"])}],
+    }
+    return "/api/v1/grid/imports", {
+        "files": {"file": ("v.geojson", json.dumps(fc).encode(), "application/geo+json")},
+        "data": {"dry_run": "true"},
+    }
 
 
 CASES: dict[str, Case] = {
@@ -142,16 +162,16 @@ CASES: dict[str, Case] = {
         "phone": "19712345678", "name": "新用户",
         "grants": [{"role": "mediator", "tier": "village_house", "node_code": c.village}]}}), ok=201),
     "GET /api/v1/admin/users": Case("admin", lambda c: ("/api/v1/admin/users", {})),
-    "GET /api/v1/admin/users/{user_id}": Case("admin", lambda c: (f"/api/v1/admin/users/{c.target_user()}", {})),
-    "POST /api/v1/admin/users/{user_id}/grants": Case("admin", lambda c: (
-        f"/api/v1/admin/users/{c.target_user()}/grants",
-        {"json": [{"role": "dispatcher", "node_code": c.nodes.township}]}), ok=204),
+    "GET /api/v1/admin/users/{user_id}": Case("admin", lambda c: on_user(c, lambda uid: (f"/api/v1/admin/users/{uid}", {}))),
+    "POST /api/v1/admin/users/{user_id}/grants": Case("admin", lambda c: on_user(c, lambda uid: (
+        f"/api/v1/admin/users/{uid}/grants",
+        {"json": [{"role": "dispatcher", "node_code": c.nodes.township}]})), ok=204),
     "POST /api/v1/admin/users/{user_id}/disable": Case(
-        "admin", lambda c: (f"/api/v1/admin/users/{c.target_user()}/disable", {}), ok=204),
+        "admin", lambda c: on_user(c, lambda uid: (f"/api/v1/admin/users/{uid}/disable", {})), ok=204),
     "POST /api/v1/admin/users/{user_id}/enable": Case(
-        "admin", lambda c: (f"/api/v1/admin/users/{c.target_user()}/enable", {}), ok=204),
+        "admin", lambda c: on_user(c, lambda uid: (f"/api/v1/admin/users/{uid}/enable", {})), ok=204),
     "POST /api/v1/admin/users/{user_id}/password": Case(
-        "admin", lambda c: (f"/api/v1/admin/users/{c.target_user()}/password", {"json": {}})),
+        "admin", lambda c: on_user(c, lambda uid: (f"/api/v1/admin/users/{uid}/password", {"json": {}}))),
     "GET /api/v1/audit": Case("admin", lambda c: ("/api/v1/audit", {})),
     "POST /api/v1/grid/imports": Case("admin", village_file),
     "GET /api/v1/grid/nodes/{code}/export": Case("admin", lambda c: (f"/api/v1/grid/nodes/{c.village}/export", {})),
@@ -163,24 +183,24 @@ CASES: dict[str, Case] = {
     "POST /api/v1/reports": Case("logged_in", lambda c: ("/api/v1/reports", {
         "json": {**c.household_point, "category": "neighbours", "severity": 1, "description": "矩阵"},
         "headers": {"Idempotency-Key": str(__import__("uuid").uuid4())}}), ok=201),
-    "POST /api/v1/reports/{case_id}/attachments": Case("logged_in", lambda c: (
-        f"/api/v1/reports/{c.case_id()}/attachments",
-        {"files": {"file": ("a.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "image/png")}}), ok=201, scoped="read"),
+    "POST /api/v1/reports/{case_id}/attachments": Case("logged_in", lambda c: on_case(c, lambda cid: (
+        f"/api/v1/reports/{cid}/attachments",
+        {"files": {"file": ("a.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "image/png")}})), ok=201, scoped="read"),
     "GET /api/v1/cases": Case("logged_in", lambda c: ("/api/v1/cases", {"params": {"node": c.village}})),
     "GET /api/v1/cases.geojson": Case("logged_in", lambda c: ("/api/v1/cases.geojson", {
         "params": {"bbox": "109.0,37.0,111.0,39.0"}})),
     "GET /api/v1/grid/nodes.geojson": Case("logged_in", lambda c: ("/api/v1/grid/nodes.geojson", {
         "params": {"bbox": "109.0,37.0,111.0,39.0", "level": "township"}})),
     "GET /api/v1/me/tasks": Case("logged_in", lambda c: ("/api/v1/me/tasks", {})),
-    "GET /api/v1/cases/{case_id}": Case("logged_in", lambda c: (f"/api/v1/cases/{c.case_id()}", {}), scoped="read"),
-    "POST /api/v1/cases/{case_id}/actions": Case("logged_in", lambda c: (
-        f"/api/v1/cases/{c.case_id()}/actions", {"json": {"action": "accept"}}), scoped="write"),
-    "PUT /api/v1/cases/{case_id}/sections/{section}": Case("logged_in", lambda c: (
-        f"/api/v1/cases/{c.case_id()}/sections/facts", {"json": {"body": "事实"}}), ok=204, scoped="write"),
+    "GET /api/v1/cases/{case_id}": Case("logged_in", lambda c: on_case(c, lambda cid: (f"/api/v1/cases/{cid}", {})), scoped="read"),
+    "POST /api/v1/cases/{case_id}/actions": Case("logged_in", lambda c: on_case(c, lambda cid: (
+        f"/api/v1/cases/{cid}/actions", {"json": {"action": "accept"}})), scoped="write"),
+    "PUT /api/v1/cases/{case_id}/sections/{section}": Case("logged_in", lambda c: on_case(c, lambda cid: (
+        f"/api/v1/cases/{cid}/sections/facts", {"json": {"body": "事实"}})), ok=204, scoped="write"),
     "GET /api/v1/cases/{case_id}/ledger": Case(
-        "logged_in", lambda c: (f"/api/v1/cases/{c.case_id()}/ledger", {}), scoped="read"),
+        "logged_in", lambda c: on_case(c, lambda cid: (f"/api/v1/cases/{cid}/ledger", {})), scoped="read"),
     "GET /api/v1/cases/{case_id}/ledger/verify": Case(
-        "logged_in", lambda c: (f"/api/v1/cases/{c.case_id()}/ledger/verify", {}), scoped="read"),
+        "logged_in", lambda c: on_case(c, lambda cid: (f"/api/v1/cases/{cid}/ledger/verify", {})), scoped="read"),
     "GET /api/v1/me/inbox": Case("logged_in", lambda c: ("/api/v1/me/inbox", {})),
     "POST /api/v1/me/inbox/read": Case("logged_in", lambda c: ("/api/v1/me/inbox/read", {"json": {"ids": [1]}})),
     "GET /api/v1/me/inbox/stream": Case("logged_in", lambda c: ("/api/v1/me/inbox/stream", {"params": {"max_s": 0.01}})),
@@ -254,15 +274,16 @@ def test_a_route_without_a_policy_stops_the_app_from_starting(settings):
 
 
 @pytest.mark.parametrize(("route", "role", "scope"), MATRIX)
-def test_matrix(route, role, scope, client, make_account, demo_nodes, db):
+async def test_matrix(route, role, scope, client, make_account, demo_nodes, db):
     case = CASES.get(route)
     assert case is not None, f"{route} has no row in the authorization matrix (CASES)"
-    account = None if role == "anonymous" else make_account(role)
+    account = None if role == "anonymous" else await make_account(role)
     ctx = Ctx(client=client, account=account, nodes=demo_nodes, make_account=make_account, in_scope=scope == "in",
               db=db)  # fmt: skip
-    url, kwargs = case.request(ctx)
+    request = case.request(ctx)
+    url, kwargs = await request if inspect.isawaitable(request) else request
     headers = {**(account.headers if account and case.policy != "public" else {}), **kwargs.pop("headers", {})}
-    r = client.request(route.split(" ")[0], url, headers=headers, **kwargs)
+    r = await client.request(route.split(" ")[0], url, headers=headers, **kwargs)
     want = expected_status(case, role, ctx.in_scope)
     assert r.status_code == want, f"{route} as {role} ({scope} scope): {r.status_code} {r.text[:300]}"
     if r.status_code >= 400:

@@ -1,12 +1,20 @@
 """Demo accounts: made idempotently, each can log in with its role, and README lists them."""
+
+import asyncio
 import os
 import re
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
 
 from app.accounts import demo as demo_accounts
+from app.main import create_app
 from app.settings import PROJECT_ROOT
-from tests.conftest import PASSWORD
+from grid.db import fetch_value
+from tests.conftest import PASSWORD, asgi_client, settings_for_tests
 
 TITLE_ROLES = {"dispatcher": ["dispatcher"], "county leader": ["leader"], "admin": ["admin"]}
 
@@ -19,10 +27,27 @@ def readme_rows():
     return password, rows
 
 
-def test_demo_accounts_are_made_once_log_in_and_match_the_readme(client, db, settings):
-    accounts, created = demo_accounts.ensure(session=db, settings=settings, county_code="610827")
+def cli_env(url):
+    """The CLI runs its own event loop, so it gets a database of the test's own."""
+    return {**os.environ, "DATABASE_URL": url, "WUZHANG_ARGON2_TIME_COST": "1", "WUZHANG_ARGON2_MEMORY_KIB": "8"}
+
+
+async def run_cli(cmd, **kw):
+    return await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True, timeout=60, **kw)
+
+
+@asynccontextmanager
+async def app_on(url) -> AsyncIterator[httpx.AsyncClient]:
+    """The app serving the database at `url` (its lifespan runs: its own pool)."""
+    app = create_app(settings_for_tests(url))
+    async with app.router.lifespan_context(app), asgi_client(app) as c:
+        yield c
+
+
+async def test_demo_accounts_are_made_once_log_in_and_match_the_readme(client, db, settings):
+    accounts, created = await demo_accounts.ensure(conn=db, settings=settings, county_code="610827")
     assert created == len(accounts) == 16
-    assert demo_accounts.ensure(session=db, settings=settings, county_code="610827")[1] == 0
+    assert (await demo_accounts.ensure(conn=db, settings=settings, county_code="610827"))[1] == 0
 
     password, rows = readme_rows()
     assert password == demo_accounts.DEMO_PASSWORD
@@ -34,65 +59,62 @@ def test_demo_accounts_are_made_once_log_in_and_match_the_readme(client, db, set
             "county centre mediator"} <= set(titles)  # fmt: skip
 
     for a in accounts:
-        r = client.post("/api/v1/auth/token", data={"username": a.phone, "password": password})
+        r = await client.post("/api/v1/auth/token", data={"username": a.phone, "password": password})
         assert r.status_code == 200, (a.title, r.text)
-        me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"}).json()
+        me = (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"})).json()
         expected = ["chief"] if a.title.endswith("chief") else TITLE_ROLES.get(a.title, ["mediator"])
         assert me["roles"] == expected, a.title
         assert a.node_code in [s["node"]["code"] for s in me["scopes"]]
 
 
-def test_create_admin_reads_the_password_from_stdin_never_an_argument(database_url, client):
-    env = {**os.environ, "DATABASE_URL": database_url, "WUZHANG_ARGON2_TIME_COST": "1",
-           "WUZHANG_ARGON2_MEMORY_KIB": "8"}  # fmt: skip
+async def test_create_admin_reads_the_password_from_stdin_never_an_argument(fresh_database):
+    env = cli_env(fresh_database)
     cmd = [sys.executable, "-m", "app.cli", "users", "create-admin", "--phone", "19811111111"]
-    done = subprocess.run(cmd, input=PASSWORD + "\n", env=env, capture_output=True, text=True, timeout=60)
+    done = await run_cli(cmd, input=PASSWORD + "\n", env=env)
     assert done.returncode == 0, done.stderr
     assert PASSWORD not in done.stdout + done.stderr
-    r = client.post("/api/v1/auth/token", data={"username": "19811111111", "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"}).json()
-    assert me["roles"] == ["admin"]
-    again = subprocess.run(cmd, input=PASSWORD + "\n", env=env, capture_output=True, text=True, timeout=60)
+    async with app_on(fresh_database) as client:
+        r = await client.post("/api/v1/auth/token", data={"username": "19811111111", "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        me = (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"})).json()
+        assert me["roles"] == ["admin"]
+    again = await run_cli(cmd, input=PASSWORD + "\n", env=env)
     assert again.returncode == 1 and "exists already" in again.stderr
 
 
-def test_accounts_for_a_roster_get_initial_passwords_once(client, db, settings, demo_nodes):
-    from sqlalchemy import text
-
+async def test_accounts_for_a_roster_get_initial_passwords_once(client, db, settings, demo_nodes):
     from app.accounts import service
 
-    holders = db.execute(text("""
+    holders = await fetch_value(db, """
 SELECT count(DISTINCT po.person_id) FROM node root JOIN node n ON n.path <@ root.path
-  JOIN post po ON po.node_id = n.id AND po.ended_at IS NULL WHERE root.code = :c"""),
-                         {"c": demo_nodes.village}).scalar()  # fmt: skip
-    made, skipped = service.create_accounts_for_posts(session=db, settings=settings, county_code="610827",
-                                                      node_code=demo_nodes.village, actor=None, ip=None)  # fmt: skip
+  JOIN post po ON po.node_id = n.id AND po.ended_at IS NULL WHERE root.code = %(c)s""",
+                                {"c": demo_nodes.village})  # fmt: skip
+    made, skipped = await service.create_accounts_for_posts(conn=db, settings=settings, county_code="610827",
+                                                            node_code=demo_nodes.village, actor=None, ip=None)  # fmt: skip
     assert len(made) == holders > 10 and skipped == []
-    again, _ = service.create_accounts_for_posts(session=db, settings=settings, county_code="610827",
-                                                 node_code=demo_nodes.village, actor=None, ip=None)  # fmt: skip
+    again, _ = await service.create_accounts_for_posts(conn=db, settings=settings, county_code="610827",
+                                                       node_code=demo_nodes.village, actor=None, ip=None)  # fmt: skip
     assert again == []
     sample = made[-1]
-    stored = db.execute(text("SELECT password_hash FROM user_account WHERE id = :u"), {"u": sample.user_id}).scalar()
+    stored = await fetch_value(db, "SELECT password_hash FROM user_account WHERE id = %(u)s", {"u": sample.user_id})
     assert sample.password not in stored
-    r = client.post("/api/v1/auth/token", data={"username": sample.phone, "password": sample.password})
+    r = await client.post("/api/v1/auth/token", data={"username": sample.phone, "password": sample.password})
     assert r.status_code == 200
-    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"}).json()
+    me = (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"})).json()
     assert me["roles"] == ["chief"] and me["posts"][0]["node"]["code"] == sample.node_code
 
 
-def test_the_roster_cli_writes_a_private_csv_and_never_overwrites_it(database_url, demo_nodes, tmp_path):
-    env = {**os.environ, "DATABASE_URL": database_url, "WUZHANG_ARGON2_TIME_COST": "1",
-           "WUZHANG_ARGON2_MEMORY_KIB": "8"}  # fmt: skip
+async def test_the_roster_cli_writes_a_private_csv_and_never_overwrites_it(fresh_database, demo_nodes, tmp_path):
+    env = cli_env(fresh_database)
     out = tmp_path / "initial.csv"
-    household = demo_nodes.other_household  # committed for good: keep it small and apart from other tests
+    household = demo_nodes.other_household  # one holder: one line
     cmd = [sys.executable, "-m", "app.cli", "users", "create-for-posts", household, "-o", str(out)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    done = await run_cli(cmd, env=env)
     assert done.returncode == 0, done.stderr
     lines = out.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "phone,name,node_code,initial_password" and len(lines) == 2
     assert lines[1].split(",")[2] == household
     assert oct(out.stat().st_mode & 0o777) == "0o600"
     assert lines[1].split(",")[3] not in done.stdout + done.stderr
-    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    again = await run_cli(cmd, env=env)
     assert again.returncode == 1 and "exists" in again.stderr

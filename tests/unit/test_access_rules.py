@@ -1,5 +1,6 @@
 """Pure access rules: which grants fit which nodes, who sees what, lockouts, tokens."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -77,15 +78,16 @@ def test_access_tokens_round_trip_and_expire():
     s = settings()
     token, lifetime = security.issue_access_token(settings=s, user_id=42)
     assert lifetime == 15 * 60
-    assert security.user_id_from_access_token(settings=s, token=token) == 42
-    old, _ = security.issue_access_token(settings=s, user_id=42, now=datetime.now(timezone.utc) - timedelta(hours=1))
+    claims = security.access_claims(settings=s, token=token)
+    assert claims.user_id == 42 and claims.expires_at - claims.issued_at == lifetime
+    old, _ = security.issue_access_token(settings=s, user_id=42, now=datetime.now(UTC) - timedelta(hours=1))
     with pytest.raises(NotAuthenticated, match="expired"):
-        security.user_id_from_access_token(settings=s, token=old)
+        security.access_claims(settings=s, token=old)
     other = Settings(database_url="postgresql://unused/unused", WUZHANG_JWT_SECRET="t" * 48)
     with pytest.raises(NotAuthenticated, match="not valid"):
-        security.user_id_from_access_token(settings=other, token=token)
+        security.access_claims(settings=other, token=token)
     with pytest.raises(NotAuthenticated):
-        security.user_id_from_access_token(settings=s, token="not.a.jwt")
+        security.access_claims(settings=s, token="not.a.jwt")
 
 
 def test_refresh_tokens_are_stored_as_hashes():
@@ -94,7 +96,8 @@ def test_refresh_tokens_are_stored_as_hashes():
 
 
 def test_passwords_verify_and_unknown_accounts_fail_the_same_way():
-    pw = security.Passwords(Settings(database_url="x", WUZHANG_ARGON2_TIME_COST=1, WUZHANG_ARGON2_MEMORY_KIB=8))
+    pw = security.passwords(Settings(database_url="x", WUZHANG_ARGON2_TIME_COST=1, WUZHANG_ARGON2_MEMORY_KIB=8))
+    assert pw is security.passwords(Settings(database_url="y", WUZHANG_ARGON2_TIME_COST=1, WUZHANG_ARGON2_MEMORY_KIB=8))
     h = pw.hash("correct-horse")
     assert h.startswith("$argon2id$") and "correct-horse" not in h
     assert pw.verify(h, "correct-horse")
@@ -129,18 +132,33 @@ def test_the_secret_never_shows_in_the_settings_repr():
 
 
 def test_out_of_scope_reads_look_missing_and_writes_are_forbidden():
-    from app import errors, policy
-    from app.accounts.exceptions import Forbidden, OutOfScope
+    """Reads are filtered by the SQL (grid.cases.repository: a case under the reader's
+    `read_paths`, or theirs; phones under `Principal.scope_ids`); writes are checked by
+    grid.cases.service.can_act. These are the rules' inputs and the refusals' statuses."""
+    from app import errors
+    from app.routers.cases import actor_of
+    from grid.cases import service as cases
+    from grid.cases.exceptions import CaseNotFound, NotResponsible
 
     chief = Principal(user_id=1, county_code="610827", person_id=2, name="x", phone="1",
                       posts=(node("V1", 305, "1.12.40.305", role="chief", level="village"),))  # fmt: skip
-    inside, outside = ["H1", "Z1", "V1", "S1", "C"], ["H2", "Z2", "V2", "S1", "C"]
-    policy.ensure_readable(chief, inside, "case")
-    policy.ensure_writable(chief, inside, "case")
-    assert policy.phone_visible(chief, inside) and not policy.phone_visible(chief, outside)
-    with pytest.raises(OutOfScope) as read:
-        policy.ensure_readable(chief, outside, "case")
-    with pytest.raises(Forbidden) as write:
-        policy.ensure_writable(chief, outside, "case")
-    assert errors._status_for(read.value) == 404 and read.value.code == "not_found"
-    assert errors._status_for(write.value) == 403
+    dispatcher = Principal(user_id=3, county_code="610827", person_id=4, name="y", phone="2",
+                           grants=(node("T1", 12, "1.12", role="dispatcher", level="township"),))  # fmt: skip
+    leader = Principal(user_id=5, county_code="610827", person_id=6, name="z", phone="3",
+                       grants=(node("C", 1, "1", role="leader"),))  # fmt: skip
+    inside, outside, other_township = "1.12.40.305.900", "1.12.41.306.901", "1.13.50.400"
+    # Reading (personal data included) is by scope: the chief's subtree, nothing beside it.
+    assert chief.scope_ids == (305,) and actor_of(chief).read_paths == ("1.12.40.305",)
+    assert path_covers(chief.scopes, inside) and not path_covers(chief.scopes, outside)
+    # Acting: those holding the case, or a dispatcher or mediator over it; a leader only reads.
+    mine, not_mine = {"handling_path": inside, "is_recipient": True}, {"handling_path": inside, "is_recipient": False}
+    assert actor_of(chief).act_paths == () and cases.can_act(actor_of(chief), mine)
+    assert not cases.can_act(actor_of(chief), not_mine)
+    assert not cases.can_act(actor_of(chief), {"handling_path": outside, "is_recipient": False})
+    assert cases.can_act(actor_of(dispatcher), not_mine)
+    assert not cases.can_act(actor_of(dispatcher), {"handling_path": other_township, "is_recipient": False})
+    assert not cases.can_act(actor_of(dispatcher), {"handling_path": "1.120.7", "is_recipient": False})  # not a prefix
+    assert actor_of(leader).read_paths == ("1",) and not cases.can_act(actor_of(leader), not_mine)
+    # The refusals: a read outside looks like no case at all; a write outside is forbidden.
+    read, write = CaseNotFound("no case 7 in your area", case_id=7), NotResponsible("not yours", case_id=7)
+    assert errors._status_for(read) == 404 and errors._status_for(write) == 403
