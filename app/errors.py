@@ -23,7 +23,6 @@ from app.accounts.exceptions import (
     InvalidGrant,
     InvalidRefreshToken,
     NotAuthenticated,
-    OutOfScope,
     TooManyAttempts,
     UserNotFound,
 )
@@ -75,7 +74,6 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     InvalidCredentials: 401,
     InvalidRefreshToken: 401,
     Forbidden: 403,
-    OutOfScope: 404,
     UserNotFound: 404,
     AccountConflict: 409,
     InvalidGrant: 422,

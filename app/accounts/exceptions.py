@@ -40,12 +40,6 @@ class Forbidden(AccountsError):
     code = "forbidden"
 
 
-class OutOfScope(AccountsError):
-    """A read outside the caller's scope: answered as if the record did not exist."""
-
-    code = "not_found"
-
-
 class UserNotFound(AccountsError):
     code = "user_not_found"
 
