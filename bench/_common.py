@@ -1,28 +1,41 @@
-"""Helpers shared by the benchmarks: bench databases beside DATABASE_URL, and summaries.
+"""Helpers shared by the benchmarks: bench databases beside DATABASE_URL, connections,
+pgbench scripts and summaries.
 
-The databases are made the way tests/conftest.py makes its throwaway one
+The databases are made the way tests/conftest.py makes its throwaway ones
 (CREATE DATABASE ... TEMPLATE template0, then Alembic to head), but under a fixed
-name so that `--keep-db` can leave one for the next run.
+name so that `--keep-db` can leave one for the next run. The benchmarks talk to them
+as the service does: async psycopg 3 connections from `grid.db.connect`, with the
+service's session settings (`grid.db.SESSION_OPTIONS`).
+
+Import this module before anything else that is not the standard library: see below.
 """
+
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-import psycopg
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import make_url
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+# `python bench/x.py` puts bench/ first on sys.path, where bench/http.py would stand in
+# for the standard library's `http` package (urllib, httpx, PyJWT and firebase-admin
+# import http.client). Put the project root there instead, so that `app`, `grid`,
+# `geo` and `tests` are this checkout's, from anywhere.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
+sys.path.insert(0, str(ROOT))
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as `python bench/x.py` from anywhere
+import numpy as np  # noqa: E402
+import psycopg  # noqa: E402
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from psycopg import AsyncConnection, sql  # noqa: E402
+from sqlalchemy import make_url  # noqa: E402
 
 from app.settings import PROJECT_ROOT, get_settings, libpq_url, sqlalchemy_url  # noqa: E402
-
-# The app's own setting (app/db.py): a point lookup must never start parallel workers.
-NO_PARALLEL = "-c max_parallel_workers_per_gather=0"
+from grid.db import SESSION_OPTIONS, Conn, connect_kwargs  # noqa: E402
 
 
 def server_url() -> str:
@@ -37,7 +50,7 @@ def database_url(name: str) -> str:
     return make_url(server_url()).set(database=name).render_as_string(hide_password=False)
 
 
-def _admin() -> psycopg.Connection:
+def _admin() -> psycopg.Connection[Any]:
     return psycopg.connect(libpq_url(database_url("postgres")), autocommit=True)
 
 
@@ -48,19 +61,51 @@ def database_exists(name: str) -> bool:
 
 def create_database(name: str) -> str:
     with _admin() as conn:
-        conn.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(sql.Identifier(name)))
     return database_url(name)
 
 
 def drop_database(name: str) -> None:
     with _admin() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def migrate(url: str) -> None:
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     command.upgrade(config, "head")
+
+
+async def connect(url: str, *, options: str = SESSION_OPTIONS) -> Conn:
+    """A connection as the service opens one (autocommit, dict rows, its session
+    settings), to the database at `url`; `options` replaces the session settings."""
+    kwargs = {**connect_kwargs(application_name="wuzhang-bench"), "options": options}
+    return await AsyncConnection.connect(libpq_url(url), **kwargs)
+
+
+async def vacuum_analyze(url: str) -> None:
+    """Fresh tables have no statistics; the planner needs them to pick the GiST indexes."""
+    async with await connect(url) as conn:
+        await conn.execute("VACUUM ANALYZE")
+
+
+def pgbench_script(conn: psycopg.Connection[Any], query: str, params: dict[str, Any], numeric: set[str]) -> str:
+    """The statement for pgbench: the `numeric` parameters as pgbench variables (so they
+    are bound, as the app binds them), the others as SQL literals of the same values.
+
+    A variable is set by `\\set name value`, so its value may also be a pgbench
+    expression (`random(...)`), drawn again for every transaction.
+    """
+    lines = [f"\\set {k} {params[k]}" for k in sorted(numeric)]
+
+    def value(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name in numeric:
+            return f":{name}"
+        return sql.Literal(params[name]).as_string(conn)
+
+    body = re.sub(r"%\((\w+)\)s", value, query).replace("%%", "%")
+    return "\n".join(lines) + "\n" + " ".join(body.split()) + ";\n"
 
 
 def summary(ns: list[int] | np.ndarray, wall_s: float) -> dict[str, float]:
@@ -78,7 +123,7 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def print_table(title: str, rows: list[tuple[str, dict[str, float | None]]]) -> None:
+def print_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> None:
     print(f"\n{title}")
     print(f"  {'method':<40} {'p50 ms':>9} {'p99 ms':>9} {'mean ms':>9} {'per second':>11}")
     for name, r in rows:

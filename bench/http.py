@@ -49,7 +49,6 @@ import _common as c  # also puts the project root on sys.path
 import httpx
 import numpy as np
 import psycopg
-from psycopg import sql
 from sqlalchemy import make_url
 
 from app.accounts import demo as demo_accounts
@@ -209,21 +208,6 @@ def wrk(url: str, *, connections: int, seconds: int, token: str, script: str = "
 # --- pgbench ---------------------------------------------------------------------------
 
 
-def pgbench_script(conn: psycopg.Connection[Any], query: str, params: dict[str, Any], numeric: set[str]) -> str:
-    """The statement for pgbench: the `numeric` parameters as pgbench variables (so they
-    are bound, as the app binds them), the others as SQL literals of the same values."""
-    lines = [f"\\set {k} {params[k]}" for k in sorted(numeric)]
-
-    def value(m: re.Match[str]) -> str:
-        name = m.group(1)
-        if name in numeric:
-            return f":{name}"
-        return sql.Literal(params[name]).as_string(conn)
-
-    body = re.sub(r"%\((\w+)\)s", value, query).replace("%%", "%")
-    return "\n".join(lines) + "\n" + " ".join(body.split()) + ";\n"
-
-
 def pgbench(url: str, script: str, *, clients: int, seconds: int) -> dict[str, float]:
     u = make_url(url)
     with tempfile.TemporaryDirectory() as tmp:
@@ -278,17 +262,17 @@ def statements(url: str, ctx: dict[str, Any], ids: Dispatcher) -> dict[str, str]
     with psycopg.connect(c.libpq_url(url), autocommit=True) as conn:
         out: dict[str, str] = {}
         locate = node_sql.locate_params(lon=lon, lat=lat, floor=None, scope_ids=[])
-        out["locate_read"] = pgbench_script(conn, node_sql.LOCATE_SQL, locate, {"lon", "lat"})
+        out["locate_read"] = c.pgbench_script(conn, node_sql.LOCATE_SQL, locate, {"lon", "lat"})
         audit = accounts_sql.AuditedRead(county_code=demo.COUNTY_CODE, actor_user_id=ids.user_id,
                                          action="read.chief_phone", key="phones", ip="127.0.0.1")  # fmt: skip
         scoped = node_sql.locate_params(lon=lon, lat=lat, floor=None, scope_ids=[ids.township_id])
-        out["locate_audited"] = pgbench_script(conn, audit.wrap(node_sql.LOCATE_SQL), {**scoped, **audit.params},
-                                               {"lon", "lat", "audit_actor"})  # fmt: skip
+        out["locate_audited"] = c.pgbench_script(conn, audit.wrap(node_sql.LOCATE_SQL), {**scoped, **audit.params},
+                                                 {"lon", "lat", "audit_actor"})  # fmt: skip
         case_audit = accounts_sql.AuditedRead(county_code=demo.COUNTY_CODE, actor_user_id=ids.user_id,
                                               action="read.case_parties", key="parties", ip="127.0.0.1")  # fmt: skip
         detail = case_sql.case_detail_params(case_id=ctx["case_id"], person_id=ids.person_id,
                                              read_paths=[ids.township_path])  # fmt: skip
-        out["case_read"] = pgbench_script(
+        out["case_read"] = c.pgbench_script(
             conn,
             case_audit.wrap(case_sql.CASE_DETAIL_SQL),
             {**detail, **case_audit.params},
@@ -298,7 +282,7 @@ def statements(url: str, ctx: dict[str, Any], ids: Dispatcher) -> dict[str, str]
         reader = case_sql.reader_params(person_id=ids.person_id, read_paths=[ids.township_path], now=now)
         tile = {**reader, "z": z, "x": x, "y": y, "extent": tiles.EXTENT, "buffer": tiles.BUFFER,
                 "levels": list(tiles.levels_for_zoom(z))}  # fmt: skip
-        script = pgbench_script(conn, tiles._GRID_TILE, tile, {"z", "x", "y", "extent", "buffer", "reader_pid"})
+        script = c.pgbench_script(conn, tiles._GRID_TILE, tile, {"z", "x", "y", "extent", "buffer", "reader_pid"})
         # The cold tiles walk a 4×4 block of z14 tiles around the point, as wrk's script does.
         out["tile"] = script.replace(f"\\set x {x}\n", f"\\set x {x - 2} + random(0, 3)\n").replace(
             f"\\set y {y}\n", f"\\set y {y - 2} + random(0, 3)\n")  # fmt: skip

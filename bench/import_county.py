@@ -4,27 +4,31 @@
 
 Generates `geo.demo.generate(scale)`, writes it to .data/bench/county_s{scale}.gpkg
 (reused when present), imports it into the empty migrated database
-`wuzhang_bench_import_s{scale}` through the same code as `wuzhang grid import`,
-then imports the same file again (which must change nothing), and prints where the
-time goes: reading (pyogrio + pyproj), staging (COPY), each check, writing, commit.
+`wuzhang_bench_import_s{scale}` through the same code as `wuzhang grid import`
+(grid.imports.import_boundaries in one transaction, on an async psycopg connection
+with the service's session settings), then imports the same file again (which must
+change nothing), and prints where the time goes: reading (pyogrio + pyproj), staging
+(COPY), each check, writing, commit.
 """
+
 from __future__ import annotations
 
 import argparse
+import asyncio
 import time
 
-from _common import ROOT, create_database, database_exists, drop_database, migrate  # noqa: I001
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
+import _common as c  # first: it puts the project root on sys.path
+import psycopg
 
 from geo import demo
 from geo.exporter import write_gpkg
-from geo.importer import read_boundaries
-from grid.imports import import_boundaries
+from geo.importer import BoundaryFile, read_boundaries
+from grid.imports import Step, import_boundaries
+from grid.validation import Report
 
 
 def _write_county(scale: int) -> tuple[str, int]:
-    path = ROOT / ".data" / "bench" / f"county_s{scale}.gpkg"
+    path = c.ROOT / ".data" / "bench" / f"county_s{scale}.gpkg"
     county = None
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,29 +44,35 @@ def _write_county(scale: int) -> tuple[str, int]:
     return str(path), len(county.leaf_polygons) if county else -1
 
 
+async def _import(url: str, boundary: BoundaryFile, path: str, on_step: Step) -> Report:
+    """As `wuzhang grid import`: one transaction, written only when every check passed."""
+    async with await c.connect(url) as conn:
+        async with conn.transaction() as tx:
+            report = await import_boundaries(conn=conn, county_code=demo.COUNTY_CODE, records=boundary.records,
+                                             source=path, crs=boundary.crs, on_step=on_step)  # fmt: skip
+            if not report.ok:
+                raise psycopg.Rollback(tx)
+            on_step("commit")
+        on_step("end")
+    return report
+
+
 def _run(url: str, path: str, label: str) -> None:
-    engine = create_engine(url, connect_args={"options": "-c max_parallel_workers_per_gather=0"})
     steps: dict[str, float] = {}
-    last = [time.perf_counter(), ""]
+    last: list[float | str] = [time.perf_counter(), ""]
 
     def on_step(name: str) -> None:
         now = time.perf_counter()
         if last[1]:
-            steps[last[1]] = now - last[0]
-            print(f"    ... {last[1]} {steps[last[1]]:.1f} s", flush=True)
+            steps[str(last[1])] = now - float(last[0])
+            print(f"    ... {last[1]} {steps[str(last[1])]:.1f} s", flush=True)
         last[:] = [now, name]
 
     t_start = time.perf_counter()
     boundary = read_boundaries(path)
     t_read = time.perf_counter() - t_start
-    with Session(engine) as session:
-        report = import_boundaries(session=session, county_code=demo.COUNTY_CODE, records=boundary.records,
-                                   source=path, crs=boundary.crs, on_step=on_step)  # fmt: skip
-        on_step("commit")
-        session.commit()
-        on_step("end")
+    report = asyncio.run(_import(url, boundary, path, on_step))
     total = time.perf_counter() - t_start
-    engine.dispose()
     assert report.ok, report.errors[:5]
     print(f"\n{label}: {report.features:,} features; {report.inserted:,} new, {report.updated:,} changed, "
           f"{report.unchanged:,} unchanged; {len(report.warnings)} warnings; total {total:.1f} s")  # fmt: skip
@@ -78,18 +88,17 @@ def main() -> None:
     args = parser.parse_args()
     path, leaves = _write_county(args.scale)
     name = f"wuzhang_bench_import_s{args.scale}"
-    if database_exists(name):
-        drop_database(name)
-    url = create_database(name)
+    c.drop_database(name)
+    url = c.create_database(name)
     try:
-        migrate(url)
+        c.migrate(url)
         if leaves > 0:
             print(f"{leaves:,} leaf polygons")
         _run(url, path, "first import into an empty database")
         _run(url, path, "same file again")
     finally:
         if not args.keep_db:
-            drop_database(name)
+            c.drop_database(name)
 
 
 if __name__ == "__main__":
