@@ -1,4 +1,4 @@
-"""Hold N Server-Sent Event inbox streams open for S seconds (bench/http.py's soak).
+"""Hold N Server-Sent Event inbox streams open for S seconds (bench/request_path.py's soak).
 
     python bench/sse_clients.py --seconds 60 --port 8012 --tokens FILE
 

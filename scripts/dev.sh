@@ -11,7 +11,7 @@ set -euo pipefail
 # points at an existing database; chromium (the browser test, tests/e2e) never is.
 DEB_PACKAGES=(postgresql-15 postgresql-15-postgis-3)
 BROWSER_PACKAGES=(chromium fonts-wqy-microhei)  # a CJK font, so screenshots are legible
-BENCH_PACKAGES=(wrk)  # the HTTP load generator of bench/http.py (pgbench comes with postgresql-15)
+BENCH_PACKAGES=(wrk)  # the HTTP load generator of bench/request_path.py (pgbench comes with postgresql-15)
 PG_MAJOR=15
 PG_PORT="${WUZHANG_PG_PORT:-55432}"
 PG_SUPERUSER=wuzhang
@@ -53,7 +53,7 @@ usage: scripts/dev.sh COMMAND
   check     ruff (lint and format) and mypy
   run       all of the above, migrate, load the demo county, serve on 127.0.0.1:8000
   test      all of the above, check, then pytest (extra arguments go to pytest)
-  bench     install wrk, then bench/http.py (extra arguments go to it)
+  bench     install wrk, then bench/request_path.py (extra arguments go to it)
   lock      write requirements.lock again from pyproject.toml (pip-compile, with hashes)
   stop      stop the server started by `run` and the local PostgreSQL
 Environment: WUZHANG_PG_PORT (default 55432), DATABASE_URL (use an existing database),
@@ -469,7 +469,7 @@ cmd_bench() {
   cmd_venv
   cmd_db_start
   use_db_url
-  "$VENV/bin/python" bench/http.py "$@"
+  "$VENV/bin/python" bench/request_path.py "$@"
 }
 
 cmd_stop() {

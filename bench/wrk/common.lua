@@ -1,5 +1,5 @@
 -- Shared by the bench's wrk scripts: a bearer token from $TOKEN, 5xx counted apart,
--- and a summary bench/http.py reads ("key: value" lines).
+-- and a summary bench/request_path.py reads ("key: value" lines).
 local M = {}
 local threads = {}
 

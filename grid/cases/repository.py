@@ -128,13 +128,13 @@ async def insert_parties(conn: Conn, *, case_id: int, parties: Sequence[dict[str
         )
 
 
-async def case_for_action(conn: Conn, *, case_id: int, person_id: int) -> Row | None:
-    """The case, locked for this transaction (one action at a time, so the ledger stays
-    one chain), with the head of its ledger, the rules it was routed by, and whether
-    `person_id` holds it now."""
-    return await fetch_one(
-        conn,
-        f"""
+# Lock first, then read. A statement that waited for a row lock sees, in the rest of its
+# result, the data of the snapshot it took before waiting: a ledger head or recipients
+# read in the same statement could be older than the commit it waited for. The read
+# that follows the lock takes a new snapshot, so it sees that commit. Both travel in
+# one round trip (pipeline mode), and the server runs them in order.
+_LOCK_CASE_SQL = "SELECT id FROM case_file WHERE id = %(id)s FOR UPDATE"
+_CASE_FOR_ACTION_SQL = f"""
 SELECT {CASE_COLUMNS},
        EXISTS (SELECT 1 FROM case_recipient r WHERE r.case_id = c.id AND r.person_id = %(pid)s AND r.active)
          AS is_recipient,
@@ -142,11 +142,19 @@ SELECT {CASE_COLUMNS},
   FROM {CASE_FROM}
   JOIN routing_rule_set rs ON rs.version = c.rule_version
   LEFT JOIN LATERAL (SELECT seq, hash FROM case_event WHERE case_id = c.id ORDER BY seq DESC LIMIT 1) e ON true
- WHERE c.id = %(id)s
-   FOR UPDATE OF c
-""",
-        {"id": case_id, "pid": person_id},
-    )
+ WHERE c.id = ANY (%(ids)s::bigint[])
+ ORDER BY c.id
+"""
+
+
+async def case_for_action(conn: Conn, *, case_id: int, person_id: int) -> Row | None:
+    """The case, locked for this transaction (one action at a time, so the ledger stays
+    one chain), with the head of its ledger, the rules it was routed by, and whether
+    `person_id` holds it now."""
+    async with conn.pipeline():
+        await conn.execute(_LOCK_CASE_SQL, {"id": case_id})
+        cur = await conn.execute(_CASE_FOR_ACTION_SQL, {"ids": [case_id], "pid": person_id})
+        return await cur.fetchone()
 
 
 # The case file as its readers see it, in one statement: the case, its parties, who
@@ -390,20 +398,26 @@ async def is_late(conn: Conn, *, state: str, accept_by: datetime | None, resolve
 # --- deadlines (the worker) ----------------------------------------------------------
 
 
+async def _locked_cases(conn: Conn, lock_sql: str, params: dict[str, Any]) -> list[Row]:
+    """Lock the rows `lock_sql` picks (SKIP LOCKED: another worker's are passed over),
+    then read them as `case_for_action` does, after the lock."""
+    ids = [r["id"] for r in await fetch_all(conn, lock_sql, params)]
+    if not ids:
+        return []
+    return await fetch_all(conn, _CASE_FOR_ACTION_SQL, {"ids": ids, "pid": None})
+
+
 async def due_for_escalation(conn: Conn, *, now: datetime, batch: int) -> list[Row]:
     """Cases past the deadline they wait for, locked; a second worker skips them rather than waiting."""
-    return await fetch_all(
+    return await _locked_cases(
         conn,
-        f"""
-SELECT {CASE_COLUMNS}, e.seq AS last_seq, e.hash AS last_hash, rs.rules
-  FROM {CASE_FROM}
-  JOIN routing_rule_set rs ON rs.version = c.rule_version
-  LEFT JOIN LATERAL (SELECT seq, hash FROM case_event WHERE case_id = c.id ORDER BY seq DESC LIMIT 1) e ON true
- WHERE (c.state = ANY (%(accept_states)s::text[]) AND c.accept_by <= %(now)s)
-    OR (c.state = ANY (%(resolve_states)s::text[]) AND c.resolve_by <= %(now)s)
- ORDER BY c.id
+        """
+SELECT id FROM case_file
+ WHERE (state = ANY (%(accept_states)s::text[]) AND accept_by <= %(now)s)
+    OR (state = ANY (%(resolve_states)s::text[]) AND resolve_by <= %(now)s)
+ ORDER BY id
  LIMIT %(batch)s
- FOR UPDATE OF c SKIP LOCKED
+ FOR UPDATE SKIP LOCKED
 """,
         {"now": now, "batch": batch, "accept_states": _values(WAITING_FOR_ACCEPT),
          "resolve_states": _values(WAITING_FOR_RESOLVE)},
@@ -412,16 +426,14 @@ SELECT {CASE_COLUMNS}, e.seq AS last_seq, e.hash AS last_hash, rs.rules
 
 async def due_for_warning(conn: Conn, *, now: datetime, batch: int) -> list[Row]:
     """Cases inside their warning window, not yet warned for this deadline; locked."""
-    return await fetch_all(
+    return await _locked_cases(
         conn,
-        f"""
-SELECT {CASE_COLUMNS}, e.seq AS last_seq, e.hash AS last_hash
-  FROM {CASE_FROM}
-  LEFT JOIN LATERAL (SELECT seq, hash FROM case_event WHERE case_id = c.id ORDER BY seq DESC LIMIT 1) e ON true
- WHERE c.warned_deadline_no < c.deadline_no AND c.warn_at <= %(now)s AND c.state = ANY (%(states)s::text[])
- ORDER BY c.id
+        """
+SELECT id FROM case_file
+ WHERE warned_deadline_no < deadline_no AND warn_at <= %(now)s AND state = ANY (%(states)s::text[])
+ ORDER BY id
  LIMIT %(batch)s
- FOR UPDATE OF c SKIP LOCKED
+ FOR UPDATE SKIP LOCKED
 """,
         {"now": now, "batch": batch, "states": _values(WARNED)},
     )

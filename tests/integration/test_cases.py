@@ -223,6 +223,31 @@ async def test_twenty_concurrent_retries_make_exactly_one_case(fresh_database, l
         assert await fetch_value(c, "SELECT count(*) FROM case_event WHERE case_id = %(c)s", {"c": ids[0]}) == 2
 
 
+async def test_an_action_that_waited_for_another_builds_on_its_ledger_entry(fresh_database, loaded_county):
+    """Two steps on one case at the same moment: the second waits for the first's lock,
+    and must then see the event the first committed (else it reuses its sequence number)."""
+    case = await _report_committed(fresh_database, loaded_county, 406)
+    url = libpq_url(fresh_database)
+    async with await connect(url) as first, await connect(url) as second:
+        village = await actor_for(first, case["handling_node_code"])
+        pid = await fetch_value(second, "SELECT pg_backend_pid()")
+        async with first.transaction():  # the first step holds the case until it commits
+            await cases.write_section(conn=first, actor=village, case_id=case["id"], section="facts", body="事实",
+                                      now=T0, signer=SIGNER)  # fmt: skip
+            waiting = asyncio.create_task(cases.act(conn=second, actor=village, case_id=case["id"], action="accept",
+                                                    fields={}, now=T0, signer=SIGNER, rooms=ROOMS))  # fmt: skip
+            while await fetch_value(first, "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %(p)s",
+                                    {"p": pid}) != "Lock":  # fmt: skip
+                assert not waiting.done(), waiting.exception()
+                await asyncio.sleep(0.01)
+        accepted = await waiting
+        assert accepted["state"] == "accepted"
+        events = await cases.ledger_events(conn=second, actor=village, case_id=case["id"])
+        assert [(e["seq"], e["action"]) for e in events] == [(1, "report"), (2, "assign"), (3, "file_facts"),
+                                                             (4, "accept")]  # fmt: skip
+        assert await cases.verify_ledger(conn=second, case_id=case["id"], signer=SIGNER) == (True, None)
+
+
 async def test_an_unaccepted_case_escalates_exactly_once_with_two_workers(fresh_database, loaded_county):
     case = await _report_committed(fresh_database, loaded_county, 401)
     later = T0 + timedelta(days=1, minutes=1)  # past the village house's accept-by

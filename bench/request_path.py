@@ -1,6 +1,6 @@
 """The request path measured side by side: `wrk` on each route, and its floor in the same run.
 
-    .venv/bin/python bench/http.py [--seconds 10] [--concurrency 1 16 64] [--soak 60] [--keep-db]
+    .venv/bin/python bench/request_path.py [--seconds 10] [--concurrency 1 16 64] [--soak 60] [--keep-db]
 
 Needs DATABASE_URL (eval "$(bash scripts/dev.sh db-env)"), wrk and pgbench (Debian's
 `wrk` and `postgresql-client`; `scripts/dev.sh bench` installs them and runs this).
