@@ -128,7 +128,7 @@ WITH picked AS (
     FROM node n LEFT JOIN node p ON p.id = n.parent_id
    WHERE n.geom && ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 4326)
      AND n.retired_at IS NULL
-     AND (%(level)s::text IS NULL OR n.level = %(level)s::text)
+     {level}
    ORDER BY n.depth, n.code
    LIMIT %(limit)s + 1
 ), shown AS (
@@ -171,7 +171,8 @@ async def case_tile(conn: Conn, *, z: int, x: int, y: int, reader: dict[str, Any
 async def nodes_geojson(conn: Conn, *, bbox: tuple[float, float, float, float], level: str | None, limit: int) -> str:
     """Nodes in the box as a GeoJSON FeatureCollection (text), coarse levels first."""
     params = {"x0": bbox[0], "y0": bbox[1], "x1": bbox[2], "y1": bbox[3], "level": level, "limit": limit}
-    return str(await fetch_value(conn, NODES_GEOJSON_SQL, params))
+    sql = NODES_GEOJSON_SQL.format(level="" if level is None else "AND n.level = %(level)s")
+    return str(await fetch_value(conn, sql, params))
 
 
 def etag(body: bytes) -> str:

@@ -56,12 +56,13 @@ async def get_user(conn: Conn, *, user_id: int) -> Row | None:
 
 
 async def list_users(conn: Conn, *, after_id: int | None, limit: int) -> list[Row]:
+    after = "" if after_id is None else "WHERE u.id > %(after_id)s"
     return await fetch_all(
         conn,
         f"""
 SELECT {_USER_COLUMNS}
   FROM user_account u JOIN person pe ON pe.id = u.person_id
- WHERE %(after_id)s::bigint IS NULL OR u.id > %(after_id)s::bigint
+ {after}
  ORDER BY u.id LIMIT %(limit)s
 """,
         {"after_id": after_id, "limit": limit},
@@ -261,15 +262,16 @@ SELECT * FROM shown
 async def audit_page(
     conn: Conn, *, before_id: int | None, limit: int, action: str | None, actor_user_id: int | None
 ) -> list[Row]:
-    """Newest first, keyset-paginated on the id."""
+    """Newest first, keyset-paginated on the id. Only the filters given are in the SQL, so
+    each combination gets a plan of its own (the API's plans are generic)."""
+    where = [cond for cond, value in (("a.id < %(before)s", before_id), ("a.action = %(action)s", action),
+                                      ("a.actor_user_id = %(actor)s", actor_user_id)) if value is not None]  # fmt: skip
     return await fetch_all(
         conn,
-        """
+        f"""
 SELECT a.id, a.at, a.actor_user_id, u.phone AS actor_phone, a.action, a.target, a.ip, a.details
   FROM audit_log a LEFT JOIN user_account u ON u.id = a.actor_user_id
- WHERE (%(before)s::bigint IS NULL OR a.id < %(before)s::bigint)
-   AND (%(action)s::text IS NULL OR a.action = %(action)s::text)
-   AND (%(actor)s::bigint IS NULL OR a.actor_user_id = %(actor)s::bigint)
+ {"WHERE " + " AND ".join(where) if where else ""}
  ORDER BY a.id DESC LIMIT %(limit)s
 """,
         {"before": before_id, "limit": limit, "action": action, "actor": actor_user_id},

@@ -308,13 +308,10 @@ INBOX_COLUMNS = "id, case_id, kind, title, body, created_at, read_at"
 
 async def inbox(conn: Conn, *, person_id: int, before: int | None, limit: int) -> list[Row]:
     """Newest first; `before`: the id of the last row of the previous page."""
+    older = "" if before is None else " AND id < %(before)s"
     return await fetch_all(
         conn,
-        f"""
-SELECT {INBOX_COLUMNS} FROM notification
- WHERE person_id = %(p)s AND (%(before)s::bigint IS NULL OR id < %(before)s::bigint)
- ORDER BY id DESC LIMIT %(limit)s
-""",
+        f"SELECT {INBOX_COLUMNS} FROM notification WHERE person_id = %(p)s{older} ORDER BY id DESC LIMIT %(limit)s",
         {"p": person_id, "before": before, "limit": limit},
     )
 
