@@ -45,9 +45,10 @@ class Database:
             max_size=settings.db_pool_size,
             timeout=settings.db_pool_timeout_s,
             kwargs=connect_kwargs(
-                application_name="wuzhang-api", statement_timeout_ms=settings.db_statement_timeout_ms,
+                application_name="wuzhang-api",
+                statement_timeout_ms=settings.db_statement_timeout_ms,
                 generic_plans=True,
-            ),  # fmt: skip
+            ),
             name="wuzhang",
             open=False,
         )

@@ -9,6 +9,7 @@ It sits east of the demo county (lon 111.3), inside CGCS2000 3-degree zone CM 11
 (EPSG:4546). Every shared edge is built from the same numbers, so children tile
 their parents exactly.
 """
+
 from __future__ import annotations
 
 import math

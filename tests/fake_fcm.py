@@ -5,6 +5,7 @@ without a lock) and `POST /v1/projects/{p}/messages:send`. What a send answers i
 `answer(token, n)`, where n counts that token's sends from 1; the default accepts.
 Error bodies have the FCM v1 shape (shared/notes/push-fcm.md).
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Cases through HTTP, as the phone app and the township's web page use them."""
+
 import uuid
 
 from geo.crs import wgs84_to_gcj02
@@ -19,7 +20,9 @@ def report_body(lon, lat, **kw):
     return body | kw
 
 
-async def test_full_path_from_a_floor_chiefs_report_to_a_closed_case_with_a_verified_ledger(client, make_account, loaded_county):
+async def test_full_path_from_a_floor_chiefs_report_to_a_closed_case_with_a_verified_ledger(
+    client, make_account, loaded_county
+):
     floor, unit, (lon, lat) = floor_and_point(loaded_county)
     community_code = unit.code.rsplit("-", 2)[0]
     township_code = unit.code.split("-")[0]
@@ -47,7 +50,9 @@ async def test_full_path_from_a_floor_chiefs_report_to_a_closed_case_with_a_veri
     await act(community, "fail", note="赔偿金额谈不拢")
     up = await act(community, "escalate", note="提交镇和事堂")
     assert up["tier"] == "township_hall" and up["handling_node"] == township_code and up["state"] == "assigned"
-    assert (await client.post(f"/api/v1/cases/{cid}/actions", json={"action": "accept"}, headers=community.headers)).status_code == 403
+    assert (
+        await client.post(f"/api/v1/cases/{cid}/actions", json={"action": "accept"}, headers=community.headers)
+    ).status_code == 403
     await act(township, "accept")
     await act(township, "start_mediation")
     await act(township, "resolve", agreement_text="楼上修缮防水并赔偿800元")
@@ -59,6 +64,7 @@ async def test_full_path_from_a_floor_chiefs_report_to_a_closed_case_with_a_veri
     assert [e["action"] for e in ledger] == ["report", "assign", "accept", "start_mediation", "fail", "escalate",
                                              "assign", "accept", "start_mediation", "resolve", "return_visit", "close"]  # fmt: skip
     who = {e["action"] + str(e["seq"]): e["actor_person_id"] for e in ledger}
+
     async def person(acc):
         return (await client.get("/api/v1/me", headers=acc.headers)).json()["person_id"]
 
@@ -66,7 +72,9 @@ async def test_full_path_from_a_floor_chiefs_report_to_a_closed_case_with_a_veri
     assert who["accept3"] == await person(community) and who["accept8"] == await person(township)
     assert all(e["actor"] for e in ledger if e["actor_person_id"] is not None)
     assert (await client.get(f"/api/v1/cases/{cid}/ledger/verify", headers=reporter.headers)).json() == {
-        "valid": True, "first_bad_event": None}
+        "valid": True,
+        "first_bad_event": None,
+    }
 
 
 async def test_a_retry_returns_the_same_case_and_a_changed_body_is_409(client, make_account, loaded_county):
@@ -87,15 +95,31 @@ async def test_bad_reports_get_a_clear_4xx_and_write_nothing(client, make_accoun
     before = await fetch_value(db, "SELECT count(*) FROM case_file")
     key = lambda: {"Idempotency-Key": str(uuid.uuid4())}  # noqa: E731
     cases = [
-        (await client.post("/api/v1/reports", content=b"{not json", headers=h | key() | {"Content-Type": "application/json"}), 422),
+        (
+            await client.post(
+                "/api/v1/reports", content=b"{not json", headers=h | key() | {"Content-Type": "application/json"}
+            ),
+            422,
+        ),
         (await client.post("/api/v1/reports", json=report_body(lon, lat), headers=h), 422),  # no Idempotency-Key
         (await client.post("/api/v1/reports", json=report_body(lon, lat), headers=h | {"Idempotency-Key": "abc"}), 422),
         (await client.post("/api/v1/reports", json=report_body(lon, lat, severity=9), headers=h | key()), 422),
         (await client.post("/api/v1/reports", json=report_body(lon, lat, category="alien"), headers=h | key()), 422),
         (await client.post("/api/v1/reports", json=report_body("x", lat), headers=h | key()), 422),
-        (await client.post("/api/v1/reports", json=report_body(lon, lat, parties=[{"name": "甲", "phone": "123", "role": "x"}]),
-                     headers=h | key()), 422),  # fmt: skip
-        (await client.post("/api/v1/reports", json=report_body(lon, lat, occurred_at="2026-03-01T09:00:00"), headers=h | key()), 422),
+        (
+            await client.post(
+                "/api/v1/reports",
+                json=report_body(lon, lat, parties=[{"name": "甲", "phone": "123", "role": "x"}]),
+                headers=h | key(),
+            ),
+            422,
+        ),
+        (
+            await client.post(
+                "/api/v1/reports", json=report_body(lon, lat, occurred_at="2026-03-01T09:00:00"), headers=h | key()
+            ),
+            422,
+        ),
     ]
     for response, status in cases:
         assert response.status_code == status, response.text
@@ -113,7 +137,9 @@ async def test_an_illegal_action_is_409_naming_what_is_possible(client, make_acc
     r = await client.post(f"/api/v1/cases/{cid}/actions", json={"action": "close"}, headers=community.headers)
     assert r.status_code == 409
     assert r.json()["error"]["details"]["allowed"] == ["accept", "escalate", "return", "extend"]
-    r = await client.post(f"/api/v1/cases/{cid}/actions", json={"action": "return", "note": "不归我们"}, headers=community.headers)
+    r = await client.post(
+        f"/api/v1/cases/{cid}/actions", json={"action": "return", "note": "不归我们"}, headers=community.headers
+    )
     assert r.status_code == 422 and "next_recipient" in r.json()["error"]["message"]
 
 
@@ -137,14 +163,17 @@ async def test_photos_are_checked_by_content_capped_and_hashed(client, make_acco
     assert ledger[-1]["action"] == "attach" and ledger[-1]["attachment_hashes"] == [ok.json()["sha256"]]
 
 
-async def test_reading_a_case_with_parties_is_audited_and_the_catalogue_is_listed(client, make_account, loaded_county, db):
+async def test_reading_a_case_with_parties_is_audited_and_the_catalogue_is_listed(
+    client, make_account, loaded_county, db
+):
     floor, _, (lon, lat) = floor_and_point(loaded_county)
     reporter = await make_account("chief", node_code=floor.code)
     cid = (await client.post("/api/v1/reports", json=report_body(lon, lat),
                       headers=reporter.headers | {"Idempotency-Key": str(uuid.uuid4())})).json()["id"]  # fmt: skip
     await client.get(f"/api/v1/cases/{cid}", headers=reporter.headers)
-    audited = await fetch_value(db, "SELECT count(*) FROM audit_log WHERE action = 'read.case_parties'"
-                                    " AND target = %(t)s", {"t": f"case:{cid}"})
+    audited = await fetch_value(
+        db, "SELECT count(*) FROM audit_log WHERE action = 'read.case_parties' AND target = %(t)s", {"t": f"case:{cid}"}
+    )
     assert audited >= 2  # the report's answer and the read
     cat = (await client.get("/api/v1/categories", headers=reporter.headers)).json()
     assert {c["name_zh"] for c in cat["categories"]} >= {"邻里纠纷", "宅基地", "征地拆迁"}

@@ -1,4 +1,5 @@
 """GET /api/v1/grid/locate: the chain of chiefs for a point, or a clear 422."""
+
 import pytest
 from shapely import Point
 

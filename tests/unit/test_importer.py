@@ -1,4 +1,5 @@
 """Reading boundary files: field renames, GCJ-02 on request only, clear refusals."""
+
 from __future__ import annotations
 
 import json
@@ -45,7 +46,7 @@ def test_gcj02_is_undone_only_when_asked(tmp_path):
 
 
 def test_unknown_formats_and_missing_files_are_refused(tmp_path):
-    with pytest.raises(UnsupportedFormat, match="unsupported format .kml"):
+    with pytest.raises(UnsupportedFormat, match=r"unsupported format \.kml"):
         read_boundaries(tmp_path / "x.kml")
     with pytest.raises(BadBoundaryFile, match="does not exist"):
         read_boundaries(tmp_path / "x.gpkg")

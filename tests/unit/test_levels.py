@@ -40,7 +40,9 @@ def test_village_under_community_is_refused_with_a_reason():
     ],
 )
 def test_each_step_down_a_chain_is_allowed(parent, child):
-    assert child_error(parent_level=parent[0], parent_chain=parent[1], child_level=child[0], child_chain=child[1]) is None
+    assert (
+        child_error(parent_level=parent[0], parent_chain=parent[1], child_level=child[0], child_chain=child[1]) is None
+    )
 
 
 @pytest.mark.parametrize(
