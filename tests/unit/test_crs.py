@@ -73,6 +73,6 @@ def test_the_array_inverse_agrees_with_the_scalar_one(points):
     from geo.crs import gcj02_to_wgs84_many
 
     many = gcj02_to_wgs84_many(np.array(points))
-    for (lon, lat), (m_lon, m_lat) in zip(points, many, strict=False):
+    for (lon, lat), (m_lon, m_lat) in zip(points, many, strict=True):
         s_lon, s_lat = gcj02_to_wgs84(lon, lat)
         assert m_lon == pytest.approx(s_lon, abs=1e-10) and m_lat == pytest.approx(s_lat, abs=1e-10)

@@ -20,7 +20,7 @@ def test_same_seed_gives_the_same_county(county):
     assert [n.code for n in again.nodes] == [n.code for n in county.nodes]
     assert all(
         (a.geom is None and b.geom is None) or a.geom.equals_exact(b.geom, 0)
-        for a, b in zip(again.nodes[:500], county.nodes[:500], strict=False)
+        for a, b in zip(again.nodes[:500], county.nodes[:500], strict=True)
     )
     assert again.posts[:100] == county.posts[:100]
 
