@@ -7,29 +7,21 @@ from contextlib import asynccontextmanager
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI
 
 from app import __version__, errors, metrics, policy
 from app.accounts.cache import PrincipalCache, TokenCache
 from app.db import Database
-from app.limits import BodyLimit
+from app.limits import RequestGuard
 from app.listen import InboxBell, Listener
 from app.routers import admin, auth, cases, grid, health, imports, push, tiles, web
 from app.settings import PROJECT_ROOT, Settings, get_settings, libpq_url
 from app.tile_cache import TileCache, TileVersions
-from grid.exceptions import InvalidInput
 
 
 def schema_head() -> str | None:
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
     return ScriptDirectory.from_config(config).get_current_head()
-
-
-async def reject_nul(request: Request) -> None:
-    """PostgreSQL text cannot hold NUL; refuse it at the door rather than fail deep inside.
-    (async: a plain function dependency would cost every request a thread hand-off.)"""
-    if "\x00" in request.url.path or any("\x00" in v for v in request.query_params.values()):
-        raise InvalidInput("a parameter contains a NUL character (\\x00); remove it and try again")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,7 +43,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Grid-based conflict management: five-chief grid, three-tier mediation, signed ledger.",
         version=__version__,
         lifespan=lifespan,
-        dependencies=[Depends(reject_nul)],
     )
     state = app.state
     state.settings = settings
@@ -67,10 +58,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state.listener = Listener(libpq_url(settings.database_url), principals=state.principals,
                               versions=state.tile_versions, inbox=state.inbox)  # fmt: skip
     errors.install(app)
-    app.add_middleware(BodyLimit, settings=settings)
-    for router in (health.router, grid.router, auth.router, admin.router, cases.router, imports.router,
-                   imports.roster_router, push.router, metrics.router, tiles.router, web.router):  # fmt: skip
+    app.add_middleware(RequestGuard, settings=settings)
+    # Busiest first: a request is matched against the routers in this order, route by route.
+    for router in (grid.router, tiles.router, cases.router, push.router, auth.router, health.router, admin.router,
+                   imports.router, imports.roster_router, metrics.router, web.router):  # fmt: skip
         app.include_router(router)
     web.mount_static(app)
     policy.check_routes(app)
+    policy.document_security(app)
     return app

@@ -16,21 +16,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
-from fastapi.security import OAuth2PasswordBearer
 
 from app.accounts import security, service
 from app.accounts.cache import PrincipalCache, TokenCache
 from app.accounts.exceptions import Forbidden, NotAuthenticated
 from app.accounts.scope import Principal
 from app.db import session
-from grid.db import Conn
 
 API_PREFIX = "/api/v1"
-bearer = OAuth2PasswordBearer(tokenUrl=f"{API_PREFIX}/auth/token", auto_error=False)
 
 
 @dataclass(frozen=True)
@@ -44,9 +41,18 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-async def caller_of(request: Request, conn: Conn, token: str | None) -> Principal:
-    """Who is asking, in one cheap step: the token's signature and expiry, then the
-    principal from the process's cache (a database read only on a miss)."""
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer ...` header (RFC 6750), if there is one."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def caller_of(request: Request) -> Principal:
+    """Who is asking, in one cheap step: the token's signature and expiry (checked once per
+    process), then the principal from the process's cache. Only a miss reads the database,
+    on a connection held for that one read: a route's policy is resolved before its own
+    connection (check_routes makes sure), so a request never holds two."""
+    token = bearer_token(request)
     if not token:
         raise NotAuthenticated("log in first: send 'Authorization: Bearer <access token>' from /api/v1/auth/token")
     tokens: TokenCache = request.app.state.tokens
@@ -58,7 +64,8 @@ async def caller_of(request: Request, conn: Conn, token: str | None) -> Principa
     principal = cache.get(claims.user_id)
     if principal is None:
         generation = cache.generation
-        principal = await service.principal(conn=conn, user_id=claims.user_id)
+        async with request.app.state.db.connection() as conn:
+            principal = await service.principal(conn=conn, user_id=claims.user_id)
         cache.put(principal, generation=generation)
     changed = principal.password_changed_at
     if changed is not None and claims.issued_at < int(changed.timestamp()):
@@ -67,17 +74,14 @@ async def caller_of(request: Request, conn: Conn, token: str | None) -> Principa
 
 
 def _declare(policy: Policy) -> Callable[..., Any]:
-    """The dependency a route declares for `policy` (marked, so check_routes can find it)."""
+    """The dependency a route declares for `policy` (marked, so check_routes can find it).
+    It has no sub-dependencies: each one would cost every request FastAPI's bookkeeping."""
 
     async def nobody() -> None:
         return None
 
-    async def caller(
-        request: Request,
-        conn: Annotated[Conn, Depends(session, scope="function")],
-        token: Annotated[str | None, Depends(bearer)],
-    ) -> Principal:
-        found = await caller_of(request, conn, token)
+    async def caller(request: Request) -> Principal:
+        found = await caller_of(request)
         if policy.role and not found.has_role(policy.role):
             raise Forbidden(f"this needs the {policy.role} role", role=policy.role)
         return found
@@ -124,7 +128,39 @@ def api_routes(app: FastAPI) -> list[APIRoute]:
 
 
 def check_routes(app: FastAPI) -> None:
-    """Refuse to build an app with an API route that declares no policy."""
+    """Refuse to build an app with an API route that declares no policy, or that takes its
+    database connection before its policy (a login read on a miss would then need a second)."""
     missing = [f"{sorted(r.methods or ())} {r.path}" for r in api_routes(app) if policy_of(r) is None]
     if missing:
         raise RuntimeError("routes without exactly one access policy (see app/policy.py): " + ", ".join(missing))
+    late = []
+    for r in api_routes(app):
+        order = [d.call for d in r.dependant.dependencies]
+        policy_at = next(i for i, call in enumerate(order) if getattr(call, "__policy__", None))
+        if session in order[:policy_at]:
+            late.append(f"{sorted(r.methods or ())} {r.path}")
+    if late:
+        raise RuntimeError("routes that take their connection before their policy; declare the caller first: "
+                           + ", ".join(late))  # fmt: skip
+
+
+def document_security(app: FastAPI) -> None:
+    """The OpenAPI schema says which routes need a bearer token (the /docs page's Authorize
+    button), without a dependency per request for it."""
+    scheme = {"type": "oauth2", "flows": {"password": {"tokenUrl": f"{API_PREFIX}/auth/token", "scopes": {}}}}
+    needs_login = {(r.path, m.lower()) for r in api_routes(app) if (p := policy_of(r)) and p.authenticated
+                   for m in r.methods or ()}  # fmt: skip
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = scheme
+            for path, operations in schema.get("paths", {}).items():
+                for method, operation in operations.items():
+                    if (path, method) in needs_login:
+                        operation["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

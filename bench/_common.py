@@ -105,6 +105,8 @@ def pgbench_script(conn: psycopg.Connection[Any], query: str, params: dict[str, 
         return sql.Literal(params[name]).as_string(conn)
 
     body = re.sub(r"%\((\w+)\)s", value, query).replace("%%", "%")
+    # One line, as pgbench reads a command: comments go first, or they would swallow the rest.
+    body = "\n".join(line.split("--", 1)[0] for line in body.splitlines())
     return "\n".join(lines) + "\n" + " ".join(body.split()) + ";\n"
 
 

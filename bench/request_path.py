@@ -59,7 +59,7 @@ from app.settings import Settings
 from geo import demo, tiles
 from grid.cases import repository as case_sql
 from grid.cases import service as cases
-from grid.db import SESSION_OPTIONS, connect, fetch_all, fetch_value
+from grid.db import connect, connect_kwargs, fetch_all, fetch_value
 from grid.repository import nodes as node_sql
 
 NAME = "wuzhang_bench_http"
@@ -213,7 +213,9 @@ def pgbench(url: str, script: str, *, clients: int, seconds: int) -> dict[str, f
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "script.sql"
         path.write_text(script)
-        env = {**os.environ, "PGPASSWORD": u.password or "", "PGOPTIONS": SESSION_OPTIONS}
+        # The session settings of the API's own connections (parallel query and JIT off, generic plans).
+        options = connect_kwargs(generic_plans=True)["options"]
+        env = {**os.environ, "PGPASSWORD": u.password or "", "PGOPTIONS": options}
         cmd = [PGBENCH, "-n", "-M", "prepared", "-h", u.host or "127.0.0.1", "-p", str(u.port or 5432),
                "-U", u.username or "", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds),
                "-f", str(path), "-l", "--log-prefix", f"{tmp}/log", u.database or ""]  # fmt: skip

@@ -17,12 +17,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from app.deps import CallerDep, SessionDep
+from app.deps import CallerDep
 from app.routers.cases import actor_of
 from app.tile_cache import TileCache, TileVersions
 from geo import tiles
 from grid.cases.repository import reader_params
-from grid.db import Conn
 from grid.exceptions import InvalidInput
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
@@ -35,9 +34,7 @@ def _check(z: int, x: int, y: int) -> None:
         raise InvalidInput(f"no tile {z}/{x}/{y}: z must be 0..{tiles.MAX_ZOOM}, x and y 0..2^z-1", z=z, x=x, y=y)
 
 
-async def _tile(
-    request: Request, conn: Conn, caller: Any, layer: str, build: TileQuery, z: int, x: int, y: int
-) -> Response:
+async def _tile(request: Request, caller: Any, layer: str, build: TileQuery, z: int, x: int, y: int) -> Response:
     _check(z, x, y)
     actor = actor_of(caller)
     cache: TileCache = request.app.state.tile_cache
@@ -50,7 +47,8 @@ async def _tile(
     found = cache.get(key) if versions.live else None
     if found is None:
         reader = reader_params(person_id=actor.person_id, read_paths=actor.read_paths, now=now)
-        body = await build(conn, z=z, x=x, y=y, reader=reader)
+        async with request.app.state.db.connection() as conn:  # only a miss takes a connection
+            body = await build(conn, z=z, x=x, y=y, reader=reader)
         found = (body, tiles.etag(body))
         if versions.live:
             cache.put(key, *found)
@@ -63,17 +61,17 @@ async def _tile(
 
 
 @router.get("/grid/{z}/{x}/{y}.mvt", responses={200: {"content": {MVT: {}}}}, response_class=Response)
-async def grid_tile(z: int, x: int, y: int, request: Request, caller: CallerDep, conn: SessionDep) -> Response:
+async def grid_tile(z: int, x: int, y: int, request: Request, caller: CallerDep) -> Response:
     """Grid polygons, levels by zoom (township ≤ z10; area, community, subarea, village
     z11–13; grid and group z14; unit and household ≥ z15), layer `grid`, with `code`,
     `name`, `level`, `open_cases` and `overdue_cases`; layer `grid_labels`: one point per
     node (`code`, `name`, `level`), in the tile that holds it."""
-    return await _tile(request, conn, caller, "grid", tiles.grid_tile, z, x, y)
+    return await _tile(request, caller, "grid", tiles.grid_tile, z, x, y)
 
 
 @router.get("/cases/{z}/{x}/{y}.mvt", responses={200: {"content": {MVT: {}}}}, response_class=Response)
-async def case_tile(z: int, x: int, y: int, request: Request, caller: CallerDep, conn: SessionDep) -> Response:
+async def case_tile(z: int, x: int, y: int, request: Request, caller: CallerDep) -> Response:
     """Open cases in the caller's scope, layer `cases`: `id`, `category`, `severity`,
     `state`, `overdue`, `count` (1). Below z13 clustered: `count`, worst `severity`,
     `overdue` if any is, and `id` only for a cluster of one."""
-    return await _tile(request, conn, caller, "cases", tiles.case_tile, z, x, y)
+    return await _tile(request, caller, "cases", tiles.case_tile, z, x, y)
