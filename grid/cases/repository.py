@@ -106,12 +106,13 @@ async def insert_case(conn: Conn, *, row: dict[str, Any]) -> int | None:
         """
 INSERT INTO case_file (county_code, reporter_person_id, idempotency_key, request_hash, category, severity,
   description, crs, lon_reported, lat_reported, accuracy_m, floor, geom, located_node_id, outside_county,
-  tier, handling_node_id, state, rule_version, route_flags, occurred_at, client_recorded_at, reported_at)
+  tier, handling_node_id, state, rule_version, route_flags, occurred_at, client_recorded_at, reported_at,
+  deadline_no, accept_by, resolve_by, warn_at)
 VALUES (%(county_code)s, %(reporter_person_id)s, %(idempotency_key)s, %(request_hash)s, %(category)s, %(severity)s,
   %(description)s, %(crs)s, %(lon_reported)s, %(lat_reported)s, %(accuracy_m)s, %(floor)s,
   ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(located_node_id)s, %(outside_county)s,
-  %(tier)s, %(handling_node_id)s, 'reported', %(rule_version)s, %(route_flags)s, %(occurred_at)s,
-  %(client_recorded_at)s, %(reported_at)s)
+  %(tier)s, %(handling_node_id)s, %(state)s, %(rule_version)s, %(route_flags)s, %(occurred_at)s,
+  %(client_recorded_at)s, %(reported_at)s, %(deadline_no)s, %(accept_by)s, %(resolve_by)s, %(warn_at)s)
 ON CONFLICT (reporter_person_id, idempotency_key) DO NOTHING
 RETURNING id
 """,
@@ -201,8 +202,12 @@ async def update_case(conn: Conn, *, case_id: int, values: dict[str, Any]) -> No
     await execute(conn, f"UPDATE case_file SET {sets}, updated_at = now() WHERE id = %(id)s", {**values, "id": case_id})
 
 
-async def replace_recipients(conn: Conn, *, case_id: int, recipients: Sequence[tuple[int, str]], at: datetime) -> None:
-    await execute(conn, "UPDATE case_recipient SET active = false WHERE case_id = %(c)s AND active", {"c": case_id})
+async def replace_recipients(
+    conn: Conn, *, case_id: int, recipients: Sequence[tuple[int, str]], at: datetime, retire: bool = True
+) -> None:
+    """The case's holders from now on; `retire`: end the current ones first (a new case has none)."""
+    if retire:
+        await execute(conn, "UPDATE case_recipient SET active = false WHERE case_id = %(c)s AND active", {"c": case_id})
     if recipients:
         await execute_many(
             conn,

@@ -154,6 +154,7 @@ class _Writes:
     events: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
     sections: list[tuple[Section, str, int, datetime]] = field(default_factory=list)
+    new_case: bool = False  # inserted by this use case: it has no holders to retire yet
 
     @classmethod
     def for_case(cls, case: Mapping[str, Any], signer: Signer) -> _Writes:
@@ -199,7 +200,8 @@ class _Writes:
         if self.values:
             await repo.update_case(conn, case_id=self.case_id, values=self.values)
         if self.recipients is not None:
-            await repo.replace_recipients(conn, case_id=self.case_id, recipients=self.recipients, at=at)
+            await repo.replace_recipients(conn, case_id=self.case_id, recipients=self.recipients, at=at,
+                                          retire=not self.new_case)  # fmt: skip
         for section, body, person_id, when in self.sections:
             await repo.upsert_section(
                 conn, case_id=self.case_id, section=section.value, body=body, person_id=person_id, at=when
@@ -209,17 +211,26 @@ class _Writes:
         await repo.insert_notifications(conn, rows=self.notifications)
 
 
-async def _assign(
-    conn: Conn, w: _Writes, *, route: Route, rules: RuleSet, at: datetime, from_state: str, reason: str, rooms: Rooms,
-) -> None:  # fmt: skip
-    """The server hands the case to the route's holders, with fresh deadlines."""
-    deadlines = _deadlines(rules, route.tier, at)
-    w.values.update(state=State.assigned.value, tier=route.tier.value, handling_node_id=route.node.id,
-                    deadline_no=w.case["deadline_no"] + 1, **deadlines)  # fmt: skip
+def _assignment(route: Route, deadlines: dict[str, Any], *, deadline_no: int) -> dict[str, Any]:
+    """The case's columns once assigned along `route`."""
+    return {"state": State.assigned.value, "tier": route.tier.value, "handling_node_id": route.node.id,
+            "deadline_no": deadline_no, **deadlines}  # fmt: skip
+
+
+async def _holders(conn: Conn, route: Route, rooms: Rooms) -> list[tuple[int, str]]:
+    """Who holds the case along `route`: the node's chief and deputies, and for a mediation
+    room its members too."""
     people: list[tuple[int, str]] = [(h.person_id, h.role) for h in route.recipients]
-    if route.tier is not Tier.chief:  # a mediation room: its members too, beside the node's chiefs
+    if route.tier is not Tier.chief:
         people += [(pid, "mediator") for pid in await rooms.members(conn, tier=route.tier, node_id=route.node.id)]
-    people = list(dict.fromkeys(people))
+    return list(dict.fromkeys(people))
+
+
+def _record_assignment(
+    w: _Writes, *, route: Route, people: list[tuple[int, str]], deadlines: dict[str, Any], at: datetime,
+    from_state: str, reason: str,
+) -> None:  # fmt: skip
+    """The holders, the signed `assign` step, and the holders' notice."""
     w.recipients = people
     seq = w.event(
         actor=SYSTEM, action="assign", from_state=from_state, to_state=State.assigned.value, at=at, note=reason,
@@ -229,6 +240,16 @@ async def _assign(
     w.notify(person_ids=[pid for pid, _ in people], kind="assigned", seq=seq, at=at,
              title=f"新的矛盾纠纷待处理（{route.tier.name_zh}）",
              body=f"案件 {w.case_id}：{route.node.name}，请在 {_hm(deadlines['accept_by'])} 前受理")  # fmt: skip
+
+
+async def _assign(
+    conn: Conn, w: _Writes, *, route: Route, rules: RuleSet, at: datetime, from_state: str, reason: str, rooms: Rooms,
+) -> None:  # fmt: skip
+    """The server hands the case to the route's holders, with fresh deadlines."""
+    deadlines = _deadlines(rules, route.tier, at)
+    w.values.update(_assignment(route, deadlines, deadline_no=w.case["deadline_no"] + 1))
+    people = await _holders(conn, route, rooms)
+    _record_assignment(w, route=route, people=people, deadlines=deadlines, at=at, from_state=from_state, reason=reason)
 
 
 async def _detail(conn: Conn, *, actor: Actor, case_id: int, audit: ReadAudit | None) -> Row | None:
@@ -292,13 +313,16 @@ async def submit_report(
             flags.append("occurred_at_in_future")
             occurred_at = now  # the server's time is authoritative
         route = decide(rules, category=report.category, severity=report.severity, chain=chain, outside_county=outside)
-        case_id = await repo.insert_case(conn, row={
+        people = await _holders(conn, route, rooms)
+        deadlines = _deadlines(rules, route.tier, now)
+        # Written once, already assigned: the ledger still records the report, then the assignment.
+        case_id = await repo.insert_case(conn, row={**_assignment(route, deadlines, deadline_no=1),
             "county_code": county_code, "reporter_person_id": actor.person_id, "idempotency_key": key,
             "request_hash": fingerprint, "category": report.category, "severity": report.severity,
             "description": report.description, "crs": str(report.crs), "lon_reported": report.lon,
             "lat_reported": report.lat, "accuracy_m": report.accuracy_m, "floor": report.floor, "lon": lon,
-            "lat": lat, "located_node_id": located_id, "outside_county": outside, "tier": route.tier.value,
-            "handling_node_id": route.node.id, "rule_version": rules.version, "route_flags": [*route.flags, *flags],
+            "lat": lat, "located_node_id": located_id, "outside_county": outside,
+            "rule_version": rules.version, "route_flags": [*route.flags, *flags],
             "occurred_at": occurred_at, "client_recorded_at": report.client_recorded_at, "reported_at": now,
         })  # fmt: skip
         if case_id is None:  # a concurrent retry with the same key committed first
@@ -306,12 +330,13 @@ async def submit_report(
             assert again is not None
             return await _same_or_conflict(conn, actor, again, fingerprint, audit)
         w = _Writes.for_case({"id": case_id, "county_code": county_code, "deadline_no": 0}, signer)
+        w.new_case = True
         w.event(actor=actor.person_id, action="report", from_state=None, to_state=State.reported.value, at=now,
                 note=report.description,
                 extra={"category": report.category, "severity": report.severity, "lon": lon, "lat": lat,
                        "rule_version": rules.version, "flags": [*route.flags, *flags]})  # fmt: skip
-        await _assign(conn, w, route=route, rules=rules, at=now, from_state=State.reported.value, rooms=rooms,
-                      reason=f"routing rule {route.rule_index + 1} of version {rules.version}")  # fmt: skip
+        _record_assignment(w, route=route, people=people, deadlines=deadlines, at=now, from_state=State.reported.value,
+                           reason=f"routing rule {route.rule_index + 1} of version {rules.version}")  # fmt: skip
         await repo.insert_parties(conn, case_id=case_id, parties=[asdict(p) for p in report.parties])
         await w.send(conn, at=now)
         case = await _detail(conn, actor=actor, case_id=case_id, audit=audit)
