@@ -47,7 +47,6 @@ class Database:
             kwargs=connect_kwargs(
                 application_name="wuzhang-api",
                 statement_timeout_ms=settings.db_statement_timeout_ms,
-                generic_plans=True,
             ),
             name="wuzhang",
             open=False,

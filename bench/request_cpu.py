@@ -49,7 +49,7 @@ async def main() -> None:
         raise SystemExit(f"no database {NAME}: run bench/request_path.py --keep-db first")
     app = create_app(Settings(database_url=c.database_url(NAME)))
     async with app.router.lifespan_context(app):
-        while not app.state.principals.live:
+        while not app.state.principals.live:  # noqa: ASYNC110 - a flag, with no event to wait on
             await asyncio.sleep(0.05)
         import httpx
 

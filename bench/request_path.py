@@ -96,27 +96,37 @@ async def prepare(url: str) -> dict[str, Any]:
         )
         if await fetch_value(conn, "SELECT count(*) FROM case_file") < 500:
             rng = np.random.default_rng(20261203)
-            for k in rng.integers(len(households), size=500):
-                p = households[k].geom.point_on_surface()
+            for i, k in enumerate(rng.integers(len(households), size=500)):
+                p = (household if i == 0 else households[k]).geom.point_on_surface()
                 report = cases.Report(lon=p.x, lat=p.y, crs=cases.CRS.wgs84, category="neighbours", severity=2,
                                       description="压测", parties=(cases.Party("张三", "13800000001", "申请人"),))  # fmt: skip
                 await cases.submit_report(conn=conn, actor=cases.Actor(reporter), key=uuid.uuid4(), report=report,
                                           now=datetime.now(UTC), signer=settings.ledger_signer(),
                                           rooms=ROOMS, county_code=demo.COUNTY_CODE)  # fmt: skip
-        # Listeners for the soak's inbox streams: 200 chiefs with accounts of their own
-        # (no password: the bench signs their tokens, as the server would).
+        # Listeners for the soak's inbox streams: 200 chiefs with accounts of their own (no
+        # password: the bench signs their tokens, as the server would). The first are the
+        # people a report at the household notifies (the soak reports there), so some
+        # streams have news to carry.
+        notified = [r["person_id"] for r in await fetch_all(
+            conn,
+            "SELECT r.person_id FROM case_recipient r WHERE r.case_id = (SELECT max(c.id) FROM case_file c"
+            " JOIN node n ON n.id = c.located_node_id WHERE n.code = %(household)s)",
+            {"household": household.code})]  # fmt: skip
         await conn.execute(
             """
 INSERT INTO user_account (county_code, person_id, phone, password_hash)
 SELECT '610827', pe.id, pe.phone, 'none' FROM post po JOIN person pe ON pe.id = po.person_id
- WHERE po.role = 'chief' AND po.ended_at IS NULL AND pe.phone IS NOT NULL
+ WHERE (po.role = 'chief' OR pe.id = ANY(%(notified)s)) AND po.ended_at IS NULL AND pe.phone IS NOT NULL
    AND NOT EXISTS (SELECT 1 FROM user_account u WHERE u.person_id = pe.id OR u.phone = pe.phone)
- ORDER BY po.id LIMIT 200
+ ORDER BY pe.id = ANY(%(notified)s) DESC, po.id LIMIT 200
 ON CONFLICT DO NOTHING
-"""
+""",
+            {"notified": notified},
         )
         listeners = [r["id"] for r in await fetch_all(
-            conn, "SELECT id FROM user_account WHERE password_hash = 'none' ORDER BY id LIMIT 200")]  # fmt: skip
+            conn, "SELECT id FROM user_account WHERE password_hash = 'none' OR person_id = ANY(%(notified)s)"
+            " ORDER BY person_id = ANY(%(notified)s) DESC, id LIMIT 200", {"notified": notified})]  # fmt: skip
+        print(f"  {len(listeners)} inbox listeners; a report at the household notifies persons {notified}")
         await conn.execute("VACUUM ANALYZE")
         case_id = await fetch_value(conn, "SELECT max(id) FROM case_file")
         phones = {a.title: a.phone for a in accounts}
@@ -213,8 +223,8 @@ def pgbench(url: str, script: str, *, clients: int, seconds: int) -> dict[str, f
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "script.sql"
         path.write_text(script)
-        # The session settings of the API's own connections (parallel query and JIT off, generic plans).
-        options = connect_kwargs(generic_plans=True)["options"]
+        # The session settings of the API's own connections (parallel query and JIT off).
+        options = connect_kwargs()["options"]
         env = {**os.environ, "PGPASSWORD": u.password or "", "PGOPTIONS": options}
         cmd = [PGBENCH, "-n", "-M", "prepared", "-h", u.host or "127.0.0.1", "-p", str(u.port or 5432),
                "-U", u.username or "", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds),

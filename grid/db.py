@@ -29,20 +29,9 @@ Params: TypeAlias = Mapping[str, Any] | Sequence[Any] | None
 SESSION_OPTIONS = "-c max_parallel_workers_per_gather=0 -c jit=off"
 
 
-# The request path's statements are few, short and run thousands of times: planning them
-# anew on every call (PostgreSQL's custom plans for a prepared statement with parameters)
-# cost locate 1.1 ms of planning for 0.5 ms of work. A generic plan is made once per
-# connection. Only the API's pool asks for it: imports and checks run each statement once.
-GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
-
-
-def connect_kwargs(
-    *, application_name: str = "wuzhang", statement_timeout_ms: int | None = None, generic_plans: bool = False
-) -> dict[str, Any]:
+def connect_kwargs(*, application_name: str = "wuzhang", statement_timeout_ms: int | None = None) -> dict[str, Any]:
     """Keyword arguments for `AsyncConnection.connect` (and the pool's `kwargs`)."""
     options = SESSION_OPTIONS
-    if generic_plans:
-        options += " " + GENERIC_PLANS
     if statement_timeout_ms:
         options += f" -c statement_timeout={int(statement_timeout_ms)}"
     return {"autocommit": True, "row_factory": dict_row, "application_name": application_name, "options": options}

@@ -263,7 +263,7 @@ async def audit_page(
     conn: Conn, *, before_id: int | None, limit: int, action: str | None, actor_user_id: int | None
 ) -> list[Row]:
     """Newest first, keyset-paginated on the id. Only the filters given are in the SQL, so
-    each combination gets a plan of its own (the API's plans are generic)."""
+    each combination gets a plan that fits it."""
     where = [cond for cond, value in (("a.id < %(before)s", before_id), ("a.action = %(action)s", action),
                                       ("a.actor_user_id = %(actor)s", actor_user_id)) if value is not None]  # fmt: skip
     return await fetch_all(
