@@ -1,5 +1,6 @@
 """The request path with real server processes, each against a database of the test's own:
-caches invalidated across processes by LISTEN/NOTIFY, a burst with no pool timeout, a
+caches invalidated across processes by LISTEN/NOTIFY, an inbox stream woken by a commit
+elsewhere, a burst with no pool timeout, a
 database outage answered 503 and recovered from, and bodies refused before they are read."""
 
 from __future__ import annotations
@@ -78,6 +79,35 @@ async def test_a_user_disabled_through_one_process_is_refused_by_another(fresh_d
             while (await http.get(f"{b.base}/api/v1/me", headers=bearer(other))).status_code == 200:
                 assert time.monotonic() - t0 < 10, "process B still accepts a token issued before a password reset"
                 await asyncio.sleep(0.02)
+
+
+async def test_an_open_inbox_stream_is_woken_by_a_notification_committed_elsewhere(fresh_database):
+    """The stream looks by itself only every WUZHANG_INBOX_POLL_S (set far beyond the
+    stream's life here): the event can only come from the commit's NOTIFY."""
+    token = await committed_user(fresh_database, role="leader", phone="19800000009")
+    async with await connect(libpq_url(fresh_database)) as conn:
+        person_id = await fetch_value(conn, "SELECT person_id FROM user_account WHERE phone = '19800000009'")
+    with server(fresh_database, workers=2, env={"WUZHANG_INBOX_POLL_S": "300"}) as srv:
+        async with httpx.AsyncClient(timeout=30) as http:
+            params = {"max_s": 20}
+            async with http.stream("GET", f"{srv.base}/api/v1/me/inbox/stream", params=params,
+                                   headers=bearer(token)) as r:  # fmt: skip
+                assert r.status_code == 200
+                lines = r.aiter_lines()
+                assert await anext(lines) == ": inbox"  # the stream is open and has looked once
+                async with await connect(libpq_url(fresh_database)) as conn:
+                    await conn.execute(
+                        "INSERT INTO notification (county_code, person_id, kind, title, body, dedupe_key, created_at)"
+                        " VALUES ('610827', %(p)s, 'info', '新提醒', '醒', 'e2e:wake', now())",
+                        {"p": person_id},
+                    )
+                seen = []
+                async for line in lines:
+                    seen.append(line)
+                    if line.startswith("id: ") or line == ": bye":
+                        break
+    assert any(line.startswith("event: notification") for line in seen), seen
+    assert '"title":"新提醒"' in "".join(seen)
 
 
 async def test_300_simultaneous_requests_all_answer_2xx(fresh_database, loaded_county, demo_nodes):
