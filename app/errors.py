@@ -165,7 +165,6 @@ async def database_unavailable(request: Request, exc: Exception) -> JSONResponse
     else:
         message = "the database cannot be reached right now; try again in a few seconds"
         code = "database_unavailable"
-        request.app.state.db.connection_failed()
     log.warning("503 on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return JSONResponse(error_body(code, message), status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 

@@ -98,7 +98,9 @@ async def prepare(url: str) -> dict[str, Any]:
             rng = np.random.default_rng(20261203)
             # Severity 1, as the soak's reports (wrk/report.lua): the same route, the same people notified.
             for i, k in enumerate(rng.integers(len(households), size=500)):
-                p = (household if i == 0 else households[k]).geom.point_on_surface()
+                geom = (household if i == 0 else households[k]).geom
+                assert geom is not None
+                p = geom.point_on_surface()
                 report = cases.Report(lon=p.x, lat=p.y, crs=cases.CRS.wgs84, category="neighbours", severity=1,
                                       description="压测", parties=(cases.Party("张三", "13800000001", "申请人"),))  # fmt: skip
                 await cases.submit_report(conn=conn, actor=cases.Actor(reporter), key=uuid.uuid4(), report=report,

@@ -175,9 +175,6 @@ class SharedConnection:
 
     dedicated = connection
 
-    def connection_failed(self) -> None:
-        pass
-
 
 def asgi_client(app: object, **kw: object) -> httpx.AsyncClient:
     """The app over HTTP in this process; the caller's address is 'testclient'."""
