@@ -89,7 +89,7 @@ def _names_token(exc: Exception) -> bool:
 
 
 def classify(exc: Exception | None) -> Result:
-    """The FCM error codes (shared/notes/push-fcm.md) as actions."""
+    """The FCM error codes as actions (docs/push.md lists them)."""
     from firebase_admin import exceptions, messaging
 
     if exc is None:

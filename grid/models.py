@@ -107,7 +107,7 @@ class NodePiece(Base):
     """Nodes' polygons cut into pieces of at most 255 vertices, for fast point tests.
 
     Maintained by a trigger on `node`; a county outline with thousands of vertices
-    otherwise dominates every point-in-polygon test (shared/notes/performance.md).
+    otherwise dominates every point-in-polygon test.
     Retired nodes and floors have no pieces.
     """
 

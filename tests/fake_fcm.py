@@ -3,7 +3,7 @@
 It serves the OAuth token endpoint (`POST /token`, thread-safe: the library refreshes
 without a lock) and `POST /v1/projects/{p}/messages:send`. What a send answers is up to
 `answer(token, n)`, where n counts that token's sends from 1; the default accepts.
-Error bodies have the FCM v1 shape (shared/notes/push-fcm.md).
+Error bodies have the FCM v1 shape (`{"error": {"code", "message", "status", "details"}}`).
 """
 
 from __future__ import annotations

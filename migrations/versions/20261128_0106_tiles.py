@@ -1,8 +1,7 @@
 """Vector tiles: stored EPSG:3857 geometries with GiST indexes, and version counters.
 
 Tiles are cut in EPSG:3857; storing the transformed geometry (a generated column, so it
-can never drift from `geom`) saves a transform of every row on every tile request
-(shared/notes/performance.md, "Vector tiles").
+can never drift from `geom`) saves a transform of every row on every tile request.
 
 The two sequences are bumped once per statement that writes `node` or `case_file`; the
 tile cache keys on them, so an import or a new case invalidates cached grid tiles.
