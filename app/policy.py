@@ -8,8 +8,10 @@ tests/api/test_authorization_matrix.py is generated from the same route table.
   only under `Principal.scope_ids`, and audits it in the same statement).
 - `admin`: accounts and the audit log; a missing role answers 403.
 
-Records outside the caller's scope: reads answer 404, so nothing tells that the
-record exists; writes answer 403.
+Records outside the caller's scope answer 404, for reads and writes alike, with the
+same body as a record that does not exist: nothing tells that it exists. A write on a
+case the caller may read but is not responsible for answers 403 (grid.cases.service:
+`can_act` for actions and the case file, `can_attach` for photos).
 """
 
 from __future__ import annotations

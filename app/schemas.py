@@ -237,7 +237,8 @@ class ActionIn(BaseModel):
                                     "close, reopen, extend")  # fmt: skip
     note: str | None = Field(default=None, max_length=4000)
     next_recipient: str | None = Field(default=None, max_length=64, description="node code, for return (退回)")
-    approver: str | None = Field(default=None, max_length=100, description="who one tier up approved an extension")
+    approver: str | None = Field(default=None, max_length=100, description="for extend: the person_id of who approved "
+                                 "it, one tier up (whoever an escalation would reach now)")  # fmt: skip
     hours: float | None = Field(default=None, gt=0, le=720, allow_inf_nan=False)
     agreement_text: str | None = Field(default=None, max_length=20000)
     satisfaction: int | None = Field(default=None, ge=1, le=5)
@@ -290,6 +291,9 @@ class CaseDetail(CaseOut):
     sections: dict[Section, str]
     agreement_text: str | None
     failure_reason: str | None
+    return_choices: list[str] = Field(
+        default=[], description="node codes a return (退回) is offered: the case's own chain below its handling node; "
+        "any live node with a chief inside the handling node's subtree is accepted")  # fmt: skip
 
 
 class CasePage(BaseModel):

@@ -68,6 +68,7 @@ def case_detail(row: Mapping[str, Any], now: datetime) -> schemas.CaseDetail:
     return schemas.CaseDetail(
         **_case_fields(row, now), parties=row["parties"], recipients=row["recipients"], sections=row["sections"],
         agreement_text=row["agreement_text"], failure_reason=row["failure_reason"],
+        return_choices=row["return_choices"],
     )  # fmt: skip
 
 
@@ -147,7 +148,7 @@ async def add_attachment(
     file: Annotated[UploadFile, File(description="a photo: JPEG, PNG or HEIC")],
 ) -> schemas.AttachmentOut:
     actor = actor_of(caller)
-    await cases.readable_case(conn=conn, actor=actor, case_id=case_id)
+    await cases.attachable_case(conn=conn, actor=actor, case_id=case_id)
     limit = settings.attachment_max_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
@@ -252,28 +253,47 @@ async def get_case(case_id: int, caller: CallerDep, conn: SessionDep) -> schemas
     return case_detail(row, _now())
 
 
+IdempotencyKey = Annotated[
+    UUID | None,
+    Header(description="optional: a UUID made once per step and reused on retry; a retry gets the first answer "
+                       "and changes nothing, the same key with another request is 409"),
+]  # fmt: skip
+
+
+def _once(key: UUID | None, *, case_id: int, what: str, body: Mapping[str, Any]) -> cases.Once | None:
+    return None if key is None else cases.Once(key, cases.fingerprint(case_id=case_id, what=what, body=body))
+
+
 @router.post("/cases/{case_id}/actions", responses=ERRORS)
 async def act(
-    case_id: int, body: schemas.ActionIn, caller: CallerDep, conn: SessionDep, settings: SettingsDep
-) -> schemas.CaseDetail:
-    """One step of the workflow. An illegal step is 409 and names the steps possible now."""
+    case_id: int, body: schemas.ActionIn, caller: CallerDep, conn: SessionDep, settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> schemas.CaseDetail:  # fmt: skip
+    """One step of the workflow. An illegal step is 409 and names the steps possible now.
+    With an Idempotency-Key, a retry gets the first answer again and takes no second step."""
     fields = body.model_dump(exclude={"action"}, exclude_none=True)
     now = _now()
-    row = await cases.act(
+    answer = await cases.act_once(
         conn=conn, actor=actor_of(caller), case_id=case_id, action=body.action, fields=fields, now=now,
         signer=settings.ledger_signer(), rooms=accounts.ROOMS, audit=_parties_audit(caller),
+        once=_once(idempotency_key, case_id=case_id, what="action", body=body.model_dump(exclude_none=True)),
+        render=lambda row: case_detail(row, now).model_dump(mode="json"),
     )  # fmt: skip
-    return case_detail(row, now)
+    return schemas.CaseDetail.model_validate(answer.body)
 
 
 @router.put("/cases/{case_id}/sections/{section}", status_code=204, responses=ERRORS, response_class=Response)
 async def write_section(
     case_id: int, section: Section, body: schemas.SectionIn, caller: CallerDep, conn: SessionDep,
-    settings: SettingsDep,
+    settings: SettingsDep, idempotency_key: IdempotencyKey = None,
 ) -> Response:  # fmt: skip
-    """一事一案六公开: one of the six public sections of the case file."""
-    await cases.write_section(conn=conn, actor=actor_of(caller), case_id=case_id, section=section, body=body.body,
-                              now=_now(), signer=settings.ledger_signer())  # fmt: skip
+    """一事一案六公开: one of the six public sections of the case file. With an
+    Idempotency-Key, a retry writes nothing more and gets the same answer."""
+    await cases.write_section(
+        conn=conn, actor=actor_of(caller), case_id=case_id, section=section, body=body.body, now=_now(),
+        signer=settings.ledger_signer(),
+        once=_once(idempotency_key, case_id=case_id, what=f"section:{section.value}", body={"body": body.body}),
+    )  # fmt: skip
     return Response(status_code=204)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grid.exceptions import GridError
+from grid.exceptions import GridError, InvalidInput
 
 
 class CaseNotFound(GridError):
@@ -25,6 +25,18 @@ class NotResponsible(GridError):
 
 class MissingFields(GridError):
     code = "missing_fields"
+
+
+class ReturnNotAllowed(InvalidInput):
+    """退回 to a node outside the handling node's subtree; `details["allowed"]` lists the offered ones."""
+
+    code = "next_recipient_not_allowed"
+
+
+class ApproverNotAllowed(InvalidInput):
+    """An extension approved by someone who is not one tier up; `details["allowed"]` lists who is."""
+
+    code = "approver_not_allowed"
 
 
 class AttachmentTooLarge(GridError):

@@ -194,6 +194,23 @@ class Attachment(Base):
     __table_args__ = (UniqueConstraint("case_id", "sha256", name="uq_attachment_case_id_sha256"),)
 
 
+class CaseRequest(Base):
+    """The kept answer to an action or section write sent with an Idempotency-Key (one
+    per person and key); no foreign key on case_id: the key is claimed before the case
+    is read (migration 0109)."""
+
+    __tablename__ = "case_request"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    idempotency_key: Mapped[Any] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigInteger)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(SmallInteger)
+    answer: Mapped[Any] = mapped_column(JSONB, nullable=True)
+    parties_shown: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class Notification(Base):
     """One message to one person: the outbox row written with the decision that causes
     it, and the person's inbox entry. Push (later) only rings the doorbell."""

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from psycopg.types.json import Jsonb
+
 from grid.cases.enums import State
 from grid.cases.workflow import OPEN, WAITING_FOR_ACCEPT, WAITING_FOR_RESOLVE, WARNED
 from grid.db import Conn, Row, execute, execute_many, fetch_all, fetch_one, fetch_value
@@ -139,6 +141,7 @@ _CASE_FOR_ACTION_SQL = f"""
 SELECT {CASE_COLUMNS},
        EXISTS (SELECT 1 FROM case_recipient r WHERE r.case_id = c.id AND r.person_id = %(pid)s AND r.active)
          AS is_recipient,
+       COALESCE({_READABLE}, false) AS readable,
        e.seq AS last_seq, e.hash AS last_hash, rs.rules
   FROM {CASE_FROM}
   JOIN routing_rule_set rs ON rs.version = c.rule_version
@@ -148,14 +151,92 @@ SELECT {CASE_COLUMNS},
 """
 
 
-async def case_for_action(conn: Conn, *, case_id: int, person_id: int) -> Row | None:
+def _action_params(ids: Sequence[int], person_id: int | None, read_paths: Sequence[str]) -> dict[str, Any]:
+    return {"ids": list(ids), "pid": person_id, "reader_pid": person_id, "reader_paths": list(read_paths)}
+
+
+async def case_for_action(conn: Conn, *, case_id: int, person_id: int, read_paths: Sequence[str] = ()) -> Row | None:
     """The case, locked for this transaction (one action at a time, so the ledger stays
-    one chain), with the head of its ledger, the rules it was routed by, and whether
-    `person_id` holds it now."""
+    one chain), with the head of its ledger, the rules it was routed by, whether
+    `person_id` holds it now (`is_recipient`), and whether they may read it (`readable`,
+    the one read-scope rule, with `read_paths`)."""
     async with conn.pipeline():
         await conn.execute(_LOCK_CASE_SQL, {"id": case_id})
-        cur = await conn.execute(_CASE_FOR_ACTION_SQL, {"ids": [case_id], "pid": person_id})
+        cur = await conn.execute(_CASE_FOR_ACTION_SQL, _action_params([case_id], person_id, read_paths))
         return await cur.fetchone()
+
+
+# Where a return (退回) may send a case: a live node strictly inside the handling node's
+# subtree. The choices offered are those of the case's own chain: the located node and
+# its ancestors below the handling node, each with a current chief, deepest first.
+_RETURN_CHOICES = """COALESCE((
+    SELECT json_agg(a.code ORDER BY a.depth DESC) FROM node a
+     WHERE a.path @> ln.path AND a.path <@ hn.path AND a.id <> hn.id AND a.retired_at IS NULL
+       AND EXISTS (SELECT 1 FROM post po WHERE po.node_id = a.id AND po.role = 'chief' AND po.ended_at IS NULL)
+  ), '[]')"""
+
+
+async def return_target(conn: Conn, *, case_id: int, code: str) -> Row | None:
+    """The node `code` (id, code, name), if the case may be returned there; None otherwise."""
+    return await fetch_one(
+        conn,
+        """
+SELECT a.id, a.code, a.name
+  FROM case_file c JOIN node hn ON hn.id = c.handling_node_id
+  JOIN node a ON a.code = %(code)s AND a.path <@ hn.path AND a.id <> hn.id AND a.retired_at IS NULL
+ WHERE c.id = %(case_id)s
+""",
+        {"case_id": case_id, "code": code},
+    )
+
+
+async def return_choices(conn: Conn, *, case_id: int) -> list[str]:
+    """The codes a return of the case is offered (`_RETURN_CHOICES`)."""
+    value = await fetch_value(
+        conn, f"SELECT {_RETURN_CHOICES} AS codes FROM {CASE_FROM} WHERE c.id = %(case_id)s", {"case_id": case_id}
+    )
+    return list(value or [])
+
+
+# --- idempotent writes: the kept answer per (person, Idempotency-Key) ----------------
+
+
+async def claim_request(conn: Conn, *, person_id: int, key: Any, case_id: int, request_hash: str, at: datetime) -> bool:
+    """True: this key is new, and this transaction now holds it. False: it was used (a
+    concurrent first use is waited for: the unique index holds the insert until that
+    transaction ends, so only one of two simultaneous retries ever acts)."""
+    claimed = await fetch_value(
+        conn,
+        """
+INSERT INTO case_request (person_id, idempotency_key, case_id, request_hash, created_at)
+VALUES (%(pid)s, %(key)s, %(case_id)s, %(hash)s, %(at)s)
+ON CONFLICT (person_id, idempotency_key) DO NOTHING
+RETURNING true
+""",
+        {"pid": person_id, "key": key, "case_id": case_id, "hash": request_hash, "at": at},
+    )
+    return bool(claimed)
+
+
+# The kept answer; replaying it shows the parties it showed, so it is an audited read.
+KEPT_ANSWER_SQL = """
+SELECT request_hash, status, answer, 'case:' || case_id AS audit_target,
+       CASE WHEN parties_shown > 0 THEN jsonb_build_object('case', case_id, 'parties', parties_shown) END
+         AS audit_item
+  FROM case_request WHERE person_id = %(pid)s AND idempotency_key = %(key)s
+"""
+
+
+async def keep_answer(conn: Conn, *, person_id: int, key: Any, status: int, answer: Any, parties_shown: int) -> None:
+    await execute(
+        conn,
+        """
+UPDATE case_request SET status = %(status)s, answer = %(answer)s, parties_shown = %(parties)s
+ WHERE person_id = %(pid)s AND idempotency_key = %(key)s
+""",
+        {"pid": person_id, "key": key, "status": status, "answer": Jsonb(answer) if answer is not None else None,
+         "parties": parties_shown},
+    )  # fmt: skip
 
 
 # The case file as its readers see it, in one statement: the case, its parties, who
@@ -173,6 +254,7 @@ SELECT {CASE_COLUMNS}, x.readable,
              WHERE r.case_id = c.id AND r.active), '[]') AS recipients,
   COALESCE((SELECT json_object_agg(s.section, s.body) FROM case_section s WHERE s.case_id = c.id), '{{}}')
     AS sections,
+  {_RETURN_CHOICES} AS return_choices,
   'case:' || c.id AS audit_target,
   CASE WHEN x.readable THEN
     (SELECT jsonb_build_object('case', c.id, 'parties', count(*)) FROM case_party p WHERE p.case_id = c.id
@@ -225,6 +307,11 @@ SELECT r.person_id, pe.name, r.role FROM case_recipient r JOIN person pe ON pe.i
 """,
         {"id": case_id},
     )
+
+
+async def person_names(conn: Conn, *, ids: Sequence[int]) -> dict[int, str]:
+    rows = await fetch_all(conn, "SELECT id, name FROM person WHERE id = ANY(%(ids)s)", {"ids": list(ids)})
+    return {r["id"]: r["name"] for r in rows}
 
 
 async def upsert_section(conn: Conn, *, case_id: int, section: str, body: str, person_id: int, at: datetime) -> None:
@@ -406,7 +493,7 @@ async def _locked_cases(conn: Conn, lock_sql: str, params: dict[str, Any]) -> li
     ids = [r["id"] for r in await fetch_all(conn, lock_sql, params)]
     if not ids:
         return []
-    return await fetch_all(conn, _CASE_FOR_ACTION_SQL, {"ids": ids, "pid": None})
+    return await fetch_all(conn, _CASE_FOR_ACTION_SQL, _action_params(ids, None, ()))
 
 
 async def due_for_escalation(conn: Conn, *, now: datetime, batch: int) -> list[Row]:

@@ -11,7 +11,7 @@ injectable).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -22,17 +22,20 @@ from grid.cases import repository as repo
 from grid.cases.catalogue import SEVERITIES
 from grid.cases.enums import Section, State, Tier
 from grid.cases.exceptions import (
+    ApproverNotAllowed,
     CaseNotFound,
     IdempotencyConflict,
     IllegalAction,
     MissingFields,
     NotResponsible,
+    ReturnNotAllowed,
 )
 from grid.cases.ledger import GENESIS, Signer, StoredEvent, canonical, chain_hash, verify
 from grid.cases.routing import Route, RuleSet, decide, next_tier, route_to_tier
 from grid.cases.workflow import (
     WAITING_FOR_ACCEPT,
     WAITING_FOR_RESOLVE,
+    Action,
     IllegalTransition,
     Then,
     allowed_actions,
@@ -108,6 +111,69 @@ def _under(path: str | None, roots: Sequence[str]) -> bool:
 def can_act(actor: Actor, case: Mapping[str, Any]) -> bool:
     """The responsible post holders, or a dispatcher or mediator in scope, may act."""
     return _under(case["handling_path"], actor.act_paths) or bool(case["is_recipient"])
+
+
+def can_attach(actor: Actor, case: Mapping[str, Any]) -> bool:
+    """Those who may act, and the reporter: the phone sends a report's photos after the report.
+    Anyone else who only reads the case may not add signed steps to it."""
+    return can_act(actor, case) or case["reporter_person_id"] == actor.person_id
+
+
+def _not_found(case_id: int) -> CaseNotFound:
+    """The one refusal for a case that does not exist and for one the caller may not read:
+    the same code, message and details, so a write tells no more than a read."""
+    return CaseNotFound(f"你的辖区内没有编号为 {case_id} 的案件", case_id=case_id)
+
+
+@dataclass(frozen=True)
+class Once:
+    """An Idempotency-Key sent with a case write, and the fingerprint of that request
+    (`fingerprint`): the answer is kept with the write, in its transaction, and given
+    again to a retry with the same key; the same key with another request is a conflict."""
+
+    key: UUID
+    fingerprint: str
+
+
+def fingerprint(*, case_id: int, what: str, body: Mapping[str, Any]) -> str:
+    """Same case, same kind of write, same body: the same fingerprint."""
+    return hashlib.sha256(canonical({"case_id": case_id, "what": what, "body": dict(body)})).hexdigest()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a case write answers: an HTTP-like status and a JSON-able body (None: no body)."""
+
+    status: int
+    body: Any
+    replayed: bool = False
+
+
+# The answer a write keeps, from the case file as its writer reads it afterwards.
+Render = Callable[[Row], Any]
+
+
+async def _claim(conn: Conn, *, actor: Actor, case_id: int, once: Once | None, at: datetime,
+                 audit: ReadAudit | None) -> Answer | None:  # fmt: skip
+    """None: go on (no key, or a new one, now held by this transaction). An Answer: the
+    key was used before; its kept answer (a conflict if the request differs)."""
+    if once is None or await repo.claim_request(conn, person_id=actor.person_id, key=once.key, case_id=case_id,
+                                                request_hash=once.fingerprint, at=at):  # fmt: skip
+        return None
+    rows = await fetch_read(conn, repo.KEPT_ANSWER_SQL, {"pid": actor.person_id, "key": once.key}, audit)
+    kept = rows[0]
+    if kept["request_hash"] != once.fingerprint:
+        raise IdempotencyConflict(
+            "这个 Idempotency-Key 已用于另一个请求（另一案件、另一操作或不同内容）；新的操作请生成新的 key",
+            key=str(once.key),
+        )
+    return Answer(status=kept["status"], body=kept["answer"], replayed=True)
+
+
+async def _keep(conn: Conn, *, actor: Actor, once: Once | None, answer: Answer, parties_shown: int = 0) -> None:
+    if once is not None:
+        await repo.keep_answer(conn, person_id=actor.person_id, key=once.key, status=answer.status,
+                               answer=answer.body, parties_shown=parties_shown)  # fmt: skip
 
 
 def _rules(row: Mapping[str, Any]) -> RuleSet:
@@ -364,7 +430,7 @@ async def get_case(*, conn: Conn, actor: Actor, case_id: int, audit: ReadAudit |
     """The case file, if the actor may read it; otherwise 'not found' (nothing tells it exists)."""
     case = await _detail(conn, actor=actor, case_id=case_id, audit=audit)
     if case is None or not case["readable"]:
-        raise CaseNotFound(f"no case {case_id} in your area", case_id=case_id)
+        raise _not_found(case_id)
     return case
 
 
@@ -372,7 +438,7 @@ async def readable_case(*, conn: Conn, actor: Actor, case_id: int) -> Row:
     """The case's own columns (no parties, so nothing to audit), if the actor may read it."""
     case = await repo.case_brief(conn, case_id=case_id, person_id=actor.person_id, read_paths=actor.read_paths)
     if case is None:
-        raise CaseNotFound(f"no case {case_id} in your area", case_id=case_id)
+        raise _not_found(case_id)
     return case
 
 
@@ -425,16 +491,19 @@ _ACTION_ZH = {"accept": "受理", "start_mediation": "开始调解", "resolve": 
               "return_visit": "回访", "close": "结案", "extend": "延期"}  # fmt: skip
 
 
-async def _locked_for_actor(conn: Conn, *, actor: Actor, case_id: int) -> Row:
-    case = await repo.case_for_action(conn, case_id=case_id, person_id=actor.person_id)
-    if case is None:
-        raise CaseNotFound(f"no case {case_id}", case_id=case_id)
-    if not can_act(actor, case):
-        # Out-of-scope writes are refused (403), in or out of the caller's reading scope.
+async def _locked_for_actor(
+    conn: Conn, *, actor: Actor, case_id: int, may: Callable[[Actor, Mapping[str, Any]], bool] = can_act
+) -> Row:
+    """The case, locked, if `actor` may write to it. A case they may not read is 'not
+    found', exactly as for a read; one they read but are not responsible for is 403."""
+    case = await repo.case_for_action(conn, case_id=case_id, person_id=actor.person_id, read_paths=actor.read_paths)
+    if case is None or not case["readable"]:
+        raise _not_found(case_id)
+    if not may(actor, case):
         raise NotResponsible(
-            f"case {case_id} is handled by {case['handling_node_name']}; only its responsible posts, or a "
-            "dispatcher or mediator over it, may act on it", case_id=case_id,
-        )  # fmt: skip
+            f"案件 {case_id} 由 {case['handling_node_name']} 承办；只有它的承办人，或其上的调度员、调解员可以处理",
+            case_id=case_id,
+        )
     return case
 
 
@@ -445,7 +514,21 @@ async def act(
     """One step of the workflow by a person: checked, applied, recorded, notified.
     Returns the case file as the actor reads it afterwards (without the parties if the
     step took the case out of the actor's area)."""
+    answer = await act_once(conn=conn, actor=actor, case_id=case_id, action=action, fields=fields, now=now,
+                            signer=signer, rooms=rooms, audit=audit, once=None, render=lambda row: row)  # fmt: skip
+    return answer.body
+
+
+async def act_once(
+    *, conn: Conn, actor: Actor, case_id: int, action: str, fields: Mapping[str, Any], now: datetime,
+    signer: Signer, rooms: Rooms, render: Render, once: Once | None, audit: ReadAudit | None = None,
+) -> Answer:  # fmt: skip
+    """`act`, answered with `render(case file)`; with `once`, that answer is kept in the
+    same transaction, and a retry with the same key gets it back without a second step."""
     async with conn.pipeline(), conn.transaction():
+        kept = await _claim(conn, actor=actor, case_id=case_id, once=once, at=now, audit=audit)
+        if kept is not None:
+            return kept
         case = await _locked_for_actor(conn, actor=actor, case_id=case_id)
         try:
             step = step_for(case["state"], action)
@@ -454,6 +537,9 @@ async def act(
         missing = missing_fields(step, fields)
         if missing:
             raise MissingFields(f"'{action}' needs: {', '.join(missing)}", missing=missing)
+        if step.action is Action.extend:
+            fields = {**fields, "approver": await _check_approver(conn, case, actor=actor, given=fields["approver"],
+                                                                  rooms=rooms)}  # fmt: skip
         note = fields.get("note")
         w = _Writes.for_case(case, signer)
         w.values.update(step.changes(case, fields, now))
@@ -481,8 +567,37 @@ async def act(
                      body=f"案件 {case_id} 已{_ACTION_ZH.get(action, action)}")  # fmt: skip
         await w.send(conn, at=now)
         updated = await _detail(conn, actor=actor, case_id=case_id, audit=audit)
-    assert updated is not None
-    return updated
+        assert updated is not None
+        answer = Answer(status=200, body=render(updated))
+        shown = len(updated["parties"]) if updated["readable"] else 0
+        await _keep(conn, actor=actor, once=once, answer=answer, parties_shown=shown)
+    return answer
+
+
+async def _check_approver(conn: Conn, case: Mapping[str, Any], *, actor: Actor, given: Any, rooms: Rooms) -> int:
+    """An extension is approved one tier up: by someone the case would go to if it were
+    escalated now (that tier's chief or deputies, or its room's mediators); at the county
+    centre, the last tier, by the chief of the county centre's own node. Never by the actor.
+    `given` is the approver's person id; returns it."""
+    tier, rules = Tier(case["tier"]), _case_rules(case)
+    up = next_tier(tier)
+    if up is None:
+        route = await _route_at(conn, case, tier=tier, rules=rules)
+        people = [h.person_id for h in route.recipients if h.role == "chief"]
+    else:
+        route = await _route_at(conn, case, tier=up, rules=rules)
+        people = [pid for pid, _ in await _holders(conn, route, rooms)]
+    allowed = [pid for pid in people if pid != actor.person_id]
+    text = str(given).strip()
+    if text.isdigit() and int(text) in allowed:
+        return int(text)
+    names = await repo.person_names(conn, ids=allowed)
+    listed = "、".join(f"{pid}（{names.get(pid, '')}）" for pid in allowed) or "无（请改为上报）"
+    raise ApproverNotAllowed(
+        f"延期须由上一级批准：approver 填批准人的人员编号（person_id），须是 {(up or tier).name_zh} "
+        f"{route.node.name}（{route.node.code}）的负责人或调解员，且不是你本人。可选：{listed}",
+        approver=given, allowed=allowed, tier=(up or tier).value, node=route.node.code,
+    )  # fmt: skip
 
 
 async def _route_at(conn: Conn, case: Mapping[str, Any], *, tier: Tier, rules: RuleSet) -> Route:
@@ -511,12 +626,22 @@ async def _escalate(
 async def _return_to(
     conn: Conn, w: _Writes, *, rules: RuleSet, tier: Tier, node_code: str, at: datetime, rooms: Rooms
 ) -> None:
-    node_id = await node_sql.node_id_by_code(conn, code=node_code)
-    if node_id is None:
-        raise NodeNotFound(f"next_recipient {node_code!r} is not a node code", code=node_code)
-    holder = (await _chain(conn, node_id))[0]
-    if not any(h.role == "chief" for h in holder.chiefs):
-        raise InvalidInput(f"{node_code} has no current chief to take the case; name another node", code=node_code)
+    """退回 goes down, never sideways or out: to a live node strictly inside the handling
+    node's subtree, with a current chief. Offered (and named when refused): the case's own
+    chain below the handling node (the located node and its ancestors). Anything else in
+    the subtree is accepted too, e.g. the neighbouring village when the township hall
+    returns a case its village misplaced; a case that belongs elsewhere goes up first."""
+    target = await repo.return_target(conn, case_id=w.case_id, code=node_code)
+    holder = (await _chain(conn, target["id"]))[0] if target is not None else None
+    if holder is None or not any(h.role == "chief" for h in holder.chiefs):
+        choices = await repo.return_choices(conn, case_id=w.case_id)
+        where = f"{w.case['handling_node_name']}（{w.case['handling_node_code']}）"
+        why = "不在本案承办节点辖区内" if target is None else "没有在任负责人"
+        raise ReturnNotAllowed(
+            f"不能退回给 {node_code}：它{why}。退回只能交给 {where} 辖区内、有在任负责人的下级节点；"
+            f"本案所在链条上可选：{'、'.join(choices) or '无（请改为上报）'}",
+            next_recipient=node_code, allowed=choices, within=w.case["handling_node_code"],
+        )  # fmt: skip
     route = Route(tier=tier, node=holder, recipients=tuple(sorted(holder.chiefs, key=lambda h: h.role != "chief")),
                   rule_version=rules.version, rule_index=-1, flags=("returned",))  # fmt: skip
     await _assign(conn, w, route=route, rules=rules, at=at, from_state=State.returned.value, rooms=rooms,
@@ -524,41 +649,51 @@ async def _return_to(
 
 
 async def write_section(
-    *, conn: Conn, actor: Actor, case_id: int, section: str, body: str, now: datetime, signer: Signer
-) -> None:
-    """One of the six public sections (六公开); every write is a signed ledger step."""
+    *, conn: Conn, actor: Actor, case_id: int, section: str, body: str, now: datetime, signer: Signer,
+    once: Once | None = None,
+) -> Answer:  # fmt: skip
+    """One of the six public sections (六公开); every write is a signed ledger step.
+    With `once`, a retry with the same key writes nothing more and gets the same answer."""
     try:
         which = Section(section)
     except ValueError:
         names = ", ".join(s.value for s in Section)
         raise InvalidInput(f"unknown section {section!r}; sections are {names}", section=section) from None
     async with conn.pipeline(), conn.transaction():
-        case = await repo.case_for_action(conn, case_id=case_id, person_id=actor.person_id)
-        if case is None:
-            raise CaseNotFound(f"no case {case_id}", case_id=case_id)
-        if not can_act(actor, case):
-            raise NotResponsible(f"only those responsible for case {case_id} may write its file", case_id=case_id)
+        kept = await _claim(conn, actor=actor, case_id=case_id, once=once, at=now, audit=None)
+        if kept is not None:
+            return kept
+        case = await _locked_for_actor(conn, actor=actor, case_id=case_id)
         w = _Writes.for_case(case, signer)
         w.sections.append((which, body, actor.person_id, now))
         w.event(actor=actor.person_id, action=f"file_{which.value}", from_state=case["state"], to_state=case["state"],
                 at=now, note=body, extra={"sha256": hashlib.sha256(body.encode()).hexdigest()})  # fmt: skip
         await w.send(conn, at=now)
+        answer = Answer(status=204, body=None)
+        await _keep(conn, actor=actor, once=once, answer=answer)
+    return answer
+
+
+async def attachable_case(*, conn: Conn, actor: Actor, case_id: int) -> None:
+    """Refuse early (before a photo is read): 404 if the actor may not read the case, 403
+    if they may read it but neither act on it nor reported it (`can_attach`)."""
+    async with conn.transaction():
+        await _locked_for_actor(conn, actor=actor, case_id=case_id, may=can_attach)
 
 
 async def record_attachment(
     *, conn: Conn, actor: Actor, case_id: int, file: Mapping[str, Any], now: datetime, signer: Signer
 ) -> bool:
-    """A photo joins the case (if the actor may read it); its hash goes on the ledger, so it
-    cannot be swapped later. `file`: sha256, content_type, size, path. False: already there."""
-    await readable_case(conn=conn, actor=actor, case_id=case_id)
+    """A photo joins the case (if the actor may attach to it: `can_attach`); its hash goes on
+    the ledger, so it cannot be swapped later. `file`: sha256, content_type, size, path.
+    False: already there."""
     async with conn.pipeline(), conn.transaction():
+        case = await _locked_for_actor(conn, actor=actor, case_id=case_id, may=can_attach)
         new_id = await repo.insert_attachment(
             conn, row={"case_id": case_id, "uploaded_by": actor.person_id, "created_at": now, **file}
         )
         if new_id is None:
             return False
-        case = await repo.case_for_action(conn, case_id=case_id, person_id=actor.person_id)
-        assert case is not None
         w = _Writes.for_case(case, signer)
         w.event(actor=actor.person_id, action="attach", from_state=case["state"], to_state=case["state"], at=now,
                 attachment_hashes=[file["sha256"]])  # fmt: skip

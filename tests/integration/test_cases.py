@@ -18,7 +18,15 @@ from geo.crs import CRS, wgs84_to_gcj02
 from grid.cases import repository as case_sql
 from grid.cases import service as cases
 from grid.cases.enums import State
-from grid.cases.exceptions import CaseNotFound, IdempotencyConflict, IllegalAction, MissingFields, NotResponsible
+from grid.cases.exceptions import (
+    ApproverNotAllowed,
+    CaseNotFound,
+    IdempotencyConflict,
+    IllegalAction,
+    MissingFields,
+    NotResponsible,
+    ReturnNotAllowed,
+)
 from grid.cases.ledger import Signer
 from grid.db import connect, fetch_all, fetch_one, fetch_value
 
@@ -122,15 +130,89 @@ async def test_an_illegal_action_names_what_is_possible_and_changes_nothing(db, 
     assert len(await cases.ledger_events(conn=db, actor=village, case_id=case["id"])) == 2
 
 
-async def test_a_return_names_the_next_recipient_and_is_not_a_dead_end(db, loaded_county):
+async def test_a_return_goes_down_inside_the_handling_area_and_a_refusal_names_the_choices(db, loaded_county):
     household, report = household_report(loaded_county, 303)
     case = (await submit(db, await actor_for(db, household.code), report)).case
-    village = await actor_for(db, case["handling_node_code"])
-    other = next(n.code for n in loaded_county.nodes if n.level == "village" and n.code != case["handling_node_code"])
-    after = await cases.act(conn=db, actor=village, case_id=case["id"], action="return",
-                            fields={"note": "属于邻村", "next_recipient": other}, now=T0, signer=SIGNER,
+    village_code = case["handling_node_code"]
+    group_code = household.code.rsplit("-", 1)[0]
+    village = await actor_for(db, village_code)
+    # Offered: the case's own chain below the handling node, deepest first.
+    assert case["return_choices"] == [household.code, group_code]
+    township = household.code.split("-")[0]
+    neighbour = next(n.code for n in loaded_county.nodes if n.level == "village" and n.code != village_code
+                     and n.code.startswith(township + "-"))  # fmt: skip
+    elsewhere = next(n.code for n in loaded_county.nodes if n.level == "group" and not n.code.startswith(township))
+
+    async def give_back(who, code):
+        return await cases.act(conn=db, actor=who, case_id=case["id"], action="return",
+                               fields={"note": "不归我们", "next_recipient": code}, now=T0, signer=SIGNER,
+                               rooms=ROOMS)  # fmt: skip
+
+    for code in (neighbour, elsewhere, village_code, township, "no-such-node"):
+        with pytest.raises(ReturnNotAllowed) as refused:
+            await give_back(village, code)
+        assert refused.value.details["allowed"] == [household.code, group_code], code
+        assert refused.value.details["within"] == village_code and group_code in refused.value.message
+    assert len(await cases.ledger_events(conn=db, actor=village, case_id=case["id"])) == 2  # nothing written
+    after = await give_back(village, group_code)
+    assert after["state"] == "assigned" and after["handling_node_code"] == group_code
+    assert after["return_choices"] == [household.code]
+
+
+async def test_a_township_hall_may_return_a_case_to_another_village_of_its_township(db, loaded_county):
+    household, report = household_report(loaded_county, 309, severity=3)  # the township hall's
+    case = (await submit(db, await actor_for(db, household.code), report)).case
+    township = household.code.split("-")[0]
+    assert case["handling_node_code"] == township
+    neighbour = next(n.code for n in loaded_county.nodes if n.level == "village"
+                     and n.code.startswith(township + "-") and not household.code.startswith(n.code))  # fmt: skip
+    after = await cases.act(conn=db, actor=await actor_for(db, township), case_id=case["id"], action="return",
+                            fields={"note": "属于邻村", "next_recipient": neighbour}, now=T0, signer=SIGNER,
                             rooms=ROOMS)  # fmt: skip
-    assert after["state"] == "assigned" and after["handling_node_code"] == other
+    assert after["handling_node_code"] == neighbour
+
+
+async def test_an_extension_is_approved_one_tier_up_and_by_nobody_else(db, loaded_county):
+    household, report = household_report(loaded_county, 310, severity=1)  # the group chief's
+    case = (await submit(db, await actor_for(db, household.code), report)).case
+    group_code = household.code.rsplit("-", 1)[0]
+    village_code, township = group_code.rsplit("-", 1)[0], household.code.split("-")[0]
+    assert case["tier"] == "chief" and case["handling_node_code"] == group_code
+    group = await actor_for(db, group_code)
+    village_chief = (await holder(db, village_code))["person_id"]
+    village_deputy = (await holder(db, village_code, "deputy"))["person_id"]
+
+    async def extend(approver):
+        return await cases.act(conn=db, actor=group, case_id=case["id"], action="extend",
+                               fields={"note": "等待测量", "approver": approver, "hours": 48}, now=T0, signer=SIGNER,
+                               rooms=ROOMS)  # fmt: skip
+
+    # Two tiers up, the same tier, the actor, or a name: refused, naming who may approve.
+    for wrong in ((await holder(db, township))["person_id"], group.person_id, "村主任", "0"):
+        with pytest.raises(ApproverNotAllowed) as refused:
+            await extend(str(wrong))
+        assert {village_chief, village_deputy} <= set(refused.value.details["allowed"]), wrong
+        assert refused.value.details["tier"] == "village_house" and str(village_chief) in refused.value.message
+    extended = await extend(str(village_chief))
+    assert extended["accept_by"] == case["accept_by"] + timedelta(hours=48)
+    events = await cases.ledger_events(conn=db, actor=group, case_id=case["id"])
+    assert events[-1]["action"] == "extend" and events[-1]["body"]["approver"] == village_chief
+
+
+async def test_an_extension_at_the_village_house_needs_the_township(db, loaded_county):
+    household, report = household_report(loaded_county, 311)
+    case = (await submit(db, await actor_for(db, household.code), report)).case
+    village = await actor_for(db, case["handling_node_code"])
+    township_chief = (await holder(db, household.code.split("-")[0]))["person_id"]
+    with pytest.raises(ApproverNotAllowed):
+        await cases.act(conn=db, actor=village, case_id=case["id"], action="extend",
+                        fields={"note": "x", "approver": str((await holder(db, case["handling_node_code"],
+                                                                           "deputy"))["person_id"])},
+                        now=T0, signer=SIGNER, rooms=ROOMS)  # fmt: skip
+    done = await cases.act(conn=db, actor=village, case_id=case["id"], action="extend",
+                           fields={"note": "x", "approver": str(township_chief)}, now=T0, signer=SIGNER,
+                           rooms=ROOMS)  # fmt: skip
+    assert done["deadline_no"] == case["deadline_no"] + 1
 
 
 async def test_out_of_scope_readers_get_not_found(db, loaded_county):
@@ -246,6 +328,28 @@ async def test_an_action_that_waited_for_another_builds_on_its_ledger_entry(fres
         assert [(e["seq"], e["action"]) for e in events] == [(1, "report"), (2, "assign"), (3, "file_facts"),
                                                              (4, "accept")]  # fmt: skip
         assert await cases.verify_ledger(conn=second, case_id=case["id"], signer=SIGNER) == (True, None)
+
+
+async def test_two_simultaneous_retries_of_one_step_with_one_key_take_it_once(fresh_database, loaded_county):
+    case = await _report_committed(fresh_database, loaded_county, 407)
+    once = cases.Once(uuid.uuid4(), cases.fingerprint(case_id=case["id"], what="action", body={"action": "escalate"}))
+    barrier = asyncio.Barrier(2)
+
+    async def phone():
+        async with await connect(libpq_url(fresh_database)) as conn:
+            village = await actor_for(conn, case["handling_node_code"])
+            await barrier.wait()
+            return await cases.act_once(conn=conn, actor=village, case_id=case["id"], action="escalate",
+                                        fields={}, now=T0, signer=SIGNER, rooms=ROOMS, once=once,
+                                        render=lambda row: {"tier": row["tier"], "seq": row["deadline_no"]})  # fmt: skip
+
+    first, second = await asyncio.gather(phone(), phone())
+    assert first.body == second.body == {"tier": "township_hall", "seq": 2}
+    assert sorted([first.replayed, second.replayed]) == [False, True]
+    async with await connect(libpq_url(fresh_database)) as conn:
+        actions = await fetch_all(conn, "SELECT action FROM case_event WHERE case_id = %(c)s ORDER BY seq",
+                                  {"c": case["id"]})  # fmt: skip
+    assert [a["action"] for a in actions] == ["report", "assign", "escalate", "assign"]
 
 
 async def test_an_unaccepted_case_escalates_exactly_once_with_two_workers(fresh_database, loaded_county):
