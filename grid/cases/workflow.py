@@ -6,8 +6,12 @@ what follows. Pure: the API and the worker ask it; grid.cases.service applies it
     resolved → return_visit → closed
     escalated: up one tier (chief → village_house → township_hall → county_center),
                then assigned again at that tier
-    returned (退回): with a reason and a named next recipient, then assigned again
+    returned (退回): with a reason and a named next recipient, then assigned again; the
+               recipient is a live node with a chief strictly inside the handling node's
+               subtree (down, never sideways or out); the case's own chain below the
+               handling node is what is offered (grid.cases.service._return_to)
     reopened: the resident says it is not settled; assigned again
+    extend: a later deadline, approved one tier up (grid.cases.service._check_approver)
 
 `reported`, `escalated`, `returned` and `reopened` are passing states: the same
 transaction assigns the case, so a case only ever rests in the others.
@@ -35,7 +39,7 @@ class Action(StrEnum):
     visit = "return_visit"
     close = "close"
     reopen = "reopen"
-    extend = "extend"  # a deadline extension; the state does not change
+    extend = "extend"  # a deadline extension, approved one tier up; the state does not change
 
 
 class Then(StrEnum):
@@ -111,7 +115,8 @@ STEPS: dict[Action, Step] = {
         # Up a tier: when late, when mediation failed, or when the handler judges it too big.
         Step(Action.escalate, frozenset({State.assigned, State.accepted, State.mediating, State.failed}),
              State.escalated, then=Then.escalate),
-        # 退回: the wrong place for it; never a dead end, it names who gets it next.
+        # 退回: the wrong place for it; never a dead end, it names who gets it next, inside
+        # the handling node's subtree.
         Step(Action.return_, frozenset({State.assigned, State.accepted}), State.returned,
              needs=("note", "next_recipient"), then=Then.return_to),
         Step(Action.visit, frozenset({State.resolved}), State.return_visit, changes=_satisfaction,

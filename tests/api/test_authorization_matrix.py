@@ -92,8 +92,8 @@ class Case:
     ok: int = 200
     anonymous: int = 401  # public routes say what a caller without an account gets
     check: Callable[[Ctx, Any], None] | None = None  # more than the status, on success
-    # Records in a scope: "read" answers 404 outside it (nothing tells the record exists);
-    # "write" answers 403 outside it, and to readers who are not responsible (a leader).
+    # Records in a scope: "read" and "write" answer 404 outside it (nothing tells the record
+    # exists); "write" answers 403 to readers who are not responsible (a leader).
     scoped: str | None = None
 
 
@@ -185,7 +185,7 @@ CASES: dict[str, Case] = {
         "headers": {"Idempotency-Key": str(__import__("uuid").uuid4())}}), ok=201),
     "POST /api/v1/reports/{case_id}/attachments": Case("logged_in", lambda c: on_case(c, lambda cid: (
         f"/api/v1/reports/{cid}/attachments",
-        {"files": {"file": ("a.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "image/png")}})), ok=201, scoped="read"),
+        {"files": {"file": ("a.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "image/png")}})), ok=201, scoped="write"),
     "GET /api/v1/cases": Case("logged_in", lambda c: ("/api/v1/cases", {"params": {"node": c.village}})),
     "GET /api/v1/cases.geojson": Case("logged_in", lambda c: ("/api/v1/cases.geojson", {
         "params": {"bbox": "109.0,37.0,111.0,39.0"}})),
@@ -234,10 +234,11 @@ def expected_status(case: Case, role: str, in_scope: bool) -> int:
         return case.anonymous if case.policy == "public" else 401
     if case.policy == "admin":
         return case.ok if role == "admin" else 403
+    readable = role in WITH_DATA_SCOPE and in_scope
     if case.scoped == "read":
-        return case.ok if role in WITH_DATA_SCOPE and in_scope else 404
+        return case.ok if readable else 404
     if case.scoped == "write":
-        return case.ok if role in ACTORS and in_scope else 403
+        return case.ok if role in ACTORS and in_scope else 403 if readable else 404
     # Boundaries and names are open to every logged-in user; personal data inside
     # the answer is filtered by scope, which `check` verifies.
     return case.ok

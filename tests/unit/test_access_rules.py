@@ -159,6 +159,7 @@ def test_out_of_scope_reads_look_missing_and_writes_are_forbidden():
     assert not cases.can_act(actor_of(dispatcher), {"handling_path": other_township, "is_recipient": False})
     assert not cases.can_act(actor_of(dispatcher), {"handling_path": "1.120.7", "is_recipient": False})  # not a prefix
     assert actor_of(leader).read_paths == ("1",) and not cases.can_act(actor_of(leader), not_mine)
-    # The refusals: a read outside looks like no case at all; a write outside is forbidden.
+    # The refusals: a read or a write outside looks like no case at all; a write by a reader
+    # who does not handle the case is forbidden.
     read, write = CaseNotFound("no case 7 in your area", case_id=7), NotResponsible("not yours", case_id=7)
     assert errors._status_for(read) == 404 and errors._status_for(write) == 403

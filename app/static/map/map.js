@@ -332,22 +332,24 @@
     var actions = el('div', { class: 'actions' });
     (c.allowed_actions || []).forEach(function (a) {
       actions.appendChild(el('button', { type: 'button', 'data-action': a, text: ACTION_ZH[a] || a,
-                                         onclick: function () { act(c.id, a); } }));
+                                         onclick: function () { act(c, a); } }));
     });
     box.appendChild(el('h3', { text: '办理' }));
     box.appendChild(actions);
     box.appendChild(el('p', { id: 'action-msg', class: 'error' }));
   }
 
-  function act(id, action) {
-    var body = { action: action };
+  function act(c, action) {
+    var id = c.id, body = { action: action };
     if (action === 'return') {
-      body.next_recipient = prompt('退回给哪个网格（节点编码）？');
+      // Only inside the handling node's area; the case's own chain below it is offered.
+      var choices = c.return_choices || [];
+      body.next_recipient = prompt('退回给哪个节点（编码）？可选：' + (choices.join('、') || '无'), choices[0] || '');
       if (!body.next_recipient) return;
     }
     if (action === 'extend') {
       body.hours = Number(prompt('延期多少小时？', '24'));
-      body.approver = prompt('上一级批准人？');
+      body.approver = prompt('上一级批准人的人员编号（person_id）？');
     }
     var note = prompt('办理意见（可空）：', '');
     if (note === null) return;
