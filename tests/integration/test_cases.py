@@ -215,6 +215,25 @@ async def test_an_extension_at_the_village_house_needs_the_township(db, loaded_c
     assert done["deadline_no"] == case["deadline_no"] + 1
 
 
+async def test_at_the_county_centre_its_own_chief_approves_but_never_their_own_extension(db, loaded_county):
+    household, report = household_report(loaded_county, 312, severity=4)
+    case = (await submit(db, await actor_for(db, household.code), report)).case
+    assert case["tier"] == "county_center" and case["handling_node_code"] == "610827"
+    county = await holder(db, "610827")
+    mediator = cases.Actor(person_id=(await holder(db, household.code))["person_id"], read_paths=(county["path"],),
+                           act_paths=(county["path"],))  # a county centre mediator, as app/ builds one  # fmt: skip
+    chief = cases.Actor(person_id=county["person_id"], read_paths=(county["path"],))
+
+    async def extend(who, approver):
+        return await cases.act(conn=db, actor=who, case_id=case["id"], action="extend",
+                               fields={"note": "x", "approver": str(approver)}, now=T0, signer=SIGNER, rooms=ROOMS)  # fmt: skip
+
+    with pytest.raises(ApproverNotAllowed) as refused:
+        await extend(chief, county["person_id"])
+    assert refused.value.details["allowed"] == []
+    assert (await extend(mediator, county["person_id"]))["deadline_no"] == case["deadline_no"] + 1
+
+
 async def test_out_of_scope_readers_get_not_found(db, loaded_county):
     household, report = household_report(loaded_county, 304)
     case = (await submit(db, await actor_for(db, household.code), report)).case
