@@ -589,7 +589,7 @@ async def _check_approver(conn: Conn, case: Mapping[str, Any], *, actor: Actor, 
         people = [pid for pid, _ in await _holders(conn, route, rooms)]
     allowed = [pid for pid in people if pid != actor.person_id]
     text = str(given).strip()
-    if text.isdigit() and int(text) in allowed:
+    if text.isascii() and text.isdigit() and int(text) in allowed:  # int("²") would raise
         return int(text)
     names = await repo.person_names(conn, ids=allowed)
     listed = "、".join(f"{pid}（{names.get(pid, '')}）" for pid in allowed) or "无（请改为上报）"

@@ -188,7 +188,7 @@ async def test_an_extension_is_approved_one_tier_up_and_by_nobody_else(db, loade
                                rooms=ROOMS)  # fmt: skip
 
     # Two tiers up, the same tier, the actor, or a name: refused, naming who may approve.
-    for wrong in ((await holder(db, township))["person_id"], group.person_id, "村主任", "0"):
+    for wrong in ((await holder(db, township))["person_id"], group.person_id, "村主任", "0", "²", " "):
         with pytest.raises(ApproverNotAllowed) as refused:
             await extend(str(wrong))
         assert {village_chief, village_deputy} <= set(refused.value.details["allowed"]), wrong
