@@ -131,14 +131,14 @@ def ledger_verify(
                 if not verdict.valid:
                     bad += 1
                     err.print(f"[red]case {case_id}: the ledger fails at event {verdict.first_bad_event} "
-                              f"(step {verdict.first_bad_seq}): {verdict.problem}[/red]")  # fmt: skip
+                              f"(step {verdict.first_bad_seq}): {verdict.problem}[/red]", soft_wrap=True)  # fmt: skip
         return checked, bad, body_only
 
     checked, bad, body_only = _run(verify_all())
     err.print(f"{checked:,} case ledgers checked, {bad:,} failed")
     if body_only:
         err.print(f"{body_only:,} events were written before migration 0108 and are sealed over their body only "
-                  "(their columns are checked against the body's copies)")  # fmt: skip
+                  "(their columns are checked against the body's copies)", soft_wrap=True)  # fmt: skip
     if bad:
         raise typer.Exit(1)
 
@@ -170,12 +170,12 @@ def ledger_rotate_key(
     import secrets
     from datetime import UTC, datetime
 
-    from app.settings import DEV_LEDGER_KEY_FILE, read_keyring
+    from app.settings import DEV_LEDGER_KEY_FILE, forget_ledger_signer, read_keyring
     from grid.cases.ledger import Signer, public_key_b64
 
     settings = get_settings()
     if settings.ledger_key and seed_out is None:
-        err.print("[red]WUZHANG_LEDGER_KEY is set: give --seed-out FILE for the new seed[/red]")
+        typer.echo("WUZHANG_LEDGER_KEY is set: give --seed-out FILE for the new seed", err=True)
         raise typer.Exit(2)
     old = settings.ledger_signer()
     seed = base64.b64encode(secrets.token_bytes(32)).decode()
@@ -191,11 +191,13 @@ def ledger_rotate_key(
     if settings.ledger_key:
         assert seed_out is not None
         _write_secret(seed_out, seed, replace=False)
-        err.print(f"new seed in {seed_out}: set WUZHANG_LEDGER_KEY to it in every server and worker, restart them, "
-                  "then delete the file")  # fmt: skip
+        typer.echo(f"new seed in {seed_out}: set WUZHANG_LEDGER_KEY to it in every server and worker, restart "
+                   "them, then delete the file", err=True)  # fmt: skip
     else:
         _write_secret(DEV_LEDGER_KEY_FILE, seed, replace=True)
-    err.print(f"ledger key {old.key_id} retired (kept in {keyring}); new key {new.key_id}")
+        forget_ledger_signer()
+    typer.echo(f"ledger key {old.key_id} retired (kept in {keyring}); new key {new.key_id}, used by each server "
+               "and worker once restarted", err=True)  # fmt: skip
 
 
 def _write_secret(path: Path, text: str, *, replace: bool) -> None:

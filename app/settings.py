@@ -187,6 +187,11 @@ def _ledger_signer(ledger_key: str, dev_key_file: str) -> Signer:
     return Signer.from_seed(key_file.read_text().strip())
 
 
+def forget_ledger_signer() -> None:
+    """After a rotation in this process: the next signature uses the new key."""
+    _ledger_signer.cache_clear()
+
+
 @lru_cache(maxsize=8)
 def _keyring(path: str, version: tuple[int, int] | None) -> dict[str, Ed25519PublicKey]:
     return {} if version is None else read_keyring(Path(path))

@@ -45,8 +45,20 @@ SEAL_2_PREFIX = b"wuzhang-ledger/2\n"
 Keyring = Mapping[str, Ed25519PublicKey]  # the trusted public keys, by key id
 
 
-def canonical(value: Any) -> bytes:
-    """One byte string per JSON value: the canonical JSON of the ledger.
+def canonical(body: Mapping[str, Any]) -> bytes:
+    """The seal-1 form (and a report's fingerprint): sorted keys, no spaces, UTF-8, times
+    in ISO 8601. Kept byte for byte: events and fingerprints stored before 0108 use it."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_iso).encode()
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not allowed in a ledger body")
+
+
+def canonical_json(value: Any) -> bytes:
+    """The seal-2 form: one byte string per JSON value.
 
     - UTF-8, no whitespace, object keys sorted by Unicode code point; characters outside
       ASCII are written as they are, and strings escaped as JSON requires (`"`, `\\` and
@@ -116,7 +128,7 @@ class Event:
 
 def seal_bytes(event: Event, prev_hash: str) -> bytes:
     """What a seal-2 event's hash covers: `SEAL_2_PREFIX` (the 17 bytes
-    `wuzhang-ledger/2` and a newline), then the canonical JSON of this object:
+    `wuzhang-ledger/2` and a newline), then `canonical_json` of this object:
 
     | key | value |
     |---|---|
@@ -137,7 +149,7 @@ def seal_bytes(event: Event, prev_hash: str) -> bytes:
     The hash is the lowercase hex sha256 of these bytes; the signature is Ed25519 over
     the 64 ASCII characters of that hex, stored in base64.
     """
-    return SEAL_2_PREFIX + canonical({
+    return SEAL_2_PREFIX + canonical_json({
         "action": event.action, "actor_person_id": event.actor_person_id,
         "attachment_hashes": list(event.attachment_hashes), "body": event.body, "case_id": event.case_id,
         "created_at": canonical_time(event.created_at), "from_state": event.from_state, "key_id": event.key_id,

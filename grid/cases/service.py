@@ -37,6 +37,7 @@ from grid.cases.ledger import (
     StoredEvent,
     Verdict,
     canonical,
+    canonical_json,
     verify,
 )
 from grid.cases.routing import Route, RuleSet, decide, next_tier, route_to_tier
@@ -190,7 +191,7 @@ class _Writes:
         self.events.append({
             "case_id": self.case_id, "seq": self.seq, "actor_person_id": actor, "action": action,
             "from_state": from_state, "to_state": to_state, "note": note, "attachment_hashes": list(attachment_hashes),
-            "body": canonical(event.body).decode(), "prev_hash": self.head, "hash": digest, "signature": signature,
+            "body": canonical_json(event.body).decode(), "prev_hash": self.head, "hash": digest, "signature": signature,
             "created_at": at, "seal": SEAL_ALL_COLUMNS, "key_id": event.key_id,
         })  # fmt: skip
         self.head = digest

@@ -13,6 +13,7 @@ from grid.cases.ledger import (
     Signer,
     StoredEvent,
     canonical,
+    canonical_json,
     canonical_time,
     chain_hash,
     event_hash,
@@ -46,15 +47,24 @@ def chain(events, signer=SIGNER, start_id=1):
 
 def test_canonical_json_ignores_key_order_and_keeps_chinese():
     assert canonical({"b": 1, "a": "村"}) == canonical({"a": "村", "b": 1}) == '{"a":"村","b":1}'.encode()
+    assert canonical_json({"b": 1, "a": "村"}) == '{"a":"村","b":1}'.encode()
+
+
+def test_the_seal_1_form_is_kept_byte_for_byte():
+    """Events and report fingerprints stored before 0108 were hashed with it."""
+    assert canonical({"h": 24.0, "at": datetime(2026, 1, 1, 8, tzinfo=timezone(timedelta(hours=8)))}) == (
+        b'{"at":"2026-01-01T08:00:00+08:00","h":24.0}')  # fmt: skip
 
 
 def test_canonical_numbers_survive_a_jsonb_round_trip():
     # jsonb gives integral values back without a fraction, and has no negative zero.
-    assert canonical([24.0, -0.0, 1e20, 0.1, 1e-05, 3]) == b"[24,0,100000000000000000000,0.1,1e-05,3]"
+    assert canonical_json([24.0, -0.0, 1e20, 0.1, 1e-05, 3]) == b"[24,0,100000000000000000000,0.1,1e-05,3]"
+    assert canonical_json({"b": "\n\"", "a": datetime(2026, 1, 1, tzinfo=UTC)}) == (
+        b'{"a":"2026-01-01T00:00:00.000000Z","b":"\\n\\""}')  # fmt: skip
     with pytest.raises(ValueError):
-        canonical(float("nan"))
+        canonical_json(float("nan"))
     with pytest.raises(TypeError):
-        canonical({"x": object()})
+        canonical_json({"x": object()})
 
 
 def test_canonical_time_is_utc_with_microseconds_whatever_the_zone():
