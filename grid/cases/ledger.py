@@ -18,6 +18,10 @@ Two seals exist (the `seal` column):
 
 Trusted public keys come from the server's configuration, never from the database (see
 app/settings.py): whoever controls the database must not be able to add a key.
+
+`GET /cases/{id}/ledger` shows every sealed field (`details` is the body, `at` the
+time), so with the public keys (`wuzhang ledger keys`) anyone can recompute a chain from
+that answer alone. What a chain cannot show by itself: its last steps removed whole.
 """
 
 from __future__ import annotations
