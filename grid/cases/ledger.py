@@ -32,6 +32,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -206,11 +207,12 @@ class Signer:
             raise ValueError("the ledger signing key must be 32 bytes, base64-encoded")
         return cls(Ed25519PrivateKey.from_private_bytes(seed))
 
-    @property
+    # Cached: deriving the public key costs about as much as a signature.
+    @cached_property
     def public_key(self) -> Ed25519PublicKey:
         return self.private_key.public_key()
 
-    @property
+    @cached_property
     def key_id(self) -> str:
         return key_id_of(self.public_key)
 
