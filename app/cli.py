@@ -114,28 +114,100 @@ cli.add_typer(ledger_cli, name="ledger")
 def ledger_verify(
     case: Annotated[list[int] | None, typer.Option("--case", help="only these cases (repeatable)")] = None,
 ) -> None:
-    """Recompute every case's hash chain and check every signature; exit 1 if any fails."""
+    """Recompute every case's hash chain from its columns and check every signature against
+    the trusted keys (the signing key and WUZHANG_LEDGER_KEYRING); exit 1 if any fails."""
     from grid.cases import repository as case_sql
     from grid.cases import service as cases
 
-    settings = get_settings()
-    signer = settings.ledger_signer()
+    keys = get_settings().ledger_keys()
 
-    async def verify_all() -> tuple[int, int]:
-        bad = checked = 0
+    async def verify_all() -> tuple[int, int, int]:
+        bad = checked = body_only = 0
         async with _connection() as conn:
             for case_id in case or await case_sql.case_ids(conn):
-                valid, first_bad = await cases.verify_ledger(conn=conn, case_id=case_id, signer=signer)
+                verdict = await cases.verify_ledger(conn=conn, case_id=case_id, keys=keys)
                 checked += 1
-                if not valid:
+                body_only += verdict.sealed_body_only
+                if not verdict.valid:
                     bad += 1
-                    err.print(f"[red]case {case_id}: the ledger fails at event {first_bad}[/red]")
-        return checked, bad
+                    err.print(f"[red]case {case_id}: the ledger fails at event {verdict.first_bad_event} "
+                              f"(step {verdict.first_bad_seq}): {verdict.problem}[/red]", soft_wrap=True)  # fmt: skip
+        return checked, bad, body_only
 
-    checked, bad = _run(verify_all())
+    checked, bad, body_only = _run(verify_all())
     err.print(f"{checked:,} case ledgers checked, {bad:,} failed")
+    if body_only:
+        err.print(f"{body_only:,} events were written before migration 0108 and are sealed over their body only "
+                  "(their columns are checked against the body's copies)", soft_wrap=True)  # fmt: skip
     if bad:
         raise typer.Exit(1)
+
+
+@ledger_cli.command("keys")
+def ledger_keys() -> None:
+    """Print the public keys the ledger trusts (key id, base64 public key): what a third
+    party needs to check the ledger."""
+    from grid.cases.ledger import public_key_b64
+
+    settings = get_settings()
+    current = settings.ledger_signer().key_id
+    for key_id, key in settings.ledger_keys().items():
+        typer.echo(f"{key_id}  {public_key_b64(key)}  {'signing' if key_id == current else 'keyring'}")
+
+
+@ledger_cli.command("rotate-key")
+def ledger_rotate_key(
+    seed_out: Annotated[
+        Path | None,
+        typer.Option(help="where to write the new secret seed (needed when WUZHANG_LEDGER_KEY is set)"),
+    ] = None,
+) -> None:
+    """Make a new signing key. The current and the new public key go into the keyring
+    (WUZHANG_LEDGER_KEYRING), so events signed by either verify after the switch. In
+    development the new seed replaces .data/ledger.key; with WUZHANG_LEDGER_KEY set it is
+    written to --seed-out, and the operator puts it in WUZHANG_LEDGER_KEY and restarts."""
+    import base64
+    import secrets
+    from datetime import UTC, datetime
+
+    from app.settings import DEV_LEDGER_KEY_FILE, forget_ledger_signer, read_keyring
+    from grid.cases.ledger import Signer, public_key_b64
+
+    settings = get_settings()
+    if settings.ledger_key and seed_out is None:
+        typer.echo("WUZHANG_LEDGER_KEY is set: give --seed-out FILE for the new seed", err=True)
+        raise typer.Exit(2)
+    old = settings.ledger_signer()
+    seed = base64.b64encode(secrets.token_bytes(32)).decode()
+    new = Signer.from_seed(seed)
+    keyring = settings.ledger_keyring
+    kept = read_keyring(keyring) if keyring.exists() else {}
+    today = datetime.now(UTC).date().isoformat()
+    lines = [f"{public_key_b64(s.public_key)}  # {s.key_id} {what} {today}"
+             for s, what in ((old, "retired"), (new, "signing from")) if s.key_id not in kept]  # fmt: skip
+    keyring.parent.mkdir(parents=True, exist_ok=True)
+    with keyring.open("a", encoding="utf-8") as f:  # appended first: the old key's events keep verifying
+        f.write("".join(line + "\n" for line in lines))
+    if settings.ledger_key:
+        assert seed_out is not None
+        _write_secret(seed_out, seed, replace=False)
+        typer.echo(f"new seed in {seed_out}: set WUZHANG_LEDGER_KEY to it in every server and worker, restart "
+                   "them, then delete the file", err=True)  # fmt: skip
+    else:
+        _write_secret(DEV_LEDGER_KEY_FILE, seed, replace=True)
+        forget_ledger_signer()
+    typer.echo(f"ledger key {old.key_id} retired (kept in {keyring}); new key {new.key_id}, used by each server "
+               "and worker once restarted", err=True)  # fmt: skip
+
+
+def _write_secret(path: Path, text: str, *, replace: bool) -> None:
+    """Owner-only from the first byte; `replace` swaps it in whole (never half written)."""
+    target = path.with_name(path.name + ".new") if replace else path
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+    if replace:
+        os.replace(target, path)
 
 
 @demo_cli.command("load")

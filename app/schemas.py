@@ -335,9 +335,12 @@ class LedgerEvent(BaseModel):
     note: str | None
     attachment_hashes: list[str]
     at: datetime
+    details: dict[str, Any] = Field(description="what the step records beyond the columns above (the body)")
     hash: str
     prev_hash: str
     signature: str
+    seal: int = Field(description="what the hash covers: 2 every field above, 1 the body only (before 0108)")
+    key_id: str | None = Field(description="the signing key (`wuzhang ledger keys`); none on seal 1")
 
 
 class LedgerOut(BaseModel):
@@ -347,7 +350,15 @@ class LedgerOut(BaseModel):
 
 class VerifyOut(BaseModel):
     valid: bool
-    first_bad_event: int | None
+    first_bad_event: int | None = Field(description="the id of the first event that fails")
+    first_bad_seq: int | None = Field(description="its step number (seq)")
+    problem: str | None = Field(
+        description="chain_broken, hash_mismatch, columns_differ_from_body, unknown_key, bad_signature, unknown_seal"
+    )
+    message: str = Field(description="the verdict in words")
+    events: int
+    sealed_body_only: int = Field(description="events written before migration 0108, sealed over their body only")
+    key_ids: list[str] = Field(description="the keys that signed this ledger")
 
 
 class PointGeometry(BaseModel):

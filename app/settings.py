@@ -9,14 +9,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from grid.cases.ledger import Signer
+from grid.cases.ledger import Signer, key_id_of, public_key_from_b64
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Good enough on a laptop; `create_app` refuses it when WUZHANG_ENV=production.
 DEFAULT_JWT_SECRET = "wuzhang-development-secret-do-not-use-in-production"
+# The development ledger key, made once when WUZHANG_LEDGER_KEY is unset.
+DEV_LEDGER_KEY_FILE = PROJECT_ROOT / ".data" / "ledger.key"
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -73,6 +76,11 @@ class Settings(BaseSettings):
     # Ed25519 seed (32 bytes, base64) that signs the case ledger. Unset in development:
     # a key is made once under .data/ and kept there.
     ledger_key: str = Field(default="", alias="WUZHANG_LEDGER_KEY")
+    # The ledger's other trusted public keys (retired ones, after `wuzhang ledger rotate-key`):
+    # a file, one base64 public key a line. Configuration, never the database: whoever
+    # controls the database must not be able to add a key the ledger trusts. A missing file
+    # is an empty keyring.
+    ledger_keyring: Path = Field(default=PROJECT_ROOT / ".data" / "ledger-keyring", alias="WUZHANG_LEDGER_KEYRING")
     # Also how long a new notification may wait before push: keep it short.
     worker_interval_s: float = Field(default=2.0, alias="WUZHANG_WORKER_INTERVAL_S")
     media_dir: Path = Field(default=PROJECT_ROOT / ".data" / "media", alias="WUZHANG_MEDIA_DIR")
@@ -88,7 +96,18 @@ class Settings(BaseSettings):
 
     def ledger_signer(self) -> Signer:
         # Every report and action signs: build the key once per process, not per request.
-        return _ledger_signer(self.ledger_key, str(PROJECT_ROOT / ".data" / "ledger.key"))
+        return _ledger_signer(self.ledger_key, str(DEV_LEDGER_KEY_FILE))
+
+    def ledger_keys(self) -> dict[str, Ed25519PublicKey]:
+        """Every public key the ledger trusts, by key id: the signing key's and the keyring's.
+        The file is read again when it changes (a rotation appends to it)."""
+        signer = self.ledger_signer()
+        try:
+            stat = self.ledger_keyring.stat()
+            version: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+        except FileNotFoundError:
+            version = None
+        return {**_keyring(str(self.ledger_keyring), version), signer.key_id: signer.public_key}
 
     # Push (FCM through firebase-admin). Unset credentials: a logging sender, so the demo
     # needs no Firebase project.
@@ -143,7 +162,7 @@ class Settings(BaseSettings):
                 "WUZHANG_ENV=production needs WUZHANG_LEDGER_KEY (32 random bytes, base64), e.g. the output of: "
                 'python3 -c "import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())"'
             )
-        self.ledger_signer()  # a malformed key stops the start, not the first report
+        self.ledger_keys()  # a malformed key or keyring stops the start, not the first report
 
     @property
     def sqlalchemy_database_url(self) -> str:
@@ -166,6 +185,31 @@ def _ledger_signer(ledger_key: str, dev_key_file: str) -> Signer:
         with os.fdopen(fd, "w") as f:
             f.write(base64.b64encode(secrets.token_bytes(32)).decode())
     return Signer.from_seed(key_file.read_text().strip())
+
+
+def forget_ledger_signer() -> None:
+    """After a rotation in this process: the next signature uses the new key."""
+    _ledger_signer.cache_clear()
+
+
+@lru_cache(maxsize=8)
+def _keyring(path: str, version: tuple[int, int] | None) -> dict[str, Ed25519PublicKey]:
+    return {} if version is None else read_keyring(Path(path))
+
+
+def read_keyring(path: Path) -> dict[str, Ed25519PublicKey]:
+    """Lines `<base64 public key> [anything]`; blank lines and `#` comments are skipped."""
+    keys: dict[str, Ed25519PublicKey] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        try:
+            key = public_key_from_b64(words[0])
+        except ValueError as exc:
+            raise ValueError(f"{path}, line {number}: not a ledger public key ({exc})") from None
+        keys[key_id_of(key)] = key
+    return keys
 
 
 @lru_cache

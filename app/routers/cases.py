@@ -302,25 +302,47 @@ async def write_section(
 
 @router.get("/cases/{case_id}/ledger", responses=ERRORS)
 async def ledger(case_id: int, caller: CallerDep, conn: SessionDep) -> schemas.LedgerOut:
-    """Every step of the case: who, what, when, and its hash and signature."""
+    """Every step of the case: who, what, when, and its hash, signature and signing key.
+    With the public keys (`wuzhang ledger keys`) anyone can recompute the chain from this
+    answer alone (grid/cases/ledger.py says how)."""
     rows = await cases.ledger_events(conn=conn, actor=actor_of(caller), case_id=case_id)
     return schemas.LedgerOut(case_id=case_id, events=[
         schemas.LedgerEvent(
             seq=r["seq"], action=r["action"], actor_person_id=r["actor_person_id"], actor=r["actor_name"],
             from_state=r["from_state"], to_state=r["to_state"], note=r["note"],
-            attachment_hashes=list(r["attachment_hashes"] or []), at=r["created_at"], hash=r["hash"],
-            prev_hash=r["prev_hash"], signature=r["signature"],
+            attachment_hashes=list(r["attachment_hashes"] or []), at=r["created_at"], details=r["body"],
+            hash=r["hash"], prev_hash=r["prev_hash"], signature=r["signature"], seal=r["seal"], key_id=r["key_id"],
         )
         for r in rows
     ])  # fmt: skip
 
 
+# What a failed check means, for the person reading the verdict.
+_PROBLEMS = {
+    "chain_broken": "与前一步接不上：台账中有步骤被删除、插入或调换",
+    "hash_mismatch": "的内容与其哈希不符：这一步的记录被改动过",
+    "columns_differ_from_body": "的字段与其封存的正文不符：这一步的记录被改动过",
+    "unknown_key": "由不受信任的密钥签名：请核对服务器配置的台账公钥（WUZHANG_LEDGER_KEYRING）",
+    "bad_signature": "的签名无效：这一步的记录被改动过，或不是本系统签发的",
+    "unknown_seal": "的封存版本未知：这一步的记录被改动过",
+}
+
+
 @router.get("/cases/{case_id}/ledger/verify", responses=ERRORS)
 async def verify(case_id: int, caller: CallerDep, conn: SessionDep, settings: SettingsDep) -> schemas.VerifyOut:
-    """Recompute the hash chain and check every signature."""
+    """Recompute the hash chain from the stored columns and check every signature against
+    the trusted keys."""
     await cases.readable_case(conn=conn, actor=actor_of(caller), case_id=case_id)
-    valid, first_bad = await cases.verify_ledger(conn=conn, case_id=case_id, signer=settings.ledger_signer())
-    return schemas.VerifyOut(valid=valid, first_bad_event=first_bad)
+    v = await cases.verify_ledger(conn=conn, case_id=case_id, keys=settings.ledger_keys())
+    if v.valid:
+        message = f"台账完整：共 {v.events} 步，每一步的哈希与签名均有效"
+        if v.sealed_body_only:
+            message += f"；其中 {v.sealed_body_only} 步写于升级之前，只封存了正文，其字段已与正文逐项核对"
+    else:
+        message = f"台账校验未通过：第 {v.first_bad_seq} 步{_PROBLEMS.get(v.problem or '', '有误')}"
+    return schemas.VerifyOut(valid=v.valid, first_bad_event=v.first_bad_event, first_bad_seq=v.first_bad_seq,
+                             problem=v.problem, message=message, events=v.events,
+                             sealed_body_only=v.sealed_body_only, key_ids=list(v.key_ids))  # fmt: skip
 
 
 # --- the inbox ------------------------------------------------------------------

@@ -175,8 +175,15 @@ class CaseEvent(Base):
     hash: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # What the hash covers: 1 the body only (before migration 0108), 2 every column.
+    seal: Mapped[int] = mapped_column(SmallInteger)
+    key_id: Mapped[str | None] = mapped_column(String(16))  # the signing key's id (seal 2)
 
-    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_case_event_case_id_seq"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "seq", name="uq_case_event_case_id_seq"),
+        CheckConstraint("seal IN (1, 2)", name="seal_known"),
+        CheckConstraint("seal = 1 OR key_id IS NOT NULL", name="seal_2_names_its_key"),
+    )
 
 
 class Attachment(Base):

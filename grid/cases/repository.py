@@ -352,9 +352,10 @@ async def insert_events(conn: Conn, *, rows: Sequence[dict[str, Any]]) -> None:
         conn,
         """
 INSERT INTO case_event (case_id, seq, actor_person_id, action, from_state, to_state, note, attachment_hashes,
-  body, prev_hash, hash, signature, created_at)
+  body, prev_hash, hash, signature, created_at, seal, key_id)
 VALUES (%(case_id)s, %(seq)s, %(actor_person_id)s, %(action)s, %(from_state)s, %(to_state)s, %(note)s,
-  %(attachment_hashes)s, %(body)s::jsonb, %(prev_hash)s, %(hash)s, %(signature)s, %(created_at)s)
+  %(attachment_hashes)s, %(body)s::jsonb, %(prev_hash)s, %(hash)s, %(signature)s, %(created_at)s, %(seal)s,
+  %(key_id)s)
 """,
         rows,
     )
@@ -364,8 +365,8 @@ async def events(conn: Conn, *, case_id: int) -> list[Row]:
     return await fetch_all(
         conn,
         """
-SELECT e.id, e.seq, e.actor_person_id, pe.name AS actor_name, e.action, e.from_state, e.to_state, e.note,
-       e.attachment_hashes, e.body, e.prev_hash, e.hash, e.signature, e.created_at
+SELECT e.id, e.case_id, e.seq, e.actor_person_id, pe.name AS actor_name, e.action, e.from_state, e.to_state,
+       e.note, e.attachment_hashes, e.body, e.prev_hash, e.hash, e.signature, e.created_at, e.seal, e.key_id
   FROM case_event e LEFT JOIN person pe ON pe.id = e.actor_person_id
  WHERE e.case_id = %(c)s ORDER BY e.seq
 """,

@@ -30,7 +30,18 @@ from grid.cases.exceptions import (
     NotResponsible,
     ReturnNotAllowed,
 )
-from grid.cases.ledger import GENESIS, Signer, StoredEvent, canonical, chain_hash, verify
+from grid.cases.ledger import (
+    GENESIS,
+    SEAL_ALL_COLUMNS,
+    Event,
+    Keyring,
+    Signer,
+    StoredEvent,
+    Verdict,
+    canonical,
+    canonical_json,
+    verify,
+)
 from grid.cases.routing import Route, RuleSet, decide, next_tier, route_to_tier
 from grid.cases.workflow import (
     WAITING_FOR_ACCEPT,
@@ -234,19 +245,20 @@ class _Writes:
         self, *, actor: int | None, action: str, from_state: str | None, to_state: str, at: datetime,
         note: str | None = None, attachment_hashes: Sequence[str] = (), extra: Mapping[str, Any] | None = None,
     ) -> int:  # fmt: skip
-        """One signed ledger step (事事记录，步步签字); returns its sequence number."""
+        """One signed ledger step (事事记录，步步签字); returns its sequence number. The seal
+        covers every column written here (grid.cases.ledger.seal_bytes); `extra` is the body."""
         self.seq += 1
-        body = {
-            "case_id": self.case_id, "seq": self.seq, "actor_person_id": actor, "action": action,
-            "from_state": from_state, "to_state": to_state, "note": note,
-            "attachment_hashes": list(attachment_hashes), "at": at.isoformat(), **(extra or {}),
-        }  # fmt: skip
-        digest = chain_hash(self.head, body)
+        event = Event(
+            case_id=self.case_id, seq=self.seq, action=action, actor_person_id=actor, from_state=from_state,
+            to_state=to_state, note=note, attachment_hashes=list(attachment_hashes), body=dict(extra or {}),
+            created_at=at, key_id=self.signer.key_id,
+        )  # fmt: skip
+        digest, signature = self.signer.seal(event, self.head)
         self.events.append({
             "case_id": self.case_id, "seq": self.seq, "actor_person_id": actor, "action": action,
             "from_state": from_state, "to_state": to_state, "note": note, "attachment_hashes": list(attachment_hashes),
-            "body": canonical(body).decode(), "prev_hash": self.head, "hash": digest,
-            "signature": self.signer.sign(digest), "created_at": at,
+            "body": canonical_json(event.body).decode(), "prev_hash": self.head, "hash": digest, "signature": signature,
+            "created_at": at, "seal": SEAL_ALL_COLUMNS, "key_id": event.key_id,
         })  # fmt: skip
         self.head = digest
         return self.seq
@@ -447,10 +459,23 @@ async def ledger_events(*, conn: Conn, actor: Actor, case_id: int) -> list[Row]:
     return await repo.events(conn, case_id=case_id)
 
 
-async def verify_ledger(*, conn: Conn, case_id: int, signer: Signer) -> tuple[bool, int | None]:
+async def verify_ledger(*, conn: Conn, case_id: int, keys: Keyring) -> Verdict:
+    """Recompute the case's chain from its stored columns; `keys` are the trusted public
+    keys by key id (from configuration, never from the database)."""
     rows = await repo.events(conn, case_id=case_id)
-    stored = [StoredEvent(r["id"], r["body"], r["prev_hash"], r["hash"], r["signature"]) for r in rows]
-    return verify(stored, signer.public_key)
+    return verify((stored_event(r) for r in rows), keys)
+
+
+def stored_event(row: Mapping[str, Any]) -> StoredEvent:
+    return StoredEvent(
+        id=row["id"], seal=row["seal"], prev_hash=row["prev_hash"], hash=row["hash"], signature=row["signature"],
+        event=Event(
+            case_id=row["case_id"], seq=row["seq"], action=row["action"], actor_person_id=row["actor_person_id"],
+            from_state=row["from_state"], to_state=row["to_state"], note=row["note"],
+            attachment_hashes=row["attachment_hashes"], body=row["body"], created_at=row["created_at"],
+            key_id=row["key_id"],
+        ),
+    )  # fmt: skip
 
 
 async def list_cases(

@@ -71,10 +71,13 @@ async def test_full_path_from_a_floor_chiefs_report_to_a_closed_case_with_a_veri
     assert who["report1"] == await person(reporter) and who["assign2"] is None  # the server routed it
     assert who["accept3"] == await person(community) and who["accept8"] == await person(township)
     assert all(e["actor"] for e in ledger if e["actor_person_id"] is not None)
-    assert (await client.get(f"/api/v1/cases/{cid}/ledger/verify", headers=reporter.headers)).json() == {
-        "valid": True,
-        "first_bad_event": None,
-    }
+    assert all(e["seal"] == 2 and e["key_id"] == ledger[0]["key_id"] for e in ledger)
+    verdict = (await client.get(f"/api/v1/cases/{cid}/ledger/verify", headers=reporter.headers)).json()
+    assert verdict | {"message": ""} == {
+        "valid": True, "first_bad_event": None, "first_bad_seq": None, "problem": None, "message": "",
+        "events": 12, "sealed_body_only": 0, "key_ids": [ledger[0]["key_id"]],
+    }  # fmt: skip
+    assert verdict["message"] == "台账完整：共 12 步，每一步的哈希与签名均有效"
 
 
 async def test_a_retry_returns_the_same_case_and_a_changed_body_is_409(client, make_account, loaded_county):

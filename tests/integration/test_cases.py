@@ -31,6 +31,7 @@ from grid.cases.ledger import Signer
 from grid.db import connect, fetch_all, fetch_one, fetch_value
 
 SIGNER = Signer.from_seed(base64.b64encode(b"k" * 32).decode())
+KEYS = {SIGNER.key_id: SIGNER.public_key}
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
@@ -113,7 +114,7 @@ async def test_the_full_path_to_closed_with_a_verified_ledger(db, loaded_county)
                                              "assign", "accept", "start_mediation", "resolve", "return_visit", "close"]  # fmt: skip
     assert events[0]["actor_person_id"] == reporter.person_id and events[1]["actor_person_id"] is None
     assert events[2]["actor_person_id"] == village.person_id and events[7]["actor_person_id"] == township.person_id
-    assert await cases.verify_ledger(conn=db, case_id=case["id"], signer=SIGNER) == (True, None)
+    assert (await cases.verify_ledger(conn=db, case_id=case["id"], keys=KEYS)).valid
 
 
 async def test_an_illegal_action_names_what_is_possible_and_changes_nothing(db, loaded_county):
@@ -346,7 +347,7 @@ async def test_an_action_that_waited_for_another_builds_on_its_ledger_entry(fres
         events = await cases.ledger_events(conn=second, actor=village, case_id=case["id"])
         assert [(e["seq"], e["action"]) for e in events] == [(1, "report"), (2, "assign"), (3, "file_facts"),
                                                              (4, "accept")]  # fmt: skip
-        assert await cases.verify_ledger(conn=second, case_id=case["id"], signer=SIGNER) == (True, None)
+        assert (await cases.verify_ledger(conn=second, case_id=case["id"], keys=KEYS)).valid
 
 
 async def test_two_simultaneous_retries_of_one_step_with_one_key_take_it_once(fresh_database, loaded_county):
@@ -406,11 +407,11 @@ async def test_changing_an_event_by_sql_is_caught_and_named(fresh_database, load
     async with await connect(libpq_url(fresh_database)) as conn:
         target = await fetch_value(conn, "SELECT id FROM case_event WHERE case_id = %(c)s AND seq = 2",
                                    {"c": case["id"]})  # fmt: skip
-        assert await cases.verify_ledger(conn=conn, case_id=case["id"], signer=SIGNER) == (True, None)
+        assert (await cases.verify_ledger(conn=conn, case_id=case["id"], keys=KEYS)).valid
     await _tamper(fresh_database, ("""UPDATE case_event SET body = jsonb_set(body, '{note}', '"改过"') WHERE id = %(id)s""",
                                    {"id": target}))  # fmt: skip
     async with await connect(libpq_url(fresh_database)) as conn:
-        assert await cases.verify_ledger(conn=conn, case_id=case["id"], signer=SIGNER) == (False, target)
+        assert (await cases.verify_ledger(conn=conn, case_id=case["id"], keys=KEYS)).first_bad_event == target
 
 
 async def test_the_cli_verifies_ledgers_and_names_a_broken_one(fresh_database, loaded_county):

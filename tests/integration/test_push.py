@@ -25,6 +25,7 @@ from tests.fake_fcm import OK, Answer, FakeFcm
 
 NOW = datetime.now(UTC)
 SIGNER = Signer.from_seed(base64.b64encode(b"k" * 32).decode())
+KEYS = {SIGNER.key_id: SIGNER.public_key}
 
 
 async def actor_for(conn, code) -> cases.Actor:
@@ -299,7 +300,7 @@ async def test_a_chief_with_no_phone_makes_the_next_chief_up_ring_and_the_ledger
     fallback = await fetch_one(db, "SELECT kind, delivery_state FROM notification"
                                    " WHERE case_id = %(c)s AND person_id = %(p)s", {"c": case["id"], "p": up})  # fmt: skip
     assert fallback is not None and fallback["kind"] == "unreachable"
-    assert await cases.verify_ledger(conn=db, case_id=case["id"], signer=SIGNER) == (True, None)
+    assert (await cases.verify_ledger(conn=db, case_id=case["id"], keys=KEYS)).valid
 
 
 async def test_a_round_whose_lease_ran_out_does_not_overwrite_the_next_claim(fresh_database):

@@ -17,6 +17,7 @@ from grid.db import connect, fetch_all, fetch_one
 
 KEY = base64.b64encode(b"k" * 32).decode()  # the seed behind SIGNER
 SIGNER = Signer.from_seed(KEY)
+KEYS = {SIGNER.key_id: SIGNER.public_key}
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
@@ -55,7 +56,7 @@ async def test_two_worker_processes_escalate_an_overdue_case_once(fresh_database
         # The push step after the sweep records who could not be rung (nobody has a phone here).
         workflow = [a for a in actions if a != "push_unreachable"]
         assert actions.count("escalate") == 1 and workflow[-1] == "assign"
-        assert await cases.verify_ledger(conn=conn, case_id=case["id"], signer=SIGNER) == (True, None)
+        assert (await cases.verify_ledger(conn=conn, case_id=case["id"], keys=KEYS)).valid
 
 
 def test_a_killed_server_does_not_leave_its_worker_behind(fresh_database):
