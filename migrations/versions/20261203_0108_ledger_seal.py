@@ -11,7 +11,7 @@ Adding columns does not fire the append-only trigger (no row is updated).
 
 Revision ID: 0108
 Revises: 0107
-Create Date: 2026-12-04
+Create Date: 2026-12-03
 """
 
 from __future__ import annotations

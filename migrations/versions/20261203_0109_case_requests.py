@@ -7,8 +7,8 @@ is claimed before the case is read, and a write on a case that does not exist mu
 404, not a constraint error.
 
 Revision ID: 0109
-Revises: 0107
-Create Date: 2026-12-10
+Revises: 0108
+Create Date: 2026-12-03
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0109"
-down_revision = "0107"
+down_revision = "0108"
 branch_labels = None
 depends_on = None
 
