@@ -350,3 +350,31 @@ async def test_no_token_or_password_ever_reaches_a_log(client, make_account, dem
                refreshed["access_token"], refreshed["refresh_token"], admin.access_token]  # fmt: skip
     for secret in secrets:
         assert secret not in logged
+
+
+WEAK = ["1111111111", "aaaaaaaaaa", "1234567890", "password123", "qwertyuiop", "wuzhang-demo", "abcdefghijkl"]
+
+
+async def test_common_and_trivial_passwords_are_refused_wherever_a_password_is_set(client, db, make_account):
+    admin, user = await make_account("admin"), await make_account("dispatcher")
+    phone = "19700000005"
+    for password in [*WEAK, phone]:  # the new user's own phone number too
+        r = await client.post("/api/v1/admin/users", headers=admin.headers,
+                              json={"phone": phone, "name": "某人", "password": password})  # fmt: skip
+        assert r.status_code == 422, (password, r.text)
+        error = r.json()["error"]
+        assert error["code"] == "weak_password" and error["details"] == {"field": "password"}
+        assert "密码" in error["message"], error["message"]
+    assert await fetch_value(db, "SELECT count(*) FROM user_account WHERE phone = %(p)s", {"p": phone}) == 0
+    r = await client.post("/api/v1/admin/users", headers=admin.headers,
+                          json={"phone": phone, "name": "某人", "password": "1111111111"})  # fmt: skip
+    assert "重复" in r.json()["error"]["message"]  # says why
+    for password in [*WEAK, user.phone]:  # a reset, the user's phone included
+        r = await client.post(f"/api/v1/admin/users/{user.user_id}/password", headers=admin.headers,
+                              json={"password": password})  # fmt: skip
+        assert r.status_code == 422 and r.json()["error"]["code"] == "weak_password", (password, r.text)
+    assert (await login(client, user.phone)).status_code == 200  # the old password still works
+    # A long passphrase is fine.
+    r = await client.post(f"/api/v1/admin/users/{user.user_id}/password", headers=admin.headers,
+                          json={"password": "窑洞 枣树 黄河 -- 米脂 2026 晚霞"})  # fmt: skip
+    assert r.status_code == 200, r.text
