@@ -12,6 +12,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import __version__, errors, metrics, policy
 from app.accounts import demo as demo_accounts
+from app.accounts import security
 from app.accounts.cache import PrincipalCache, TokenCache
 from app.db import Database
 from app.limits import RequestGuard
@@ -29,6 +30,7 @@ def schema_head() -> str | None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.refuse_unsafe_production()
+    security.passwords(settings)  # the hasher and its dummy hash, made now rather than on a first login
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,6 +1,8 @@
 """Logging in, rotating, logging out, disabling; the throttle; audit; and no secrets in logs."""
 
 import logging
+import statistics
+import time
 from contextlib import asynccontextmanager
 
 import psycopg
@@ -378,3 +380,31 @@ async def test_common_and_trivial_passwords_are_refused_wherever_a_password_is_s
     r = await client.post(f"/api/v1/admin/users/{user.user_id}/password", headers=admin.headers,
                           json={"password": "窑洞 枣树 黄河 -- 米脂 2026 晚霞"})  # fmt: skip
     assert r.status_code == 200, r.text
+
+
+async def test_login_time_does_not_tell_whether_a_phone_has_an_account(db, settings):
+    """The one timed test: medians of 30 interleaved tries each, within 10%."""
+    from app.accounts import service
+
+    # Real argon2 work (tens of ms, the parameters both paths use), and limits out of the way.
+    timed = settings.model_copy(update={
+        "argon2_time_cost": 2, "argon2_memory_kib": 16384, "login_max_failures_pair": 10_000,
+        "login_slow_after_failures_phone": 10_000, "login_max_failures_ip": 10_000,
+    })  # fmt: skip
+    phone = "19700000077"
+    await service.create_user(conn=db, settings=timed, county_code="610827", phone=phone, name="计时",
+                              password=PASSWORD, grants=[], actor=None, ip=None)  # fmt: skip
+    app = create_app(timed)
+    app.state.db = SharedConnection(db)
+    known, unknown = [], []
+    async with asgi_client(app) as c:
+        for i in range(35):
+            for target, times in ((phone, known), (f"1970001{i:04d}", unknown))[:: 1 if i % 2 else -1]:
+                start = time.perf_counter()
+                r = await login(c, target, "wrong-password-123")
+                elapsed = time.perf_counter() - start
+                assert r.status_code == 401, r.text
+                if i >= 5:  # the first five of each warm up
+                    times.append(elapsed)
+    k, u = statistics.median(known), statistics.median(unknown)
+    assert abs(k - u) / min(k, u) < 0.10, f"known {k * 1000:.1f} ms, unknown {u * 1000:.1f} ms"
