@@ -81,7 +81,10 @@ def serve(
     background = subprocess.Popen(worker_cmd) if with_worker else None
     try:
         uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
-                    access_log=settings.access_log, loop="uvloop", http="httptools")  # fmt: skip
+                    access_log=settings.access_log, loop="uvloop", http="httptools",
+                    # X-Forwarded-For is believed only from WUZHANG_TRUSTED_PROXIES (create_app);
+                    # uvicorn's own default would believe anything sent from 127.0.0.1.
+                    proxy_headers=False)  # fmt: skip
     finally:
         if background is not None:
             background.terminate()
@@ -293,6 +296,22 @@ def users_create_admin(
         err.print(f"[red]error:[/red] {exc.message}{hint}")
         raise typer.Exit(1) from None
     err.print(f"created admin {phone} (user {user_id}) on {settings.county_code}")
+
+
+@users_cli.command("disable-demo")
+def users_disable_demo() -> None:
+    """Disable every demo account that still has the published demo password (production
+    refuses to start while one does). Demo accounts given a password of their own are kept."""
+    from app.accounts import demo as demo_accounts
+
+    async def disable() -> list[str]:
+        async with _connection() as conn:
+            return await demo_accounts.disable(conn=conn, settings=get_settings())
+
+    phones = _run(disable())
+    err.print(f"disabled {len(phones)} demo account(s) with the published password" + (": " if phones else ""))
+    for phone in phones:
+        err.print(f"  {phone}")
 
 
 @grid_cli.command("export")

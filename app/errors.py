@@ -25,6 +25,7 @@ from app.accounts.exceptions import (
     NotAuthenticated,
     TooManyAttempts,
     UserNotFound,
+    WeakPassword,
 )
 from geo.exceptions import BadBoundaryFile, GeoError, MissingCRS, UnknownCRS, UnsupportedFormat
 from grid.cases.exceptions import (
@@ -77,6 +78,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     UserNotFound: 404,
     AccountConflict: 409,
     InvalidGrant: 422,
+    WeakPassword: 422,
     TooManyAttempts: 429,
     AccountsError: 400,
 }

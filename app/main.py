@@ -8,8 +8,11 @@ from contextlib import asynccontextmanager
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import __version__, errors, metrics, policy
+from app.accounts import demo as demo_accounts
+from app.accounts import security
 from app.accounts.cache import PrincipalCache, TokenCache
 from app.db import Database
 from app.limits import RequestGuard
@@ -27,10 +30,13 @@ def schema_head() -> str | None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.refuse_unsafe_production()
+    security.passwords(settings)  # the hasher and its dummy hash, made now rather than on a first login
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.db.open()
+        if settings.env == "production":
+            await demo_accounts.refuse_in_production(app.state.db, settings)
         app.state.listener.start()
         try:
             yield
@@ -59,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               versions=state.tile_versions, inbox=state.inbox)  # fmt: skip
     errors.install(app)
     app.add_middleware(RequestGuard, settings=settings)
+    if settings.trusted_proxies:  # else the peer is the client, whatever X-Forwarded-For says
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     # Busiest first: a request is matched against the routers in this order, route by route.
     for router in (grid.router, tiles.router, cases.router, push.router, auth.router, health.router, admin.router,
                    imports.router, imports.roster_router, metrics.router, web.router):  # fmt: skip

@@ -1,22 +1,36 @@
-"""GET /metrics in the Prometheus text format.
+"""GET /metrics in the Prometheus text format, for a scraper holding WUZHANG_METRICS_TOKEN.
 
 Push is delivered by worker processes, not by the API; so the figures come from the
 database (push_counter and the notification outbox), which every worker writes. Any
 API process then reports the same, complete numbers, and they survive restarts.
+
+A scrape never queries: each process keeps the figures in memory and reads them again in
+the background at most every WUZHANG_METRICS_REFRESH_S. Only the first scrape a process
+gets waits for the first reading (a counter that started at zero would look like a jump).
+Without a token set, /metrics is not served (404): it needs no login otherwise.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hmac
+import logging
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import push
-from app.deps import SessionDep
+from app.accounts.exceptions import NotAuthenticated
+from app.policy import bearer_token
+from app.settings import Settings
 
+log = logging.getLogger("wuzhang.metrics")
 router = APIRouter(tags=["health"])
 
 # Seconds from the decision (the case's commit) to FCM accepting the message.
@@ -56,9 +70,67 @@ class PushCollector:
         yield h
 
 
+@dataclass
+class Figures:
+    """The process's latest reading of the database's figures, and the refresh under way."""
+
+    collector: PushCollector | None = None
+    taken_at: float = 0.0  # time.monotonic() of the reading
+    refreshing: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+async def read_figures(app: Any, figures: Figures) -> None:
+    async with app.state.db.connection() as conn:
+        figures.collector = PushCollector(*await push.metrics_figures(conn, LATENCY_BUCKETS))
+    figures.taken_at = time.monotonic()
+
+
+async def _refresh(app: Any, figures: Figures) -> None:
+    try:
+        await read_figures(app, figures)
+    except Exception:  # the scrape keeps the last reading, and its age says how old it is
+        log.warning("reading the figures for /metrics failed", exc_info=True)
+
+
+def _figures(app: Any) -> Figures:
+    figures: Figures | None = getattr(app.state, "metrics_figures", None)
+    if figures is None:
+        figures = app.state.metrics_figures = Figures()
+    return figures
+
+
+def _check_token(request: Request, settings: Settings) -> None:
+    expected = settings.metrics_token.get_secret_value()
+    if not expected:
+        raise StarletteHTTPException(404)
+    given = bearer_token(request) or ""
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise NotAuthenticated("/metrics needs 'Authorization: Bearer <WUZHANG_METRICS_TOKEN>'")
+
+
 @router.get("/metrics", include_in_schema=False)
-async def metrics(conn: SessionDep) -> Response:
-    counters, states, histogram = await push.metrics_figures(conn, LATENCY_BUCKETS)
+async def metrics(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    _check_token(request, settings)
+    figures = _figures(request.app)
+    if figures.collector is None:
+        await read_figures(request.app, figures)
+    elif time.monotonic() - figures.taken_at >= settings.metrics_refresh_s and (
+        figures.refreshing is None or figures.refreshing.done()
+    ):
+        figures.refreshing = asyncio.create_task(_refresh(request.app, figures), name="wuzhang-metrics")
+    assert figures.collector is not None
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(PushCollector(counters, states, histogram))
+    registry.register(figures.collector)
+    age = GaugeMetricFamily("wuzhang_metrics_age_seconds", "how old the database figures of this answer are")
+    age.add_metric([], time.monotonic() - figures.taken_at)
+    registry.register(_Fixed([age]))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class _Fixed:
+    def __init__(self, families: list[Any]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Any]:
+        yield from self.families

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from grid.cases.ledger import Signer, key_id_of, public_key_from_b64
 
@@ -141,11 +142,40 @@ class Settings(BaseSettings):
     # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory). Tests lower them.
     argon2_time_cost: int = Field(default=3, ge=1, alias="WUZHANG_ARGON2_TIME_COST")
     argon2_memory_kib: int = Field(default=65536, ge=8, alias="WUZHANG_ARGON2_MEMORY_KIB")
-    # Failed logins before a lockout, per phone and per address; each further
-    # failure doubles the lockout, from `login_lockout_seconds` up to a day.
-    login_max_failures_phone: int = Field(default=5, ge=1, alias="WUZHANG_LOGIN_MAX_FAILURES_PHONE")
-    login_max_failures_ip: int = Field(default=30, ge=1, alias="WUZHANG_LOGIN_MAX_FAILURES_IP")
+    # Failed logins (docs/accounts.md, "Failed logins"). Per phone *and* address: after
+    # this many in a row that phone is locked for that address only, `login_lockout_seconds`
+    # doubled by each further failure, up to a day.
+    login_max_failures_pair: int = Field(default=5, ge=1, alias="WUZHANG_LOGIN_MAX_FAILURES_PAIR")
     login_lockout_seconds: int = Field(default=60, ge=1, alias="WUZHANG_LOGIN_LOCKOUT_SECONDS")
+    # Per phone from every address: past this many failures in a row each further try waits
+    # a cool-down (1 s, doubled each time, at most `login_slowdown_max_seconds`), never a lockout.
+    login_slow_after_failures_phone: int = Field(default=20, ge=1, alias="WUZHANG_LOGIN_SLOW_AFTER_FAILURES_PHONE")
+    login_slowdown_max_seconds: int = Field(default=30, ge=1, alias="WUZHANG_LOGIN_SLOWDOWN_MAX_SECONDS")
+    # Per address, whatever the phone: a burst of this many failures, then one for every
+    # `login_ip_leak_seconds` (100 and 36 s: 100 an hour). High, because a township office
+    # shares one address behind NAT, and each person's typos stop at their own pair lock.
+    login_max_failures_ip: int = Field(default=100, ge=1, alias="WUZHANG_LOGIN_MAX_FAILURES_IP")
+    login_ip_leak_seconds: float = Field(default=36.0, gt=0, alias="WUZHANG_LOGIN_IP_LEAK_SECONDS")
+    # Only from these peers (addresses or CIDRs, comma-separated) is X-Forwarded-For believed;
+    # from anyone else the peer's own address is the client. Empty: no proxy is trusted.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="WUZHANG_TRUSTED_PROXIES")
+    # A new password must score at least this on zxcvbn's 0-4 scale (3: "safely unguessable").
+    password_min_score: int = Field(default=3, ge=0, le=4, alias="WUZHANG_PASSWORD_MIN_SCORE")
+    # GET /metrics wants `Authorization: Bearer <this>`; unset, /metrics answers 404.
+    metrics_token: SecretStr = Field(default=SecretStr(""), alias="WUZHANG_METRICS_TOKEN")
+    # The database's figures behind /metrics are read again at most this often, in the background.
+    metrics_refresh_s: float = Field(default=30.0, gt=0, alias="WUZHANG_METRICS_REFRESH_S")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        parts = [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+        for part in parts if isinstance(parts, list) else []:
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"WUZHANG_TRUSTED_PROXIES: {part!r} is not an IP address or a CIDR network") from None
+        return parts
 
     def refuse_unsafe_production(self) -> None:
         """Production must not sign tokens with a secret that is published in the source."""

@@ -176,9 +176,9 @@ class SharedConnection:
     dedicated = connection
 
 
-def asgi_client(app: object, **kw: object) -> httpx.AsyncClient:
-    """The app over HTTP in this process; the caller's address is 'testclient'."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("testclient", 50000))  # type: ignore[arg-type]
+def asgi_client(app: object, *, peer: str = "testclient", **kw: object) -> httpx.AsyncClient:
+    """The app over HTTP in this process; the caller's address is `peer` ('testclient')."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(peer, 50000))  # type: ignore[arg-type]
     return httpx.AsyncClient(transport=transport, base_url="http://testserver", **kw)  # type: ignore[arg-type]
 
 

@@ -3,19 +3,30 @@ dispatcher, a mediator per tier, a leader and an admin, all with one shared pass
 
 Created idempotently by `wuzhang demo load` (so by `make run`), never in production.
 README.md lists them; tests/api/test_demo_accounts.py checks the README against this.
+Production refuses to start while one of them still has the published password
+(`still_demo`), and `wuzhang users disable-demo` disables those (`disable`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg_pool import PoolTimeout
 
 from app.accounts import repository as repo
-from app.accounts import service
+from app.accounts import security, service
 from app.settings import Settings
 from grid.db import Conn
 from grid.repository import nodes as node_sql
 
-DEMO_PASSWORD = "wuzhang-demo"
+log = logging.getLogger("wuzhang.accounts")
+
+DEMO_PASSWORD = security.DEMO_PASSWORD
 
 # English names of the chiefs, by (chain, level).
 CHIEF_TITLES = {
@@ -74,7 +85,60 @@ async def ensure(*, conn: Conn, settings: Settings, county_code: str) -> tuple[l
             continue
         await service.create_user(
             conn=conn, settings=settings, county_code=county_code, phone=a.phone, name=a.name,
-            password=DEMO_PASSWORD, grants=[a.grant] if a.grant else [], actor=None, ip=None,
+            password=DEMO_PASSWORD, grants=[a.grant] if a.grant else [], actor=None, ip=None, demo=True,
         )  # fmt: skip
         created += 1
     return accounts, created
+
+
+# The staff accounts' phones (plan's `staff`); chiefs' phones come from the loaded county.
+STAFF_PHONES = tuple(f"1910000{n:04d}" for n in range(1, 7))
+
+
+async def still_demo(*, conn: Conn, settings: Settings) -> list[str]:
+    """Phones of live accounts made by the demo loader whose password is still the published one
+    (checked against the stored hash: a demo account given its own password is fine)."""
+    phones = {*STAFF_PHONES, *(a.phone for a in await plan(conn))}
+    rows = await repo.live_users_by_phone(conn, phones=sorted(phones))
+    passwords = security.passwords(settings)
+
+    def check() -> list[str]:
+        return [r["phone"] for r in rows if passwords.verify(r["password_hash"], DEMO_PASSWORD)]
+
+    return await asyncio.to_thread(check)
+
+
+async def disable(*, conn: Conn, settings: Settings) -> list[str]:
+    """Disable every account `still_demo` finds (their logins end too); returns their phones."""
+    phones = await still_demo(conn=conn, settings=settings)
+    now = datetime.now(UTC)
+    async with conn.transaction():
+        for row in await repo.live_users_by_phone(conn, phones=phones):
+            await repo.set_disabled(conn, user_id=row["id"], at=now)
+            await repo.revoke_user_refresh_tokens(conn, user_id=row["id"], at=now)
+            await service.record(conn=conn, county_code=settings.county_code, actor_user_id=None,
+                                 action="admin.demo_disable", target=f"user:{row['id']}", ip="cli")  # fmt: skip
+    return phones
+
+
+def refusal(phones: list[str]) -> str:
+    return (
+        f"WUZHANG_ENV=production, but {len(phones)} account(s) still have the published demo password "
+        f"({DEMO_PASSWORD!r}): {', '.join(phones)}. Disable them with `wuzhang users disable-demo`, "
+        "or give each a password of its own (POST /api/v1/admin/users/{id}/password), then start again."
+    )
+
+
+async def refuse_in_production(db: Any, settings: Settings) -> None:
+    """At start-up in production (`db`: app.db.Database): RuntimeError, naming the accounts and
+    the fix, while a demo account still has the published password. With the database out of
+    reach the service starts anyway; a login with that password is refused then too."""
+    try:
+        async with db.connection() as conn:
+            phones = await still_demo(conn=conn, settings=settings)
+    except (psycopg.OperationalError, PoolTimeout):
+        log.warning("could not look for demo accounts (database unreachable); their logins are refused anyway")
+        return
+    if phones:
+        await db.close()
+        raise RuntimeError(refusal(phones))

@@ -52,3 +52,9 @@ class InvalidGrant(AccountsError):
     """A role that does not fit its node, e.g. a dispatcher on a village."""
 
     code = "invalid_grant"
+
+
+class WeakPassword(AccountsError):
+    """A new password that is too short or too easy to guess."""
+
+    code = "weak_password"

@@ -109,7 +109,7 @@ class LoginThrottle(Base):
     last_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (CheckConstraint("kind IN ('phone','ip')", name="kind_known"),)
+    __table_args__ = (CheckConstraint("kind IN ('pair','phone','ip')", name="kind_known"),)
 
 
 __all__ = ["AuditLog", "Grant", "LoginThrottle", "RefreshToken", "UserAccount"]

@@ -47,6 +47,16 @@ async def user_by_phone(conn: Conn, *, phone: str) -> Row | None:
 _USER_COLUMNS = "u.id, u.phone, u.person_id, pe.name, u.disabled_at, u.created_at"
 
 
+async def live_users_by_phone(conn: Conn, *, phones: Sequence[str]) -> list[Row]:
+    """Accounts not disabled among these phones, with their password hashes."""
+    return await fetch_all(
+        conn,
+        "SELECT id, phone, password_hash FROM user_account WHERE phone = ANY(%(p)s) AND disabled_at IS NULL"
+        " ORDER BY phone",
+        {"p": list(phones)},
+    )
+
+
 async def get_user(conn: Conn, *, user_id: int) -> Row | None:
     return await fetch_one(
         conn,
@@ -281,34 +291,40 @@ SELECT a.id, a.at, a.actor_user_id, u.phone AS actor_phone, a.action, a.target, 
 # --- login throttle -------------------------------------------------------------
 
 
-async def locked_until(conn: Conn, *, key_hashes: Sequence[str]) -> datetime | None:
-    """The latest lock still in force among the keys, if any."""
+async def seconds_locked(conn: Conn, *, key_hashes: Sequence[str]) -> float | None:
+    """Seconds until the latest lock still in force among the keys ends (the database's
+    clock, which set it), or None."""
     return await fetch_value(
         conn,
-        "SELECT max(locked_until) FROM login_throttle WHERE key_hash = ANY(%(keys)s) AND locked_until > now()",
+        "SELECT extract(epoch FROM max(locked_until) - now())::float8 FROM login_throttle"
+        " WHERE key_hash = ANY(%(keys)s) AND locked_until > now()",
         {"keys": list(key_hashes)},
     )
 
 
-async def count_failure(conn: Conn, *, key_hash: str, kind: str) -> int:
-    """One more failure on the key; returns the failures in a row so far."""
+async def count_failure(conn: Conn, *, key_hash: str, kind: str, leak_s: float | None = None) -> int:
+    """One more failure on the key; returns its count. The count starts again after a day
+    without failures; with `leak_s`, it also drops by one for every `leak_s` seconds since the
+    last failure (so occasional typos behind a shared address never add up)."""
     return int(
         await fetch_value(
             conn,
             """
 INSERT INTO login_throttle (key_hash, kind, failures, last_failed_at) VALUES (%(key)s, %(kind)s, 1, now())
 ON CONFLICT (key_hash) DO UPDATE SET last_failed_at = now(),
-  -- a day without failures starts the count again
   failures = CASE WHEN login_throttle.last_failed_at < now() - interval '1 day' THEN 1
-                  ELSE login_throttle.failures + 1 END
+                  WHEN %(leak)s::float8 IS NULL THEN login_throttle.failures + 1
+                  ELSE greatest(login_throttle.failures - floor(
+                         extract(epoch FROM now() - login_throttle.last_failed_at) / %(leak)s::float8)::int, 0) + 1
+             END
 RETURNING failures
 """,
-            {"key": key_hash, "kind": kind},
+            {"key": key_hash, "kind": kind, "leak": leak_s},
         )
     )
 
 
-async def lock(conn: Conn, *, key_hash: str, seconds: int) -> None:
+async def lock(conn: Conn, *, key_hash: str, seconds: float) -> None:
     await execute(
         conn,
         "UPDATE login_throttle SET locked_until = now() + make_interval(secs => %(s)s) WHERE key_hash = %(key)s",
@@ -316,5 +332,5 @@ async def lock(conn: Conn, *, key_hash: str, seconds: int) -> None:
     )
 
 
-async def clear_throttle(conn: Conn, *, key_hash: str) -> None:
-    await execute(conn, "DELETE FROM login_throttle WHERE key_hash = %(key)s", {"key": key_hash})
+async def clear_throttle(conn: Conn, *, key_hashes: Sequence[str]) -> None:
+    await execute(conn, "DELETE FROM login_throttle WHERE key_hash = ANY(%(keys)s)", {"keys": list(key_hashes)})

@@ -6,14 +6,17 @@ Nothing here logs: tokens and passwords must never reach a log line.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
 
 from app.accounts.exceptions import NotAuthenticated
 from app.settings import Settings
@@ -22,9 +25,20 @@ ALGORITHM = "HS256"
 ISSUER = "wuzhang"
 
 
+# The demo accounts' shared password (app.accounts.demo); published in README.md.
+DEMO_PASSWORD = "wuzhang-demo"
+
+
+def is_demo_password(password: str) -> bool:
+    return hmac.compare_digest(password.encode(), DEMO_PASSWORD.encode())
+
+
 class Passwords:
     def __init__(self, *, time_cost: int, memory_kib: int) -> None:
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
+        # Verified against when the phone is unknown, so that costs one verify with the same
+        # parameters, like a known phone. Made once, here: never on a login's path.
+        self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
@@ -39,11 +53,6 @@ class Passwords:
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)
 
-    @cached_property
-    def _dummy_hash(self) -> str:
-        # Made once per process: an unknown phone then costs one verify, like a known one.
-        return self._hasher.hash(secrets.token_urlsafe(16))
-
 
 def passwords(settings: Settings) -> Passwords:
     """The process's hasher for these settings (built once: its dummy hash is kept)."""
@@ -53,6 +62,41 @@ def passwords(settings: Settings) -> Passwords:
 @lru_cache(maxsize=8)
 def _passwords(time_cost: int, memory_kib: int) -> Passwords:
     return Passwords(time_cost=time_cost, memory_kib=memory_kib)
+
+
+# What zxcvbn found, in words a county user can act on.
+WEAKNESS = {
+    "repeat": "含有重复的字符（如 aaaa、1111）",
+    "sequence": "含有顺序字符（如 1234、abcd）",
+    "spatial": "含有键盘上相邻的按键（如 qwerty）",
+    "date": "含有日期或年份",
+    "dictionary": "含有常用密码或常见单词",
+    "user_input": "含有手机号、姓名或本系统的名称",
+}
+MIN_PASSWORD_LENGTH = 10
+# zxcvbn's time grows with the length; a passphrase is judged by its first 64 characters.
+ZXCVBN_MAX_CHARS = 64
+
+
+def password_problem(password: str, *, min_score: int, user_inputs: Sequence[str] = ()) -> str | None:
+    """Why `password` is too easy to guess (in Chinese, for the person choosing it), or None.
+
+    zxcvbn (Dropbox's strength estimator) knows common passwords, words, names, keyboard
+    patterns, repeats, sequences and dates; `user_inputs` (the phone, the name) count as known too.
+    """
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"密码至少需要 {MIN_PASSWORD_LENGTH} 个字符"
+    inputs = [*user_inputs, "wuzhang", "五长", DEMO_PASSWORD]
+    result = zxcvbn(password[:ZXCVBN_MAX_CHARS], user_inputs=[i for i in inputs if i])
+    if result["score"] >= min_score:
+        return None
+    reasons = []
+    for match in result["sequence"]:
+        kind = "user_input" if match.get("dictionary_name") == "user_inputs" else match["pattern"]
+        if kind in WEAKNESS and WEAKNESS[kind] not in reasons:
+            reasons.append(WEAKNESS[kind])
+    why = "，".join(reasons) or "太短或太简单"
+    return f"密码太容易被猜到：{why}。请换一个更长、不含规律的密码，例如由几个不相关的词组成"
 
 
 def issue_access_token(*, settings: Settings, user_id: int, now: datetime | None = None) -> tuple[str, int]:

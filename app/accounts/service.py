@@ -28,6 +28,7 @@ from app.accounts.exceptions import (
     NotAuthenticated,
     TooManyAttempts,
     UserNotFound,
+    WeakPassword,
 )
 from app.accounts.scope import Principal, ScopeNode, grant_problem
 from app.settings import Settings
@@ -38,7 +39,7 @@ from grid.repository import nodes as node_sql
 from grid.repository import roster as roster_sql
 
 PHONE_RE = re.compile(r"^1\d{10}$")
-WRONG_LOGIN = "the phone number or the password is wrong"
+WRONG_LOGIN = "手机号或密码不正确"
 
 
 @dataclass(frozen=True)
@@ -104,35 +105,63 @@ ROOMS = Rooms()
 # --- logging in and out ---------------------------------------------------------
 
 
+def throttle_keys(*, phone: str, ip: str | None) -> dict[str, str]:
+    """The login throttle's keys (hashed: nothing typed is stored in clear): the phone and
+    address together, the phone from anywhere, the address whatever the phone."""
+    return {
+        "pair": security.hash_key("pair", f"{phone}|{ip or '-'}"),
+        "phone": security.hash_key("phone", phone),
+        "ip": security.hash_key("ip", ip or "-"),
+    }
+
+
+def throttle_seconds(settings: Settings, kind: str, failures: int) -> float:
+    """How long the key must wait after its `failures`-th failure in a row (0: not at all)."""
+    if kind == "pair":  # this phone from this address: a lockout, doubling
+        return security.lockout_seconds(failures=failures, threshold=settings.login_max_failures_pair,
+                                        base=settings.login_lockout_seconds)  # fmt: skip
+    if kind == "phone":  # this phone from anywhere: a short cool-down, never a lockout
+        return security.lockout_seconds(failures=failures, threshold=settings.login_slow_after_failures_phone,
+                                        base=1, cap=settings.login_slowdown_max_seconds)  # fmt: skip
+    # this address: until the count has leaked back under the limit
+    over = failures - settings.login_max_failures_ip + 1
+    return over * settings.login_ip_leak_seconds if over > 0 else 0.0
+
+
 async def login(*, conn: Conn, settings: Settings, phone: str, password: str, ip: str | None) -> Tokens:
-    """Phone + password to tokens; the same error whether the phone is unknown or the password wrong."""
+    """Phone + password to tokens; the same error, after the same work, whether the phone is
+    unknown, the password wrong or the account disabled."""
     phone = phone.strip()
-    keys = {"phone": security.hash_key("phone", phone), "ip": security.hash_key("ip", ip or "-")}
-    until = await repo.locked_until(conn, key_hashes=list(keys.values()))
-    if until is not None:
-        wait = max(1, int((until - _now()).total_seconds()) + 1)
-        raise TooManyAttempts(f"too many failed logins; try again in {wait} seconds", retry_after=wait)
+    keys = throttle_keys(phone=phone, ip=ip)
+    locked = await repo.seconds_locked(conn, key_hashes=list(keys.values()))
+    if locked is not None:
+        wait = max(1, int(locked) + 1)
+        raise TooManyAttempts(f"登录失败次数过多，请 {wait} 秒后再试（或请管理员重置密码）", retry_after=wait)
     passwords = security.passwords(settings)
     user = await repo.user_by_phone(conn, phone=phone)
     ok = await asyncio.to_thread(passwords.verify, user["password_hash"] if user else None, password)
-    if not ok or user is None or user["disabled_at"] is not None:
-        thresholds = {"phone": settings.login_max_failures_phone, "ip": settings.login_max_failures_ip}
+    # A demo account left in a production database: its password is published in README.md.
+    demo_refused = ok and settings.env == "production" and security.is_demo_password(password)
+    if not ok or user is None or user["disabled_at"] is not None or demo_refused:
         async with conn.transaction():
             for kind, key in keys.items():
-                failures = await repo.count_failure(conn, key_hash=key, kind=kind)
-                seconds = security.lockout_seconds(
-                    failures=failures, threshold=thresholds[kind], base=settings.login_lockout_seconds
+                failures = await repo.count_failure(
+                    conn, key_hash=key, kind=kind, leak_s=settings.login_ip_leak_seconds if kind == "ip" else None
                 )
+                seconds = throttle_seconds(settings, kind, failures)
                 if seconds:
                     await repo.lock(conn, key_hash=key, seconds=seconds)
             await record(conn=conn, county_code=settings.county_code, actor_user_id=None,
-                         action="auth.login_failed", target=f"user:{user['id']}" if user else None, ip=ip)  # fmt: skip
+                         action="auth.login_demo_refused" if demo_refused else "auth.login_failed",
+                         target=f"user:{user['id']}" if user else None, ip=ip)  # fmt: skip
         raise InvalidCredentials(WRONG_LOGIN)
     new_hash = None
     if passwords.needs_rehash(user["password_hash"]):
         new_hash = await asyncio.to_thread(passwords.hash, password)
     async with conn.transaction():
-        await repo.clear_throttle(conn, key_hash=keys["phone"])
+        # The address's count is left to leak away: a login of one's own must not wipe
+        # out the failures one sprayed at others from the same address.
+        await repo.clear_throttle(conn, key_hashes=[keys["pair"], keys["phone"]])
         if new_hash is not None:
             await repo.set_password(conn, user_id=user["id"], password_hash=new_hash, changed=False)
         tokens = await _issue(conn=conn, settings=settings, user_id=user["id"], family_id=uuid.uuid4())
@@ -214,20 +243,28 @@ def principal_from_row(row: Row | dict[str, Any]) -> Principal:
 # --- administration -------------------------------------------------------------
 
 
+def check_password(settings: Settings, password: str, *, user_inputs: Sequence[str]) -> None:
+    """WeakPassword (422, saying why in Chinese) unless `password` is hard enough to guess."""
+    problem = security.password_problem(password, min_score=settings.password_min_score, user_inputs=user_inputs)
+    if problem:
+        raise WeakPassword(problem, field="password")
+
+
 async def create_user(
     *, conn: Conn, settings: Settings, county_code: str, phone: str, name: str, password: str | None,
-    grants: Sequence[GrantIn], actor: Principal | None, ip: str | None,
+    grants: Sequence[GrantIn], actor: Principal | None, ip: str | None, demo: bool = False,
 ) -> tuple[int, str | None]:  # fmt: skip
     """A new account, linked to the person with that phone (made if missing).
 
     Returns the user id and, if no password was given, the generated one: it is
-    shown once and only its hash is stored.
+    shown once and only its hash is stored. A given password must not be easy to guess;
+    only the demo accounts (`demo=True`, never in production) keep their published one.
     """
     phone = phone.strip()
     if not PHONE_RE.match(phone):
         raise InvalidInput(f"{phone!r} is not a mainland mobile number (11 digits starting with 1)", phone=phone)
-    if password is not None and len(password) < 10:
-        raise InvalidInput("a password needs at least 10 characters")
+    if password is not None and not demo:
+        check_password(settings, password, user_inputs=[phone, name])
     generated = None if password is not None else security.new_password()
     password_hash = await asyncio.to_thread(security.passwords(settings).hash, password or generated or "")
     async with conn.transaction():
@@ -328,8 +365,9 @@ async def reset_password(
 ) -> str | None:
     """A new password (generated unless given, shown once); every login of the user ends,
     access tokens included: a token issued before the change is refused."""
-    if password is not None and len(password) < 10:
-        raise InvalidInput("a password needs at least 10 characters")
+    if password is not None:
+        user = await _user(conn, user_id)
+        check_password(settings, password, user_inputs=[user["phone"], user["name"]])
     generated = None if password is not None else security.new_password()
     password_hash = await asyncio.to_thread(security.passwords(settings).hash, password or generated or "")
     async with conn.transaction():

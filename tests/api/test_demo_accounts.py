@@ -1,6 +1,7 @@
 """Demo accounts: made idempotently, each can log in with its role, and README lists them."""
 
 import asyncio
+import base64
 import os
 import re
 import subprocess
@@ -9,12 +10,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import pytest
 
 from app.accounts import demo as demo_accounts
+from app.accounts import security
 from app.main import create_app
-from app.settings import PROJECT_ROOT
-from grid.db import fetch_value
-from tests.conftest import PASSWORD, asgi_client, settings_for_tests
+from app.settings import PROJECT_ROOT, libpq_url
+from grid.db import connect, fetch_value
+from tests.conftest import PASSWORD, SharedConnection, asgi_client, settings_for_tests
 
 TITLE_ROLES = {"dispatcher": ["dispatcher"], "county leader": ["leader"], "admin": ["admin"]}
 
@@ -118,3 +121,48 @@ async def test_the_roster_cli_writes_a_private_csv_and_never_overwrites_it(fresh
     assert lines[1].split(",")[3] not in done.stdout + done.stderr
     again = await run_cli(cmd, env=env)
     assert again.returncode == 1 and "exists" in again.stderr
+
+
+def production(url):
+    ledger_key = base64.b64encode(b"k" * 32).decode()
+    return settings_for_tests(url, WUZHANG_ENV="production", WUZHANG_LEDGER_KEY=ledger_key)
+
+
+async def test_production_refuses_to_start_while_a_demo_account_has_the_published_password(fresh_database):
+    async with await connect(libpq_url(fresh_database)) as conn:
+        accounts, _ = await demo_accounts.ensure(conn=conn, settings=settings_for_tests(fresh_database),
+                                                 county_code="610827")  # fmt: skip
+        # A demo account given a password of its own is no longer a demo credential.
+        leader = next(a for a in accounts if a.title == "county leader")
+        new_hash = security.passwords(settings_for_tests(fresh_database)).hash(PASSWORD)
+        await conn.execute("UPDATE user_account SET password_hash = %(h)s WHERE phone = %(p)s",
+                           {"h": new_hash, "p": leader.phone})  # fmt: skip
+    app = create_app(production(fresh_database))
+    with pytest.raises(RuntimeError) as refused:
+        async with app.router.lifespan_context(app):
+            pass
+    message = str(refused.value)
+    assert "19100000006" in message and "wuzhang users disable-demo" in message
+    assert leader.phone not in message and f"{len(accounts) - 1} account(s)" in message
+
+    done = await run_cli([sys.executable, "-m", "app.cli", "users", "disable-demo"], env=cli_env(fresh_database))
+    assert done.returncode == 0 and "19100000006" in done.stderr, done.stderr
+    app = create_app(production(fresh_database))
+    async with app.router.lifespan_context(app), asgi_client(app) as client:  # it starts now
+        r = await client.post("/api/v1/auth/token", data={"username": "19100000006", "password": "wuzhang-demo"})
+        assert r.status_code == 401
+        r = await client.post("/api/v1/auth/token", data={"username": leader.phone, "password": PASSWORD})
+        assert r.status_code == 200
+
+
+async def test_in_production_the_demo_password_never_logs_in_even_if_the_start_check_was_skipped(db, settings):
+    # The start-up check needs the database; a service started while it was down skips it,
+    # and a login with the published password is refused all the same.
+    await demo_accounts.ensure(conn=db, settings=settings, county_code="610827")
+    app = create_app(production(settings.database_url))
+    app.state.db = SharedConnection(db)
+    async with asgi_client(app) as client:
+        r = await client.post("/api/v1/auth/token", data={"username": "19100000006", "password": "wuzhang-demo"})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_credentials"
+    action = await fetch_value(db, "SELECT action FROM audit_log ORDER BY id DESC LIMIT 1")
+    assert action == "auth.login_demo_refused"

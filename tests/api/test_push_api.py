@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
+from pydantic import SecretStr
+
+from app.db import DatabaseUnreachable
+from app.main import create_app
 from grid.cases import repository as repo
 from grid.db import fetch_value
+from tests.conftest import SharedConnection, asgi_client
 
 
 async def owner(db, token):
@@ -80,13 +87,67 @@ async def test_the_inbox_stream_sends_new_notifications_as_events(client, make_a
     assert r.status_code == 200 and "event: notification" not in r.text
 
 
-async def test_metrics_are_prometheus_text(client):
-    r = await client.get("/metrics")
-    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+METRICS_TOKEN = "scraper-" + "m" * 32
+
+
+def metrics_app(db, settings, **overrides):
+    app = create_app(settings.model_copy(update=overrides))
+    app.state.db = SharedConnection(db)
+    return app
+
+
+def scrape(client, token=METRICS_TOKEN):
+    return client.get("/metrics", headers={"Authorization": f"Bearer {token}"} if token else {})
+
+
+async def test_metrics_need_the_metrics_token_and_are_not_served_without_one(db, settings, client):
+    r = await scrape(client)  # WUZHANG_METRICS_TOKEN unset: there is no /metrics
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    app = metrics_app(db, settings, metrics_token=SecretStr(METRICS_TOKEN))
+    async with asgi_client(app) as c:
+        for token in (None, "wrong", METRICS_TOKEN + "x"):
+            r = await scrape(c, token)
+            assert r.status_code == 401 and r.json()["error"]["code"] == "not_authenticated", token
+        r = await scrape(c)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     for name in ("wuzhang_push_sent_total", "wuzhang_push_failed_total", "wuzhang_push_retried_total",
                  "wuzhang_push_tokens_deleted_total", "wuzhang_push_third_party_auth_errors_total",
-                 "wuzhang_push_delivery_latency_seconds_bucket"):  # fmt: skip
+                 "wuzhang_push_delivery_latency_seconds_bucket", "wuzhang_metrics_age_seconds"):  # fmt: skip
         assert name in r.text, name
+
+
+class NoDatabase:
+    """A database out of reach: any connection taken fails (the app maps this to 503)."""
+
+    @asynccontextmanager
+    async def connection(self):
+        raise DatabaseUnreachable("no database in this test")
+        yield
+
+    dedicated = connection
+
+
+def sent_total(text):
+    return float(re.search(r"^wuzhang_push_sent_total (\S+)$", text, flags=re.M).group(1))
+
+
+async def test_a_scrape_answers_from_memory_and_the_figures_are_read_again_in_the_background(db, settings):
+    await db.execute("INSERT INTO push_counter (name, value) VALUES ('sent', 7)"
+                     " ON CONFLICT (name) DO UPDATE SET value = 7")  # fmt: skip
+    app = metrics_app(db, settings, metrics_token=SecretStr(METRICS_TOKEN))
+    async with asgi_client(app) as c:
+        assert sent_total((await scrape(c)).text) == 7  # the first reading
+        await db.execute("UPDATE push_counter SET value = 9 WHERE name = 'sent'")
+        real_db, app.state.db = app.state.db, NoDatabase()
+        for _ in range(3):  # no query: with the database gone, the scrapes still answer
+            r = await scrape(c)
+            assert r.status_code == 200 and sent_total(r.text) == 7
+        # Older than WUZHANG_METRICS_REFRESH_S: this scrape answers at once and starts a reading.
+        app.state.db = real_db
+        app.state.metrics_figures.taken_at -= settings.metrics_refresh_s
+        assert sent_total((await scrape(c)).text) == 7
+        await app.state.metrics_figures.refreshing
+        assert sent_total((await scrape(c)).text) == 9
 
 
 async def test_an_overlong_token_is_refused_not_a_server_error(client, make_account):
