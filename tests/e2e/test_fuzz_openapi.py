@@ -10,9 +10,9 @@ runs last, since its random writes may disable the others.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter, defaultdict
 import os
 import uuid
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -144,24 +144,29 @@ def test_every_operation_answers_without_a_5xx_whatever_a_logged_in_caller_sends
     assert len(operations) >= 40, "the OpenAPI lost its operations"
     with requests.Session() as session:
         for operation in operations:
-            stream = operation.path in STREAMING
-
-            @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                      suppress_health_check=list(HealthCheck))  # fmt: skip
-            @given(case=_cases(operation, target.known))
-            def fuzz(case) -> None:
-                if stream:  # only the status line: the stream itself never ends
-                    kwargs = case.as_transport_kwargs(base_url=target.server.base, headers=headers)
-                    with session.request(**kwargs, stream=True, timeout=15) as raw:
-                        status, text = raw.status_code, ""
-                else:
-                    response = case.call(base_url=target.server.base, session=session, headers=headers, timeout=15)
-                    status, text = response.status_code, response.content[:300].decode(errors="replace")
-                seen[f"{case.method} {operation.path}"][status] += 1
-                if status >= 500:
-                    failures.append(f"{case.method} {case.formatted_path} {case.query} -> {status}: {text}")
-
-            fuzz()
+            _fuzz(operation, target, session, headers, seen, failures)
     for label, statuses in sorted(seen.items()):  # shown with -s: how deep the fuzz got
         print(role, label, dict(statuses))
     assert not failures, "\n".join(failures[:20])
+
+
+def _fuzz(operation, target: Target, session: requests.Session, headers: dict[str, str],
+          seen: dict[str, Counter[int]], failures: list[str]) -> None:  # fmt: skip
+    stream = operation.path in STREAMING
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(case=_cases(operation, target.known))
+    def fuzz(case) -> None:
+        if stream:  # only the status line: the stream itself never ends
+            kwargs = case.as_transport_kwargs(base_url=target.server.base, headers=headers)
+            with session.request(**kwargs, stream=True, timeout=15) as raw:
+                status, text = raw.status_code, ""
+        else:
+            response = case.call(base_url=target.server.base, session=session, headers=headers, timeout=15)
+            status, text = response.status_code, response.content[:300].decode(errors="replace")
+        seen[f"{case.method} {operation.path}"][status] += 1
+        if status >= 500:
+            failures.append(f"{case.method} {case.formatted_path} {case.query} -> {status}: {text}")
+
+    fuzz()
