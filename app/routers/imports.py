@@ -105,7 +105,7 @@ async def create_import(
         await asyncio.to_thread(_save_upload, file, path, settings.import_max_bytes)
         t0 = time.perf_counter()
         boundary = await asyncio.to_thread(read_boundaries, path, field_map=parse_field_map(field_map),
-                                           from_gcj02=from_gcj02)  # fmt: skip
+                                           from_gcj02=from_gcj02, name=Path(file.filename or "upload").name)  # fmt: skip
         read_s = time.perf_counter() - t0
     finally:
         shutil.rmtree(folder, ignore_errors=True)
