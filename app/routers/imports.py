@@ -177,7 +177,7 @@ async def create_roster_import(
     try:
         path = folder / f"roster{suffix}"
         await asyncio.to_thread(_save_upload, file, path, settings.import_max_bytes)
-        rows = await asyncio.to_thread(read_roster, path)
+        rows = await asyncio.to_thread(read_roster, path, name=name, max_rows=settings.import_max_rows)
         async with request.app.state.db.dedicated() as conn:
             report = await import_roster(conn=conn, county_code=settings.county_code, rows=rows, source=name,
                                          strict=strict, dry_run=dry_run)  # fmt: skip

