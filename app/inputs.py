@@ -79,7 +79,7 @@ def body_text_problems(content_type: str, body: bytes) -> list[dict[str, Any]]:
     {"where", "problem", "input": None} (the shape of every 422's details.errors).
 
     A body that does not parse is left alone: the route answers it in its own words."""
-    if content_type.startswith("application/json"):
+    if content_type.startswith("application/") and "json" in content_type.partition(";")[0]:
         try:
             pairs = list(_strings(json.loads(body), ()))
         except (ValueError, RecursionError):

@@ -33,8 +33,15 @@ from app.settings import Settings
 MULTIPART_OVERHEAD = 64 * 1024
 _ATTACHMENT = re.compile(r"^/api/v1/reports/[^/]+/attachments$")
 _IMPORTS = ("/api/v1/grid/imports", "/api/v1/roster/imports")
-# Bodies whose strings are checked at the door (multipart uploads carry files, not text).
-_TEXT_BODIES = (b"application/json", b"application/x-www-form-urlencoded")
+
+
+def _text_body(content_type: bytes) -> bool:
+    """A body whose strings are checked at the door: JSON (FastAPI reads a body without a
+    content type, or of any application/...+json, as JSON too) and urlencoded forms.
+    Multipart uploads carry files, not text fields that reach the database."""
+    media = content_type.partition(b";")[0].strip()
+    return (media in (b"", b"application/json", b"application/x-www-form-urlencoded")
+            or (media.startswith(b"application/") and media.endswith(b"+json")))  # fmt: skip
 
 
 def body_limit(settings: Settings, path: str) -> tuple[int, str]:
@@ -63,8 +70,8 @@ class RequestGuard:
             return
         limit, setting = body_limit(self.settings, scope["path"])
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        has_body = declared not in (None, b"0") or any(k == b"transfer-encoding" for k, _ in scope["headers"])
         if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
-            has_body = declared not in (None, b"0") or any(k == b"transfer-encoding" for k, _ in scope["headers"])
             await _answer(send, 422, "invalid_input", NUL_MESSAGE, {}, close=has_body)
             return
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
@@ -84,7 +91,7 @@ class RequestGuard:
             return message
 
         content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"").lower()
-        if not content_type.startswith(_TEXT_BODIES):
+        if not has_body or not _text_body(content_type):
             await self.app(scope, counting_receive, send)
             return
         try:
@@ -94,7 +101,7 @@ class RequestGuard:
             return
         if body is None:  # the client went away before its body was complete
             return
-        problems = body_text_problems(content_type.decode("latin-1"), body)
+        problems = body_text_problems(content_type.decode("latin-1") or "application/json", body)
         if problems:
             message = "; ".join(f"{p['where']}: {p['problem']}" for p in problems[:5])
             await _answer(send, 422, "invalid_request", message, {"errors": problems}, close=False)

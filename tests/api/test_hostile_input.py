@@ -60,6 +60,9 @@ async def test_a_nul_in_any_json_or_form_string_is_422_naming_the_field(client, 
          "body field 'note'"),
         (client.post("/api/v1/me/devices", json={"token": "fcm-token\x00-123456"}, headers=chief),
          "body field 'token'"),
+        # Without a Content-Type FastAPI reads the body as JSON all the same: so does the check.
+        (client.post("/api/v1/me/devices", content=json.dumps({"token": "fcm-token\x00-123456"}), headers=chief),
+         "body field 'token'"),
         (client.post("/api/v1/auth/token", data={"username": "19100000006\x00", "password": "wuzhang-demo"}),
          "form field 'username'"),
         (client.post("/api/v1/admin/users", json={"phone": "13700000001", "name": NUL}, headers=admin),
@@ -112,3 +115,31 @@ async def test_bd09_at_the_corner_of_the_world_is_a_4xx(client, db, case):
                           headers=chief | {"Idempotency-Key": str(uuid.uuid4())})  # fmt: skip
     assert r.status_code == 422 and r.json()["error"]["code"] == "point_off_earth", r.text
     assert await counts(db) == before
+
+
+@pytest.mark.parametrize(
+    ("sql", "status", "code"),
+    [
+        ("SELECT (10^30)::numeric::bigint", 422, "invalid_input"),  # NumericValueOutOfRange
+        ("SELECT 'abc'::int", 422, "invalid_input"),  # InvalidTextRepresentation
+        ("SELECT make_timestamptz(10000, 1, 1, 0, 0, 0) + interval '1000000 years'", 422, "invalid_input"),
+        ("SELECT convert_from('\\xff'::bytea, 'UTF8')", 422, "invalid_input"),  # CharacterNotInRepertoire
+        ("CREATE TEMP TABLE u (x int UNIQUE); INSERT INTO u VALUES (1), (1)", 409, "conflict"),
+    ],
+)
+async def test_what_the_database_refuses_is_mapped_once_to_422_or_409(db, sql, status, code):
+    """Errors raised by the real database go through app.errors' one handler."""
+    import psycopg
+    from starlette.requests import Request
+
+    from app.errors import database_refused
+
+    with pytest.raises((psycopg.DataError, psycopg.IntegrityError)) as raised:
+        async with db.transaction():
+            for statement in sql.split("; "):
+                await db.execute(statement)
+    request = Request({"type": "http", "method": "POST", "path": "/x", "headers": [], "query_string": b""})
+    answer = await database_refused(request, raised.value)
+    body = json.loads(bytes(answer.body))
+    assert answer.status_code == status and body["error"]["code"] == code, body
+    assert body["error"]["message"]
