@@ -498,7 +498,7 @@ def roster_import(
 
     settings = get_settings()
     try:
-        rows = read_roster(file)
+        rows = read_roster(file, max_rows=settings.import_max_rows)
     except GridError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from None
@@ -561,6 +561,7 @@ def users_create_for_posts(
 
     from app.accounts import service
     from grid.exceptions import NodeNotFound
+    from grid.sheets import csv_text
 
     settings = get_settings()
     try:
@@ -586,7 +587,7 @@ def users_create_for_posts(
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["phone", "name", "node_code", "initial_password"])
-        writer.writerows([a.phone, a.name, a.node_code, a.password] for a in made)
+        writer.writerows([csv_text(v) for v in (a.phone, a.name, a.node_code, a.password)] for a in made)
     err.print(f"{len(made)} accounts created under {code}; initial passwords in {output} (mode 600)")
     if skipped:
         err.print(f"skipped {len(skipped)} post holders whose phone is not an 11-digit mobile number")

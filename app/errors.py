@@ -27,7 +27,7 @@ from app.accounts.exceptions import (
     UserNotFound,
     WeakPassword,
 )
-from geo.exceptions import BadBoundaryFile, GeoError, MissingCRS, UnknownCRS, UnsupportedFormat
+from geo.exceptions import BadBoundaryFile, GeoError, MissingCRS, PointOffEarth, UnknownCRS, UnsupportedFormat
 from grid.cases.exceptions import (
     AttachmentRefused,
     AttachmentTooLarge,
@@ -63,6 +63,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     OutsideJurisdiction: 422,
     InvalidInput: 422,
     UnknownCRS: 422,
+    PointOffEarth: 422,
     HierarchyError: 422,
     ImportRefused: 422,
     UnsupportedFormat: 415,
@@ -171,6 +172,38 @@ async def database_unavailable(request: Request, exc: Exception) -> JSONResponse
     return JSONResponse(error_body(code, message), status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
+# What the database refused about a value, in words a person can act on. A value the
+# input boundary (app/inputs.py) let through ends here, never as a 500; the statement's
+# transaction is rolled back, so nothing of the request is written.
+DATA_ERRORS: dict[type[psycopg.Error], str] = {
+    psycopg.errors.NumericValueOutOfRange: "数值超出数据库可保存的范围",
+    psycopg.errors.DatetimeFieldOverflow: "时间超出数据库可保存的范围",
+    psycopg.errors.InvalidDatetimeFormat: "时间格式无效",
+    psycopg.errors.InvalidTextRepresentation: "数值或编码的格式无效",
+    psycopg.errors.CharacterNotInRepertoire: "文字含有无效字符",
+    psycopg.errors.UntranslatableCharacter: "文字含有数据库无法保存的字符",
+    psycopg.errors.StringDataRightTruncation: "文字过长",
+}
+
+
+async def database_refused(request: Request, exc: Exception) -> JSONResponse:
+    """A value the database cannot hold (422), or a row that already exists (409)."""
+    assert isinstance(exc, (psycopg.DataError, psycopg.IntegrityError))
+    diag = exc.diag
+    log.info("database refused %s %s: %s %s", request.method, request.url.path, type(exc).__name__,
+             diag.message_primary)  # fmt: skip
+    if isinstance(exc, (psycopg.errors.UniqueViolation, psycopg.errors.ExclusionViolation)):
+        message = "同样的记录已经存在（例如这个手机号已有账号），或刚被他人同时写入；请刷新后查看，不要重复提交"
+        return JSONResponse(error_body("conflict", message, {"constraint": diag.constraint_name}), status_code=409)
+    if isinstance(exc, psycopg.IntegrityError):
+        message = "数据库拒绝了这次写入：它与已有数据的约束不符；请检查提交的内容，本次未写入任何数据"
+        return JSONResponse(error_body("invalid_input", message, {"constraint": diag.constraint_name}),
+                            status_code=422)  # fmt: skip
+    what = next((m for cls, m in DATA_ERRORS.items() if isinstance(exc, cls)), "提交的值数据库无法保存")
+    message = f"{what}；请检查提交的数值、时间和文字，本次未写入任何数据"
+    return JSONResponse(error_body("invalid_input", message, {"sqlstate": diag.sqlstate}), status_code=422)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse(
@@ -185,5 +218,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(psycopg.OperationalError, database_unavailable)
+    app.add_exception_handler(psycopg.DataError, database_refused)
+    app.add_exception_handler(psycopg.IntegrityError, database_refused)
     app.add_exception_handler(PoolTimeout, database_unavailable)
     app.add_exception_handler(Exception, unexpected_error)

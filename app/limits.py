@@ -8,7 +8,10 @@ measurable, where a FastAPI dependency on every route would cost a little each t
   it); a body without one (chunked) is counted as it arrives and refused as soon as it
   passes the limit;
 - a NUL character in the path or a query parameter (PostgreSQL text cannot hold one):
-  422, rather than a failure deep inside.
+  422, rather than a failure deep inside;
+- a JSON or urlencoded form body holding a string PostgreSQL cannot store (a NUL, a
+  lone surrogate): read whole (it is small: `json_max_bytes` at most), checked once
+  (app.inputs), and answered 422 naming the field, before any route sees it.
 
 Uploads have limits of their own (a photo, a boundary or roster file); every other
 body, JSON or form, gets `json_max_bytes` (256 KiB by default).
@@ -18,16 +21,27 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.inputs import body_text_problems
 from app.settings import Settings
 
 # Room for the multipart envelope around an uploaded file.
 MULTIPART_OVERHEAD = 64 * 1024
 _ATTACHMENT = re.compile(r"^/api/v1/reports/[^/]+/attachments$")
 _IMPORTS = ("/api/v1/grid/imports", "/api/v1/roster/imports")
+
+
+def _text_body(content_type: bytes) -> bool:
+    """A body whose strings are checked at the door: JSON (FastAPI reads a body without a
+    content type, or of any application/...+json, as JSON too) and urlencoded forms.
+    Multipart uploads carry files, not text fields that reach the database."""
+    media = content_type.partition(b";")[0].strip()
+    return (media in (b"", b"application/json", b"application/x-www-form-urlencoded")
+            or (media.startswith(b"application/") and media.endswith(b"+json")))  # fmt: skip
 
 
 def body_limit(settings: Settings, path: str) -> tuple[int, str]:
@@ -54,11 +68,12 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
-            await _answer(send, 422, "invalid_input", NUL_MESSAGE, {})
-            return
         limit, setting = body_limit(self.settings, scope["path"])
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        has_body = declared not in (None, b"0") or any(k == b"transfer-encoding" for k, _ in scope["headers"])
+        if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
+            await _answer(send, 422, "invalid_input", NUL_MESSAGE, {}, close=has_body)
+            return
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _answer(send, 413, "payload_too_large", _message(limit, setting), {"limit": limit})
             return
@@ -75,13 +90,58 @@ class RequestGuard:
                     raise HTTPException(413, _message(limit, setting))
             return message
 
-        await self.app(scope, counting_receive, send)
+        content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"").lower()
+        if not has_body or not _text_body(content_type):
+            await self.app(scope, counting_receive, send)
+            return
+        try:
+            body = await _read_body(counting_receive)
+        except HTTPException:
+            await _answer(send, 413, "payload_too_large", _message(limit, setting), {"limit": limit})
+            return
+        if body is None:  # the client went away before its body was complete
+            return
+        problems = body_text_problems(content_type.decode("latin-1") or "application/json", body)
+        if problems:
+            message = "; ".join(f"{p['where']}: {p['problem']}" for p in problems[:5])
+            await _answer(send, 422, "invalid_request", message, {"errors": problems}, close=False)
+            return
+        await self.app(scope, _replay(body, receive), send)
 
 
-async def _answer(send: Send, status: int, code: str, message: str, details: dict[str, int]) -> None:
-    """An error in the one shape, sent before the app has seen the request."""
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body already read, handed to the app as one message; then the real channel
+    (which tells the app when the client disconnects)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _answer(send: Send, status: int, code: str, message: str, details: dict[str, Any], *,
+                  close: bool = True) -> None:  # fmt: skip
+    """An error in the one shape, sent before the app has seen the request. `close` when
+    the body was not read: the connection cannot carry another request after it."""
     body = json.dumps({"error": {"code": code, "message": message, "details": details}}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})  # fmt: skip
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
+from app.inputs import Id, Moment
 from geo.crs import CRS
 from grid.cases.enums import Section, State, Tier
 from grid.levels import Chain
@@ -221,15 +222,8 @@ class ReportIn(BaseModel):
     severity: int = Field(ge=1, le=4)
     description: str = Field(min_length=1, max_length=4000)
     parties: list[PartyIn] = Field(default_factory=list, max_length=30)
-    occurred_at: datetime | None = None
-    client_recorded_at: datetime | None = None
-
-    @field_validator("occurred_at", "client_recorded_at")
-    @classmethod
-    def _aware(cls, v: datetime | None) -> datetime | None:
-        if v is not None and v.tzinfo is None:
-            raise ValueError("give a time zone, e.g. 2026-03-01T09:00:00+08:00")
-        return v
+    occurred_at: Moment | None = None
+    client_recorded_at: Moment | None = None
 
 
 class ActionIn(BaseModel):
@@ -409,7 +403,7 @@ class InboxPage(BaseModel):
 
 
 class ReadIn(BaseModel):
-    ids: list[int] = Field(min_length=1, max_length=500)
+    ids: list[Id] = Field(min_length=1, max_length=500)
 
 
 class MarkedOut(BaseModel):

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     page_size_max: int = Field(default=500, alias="WUZHANG_PAGE_SIZE_MAX")
     # Uploaded boundary files above this size are refused (413) before they are read.
     import_max_bytes: int = Field(default=200 * 1024 * 1024, alias="WUZHANG_IMPORT_MAX_BYTES")
+    # A roster file with a data row past this row is refused: 9,000 chiefs with room to spare.
+    import_max_rows: int = Field(default=50_000, ge=1, alias="WUZHANG_IMPORT_MAX_ROWS")
 
     # Ed25519 seed (32 bytes, base64) that signs the case ledger. Unset in development:
     # a key is made once under .data/ and kept there.

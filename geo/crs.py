@@ -15,7 +15,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from geo.exceptions import UnknownCRS
+from geo.exceptions import PointOffEarth, UnknownCRS
 
 _A = 6378245.0  # Krasovsky 1940 semi-major axis, as used by GCJ-02
 _EE = 0.00669342162296594323  # its first eccentricity squared
@@ -101,8 +101,20 @@ def to_wgs84(lon: float, lat: float, crs: CRS | str) -> tuple[float, float]:
     if crs is CRS.wgs84:
         return lon, lat
     if crs is CRS.gcj02:
-        return gcj02_to_wgs84(lon, lat)
-    return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
+        out = gcj02_to_wgs84(lon, lat)
+    else:
+        out = gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
+    # BD-09's offset moves a point at the edge of the map off it (-180, -90 becomes
+    # -180.0065, -90.006), which PostGIS cannot transform.
+    if not (math.isfinite(out[0]) and math.isfinite(out[1]) and -180 <= out[0] <= 180 and -90 <= out[1] <= 90):
+        raise PointOffEarth(
+            f"坐标 ({lon}, {lat}) 按 {crs.value} 换算成 WGS-84 后为 ({out[0]:.6f}, {out[1]:.6f})，不在地球上"
+            "（经度须在 -180 到 180、纬度在 -90 到 90 之间）；请检查坐标系参数 crs 是否选对",
+            lon=lon,
+            lat=lat,
+            crs=crs.value,
+        )
+    return out
 
 
 def _delta_many(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

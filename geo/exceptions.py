@@ -30,3 +30,9 @@ class MissingCRS(BadBoundaryFile):
 
 class UnsupportedFormat(BadBoundaryFile):
     code = "unsupported_format"
+
+
+class PointOffEarth(GeoError):
+    """A point whose coordinates, once converted to WGS-84, lie off the globe."""
+
+    code = "point_off_earth"

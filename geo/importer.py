@@ -29,6 +29,7 @@ FIELDS = ("code", "name", "level", "chain", "parent_code", "floor_from", "floor_
 ALIASES = {"parent_cod": "parent_code", "floor_fro": "floor_from"}
 SUFFIXES = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".zip": "zip"}
 WGS84 = ProjCRS.from_epsg(4326)
+INT_LIMIT = 2**31  # PostgreSQL integer, where floor numbers are kept
 
 
 @dataclass(frozen=True)
@@ -68,14 +69,14 @@ def parse_field_map(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _dataset_path(path: Path) -> str:
+def _dataset_path(path: Path, name: str) -> str:
     """A zipped Shapefile is read in place through GDAL's /vsizip/."""
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise UnsupportedFormat(
-            f"{path.name}: unsupported format {suffix or '(no extension)'}; use .geojson, .gpkg, .shp or a "
+            f"{name}: unsupported format {suffix or '(no extension)'}; use .geojson, .gpkg, .shp or a "
             ".zip holding a Shapefile",
-            file=path.name,
+            file=name,
         )
     if not path.exists():
         raise BadBoundaryFile(f"{path} does not exist", file=str(path))
@@ -85,12 +86,12 @@ def _dataset_path(path: Path) -> str:
         try:
             names = zipfile.ZipFile(path).namelist()
         except zipfile.BadZipFile:
-            raise UnsupportedFormat(f"{path.name} is not a zip archive", file=path.name) from None
+            raise UnsupportedFormat(f"{name} is not a zip archive", file=name) from None
         shps = [n for n in names if n.lower().endswith(".shp")]
         if len(shps) != 1:
             raise UnsupportedFormat(
-                f"{path.name} must hold exactly one .shp (with its .shx, .dbf and .prj); it holds {len(shps)}",
-                file=path.name,
+                f"{name} must hold exactly one .shp (with its .shx, .dbf and .prj); it holds {len(shps)}",
+                file=name,
             )
         return f"/vsizip/{path}/{shps[0]}"
     return str(path)
@@ -105,39 +106,55 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def _int(value: Any, field: str, row: int) -> int | None:
+def _int(value: Any, field: str, row: int, name: str) -> int | None:
     text = _text(value)
     if text is None:
         return None
     try:
-        return int(float(text))
+        number = int(float(text))
     except ValueError:
-        raise BadBoundaryFile(f"row {row}: {field} {text!r} is not a whole number", row=row, field=field) from None
+        raise BadBoundaryFile(f"{name}: row {row}: {field} {text!r} is not a whole number", row=row,
+                              field=field) from None  # fmt: skip
+    except OverflowError:  # inf
+        number = INT_LIMIT
+    if abs(number) >= INT_LIMIT:  # an integer column holds no more
+        raise BadBoundaryFile(f"{name}：第 {row} 个要素的 {field} 值 {text} 超出范围（须是 ±2147483647 以内的整数）",
+                              row=row, field=field)  # fmt: skip
+    return number
 
 
 def read_boundaries(
-    path: str | Path, *, field_map: Mapping[str, str] | None = None, from_gcj02: bool = False, layer: str | None = None
+    path: str | Path,
+    *,
+    field_map: Mapping[str, str] | None = None,
+    from_gcj02: bool = False,
+    layer: str | None = None,
+    name: str | None = None,
 ) -> BoundaryFile:
-    """The features of `path`, reprojected to WGS-84, fields renamed by `field_map`."""
+    """The features of `path`, reprojected to WGS-84, fields renamed by `field_map`.
+
+    `name` is what messages call the file (an upload's own name, not where the server
+    keeps it); the file's name by default."""
     path = Path(path)
-    source = _dataset_path(path)
+    name = name or path.name
+    source = _dataset_path(path, name)
     try:
         layers = pyogrio.list_layers(source)
         layer = layer or str(layers[0][0])
         meta, _, geoms, field_data = pyogrio.raw.read(source, layer=layer, force_2d=True)
     except pyogrio.errors.DataSourceError as exc:
-        raise BadBoundaryFile(f"{path.name}: cannot read it ({exc})", file=path.name) from None
+        raise BadBoundaryFile(f"{name}: cannot read it ({_hide(exc, path, name)})", file=name) from None
     except pyogrio.errors.DataLayerError as exc:
-        raise BadBoundaryFile(f"{path.name}: no layer {layer!r} ({exc})", file=path.name) from None
+        raise BadBoundaryFile(f"{name}: no layer {layer!r} ({_hide(exc, path, name)})", file=name) from None
     driver = meta.get("driver") or SUFFIXES[path.suffix.lower()]
     if len(geoms) == 0:
-        raise BadBoundaryFile(f"{path.name} (layer {layer!r}) has no features", file=path.name, layer=layer)
+        raise BadBoundaryFile(f"{name} (layer {layer!r}) has no features", file=name, layer=layer)
     if not meta.get("crs"):
         hint = " (its .prj file is missing)" if driver == "ESRI Shapefile" else ""
         raise MissingCRS(
-            f"{path.name} does not say which coordinate system it is in{hint}. Coordinates are never guessed: "
+            f"{name} does not say which coordinate system it is in{hint}. Coordinates are never guessed: "
             "add the .prj the surveyor delivered, or re-export the file with its CRS.",
-            file=path.name,
+            file=name,
         )
     crs = ProjCRS.from_user_input(meta["crs"])
     names = [ALIASES.get(str(f).lower(), str(f).lower()) for f in meta["fields"]]
@@ -148,12 +165,20 @@ def read_boundaries(
     for required in ("code", "level"):
         if required not in columns:
             raise BadBoundaryFile(
-                f"{path.name} has no {required!r} field (fields: {', '.join(map(str, meta['fields']))}); "
+                f"{name} has no {required!r} field (fields: {', '.join(map(str, meta['fields']))}); "
                 f"rename one with --map SOURCE={required}",
-                file=path.name,
+                file=name,
             )
     shapes = shapely.from_wkb(geoms)
     shapes = _to_wgs84(shapes, crs)
+    off = _off_globe(shapes)
+    if off:
+        rows = [i + 1 for i in off]
+        raise BadBoundaryFile(
+            f"{name}：第 {rows[0]} 个要素的坐标按 {_crs_name(crs)} 换算后不在地球上"
+            f"（共 {len(rows)} 个要素如此：{', '.join(map(str, rows[:20]))}）；请检查坐标和文件声明的坐标系",
+            file=name, row=rows[0], rows=rows[:100], crs=_crs_name(crs),
+        )  # fmt: skip
     if from_gcj02:
         shapes = shapely.transform(shapes, gcj02_to_wgs84_many)
     wkbs = shapely.to_wkb(shapes)
@@ -167,13 +192,30 @@ def read_boundaries(
             level=(_text(get("level", i)) or "").lower() or None,
             chain=(_text(get("chain", i)) or "").lower() or None,
             parent_code=_text(get("parent_code", i)),
-            floor_from=_int(get("floor_from", i), "floor_from", i + 1),
-            floor_to=_int(get("floor_to", i), "floor_to", i + 1),
+            floor_from=_int(get("floor_from", i), "floor_from", i + 1, name),
+            floor_to=_int(get("floor_to", i), "floor_to", i + 1, name),
             wkb=wkbs[i],
         )
         for i in range(n)
     ]
     return BoundaryFile(path=str(path), driver=driver, layer=layer, crs=_crs_name(crs), records=records)
+
+
+def _hide(exc: Exception, path: Path, name: str) -> str:
+    """GDAL's message with the file's place on the server replaced by its name."""
+    text = str(exc)
+    for where in (f"/vsizip/{path}", str(path), str(path.parent)):
+        text = text.replace(where, name)
+    return text
+
+
+def _off_globe(shapes: np.ndarray) -> list[int]:
+    """Indexes of the shapes with a coordinate that is not a finite longitude and latitude."""
+    bounds = shapely.bounds(shapes)  # NaN for a missing or empty geometry
+    present = ~shapely.is_missing(shapes) & ~shapely.is_empty(shapes)
+    lon_ok = (bounds[:, 0] >= -180) & (bounds[:, 2] <= 180)  # NaN and inf compare false
+    lat_ok = (bounds[:, 1] >= -90) & (bounds[:, 3] <= 90)
+    return [int(i) for i in np.flatnonzero(present & ~(lon_ok & lat_ok))]
 
 
 def _crs_name(crs: ProjCRS) -> str:
@@ -187,7 +229,8 @@ def _to_wgs84(shapes: np.ndarray, crs: ProjCRS) -> np.ndarray:
     transformer = Transformer.from_crs(crs, WGS84, always_xy=True)
 
     def fn(coords: np.ndarray) -> np.ndarray:
-        x, y = transformer.transform(coords[:, 0], coords[:, 1], errcheck=True)
+        # A point PROJ cannot convert becomes inf; read_boundaries names its feature.
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
         return np.column_stack((x, y))
 
     return shapely.transform(shapes, fn)

@@ -10,6 +10,7 @@ post ends and a new one starts, so the history survives.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import csv
 import re
 from collections import Counter
@@ -26,6 +27,7 @@ from grid.db import Conn
 from grid.exceptions import GridError, InvalidInput
 from grid.repository import nodes as node_sql
 from grid.repository import roster as roster_sql
+from grid.sheets import append_row
 
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 COLUMNS = ("node_code", "role", "name", "phone", "start_date")
@@ -85,34 +87,95 @@ class _Post:
     started_at: datetime
 
 
-def read_roster(path: str | Path) -> list[RosterRow]:
-    """Rows of a .csv (UTF-8, with or without BOM) or .xlsx (first sheet), keyed by COLUMNS."""
+# Reading stops after this many blank rows in a row: what follows is a sheet's empty tail
+# (a file of 2 million blank rows is read in a moment, not in minutes).
+BLANK_RUN_END = 1000
+# Columns read from each row: the header's few, with room for a county's own extra ones.
+MAX_COLUMNS = 64
+# What Excel on a Chinese Windows saves ("CSV" there is GBK; GB18030 is its superset),
+# after UTF-8 with or without BOM.
+CSV_ENCODINGS = ("utf-8-sig", "gb18030")
+
+
+def read_roster(path: str | Path, *, name: str | None = None, max_rows: int = 50_000) -> list[RosterRow]:
+    """Rows of a .csv (UTF-8 with or without BOM, GBK or GB18030) or .xlsx (first sheet,
+    read as a stream), keyed by COLUMNS. `name` is what messages call the file (an upload's
+    own name); a data row past row `max_rows` + 1 (WUZHANG_IMPORT_MAX_ROWS) refuses the file."""
     path = Path(path)
+    name = name or path.name
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            table = [row for row in csv.reader(fh)]
-    elif suffix == ".xlsx":
-        from openpyxl import load_workbook
+        encoding = _csv_encoding(path, name)
+        with path.open(encoding=encoding, newline="") as fh:
+            return _rows(csv.reader(fh), name, max_rows)
+    if suffix == ".xlsx":
+        return _xlsx_rows(path, name, max_rows)
+    raise InvalidInput(f"{name}: a roster is a .csv or .xlsx file", file=name)
 
-        sheet = load_workbook(path, read_only=True, data_only=True).worksheets[0]
-        table = [list(r) for r in sheet.iter_rows(values_only=True)]
-    else:
-        raise InvalidInput(f"{path.name}: a roster is a .csv or .xlsx file", file=path.name)
-    if not table:
-        raise InvalidInput(f"{path.name} is empty", file=path.name)
-    header = [HEADER_ALIASES.get(str(h or "").strip().lower(), str(h or "").strip()) for h in table[0]]
+
+def _csv_encoding(path: Path, name: str) -> str:
+    """The first of CSV_ENCODINGS that decodes the whole file (read in blocks, not at once)."""
+    for encoding in CSV_ENCODINGS:
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with path.open("rb") as fh:
+                while block := fh.read(1 << 20):
+                    decoder.decode(block)
+                decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    raise InvalidInput(f"{name}：无法识别文件的文字编码；请在 Excel 中另存为“CSV UTF-8”或 .xlsx 后重新导入", file=name)
+
+
+def _xlsx_rows(path: Path, name: str, max_rows: int) -> list[RosterRow]:
+    from openpyxl import load_workbook
+
+    try:
+        # read_only: the sheet's XML is parsed as a stream, so memory stays flat.
+        book = load_workbook(path, read_only=True, data_only=True)
+        try:
+            return _rows(book.worksheets[0].iter_rows(values_only=True, max_col=MAX_COLUMNS), name, max_rows)
+        finally:
+            book.close()
+    except GridError:
+        raise
+    except Exception as exc:  # openpyxl raises many kinds (zip, XML, KeyError) for a damaged file
+        raise InvalidInput(f"{name}：无法读取这个 .xlsx 文件（{type(exc).__name__}）；请用 Excel 打开确认后另存再导入",
+                           file=name) from None  # fmt: skip
+
+
+def _blank(values: Sequence[Any]) -> bool:
+    return all(v is None or str(v).strip() == "" for v in values)
+
+
+def _rows(table: Iterable[Sequence[Any]], name: str, max_rows: int) -> list[RosterRow]:
+    lines = iter(table)
+    first = next(lines, None)
+    if first is None:
+        raise InvalidInput(f"{name} is empty", file=name)
+    header = [HEADER_ALIASES.get(str(h or "").strip().lower(), str(h or "").strip()) for h in first]
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise InvalidInput(
-            f"{path.name}: missing column(s) {', '.join(missing)}; the header row needs "
+            f"{name}: missing column(s) {', '.join(missing)}; the header row needs "
             f"{', '.join(COLUMNS)} (or 节点编码, 职务, 姓名, 手机号, 任职日期)",
-            file=path.name, missing=missing,
+            file=name, missing=missing,
         )  # fmt: skip
-    rows = []
-    for number, values in enumerate(table[1:], start=2):
-        if all(v is None or str(v).strip() == "" for v in values):
-            continue  # blank lines at the end of a sheet
+    rows, blank_run = [], 0
+    for number, values in enumerate(lines, start=2):
+        if _blank(values):
+            blank_run += 1
+            if blank_run >= BLANK_RUN_END:
+                break  # the sheet's empty tail
+            continue
+        blank_run = 0
+        if number > max_rows + 1:
+            raise InvalidInput(
+                f"{name}：第 {number} 行超出了导入上限 {max_rows:,} 行（WUZHANG_IMPORT_MAX_ROWS）；"
+                "请把名册分成几个文件分别导入，或删去表格末尾多余的行",
+                file=name, row=number, max_rows=max_rows,
+            )  # fmt: skip
         rows.append(RosterRow(number, {h: (values[i] if i < len(values) else None) for i, h in enumerate(header)}))
     return rows
 
@@ -257,10 +320,10 @@ def write_error_workbook(rows: Iterable[RosterRow], errors: Sequence[RowError], 
     book = Workbook(write_only=False)
     sheet = book.active
     sheet.title = "roster"
-    sheet.append([*COLUMNS, "error"])
+    append_row(sheet, [*COLUMNS, "error"])
     red = PatternFill("solid", fgColor="FFC7CE")
     for r in rows:
-        sheet.append([_cell(r.values.get(c)) for c in COLUMNS] + [by_row.get(r.row, "")])
+        append_row(sheet, [_cell(r.values.get(c)) for c in COLUMNS] + [by_row.get(r.row, "")])
         if r.row in by_row:
             for cell in sheet[sheet.max_row]:
                 cell.fill = red
@@ -283,11 +346,14 @@ async def export_roster(*, conn: Conn, code: str, path: str | Path) -> int:
 def _write_roster_workbook(posts: Sequence[Mapping[str, Any]], path: str | Path) -> None:
     from openpyxl import Workbook
 
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("roster")
-    sheet.append(list(COLUMNS))
+    # Not write_only: its rows cannot be restyled after append (append_row marks formula-like
+    # text); a county's roster (some 9,000 posts) fits in memory easily.
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "roster"
+    append_row(sheet, COLUMNS)
     for p in posts:
-        sheet.append([p["node_code"], p["role"], p["name"], p["phone"], p["started_at"].astimezone(CHINA).date()])
+        append_row(sheet, [p["node_code"], p["role"], p["name"], p["phone"], p["started_at"].astimezone(CHINA).date()])
     book.save(path)
 
 

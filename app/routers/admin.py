@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from app import schemas
 from app.accounts import service
 from app.deps import AdminDep, SessionDep, SettingsDep
+from app.inputs import Id
 from app.routers.auth import all_grants
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
@@ -44,7 +45,7 @@ async def create_user(
 async def list_users(
     caller: AdminDep,
     conn: SessionDep,
-    cursor: Annotated[int | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[Id | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> schemas.UserPage:
     rows, next_cursor = await service.list_users(conn=conn, cursor=cursor, limit=limit, actor=caller)
@@ -52,33 +53,33 @@ async def list_users(
 
 
 @router.get("/admin/users/{user_id}", responses=ERRORS)
-async def get_user(user_id: int, caller: AdminDep, conn: SessionDep) -> schemas.UserDetailOut:
+async def get_user(user_id: Id, caller: AdminDep, conn: SessionDep) -> schemas.UserDetailOut:
     user, principal = await service.get_user(conn=conn, user_id=user_id, actor=caller)
     return schemas.UserDetailOut(**user, roles=sorted(principal.roles), scopes=all_grants(principal))
 
 
 @router.post("/admin/users/{user_id}/grants", status_code=204, responses=ERRORS, response_class=Response)
-async def add_grants(user_id: int, body: list[schemas.GrantIn], caller: AdminDep, conn: SessionDep) -> Response:
+async def add_grants(user_id: Id, body: list[schemas.GrantIn], caller: AdminDep, conn: SessionDep) -> Response:
     await service.add_grants(conn=conn, user_id=user_id, grants=_grants(body), actor=caller, ip=caller.ip)
     return Response(status_code=204)
 
 
 @router.post("/admin/users/{user_id}/disable", status_code=204, responses=ERRORS, response_class=Response)
-async def disable_user(user_id: int, caller: AdminDep, conn: SessionDep) -> Response:
+async def disable_user(user_id: Id, caller: AdminDep, conn: SessionDep) -> Response:
     """Takes effect at once: every server process refuses the user's access tokens on their next request."""
     await service.set_disabled(conn=conn, user_id=user_id, disabled=True, actor=caller, ip=caller.ip)
     return Response(status_code=204)
 
 
 @router.post("/admin/users/{user_id}/enable", status_code=204, responses=ERRORS, response_class=Response)
-async def enable_user(user_id: int, caller: AdminDep, conn: SessionDep) -> Response:
+async def enable_user(user_id: Id, caller: AdminDep, conn: SessionDep) -> Response:
     await service.set_disabled(conn=conn, user_id=user_id, disabled=False, actor=caller, ip=caller.ip)
     return Response(status_code=204)
 
 
 @router.post("/admin/users/{user_id}/password", responses=ERRORS)
 async def reset_password(
-    user_id: int, body: schemas.PasswordResetIn, caller: AdminDep, conn: SessionDep, settings: SettingsDep
+    user_id: Id, body: schemas.PasswordResetIn, caller: AdminDep, conn: SessionDep, settings: SettingsDep
 ) -> schemas.PasswordResetOut:
     """Set a new password (generated unless given); every login of the user ends, access tokens included."""
     generated = await service.reset_password(conn=conn, settings=settings, user_id=user_id, password=body.password,
@@ -90,10 +91,10 @@ async def reset_password(
 async def audit(
     caller: AdminDep,
     conn: SessionDep,
-    cursor: Annotated[int | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[Id | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     action: Annotated[str | None, Query(max_length=64, description="e.g. read.chief_phone")] = None,
-    actor: Annotated[int | None, Query(description="user id of the actor")] = None,
+    actor: Annotated[Id | None, Query(description="user id of the actor")] = None,
 ) -> schemas.AuditPage:
     """The audit log, newest first. Reading it is audited too."""
     rows, next_cursor = await service.audit_page(conn=conn, cursor=cursor, limit=limit, action=action,

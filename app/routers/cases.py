@@ -16,6 +16,7 @@ from app import schemas
 from app.accounts import service as accounts
 from app.accounts.scope import Principal
 from app.deps import CallerDep, SessionDep, SettingsDep
+from app.inputs import Id
 from app.routers.grid import parse_bbox
 from grid.cases import service as cases
 from grid.cases.catalogue import SEVERITIES
@@ -185,7 +186,7 @@ async def list_cases(
     overdue: Annotated[bool | None, Query()] = None,
     bbox: Annotated[str | None, Query()] = None,
     mine: Annotated[bool, Query(description="only cases assigned to me")] = False,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[Id | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.CasePage:
     """Cases in the caller's area, newest first, filtered; every query is scoped."""
@@ -235,7 +236,7 @@ async def cases_geojson(
 async def my_tasks(
     caller: CallerDep,
     conn: SessionDep,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[Id | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.CasePage:
     """The phone app's queue: open cases assigned to me."""
@@ -352,7 +353,7 @@ async def verify(case_id: int, caller: CallerDep, conn: SessionDep, settings: Se
 async def inbox(
     caller: CallerDep,
     conn: SessionDep,
-    after: Annotated[int | None, Query(ge=1, description="next_cursor of the previous page")] = None,
+    after: Annotated[Id | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.InboxPage:
     """My notifications, newest first: the record; push is only the doorbell."""

