@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from app import __version__, errors, metrics, policy
 from app.accounts.cache import PrincipalCache, TokenCache
 from app.db import Database
+from app.headers import SecurityHeaders
 from app.limits import RequestGuard
 from app.listen import InboxBell, Listener
 from app.routers import admin, auth, cases, grid, health, imports, push, tiles, web
@@ -43,6 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Grid-based conflict management: five-chief grid, three-tier mediation, signed ledger.",
         version=__version__,
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are served by app.routers.web, from this app's own files
+        redoc_url=None,
     )
     state = app.state
     state.settings = settings
@@ -59,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               versions=state.tile_versions, inbox=state.inbox)  # fmt: skip
     errors.install(app)
     app.add_middleware(RequestGuard, settings=settings)
+    app.add_middleware(SecurityHeaders)  # outermost: refusals at the door carry the headers too
     # Busiest first: a request is matched against the routers in this order, route by route.
     for router in (grid.router, tiles.router, cases.router, push.router, auth.router, health.router, admin.router,
                    imports.router, imports.roster_router, metrics.router, web.router):  # fmt: skip

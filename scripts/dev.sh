@@ -46,7 +46,7 @@ usage() {
 usage: scripts/dev.sh COMMAND
   deps      install missing Debian packages (PostgreSQL 15, PostGIS 3, chromium, python3-venv)
   venv      create .venv and install requirements.lock (hash-checked) and the project
-  web       install the map page's JS (MapLibre GL) from npm into node_modules/
+  web       install the pages' JS (MapLibre GL, Swagger UI, Redoc) from npm into node_modules/
   db-start  start the project-local PostgreSQL (nothing if DATABASE_URL is set)
   db-stop   stop it
   db-env    print `export DATABASE_URL=...`  (eval "$(scripts/dev.sh db-env)")
@@ -144,14 +144,18 @@ cmd_check() {
 
 # --- web -----------------------------------------------------------------------
 
-# The page at /map is served with MapLibre GL JS from node_modules/ (no CDN): install
-# it from the lock file when it is missing or the lock file changed.
+# The pages /map, /docs and /redoc are served with MapLibre GL JS, Swagger UI and Redoc
+# from node_modules/ (no CDN): install them from the lock file when one is missing or
+# the lock file changed. .npmrc: no install scripts, no peer dependencies.
+WEB_FILES=(node_modules/maplibre-gl/dist/maplibre-gl.js node_modules/swagger-ui-dist/swagger-ui-bundle.js
+           node_modules/redoc/bundles/redoc.standalone.js)
 cmd_web() {
-  local stamp
+  local stamp f missing=0
   command -v npm >/dev/null || die "npm not found: run scripts/dev.sh deps (or install Node.js with npm)"
-  stamp="node_modules/.installed-$(sha256sum package-lock.json | cut -d' ' -f1)"
-  [[ -e $stamp && -f node_modules/maplibre-gl/dist/maplibre-gl.js ]] && return 0
-  say "installing the map page's JavaScript with npm ci (log: .data/log/npm.log)"
+  stamp="node_modules/.installed-$(cat package-lock.json .npmrc | sha256sum | cut -d' ' -f1)"
+  for f in "${WEB_FILES[@]}"; do [[ -f $f ]] || missing=1; done
+  [[ -e $stamp ]] && ((!missing)) && return 0
+  say "installing the web pages' JavaScript with npm ci (log: .data/log/npm.log)"
   mkdir -p "$DATA/log"
   if ! npm ci --omit=dev --no-audit --no-fund >"$DATA/log/npm.log" 2>&1; then
     tail -n 20 "$DATA/log/npm.log" >&2
