@@ -27,7 +27,7 @@ from app.accounts import demo as demo_accounts
 from app.settings import PROJECT_ROOT, libpq_url
 from geo import demo
 from grid.db import connect, fetch_one
-from tests.conftest import TEST_JWT_SECRET, settings_for_tests
+from tests.conftest import TEST_JWT_SECRET, app_url, settings_for_tests
 
 CHROMIUM = "/usr/bin/chromium"
 # As in the machine notes: without the background-networking flags Chromium calls home.
@@ -69,7 +69,7 @@ document.addEventListener('securitypolicyviolation',
 @pytest.fixture
 def live_app(e2e_database) -> Iterator[str]:
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": e2e_database, "WUZHANG_JWT_SECRET": TEST_JWT_SECRET,
+    env = {**os.environ, "DATABASE_URL": app_url(e2e_database), "WUZHANG_JWT_SECRET": TEST_JWT_SECRET,
            "WUZHANG_MAP_BASEMAP_URL": "", "WUZHANG_LEDGER_KEY": base64.b64encode(b"k" * 32).decode()}  # fmt: skip
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / "e2e-server.log"
