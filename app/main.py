@@ -15,6 +15,7 @@ from app.accounts import demo as demo_accounts
 from app.accounts import security
 from app.accounts.cache import PrincipalCache, TokenCache
 from app.db import Database
+from app.headers import SecurityHeaders
 from app.limits import RequestGuard
 from app.listen import InboxBell, Listener
 from app.routers import admin, auth, cases, grid, health, imports, push, tiles, web
@@ -49,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Grid-based conflict management: five-chief grid, three-tier mediation, signed ledger.",
         version=__version__,
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are served by app.routers.web, from this app's own files
+        redoc_url=None,
     )
     state = app.state
     state.settings = settings
@@ -67,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, settings=settings)
     if settings.trusted_proxies:  # else the peer is the client, whatever X-Forwarded-For says
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    app.add_middleware(SecurityHeaders)  # outermost: refusals at the door carry the headers too
     # Busiest first: a request is matched against the routers in this order, route by route.
     for router in (grid.router, tiles.router, cases.router, push.router, auth.router, health.router, admin.router,
                    imports.router, imports.roster_router, metrics.router, web.router):  # fmt: skip

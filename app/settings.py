@@ -9,6 +9,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import Field, SecretStr, field_validator
@@ -31,6 +32,11 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
+def _database_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or 5432}{parts.path}"
+
+
 def libpq_url(url: str) -> str:
     """The same URL for psycopg, psql and pgbench."""
     return "postgresql://" + sqlalchemy_url(url)[len("postgresql+psycopg://") :]
@@ -45,6 +51,9 @@ class Settings(BaseSettings):
         default="",
         description="PostgreSQL+PostGIS URL; `make run` starts a project-local cluster and sets it.",
     )
+    # The owner role's URL, for migrations only; the service connects with DATABASE_URL, as
+    # the role `wuzhang_app` (migration 0112). Unset: migrations use DATABASE_URL (one role).
+    migration_database_url: str = Field(default="", alias="WUZHANG_MIGRATION_DATABASE_URL")
     county_code: str = Field(default="610827", alias="WUZHANG_COUNTY_CODE")
     county_name: str = Field(default="米脂县", alias="WUZHANG_COUNTY_NAME")
     host: str = Field(default="127.0.0.1", alias="WUZHANG_HOST")
@@ -204,6 +213,22 @@ class Settings(BaseSettings):
                 "or export DATABASE_URL=postgresql://user:password@host:port/dbname"
             )
         return sqlalchemy_url(self.database_url)
+
+    @property
+    def owner_database_url(self) -> str:
+        """Where migrations run: WUZHANG_MIGRATION_DATABASE_URL, else DATABASE_URL."""
+        app = self.sqlalchemy_database_url
+        if not self.migration_database_url:
+            return app
+        owner = sqlalchemy_url(self.migration_database_url)
+        # Both come from the environment or .data/db.env: a DATABASE_URL exported for another
+        # server beside a db.env of the local cluster must not migrate the wrong database.
+        if _database_of(owner) != _database_of(app):
+            raise RuntimeError(
+                "WUZHANG_MIGRATION_DATABASE_URL and DATABASE_URL name different databases "
+                f"({_database_of(owner)} and {_database_of(app)}); set both for the same database"
+            )
+        return owner
 
 
 @lru_cache

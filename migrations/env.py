@@ -1,4 +1,5 @@
-"""Alembic environment. The URL is DATABASE_URL (or `-x url=...`), never alembic.ini."""
+"""Alembic environment. The URL is the owner role's: WUZHANG_MIGRATION_DATABASE_URL, else
+DATABASE_URL (or `-x url=...`), never alembic.ini."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def _url() -> str:
         return sqlalchemy_url(configured)
     from app.settings import get_settings
 
-    return get_settings().sqlalchemy_database_url
+    return get_settings().owner_database_url  # the owner role's, not the service's
 
 
 def _configure(**kw: Any) -> None:

@@ -14,7 +14,8 @@ BROWSER_PACKAGES=(chromium fonts-wqy-microhei)  # a CJK font, so screenshots are
 BENCH_PACKAGES=(wrk)  # the HTTP load generator of bench/request_path.py (pgbench comes with postgresql-15)
 PG_MAJOR=15
 PG_PORT="${WUZHANG_PG_PORT:-55432}"
-PG_SUPERUSER=wuzhang
+PG_SUPERUSER=wuzhang      # owns the database and its tables; runs the migrations
+PG_APP_ROLE=wuzhang_app   # what the service connects as: rows only (migration 0112)
 PG_DB=wuzhang
 # Used only when the PostgreSQL OS user cannot reach .data/ (repo in a private
 # folder such as /root): the cluster lives here instead, one folder per checkout.
@@ -29,7 +30,8 @@ cd "$ROOT"
 DATA="$ROOT/.data"
 PG_LINK="$DATA/postgres"          # the cluster, or a symlink to it (see pg_init)
 PG_LOG="$DATA/log/postgres.log"   # likewise a symlink when the cluster lives elsewhere
-DB_ENV="$DATA/db.env"             # DATABASE_URL=...; app/settings.py reads it too
+DB_ENV="$DATA/db.env"             # DATABASE_URL (the app role) and WUZHANG_MIGRATION_DATABASE_URL
+                                  # (the owner); app/settings.py reads it too
 SERVER_PID="$DATA/run/server.pid"
 VENV="$ROOT/.venv"
 
@@ -46,17 +48,18 @@ usage() {
 usage: scripts/dev.sh COMMAND
   deps      install missing Debian packages (PostgreSQL 15, PostGIS 3, chromium, python3-venv)
   venv      create .venv and install requirements.lock (hash-checked) and the project
-  web       install the map page's JS (MapLibre GL) from npm into node_modules/
+  web       install the pages' JS (MapLibre GL, Swagger UI, Redoc) from npm into node_modules/
   db-start  start the project-local PostgreSQL (nothing if DATABASE_URL is set)
   db-stop   stop it
-  db-env    print `export DATABASE_URL=...`  (eval "$(scripts/dev.sh db-env)")
+  db-env    print `export DATABASE_URL=... WUZHANG_MIGRATION_DATABASE_URL=...`  (eval "$(scripts/dev.sh db-env)")
   check     ruff (lint and format) and mypy
   run       all of the above, migrate, load the demo county, serve on 127.0.0.1:8000
   test      all of the above, check, then pytest (extra arguments go to pytest)
   bench     install wrk, then bench/request_path.py (extra arguments go to it)
   lock      write requirements.lock again from pyproject.toml (pip-compile, with hashes)
   stop      stop the server started by `run` and the local PostgreSQL
-Environment: WUZHANG_PG_PORT (default 55432), DATABASE_URL (use an existing database),
+Environment: WUZHANG_PG_PORT (default 55432), DATABASE_URL (use an existing database, as the
+app role; WUZHANG_MIGRATION_DATABASE_URL for its owner, default DATABASE_URL),
 PYTHON (interpreter for .venv, default python3).
 EOF
 }
@@ -144,14 +147,18 @@ cmd_check() {
 
 # --- web -----------------------------------------------------------------------
 
-# The page at /map is served with MapLibre GL JS from node_modules/ (no CDN): install
-# it from the lock file when it is missing or the lock file changed.
+# The pages /map, /docs and /redoc are served with MapLibre GL JS, Swagger UI and Redoc
+# from node_modules/ (no CDN): install them from the lock file when one is missing or
+# the lock file changed. .npmrc: no install scripts, no peer dependencies.
+WEB_FILES=(node_modules/maplibre-gl/dist/maplibre-gl.js node_modules/swagger-ui-dist/swagger-ui-bundle.js
+           node_modules/redoc/bundles/redoc.standalone.js)
 cmd_web() {
-  local stamp
+  local stamp f missing=0
   command -v npm >/dev/null || die "npm not found: run scripts/dev.sh deps (or install Node.js with npm)"
-  stamp="node_modules/.installed-$(sha256sum package-lock.json | cut -d' ' -f1)"
-  [[ -e $stamp && -f node_modules/maplibre-gl/dist/maplibre-gl.js ]] && return 0
-  say "installing the map page's JavaScript with npm ci (log: .data/log/npm.log)"
+  stamp="node_modules/.installed-$(cat package-lock.json .npmrc | sha256sum | cut -d' ' -f1)"
+  for f in "${WEB_FILES[@]}"; do [[ -f $f ]] || missing=1; done
+  [[ -e $stamp ]] && ((!missing)) && return 0
+  say "installing the web pages' JavaScript with npm ci (log: .data/log/npm.log)"
   mkdir -p "$DATA/log"
   if ! npm ci --omit=dev --no-audit --no-fund >"$DATA/log/npm.log" 2>&1; then
     tail -n 20 "$DATA/log/npm.log" >&2
@@ -267,7 +274,7 @@ pg_init() {
     die "initdb failed (full log: .data/log/initdb.log)"
   fi
   rm -f "$PWFILE"
-  write_db_env "$pw" "$PG_PORT"
+  write_db_env "$pw" "" "$PG_PORT"   # the app role's line comes once the server is up
 }
 
 # Appended once. The port is not here: pg_ctl passes -p on every start, so
@@ -288,20 +295,28 @@ EOF
 
 new_password() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n'; }
 
-write_db_env() {  # PASSWORD PORT
-  (umask 077 && printf 'DATABASE_URL=postgresql+psycopg://%s:%s@127.0.0.1:%s/%s\n' \
-     "$PG_SUPERUSER" "$1" "$2" "$PG_DB" >"$DB_ENV.tmp")
+write_db_env() {  # OWNER_PASSWORD APP_PASSWORD PORT (no DATABASE_URL line without APP_PASSWORD)
+  (umask 077 && {
+     [[ -z $2 ]] || printf 'DATABASE_URL=postgresql+psycopg://%s:%s@127.0.0.1:%s/%s\n' \
+       "$PG_APP_ROLE" "$2" "$3" "$PG_DB"
+     printf 'WUZHANG_MIGRATION_DATABASE_URL=postgresql+psycopg://%s:%s@127.0.0.1:%s/%s\n' \
+       "$PG_SUPERUSER" "$1" "$3" "$PG_DB"
+   } >"$DB_ENV.tmp")
   mv -f "$DB_ENV.tmp" "$DB_ENV"
 }
 
-db_env_url() {
+db_env_url() {  # [VARIABLE]: DATABASE_URL by default
   [[ -f $DB_ENV ]] || return 0
-  sed -n 's/^DATABASE_URL=//p' "$DB_ENV" | head -n1
+  sed -n "s/^${1:-DATABASE_URL}=//p" "$DB_ENV" | head -n1
 }
 
-db_env_password() {
-  db_env_url | sed -n 's|^[^:]*://[^:]*:\([^@]*\)@.*|\1|p'
+url_password_of() {  # USER: the password of USER's URL in db.env
+  { db_env_url WUZHANG_MIGRATION_DATABASE_URL; db_env_url DATABASE_URL; } |
+    sed -n "s|^[^:]*://$1:\([^@]*\)@.*|\1|p" | head -n1
 }
+
+# The owner's password; a db.env written before the app role had it in DATABASE_URL.
+db_env_password() { url_password_of "$PG_SUPERUSER"; }
 
 # Prints the postmaster's pid if it is running on our data directory. After a
 # crash or reboot postmaster.pid may name a pid that now belongs to another
@@ -338,7 +353,7 @@ port_in_use() { timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/de
 # --- db-start / db-stop / db-env -------------------------------------------------
 
 cmd_db_start() {
-  local pw port pid
+  local pw app_pw port pid
   if [[ -n ${DATABASE_URL:-} ]]; then
     say "using DATABASE_URL from the environment; no local PostgreSQL started"
     return 0
@@ -380,7 +395,6 @@ cmd_db_start() {
     fi
     PG_STARTED_HERE=1
   fi
-  write_db_env "$pw" "$port"
 
   local psql=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U "$PG_SUPERUSER" -d postgres)
   if [[ -z $(PGPASSWORD="$pw" PGCONNECT_TIMEOUT=10 "${psql[@]}" -tAc \
@@ -388,6 +402,15 @@ cmd_db_start() {
     say "creating database $PG_DB"
     PGPASSWORD="$pw" PGCONNECT_TIMEOUT=10 "${psql[@]}" -c "CREATE DATABASE $PG_DB"
   fi
+  # The service's own role, made (or its password set) on every start, so a cluster made
+  # before it existed gets it too; migration 0112 grants it its rights.
+  app_pw="$(url_password_of "$PG_APP_ROLE")"
+  [[ -n $app_pw ]] || app_pw="$(new_password)"
+  PGPASSWORD="$pw" PGCONNECT_TIMEOUT=10 "${psql[@]}" -c "DO \$\$ BEGIN
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_APP_ROLE') THEN CREATE ROLE $PG_APP_ROLE; END IF;
+    END \$\$;" \
+    -c "ALTER ROLE $PG_APP_ROLE LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS PASSWORD '$app_pw'"
+  write_db_env "$pw" "$app_pw" "$port"
 }
 
 cmd_db_stop() {
@@ -400,16 +423,22 @@ cmd_db_stop() {
 }
 
 cmd_db_env() {
-  local url="${DATABASE_URL:-}"
-  [[ -n $url ]] || url="$(db_env_url)"
-  [[ -n $url ]] || die "no .data/db.env yet; run: scripts/dev.sh db-start"
-  printf 'export DATABASE_URL=%q\n' "$url"
+  (use_db_url && printf 'export DATABASE_URL=%q WUZHANG_MIGRATION_DATABASE_URL=%q\n' \
+     "$DATABASE_URL" "$WUZHANG_MIGRATION_DATABASE_URL")
 }
 
+# Both URLs from the same place: the environment (an existing database; the owner's
+# defaults to DATABASE_URL) or .data/db.env (the local cluster), never one of each.
 use_db_url() {
-  [[ -n ${DATABASE_URL:-} ]] || DATABASE_URL="$(db_env_url)"
-  [[ -n $DATABASE_URL ]] || die "no DATABASE_URL (and no .data/db.env)"
-  export DATABASE_URL
+  if [[ -n ${DATABASE_URL:-} ]]; then
+    WUZHANG_MIGRATION_DATABASE_URL="${WUZHANG_MIGRATION_DATABASE_URL:-$DATABASE_URL}"
+  else
+    DATABASE_URL="$(db_env_url)"
+    WUZHANG_MIGRATION_DATABASE_URL="$(db_env_url WUZHANG_MIGRATION_DATABASE_URL)"
+    [[ -n $DATABASE_URL && -n $WUZHANG_MIGRATION_DATABASE_URL ]] ||
+      die "no DATABASE_URL (and no complete .data/db.env; run: scripts/dev.sh db-start)"
+  fi
+  export DATABASE_URL WUZHANG_MIGRATION_DATABASE_URL
 }
 
 # --- run / test / stop -----------------------------------------------------------
@@ -435,7 +464,7 @@ cmd_run() {
   cmd_web
   cmd_db_start
   use_db_url
-  say "migrating the database"
+  say "migrating the database (as its owner)"
   "$VENV/bin/alembic" upgrade head
   say "loading the demo county"
   "$VENV/bin/wuzhang" demo load

@@ -10,6 +10,12 @@ from it:
 - a fresh copy per test that commits (`fresh_database`): concurrency, real server and
   worker processes, tampering. Such a test changes nothing another test sees.
 
+Databases are made and migrated as the owner role (WUZHANG_MIGRATION_DATABASE_URL), and
+the fixtures' URLs are the owner's, for setting up and tampering; the code under test
+connects as the app role (`app_url`): the `db` connection, which the in-process app
+shares, and the servers of tests/servers.py. So every test of the service runs with the
+app's rights only (migration 0112).
+
 Everything is dropped at the end (WUZHANG_KEEP_TEST_DB=1 keeps it). Async tests and
 fixtures share one event loop for the whole run (pyproject.toml).
 """
@@ -39,10 +45,25 @@ from grid.db import Conn, connect, fetch_value
 
 
 def _server_url() -> str:
-    url = get_settings().database_url
-    if not url:
+    """The owner's URL (it creates the test databases and migrates them)."""
+    if not get_settings().database_url:
         pytest.exit("DATABASE_URL is not set: run the tests with `make test`", returncode=2)
-    return url
+    return get_settings().owner_database_url
+
+
+def app_url(url: str) -> str:
+    """The same database as `url`, as the app role of DATABASE_URL (the owner's URL when
+    there is one role only)."""
+    app = make_url(sqlalchemy_url(get_settings().database_url))
+    return (
+        make_url(sqlalchemy_url(url))
+        .set(username=app.username, password=app.password)
+        .render_as_string(hide_password=False)
+    )
+
+
+def separate_roles() -> bool:
+    return make_url(_server_url()).username != make_url(sqlalchemy_url(get_settings().database_url)).username
 
 
 def _admin(url: str) -> str:
@@ -134,9 +155,9 @@ def fresh_database(template_url: str) -> Iterator[str]:
 
 @pytest.fixture
 async def db(database_url: str, loaded_county: demo.DemoCounty) -> AsyncIterator[Conn]:
-    """A connection whose every change is rolled back after the test (the use cases'
-    own transactions become savepoints inside the test's)."""
-    conn = await connect(libpq_url(database_url))
+    """A connection, as the app role, whose every change is rolled back after the test (the
+    use cases' own transactions become savepoints inside the test's)."""
+    conn = await connect(libpq_url(app_url(database_url)))
     try:
         async with conn.transaction(force_rollback=True):
             yield conn
@@ -159,7 +180,7 @@ def settings_for_tests(database_url: str, **overrides: object) -> Settings:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return settings_for_tests(database_url)
+    return settings_for_tests(app_url(database_url))
 
 
 class SharedConnection:

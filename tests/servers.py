@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from tests.conftest import TEST_JWT_SECRET
+from tests.conftest import TEST_JWT_SECRET, app_url
 
 
 def free_port() -> int:
@@ -54,7 +54,8 @@ def server(database_url: str, *, workers: int = 1, env: dict[str, str] | None = 
            wait: bool = True) -> Iterator[Server]:  # fmt: skip
     """`wuzhang serve --no-with-worker` in a subprocess; stopped (TERM, then KILL) at the end."""
     port = free_port()
-    environ = {**os.environ, "DATABASE_URL": database_url, "WUZHANG_JWT_SECRET": TEST_JWT_SECRET,
+    # The service connects as its own role, as in production (tests/conftest.py, app_url).
+    environ = {**os.environ, "DATABASE_URL": app_url(database_url), "WUZHANG_JWT_SECRET": TEST_JWT_SECRET,
                "WUZHANG_ARGON2_TIME_COST": "1", "WUZHANG_ARGON2_MEMORY_KIB": "8", **(env or {})}  # fmt: skip
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--no-with-worker", "--workers", str(workers), "--port", str(port)],

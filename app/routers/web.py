@@ -1,27 +1,72 @@
-"""The dispatcher's web page at /map, and the static files it needs, all served here.
+"""The dispatcher's web page at /map, the API's pages /docs and /redoc, and the static
+files they need, all served here.
 
-The page must work on an intranet with no internet (ARCHITECTURE.md, decision 6): the
-MapLibre GL JS bundle comes from node_modules (installed by `scripts/dev.sh web`) and is
-served under /static/vendor/maplibre-gl/, never from a CDN.
+The pages must work on an intranet with no internet (ARCHITECTURE.md, decision 6):
+MapLibre GL JS, Swagger UI and Redoc come from node_modules (installed by
+`scripts/dev.sh web`) and are served under /static/vendor/, never from a CDN. Each page
+sends a Content-Security-Policy that lets it load only this app's files (app/headers.py).
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.headers import inline_script_hashes, origin_of, page_csp
 from app.settings import PROJECT_ROOT
 
 STATIC = PROJECT_ROOT / "app" / "static"
-MAPLIBRE_DIST = PROJECT_ROOT / "node_modules" / "maplibre-gl" / "dist"
+NODE_MODULES = PROJECT_ROOT / "node_modules"
+MAPLIBRE_DIST = NODE_MODULES / "maplibre-gl" / "dist"
+SWAGGER_DIST = NODE_MODULES / "swagger-ui-dist"
+REDOC_DIST = NODE_MODULES / "redoc" / "bundles"
+FAVICON = "/static/vendor/swagger-ui/favicon-32x32.png"
 
 router = APIRouter(tags=["web"])
 
 
 @router.get("/map", include_in_schema=False)
-async def map_page() -> FileResponse:
-    return FileResponse(STATIC / "map" / "index.html", headers={"Cache-Control": "no-cache"})
+async def map_page(request: Request) -> FileResponse:
+    # MapLibre draws in web workers it makes from blob: URLs, and decodes tiles to blob:
+    # and data: images; a configured base map is the one outside host the page may ask.
+    basemap = origin_of(request.app.state.settings.map_basemap_url)
+    outside = [basemap] if basemap else []
+    csp = page_csp(images=outside, connect=outside, workers=True)
+    return FileResponse(STATIC / "map" / "index.html",
+                        headers={"Cache-Control": "no-cache", "Content-Security-Policy": csp})  # fmt: skip
+
+
+def _page(html: HTMLResponse, csp: str) -> HTMLResponse:
+    return HTMLResponse(
+        bytes(html.body).decode(), headers={"Cache-Control": "no-cache", "Content-Security-Policy": csp}
+    )
+
+
+@router.get("/docs", include_in_schema=False)
+async def swagger_ui(request: Request) -> HTMLResponse:
+    html = get_swagger_ui_html(
+        openapi_url=request.app.openapi_url, title=f"{request.app.title} - Swagger UI",
+        swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css", swagger_favicon_url=FAVICON,
+        oauth2_redirect_url=None,  # the password flow needs no redirect page
+    )  # fmt: skip
+    # The page's one inline script (SwaggerUIBundle({...})) runs by its hash, no other;
+    # Swagger UI sets inline styles of its own.
+    scripts = inline_script_hashes(bytes(html.body).decode())
+    return _page(html, page_csp(scripts=scripts, inline_styles=True))
+
+
+@router.get("/redoc", include_in_schema=False)
+async def redoc(request: Request) -> HTMLResponse:
+    html = get_redoc_html(
+        openapi_url=request.app.openapi_url, title=f"{request.app.title} - ReDoc",
+        redoc_js_url="/static/vendor/redoc/redoc.standalone.js", redoc_favicon_url=FAVICON, with_google_fonts=False,
+    )  # fmt: skip
+    # Redoc writes its styles into <style> elements (styled-components) and searches in a
+    # web worker it makes from a blob: URL.
+    return _page(html, page_csp(inline_styles=True, workers=True))
 
 
 @router.get("/map/", include_in_schema=False)
@@ -48,4 +93,6 @@ async def glyphs(fontstack: str, glyph_range: str) -> Response:
 def mount_static(app: FastAPI) -> None:
     # check_dir=False: the API still starts before `npm ci` has run; the page then says so.
     app.mount("/static/vendor/maplibre-gl", StaticFiles(directory=MAPLIBRE_DIST, check_dir=False), name="maplibre")
+    app.mount("/static/vendor/swagger-ui", StaticFiles(directory=SWAGGER_DIST, check_dir=False), name="swagger-ui")
+    app.mount("/static/vendor/redoc", StaticFiles(directory=REDOC_DIST, check_dir=False), name="redoc")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

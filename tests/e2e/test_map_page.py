@@ -27,7 +27,7 @@ from app.accounts import demo as demo_accounts
 from app.settings import PROJECT_ROOT, libpq_url
 from geo import demo
 from grid.db import connect, fetch_one
-from tests.conftest import TEST_JWT_SECRET, settings_for_tests
+from tests.conftest import TEST_JWT_SECRET, app_url, settings_for_tests
 
 CHROMIUM = "/usr/bin/chromium"
 # As in the machine notes: without the background-networking flags Chromium calls home.
@@ -58,10 +58,18 @@ async def e2e_database(fresh_database: str) -> str:
     return fresh_database
 
 
+# Collects what the Content-Security-Policy refused, before any script of the page runs.
+CSP_WATCH = """
+window.cspViolations = [];
+document.addEventListener('securitypolicyviolation',
+  e => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));
+"""
+
+
 @pytest.fixture
 def live_app(e2e_database) -> Iterator[str]:
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": e2e_database, "WUZHANG_JWT_SECRET": TEST_JWT_SECRET,
+    env = {**os.environ, "DATABASE_URL": app_url(e2e_database), "WUZHANG_JWT_SECRET": TEST_JWT_SECRET,
            "WUZHANG_MAP_BASEMAP_URL": "", "WUZHANG_LEDGER_KEY": base64.b64encode(b"k" * 32).decode()}  # fmt: skip
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / "e2e-server.log"
@@ -140,16 +148,19 @@ def test_a_dispatcher_sees_the_township_opens_a_case_and_a_new_case_appears_live
             page.on("request", lambda req: requests.append(req.url))
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(base + "/map")
+            page.add_init_script(CSP_WATCH)
+            landing = page.goto(base + "/map")
+            assert landing is not None and "script-src 'self';" in landing.headers["content-security-policy"]
             page.fill("input[name=username]", DISPATCHER)
             page.fill("input[name=password]", "wuzhang-demo")
             page.click("button[type=submit]")
 
             # Lands on the township: its name in the panel, its polygons drawn on the canvas.
-            page.wait_for_function("window.wz.polls >= 1 && window.wz.map.loaded()", timeout=20000)
+            # Predicates are functions, not strings: the page's CSP forbids eval, which a string needs.
+            page.wait_for_function("() => window.wz.polls >= 1 && window.wz.map.loaded()", timeout=20000)
             assert page.text_content("#scope-name") == "银州街道"
             page.wait_for_function(
-                "window.wz.map.queryRenderedFeatures({layers: ['grid-fill']}).length > 0", timeout=15000
+                "() => window.wz.map.queryRenderedFeatures({layers: ['grid-fill']}).length > 0", timeout=15000
             )
             drawn = page.evaluate("window.wz.map.queryRenderedFeatures({layers: ['grid-fill']}).length")
             assert drawn > 0
@@ -173,7 +184,7 @@ def test_a_dispatcher_sees_the_township_opens_a_case_and_a_new_case_appears_live
             polls = page.evaluate("window.wz.polls")
             second = _report(base, chief, lon + 0.00001, lat, severity=4)
             page.wait_for_function(
-                f"window.wz.features.some(f => f.id === {second})"
+                f"() => window.wz.features.some(f => f.id === {second})"
                 f" && window.wz.map.querySourceFeatures('cases').some(f => f.properties.id === {second})",
                 timeout=30000,
             )
@@ -184,6 +195,8 @@ def test_a_dispatcher_sees_the_township_opens_a_case_and_a_new_case_appears_live
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "map-dispatcher.png"))
             assert not errors, errors
+            # The page's Content-Security-Policy let everything it needs through.
+            assert page.evaluate("window.cspViolations") == []
         finally:
             browser.close()
 
@@ -193,3 +206,54 @@ def test_a_dispatcher_sees_the_township_opens_a_case_and_a_new_case_appears_live
                and urlsplit(u).netloc != app_host]  # fmt: skip
     assert requests and not outside, outside
     assert any("/tiles/grid/" in u for u in requests) and any("/static/vendor/maplibre-gl/" in u for u in requests)
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_the_api_pages_render_from_the_apps_own_files(live_app, path, tmp_path):
+    """/docs and /redoc draw the operations with every request going to the app: anything
+    for another host is aborted, and nothing may have been; their CSP refuses nothing."""
+    from playwright.sync_api import sync_playwright
+
+    base = live_app
+    app_host = urlsplit(base).netloc
+    aborted: list[str] = []
+    seen: list[str] = []
+
+    def only_the_app(route) -> None:  # type: ignore[no-untyped-def]
+        url = route.request.url
+        seen.append(url)
+        if urlsplit(url).scheme in ("http", "https", "ws", "wss") and urlsplit(url).netloc != app_host:
+            aborted.append(url)
+            route.abort()
+        else:
+            route.continue_()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True,
+            viewport={"width": 1280, "height": 800},
+        )  # fmt: skip
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.route("**/*", only_the_app)
+            page.add_init_script(CSP_WATCH)
+            page.goto(base + path)
+            # An operation of the API, drawn by the page's own script from /openapi.json.
+            selector = ".opblock-summary-path" if path == "/docs" else "[data-section-id^='tag/']"
+            page.wait_for_selector(selector, timeout=30000)
+            assert "/api/v1/grid/locate" in page.content()
+            page.wait_for_timeout(500)  # late requests (fonts, workers) show up too
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"api-page{path.replace('/', '-')}.png"))
+            violations = page.evaluate("window.cspViolations")
+        finally:
+            browser.close()
+    assert not aborted, aborted
+    assert any(u.endswith("/openapi.json") for u in seen) and any("/static/vendor/" in u for u in seen), seen
+    # Redoc's sidebar always asks for its maker's logo from cdn.redoc.ly: the CSP refuses
+    # it before any request leaves (so nothing was aborted), and Redoc then hides the image.
+    expected = ["img-src https://cdn.redoc.ly/redoc/logo-mini.svg"] if path == "/redoc" else []
+    assert violations == expected, violations
+    assert not errors, errors
