@@ -28,6 +28,19 @@ A = Signer.from_seed(SEED_A)
 SHANGHAI = timezone(timedelta(hours=8))
 
 
+@pytest.fixture
+async def db(database_url, loaded_county):
+    """The test's rolled-back connection as the owner, not the app role: these tests play a
+    database superuser who switches the trigger off inside the test's own transaction
+    (the app role cannot; tests/integration/test_db_roles.py checks that)."""
+    conn = await connect(libpq_url(database_url))
+    try:
+        async with conn.transaction(force_rollback=True):
+            yield conn
+    finally:
+        await conn.close()
+
+
 async def _report(conn, county, index, signer, now=T0):
     household, report = household_report(county, index)
     out = await cases.submit_report(conn=conn, actor=await actor_for(conn, household.code), key=uuid.uuid4(),
