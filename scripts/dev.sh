@@ -49,7 +49,7 @@ is_root() { [[ $EUID -eq 0 ]]; }
 usage() {
   cat >&2 <<'EOF'
 usage: scripts/dev.sh COMMAND
-  deps      install missing Debian packages (PostgreSQL 15, PostGIS 3, chromium, python3-venv)
+  deps      install missing Debian packages (PostgreSQL 15, PostGIS 3, chromium, fonts, python3-venv)
   venv      create .venv and install requirements.lock (hash-checked) and the project
   web       install the map page's JS (MapLibre GL) from npm into node_modules/, build its label glyphs
   db-start  start the project-local PostgreSQL (nothing if DATABASE_URL is set)
