@@ -94,7 +94,9 @@ def serve(
 @cli.command()
 def worker(
     once: Annotated[bool, typer.Option(help="sweep once and exit")] = False,
-    now: Annotated[str | None, typer.Option(help="pretend it is this ISO time (drills and tests)")] = None,
+    now: Annotated[
+        str | None, typer.Option(help="pretend it is this ISO time (drills and tests; development only)")
+    ] = None,
     parent_pid: Annotated[int | None, typer.Option(hidden=True, help="exit when this parent process is gone")] = None,
 ) -> None:
     """Run the background worker: deadline warnings and automatic escalation."""
@@ -103,9 +105,24 @@ def worker(
 
     from app import worker as worker_mod
 
+    settings = get_settings()
+    fixed = None
+    if now:
+        # A pretend time is signed into the ledger like a real one: never on real cases.
+        if settings.env != "development":
+            err.print(f"[red]error:[/red] --now 只用于开发环境的演练和测试：假定的时间会被签入台账，"
+                      f"当前 WUZHANG_ENV={settings.env}，已拒绝，未做任何处理", soft_wrap=True)  # fmt: skip
+            raise typer.Exit(2)
+        try:
+            fixed = datetime.fromisoformat(now)
+        except ValueError:
+            fixed = None
+        if fixed is None or fixed.tzinfo is None:
+            err.print(f"[red]error:[/red] --now {now!r} 不是带时区的 ISO 时间，例如 2026-03-01T09:00:00+08:00",
+                      soft_wrap=True)  # fmt: skip
+            raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    fixed = datetime.fromisoformat(now) if now else None
-    _run(worker_mod.run(get_settings(), clock=(lambda: fixed) if fixed else worker_mod.utc_now, once=once,
+    _run(worker_mod.run(settings, clock=(lambda: fixed) if fixed else worker_mod.utc_now, once=once,
                         parent_pid=parent_pid))  # fmt: skip
 
 

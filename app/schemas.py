@@ -279,6 +279,12 @@ class RecipientOut(BaseModel):
     role: str
 
 
+class ReturnChoice(BaseModel):
+    code: str
+    name: str
+    level: str
+
+
 class CaseDetail(CaseOut):
     parties: list[PartyOut] = Field(description="personal data: shown to readers in scope, every read audited")
     recipients: list[RecipientOut]
@@ -288,6 +294,9 @@ class CaseDetail(CaseOut):
     return_choices: list[str] = Field(
         default=[], description="node codes a return (退回) is offered: the case's own chain below its handling node; "
         "any live node with a chief inside the handling node's subtree is accepted")  # fmt: skip
+    return_choice_nodes: list[ReturnChoice] = Field(
+        default=[], description="the same nodes as return_choices, in the same order, with their names"
+    )
 
 
 class CasePage(BaseModel):

@@ -3,7 +3,7 @@
 A real process (`wuzhang worker`; `wuzhang serve` starts one beside the API's server
 processes). Several may run at once: every sweep locks its rows with SKIP LOCKED, so
 no case is handled twice. The clock is injectable (`--now`), so tests and drills can
-move time.
+move time; only in development, since its pretend times are signed into the ledger.
 
 Each tick sweeps deadlines first (a sweep writes notifications), then drains the
 notification outbox to phones (app/push.py), so an escalation rings in the same tick.

@@ -11,6 +11,8 @@ set -euo pipefail
 # points at an existing database; chromium (the browser test, tests/e2e) never is.
 DEB_PACKAGES=(postgresql-15 postgresql-15-postgis-3)
 BROWSER_PACKAGES=(chromium fonts-wqy-microhei)  # a CJK font, so screenshots are legible
+# The font the map's label glyphs (Latin letters, digits) are built from; see cmd_web.
+GLYPH_PACKAGES=(fonts-dejavu-core)
 BENCH_PACKAGES=(wrk)  # the HTTP load generator of bench/request_path.py (pgbench comes with postgresql-15)
 PG_MAJOR=15
 PG_PORT="${WUZHANG_PG_PORT:-55432}"
@@ -34,6 +36,9 @@ DB_ENV="$DATA/db.env"             # DATABASE_URL (the app role) and WUZHANG_MIGR
                                   # (the owner); app/settings.py reads it too
 SERVER_PID="$DATA/run/server.pid"
 VENV="$ROOT/.venv"
+GLYPHS="$ROOT/.web/glyphs"        # the map's label glyphs, served at /map/fonts/ (app/routers/web.py)
+GLYPH_FONT=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+GLYPH_STACK="DejaVu Sans Book"    # the font stack the map's style asks for (text-font in map.js)
 
 PG_BIN="" PG_USER="" PGDATA_REAL="" PG_LOG_REAL="" PG_STARTED_HERE=0
 PWFILE=""   # initdb's password file; removed however the script ends
@@ -46,9 +51,9 @@ is_root() { [[ $EUID -eq 0 ]]; }
 usage() {
   cat >&2 <<'EOF'
 usage: scripts/dev.sh COMMAND
-  deps      install missing Debian packages (PostgreSQL 15, PostGIS 3, chromium, python3-venv)
+  deps      install missing Debian packages (PostgreSQL 15, PostGIS 3, chromium, fonts, python3-venv)
   venv      create .venv and install requirements.lock (hash-checked) and the project
-  web       install the pages' JS (MapLibre GL, Swagger UI, Redoc) from npm into node_modules/
+  web       install the pages' JS (MapLibre GL, Swagger UI, Redoc) from npm into node_modules/, build the map's label glyphs
   db-start  start the project-local PostgreSQL (nothing if DATABASE_URL is set)
   db-stop   stop it
   db-env    print `export DATABASE_URL=... WUZHANG_MIGRATION_DATABASE_URL=...`  (eval "$(scripts/dev.sh db-env)")
@@ -74,7 +79,7 @@ cmd_deps() {
   local want=("$@") missing=() p
   # The server packages are not needed when an external database is given.
   [[ -n ${DATABASE_URL:-} ]] || want+=("${DEB_PACKAGES[@]}")
-  want+=("${BROWSER_PACKAGES[@]}")
+  want+=("${BROWSER_PACKAGES[@]}" "${GLYPH_PACKAGES[@]}")
   # npm installs the map page's JS; Debian's own is enough when the machine has none.
   command -v npm >/dev/null || want+=(npm)
   # Debian's own python3 lacks venv/ensurepip until python3-venv is installed.
@@ -152,19 +157,46 @@ cmd_check() {
 # the lock file changed. .npmrc: no install scripts, no peer dependencies.
 WEB_FILES=(node_modules/maplibre-gl/dist/maplibre-gl.js node_modules/swagger-ui-dist/swagger-ui-bundle.js
            node_modules/redoc/bundles/redoc.standalone.js)
+# Then the map labels' glyphs.
 cmd_web() {
   local stamp f missing=0
   command -v npm >/dev/null || die "npm not found: run scripts/dev.sh deps (or install Node.js with npm)"
   stamp="node_modules/.installed-$(cat package-lock.json .npmrc | sha256sum | cut -d' ' -f1)"
   for f in "${WEB_FILES[@]}"; do [[ -f $f ]] || missing=1; done
-  [[ -e $stamp ]] && ((!missing)) && return 0
-  say "installing the web pages' JavaScript with npm ci (log: .data/log/npm.log)"
-  mkdir -p "$DATA/log"
-  if ! npm ci --omit=dev --no-audit --no-fund >"$DATA/log/npm.log" 2>&1; then
-    tail -n 20 "$DATA/log/npm.log" >&2
-    die "npm ci failed (full log: .data/log/npm.log)"
+  if [[ ! -e $stamp ]] || ((missing)); then
+    say "installing the web pages' JavaScript with npm ci (log: .data/log/npm.log)"
+    mkdir -p "$DATA/log"
+    if ! npm ci --omit=dev --no-audit --no-fund >"$DATA/log/npm.log" 2>&1; then
+      tail -n 20 "$DATA/log/npm.log" >&2
+      die "npm ci failed (full log: .data/log/npm.log)"
+    fi
+    rm -f node_modules/.installed-*
+    touch "$stamp"
   fi
-  rm -f node_modules/.installed-*
+  build_glyphs
+}
+
+# MapLibre draws Chinese with the browser's fonts (localIdeographFontFamily) but takes
+# every other character from glyph PBFs: without them a label loses its digits and
+# Latin letters. fontnik (npm; its native build ships in the package) renders all 256
+# ranges of the font, in a few seconds, into .web/glyphs/<font stack>/<range>.pbf.
+build_glyphs() {
+  local stamp tmp
+  [[ -f $GLYPH_FONT ]] || die "$GLYPH_FONT not found: run scripts/dev.sh deps (it installs ${GLYPH_PACKAGES[*]})"
+  stamp="$GLYPHS/.built-$(cat "$GLYPH_FONT" package-lock.json | sha256sum | cut -c1-16)"
+  [[ -e $stamp && -f $GLYPHS/$GLYPH_STACK/0-255.pbf ]] && return 0
+  say "building the map's label glyphs from $GLYPH_FONT (log: .data/log/glyphs.log)"
+  mkdir -p "$GLYPHS" "$DATA/log"
+  tmp="$(mktemp -d "$GLYPHS/.build.XXXXXX")"
+  if ! node node_modules/fontnik/bin/build-glyphs "$GLYPH_FONT" "$tmp" >"$DATA/log/glyphs.log" 2>&1 ||
+     [[ ! -s $tmp/0-255.pbf ]]; then
+    rm -rf -- "$tmp"
+    tail -n 20 "$DATA/log/glyphs.log" >&2
+    die "building the glyphs failed (full log: .data/log/glyphs.log)"
+  fi
+  chmod 755 "$tmp"
+  rm -rf -- "${GLYPHS:?}/$GLYPH_STACK" "$GLYPHS"/.built-*
+  mv -- "$tmp" "$GLYPHS/$GLYPH_STACK"
   touch "$stamp"
 }
 

@@ -69,7 +69,7 @@ def case_detail(row: Mapping[str, Any], now: datetime) -> schemas.CaseDetail:
     return schemas.CaseDetail(
         **_case_fields(row, now), parties=row["parties"], recipients=row["recipients"], sections=row["sections"],
         agreement_text=row["agreement_text"], failure_reason=row["failure_reason"],
-        return_choices=row["return_choices"],
+        return_choices=row["return_choices"], return_choice_nodes=row["return_choice_nodes"],
     )  # fmt: skip
 
 

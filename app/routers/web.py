@@ -1,19 +1,22 @@
 """The dispatcher's web page at /map, the API's pages /docs and /redoc, and the static
 files they need, all served here.
 
-The pages must work on an intranet with no internet (ARCHITECTURE.md, decision 6):
-MapLibre GL JS, Swagger UI and Redoc come from node_modules (installed by
-`scripts/dev.sh web`) and are served under /static/vendor/, never from a CDN. Each page
-sends a Content-Security-Policy that lets it load only this app's files (app/headers.py).
+The pages must work on an intranet with no internet: MapLibre GL JS, Swagger UI and
+Redoc come from node_modules (installed by `scripts/dev.sh web`) and are served under
+/static/vendor/, never from a CDN; so are the map labels' glyphs. Each page sends a
+Content-Security-Policy that lets it load only this app's files (app/headers.py).
 """
 
 from __future__ import annotations
+
+import re
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.errors import error_body
 from app.headers import inline_script_hashes, origin_of, page_csp
 from app.settings import PROJECT_ROOT
 
@@ -23,6 +26,11 @@ MAPLIBRE_DIST = NODE_MODULES / "maplibre-gl" / "dist"
 SWAGGER_DIST = NODE_MODULES / "swagger-ui-dist"
 REDOC_DIST = NODE_MODULES / "redoc" / "bundles"
 FAVICON = "/static/vendor/swagger-ui/favicon-32x32.png"
+# Label glyphs (SDF PBFs), built from Debian's DejaVu Sans by `scripts/dev.sh web`.
+GLYPHS = PROJECT_ROOT / ".web" / "glyphs"
+# The one font stack the map's style names (text-font in map.js).
+FONTSTACKS = frozenset({"DejaVu Sans Book"})
+GLYPH_RANGE = re.compile(r"(\d{1,5})-(\d{1,5})")
 
 router = APIRouter(tags=["web"])
 
@@ -82,12 +90,19 @@ async def map_config(request: Request) -> JSONResponse:
                          "county_name": s.county_name})  # fmt: skip
 
 
-@router.get("/map/glyphs/{fontstack}/{glyph_range}.pbf", include_in_schema=False)
+@router.get("/map/fonts/{fontstack}/{glyph_range}.pbf", include_in_schema=False)
 async def glyphs(fontstack: str, glyph_range: str) -> Response:
-    """An empty glyph set. MapLibre needs a glyphs URL to draw labels at all; with none
-    from here, it draws the Chinese names with the browser's own fonts
-    (localIdeographFontFamily), and no font server outside is ever asked."""
-    return Response(b"", media_type="application/x-protobuf", headers={"Cache-Control": "public, max-age=86400"})
+    """One range of 256 glyphs for the map's labels: Latin letters, digits and the like.
+    Chinese is never asked for here: MapLibre draws it with the browser's own fonts
+    (localIdeographFontFamily)."""
+    m = GLYPH_RANGE.fullmatch(glyph_range)
+    start, end = (int(m[1]), int(m[2])) if m else (-1, -1)
+    path = GLYPHS / fontstack / f"{start}-{end}.pbf"
+    if fontstack not in FONTSTACKS or start % 256 or end != start + 255 or end > 65535 or not path.is_file():
+        # MapLibre then draws these characters with a browser font: labels stay whole.
+        message = f"没有字形文件 {fontstack}/{glyph_range}.pbf（地图字形由 scripts/dev.sh web 生成）"
+        return JSONResponse(error_body("glyphs_not_found", message), status_code=404)
+    return FileResponse(path, media_type="application/x-protobuf", headers={"Cache-Control": "public, max-age=86400"})
 
 
 def mount_static(app: FastAPI) -> None:

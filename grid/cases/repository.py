@@ -168,9 +168,11 @@ async def case_for_action(conn: Conn, *, case_id: int, person_id: int, read_path
 
 # Where a return (退回) may send a case: a live node strictly inside the handling node's
 # subtree. The choices offered are those of the case's own chain: the located node and
-# its ancestors below the handling node, each with a current chief, deepest first.
+# its ancestors below the handling node, each with a current chief, deepest first; each
+# as {code, name, level}, so a person picks by name.
 _RETURN_CHOICES = """COALESCE((
-    SELECT json_agg(a.code ORDER BY a.depth DESC) FROM node a
+    SELECT json_agg(json_build_object('code', a.code, 'name', a.name, 'level', a.level) ORDER BY a.depth DESC)
+      FROM node a
      WHERE a.path @> ln.path AND a.path <@ hn.path AND a.id <> hn.id AND a.retired_at IS NULL
        AND EXISTS (SELECT 1 FROM post po WHERE po.node_id = a.id AND po.role = 'chief' AND po.ended_at IS NULL)
   ), '[]')"""
@@ -193,9 +195,9 @@ SELECT a.id, a.code, a.name
 async def return_choices(conn: Conn, *, case_id: int) -> list[str]:
     """The codes a return of the case is offered (`_RETURN_CHOICES`)."""
     value = await fetch_value(
-        conn, f"SELECT {_RETURN_CHOICES} AS codes FROM {CASE_FROM} WHERE c.id = %(case_id)s", {"case_id": case_id}
+        conn, f"SELECT {_RETURN_CHOICES} AS nodes FROM {CASE_FROM} WHERE c.id = %(case_id)s", {"case_id": case_id}
     )
-    return list(value or [])
+    return [n["code"] for n in value or []]
 
 
 # --- idempotent writes: the kept answer per (person, Idempotency-Key) ----------------
@@ -254,7 +256,9 @@ SELECT {CASE_COLUMNS}, x.readable,
              WHERE r.case_id = c.id AND r.active), '[]') AS recipients,
   COALESCE((SELECT json_object_agg(s.section, s.body) FROM case_section s WHERE s.case_id = c.id), '{{}}')
     AS sections,
-  {_RETURN_CHOICES} AS return_choices,
+  rc.nodes AS return_choice_nodes,
+  ARRAY(SELECT e.n->>'code' FROM json_array_elements(rc.nodes) WITH ORDINALITY e(n, i) ORDER BY e.i)
+    AS return_choices,
   'case:' || c.id AS audit_target,
   CASE WHEN x.readable THEN
     (SELECT jsonb_build_object('case', c.id, 'parties', count(*)) FROM case_party p WHERE p.case_id = c.id
@@ -262,6 +266,7 @@ SELECT {CASE_COLUMNS}, x.readable,
   END AS audit_item
   FROM {CASE_FROM}
   CROSS JOIN LATERAL (SELECT {_READABLE} AS readable) x
+  CROSS JOIN LATERAL (SELECT {_RETURN_CHOICES} AS nodes) rc
  WHERE c.id = %(case_id)s
 """
 

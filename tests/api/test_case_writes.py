@@ -56,9 +56,15 @@ async def events_of(db, case_id):
 # --- finding 2: 退回 and 延期 stay on the case's chain ------------------------------------
 
 
-async def test_a_return_to_another_township_is_refused_naming_the_allowed_nodes(client, taozhen, make_account, db):
+async def test_a_return_to_another_township_is_refused_naming_the_allowed_nodes(
+    client, taozhen, make_account, db, loaded_county
+):
     cid, group = taozhen["case"]["id"], taozhen["group"]
     assert taozhen["case"]["return_choices"] == [TAOZHEN_HOUSEHOLD]  # the case file offers them
+    # ... with their names, for the map's picker
+    household = next(n for n in loaded_county.nodes if n.code == TAOZHEN_HOUSEHOLD)
+    assert taozhen["case"]["return_choice_nodes"] == [{"code": household.code, "name": household.name,
+                                                        "level": "household"}]  # fmt: skip
     r = await client.post(f"/api/v1/cases/{cid}/actions", headers=group,
                           json={"action": "return", "note": "x", "next_recipient": YINZHOU_GROUP})  # fmt: skip
     assert r.status_code == 422, r.text

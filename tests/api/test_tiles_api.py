@@ -302,3 +302,57 @@ async def test_an_overdue_case_is_marked_on_its_point_and_counted_on_its_node(cl
     assert household["properties"]["overdue_cases"] >= 1
     points = decode((await client.get(f"/tiles/cases/{z}/{x}/{y}.mvt", headers=dispatcher.headers)).content)["cases"]
     assert next(f for f in points["features"] if f["properties"]["id"] == late)["properties"]["overdue"] is True
+
+
+# --- label glyphs -----------------------------------------------------------------------
+
+
+def glyph_ids(body: bytes) -> set[int]:
+    """The code points in a glyph PBF (glyphs.stacks[].glyphs[].id), read with a few lines
+    of protobuf wire format rather than a compiled .proto."""
+
+    def fields(buf: bytes):
+        i = 0
+        while i < len(buf):
+            key, i = varint(buf, i)
+            kind = key & 7
+            if kind == 0:
+                value, i = varint(buf, i)
+            elif kind == 2:
+                size, i = varint(buf, i)
+                value, i = buf[i : i + size], i + size
+            else:
+                raise AssertionError(f"unexpected wire type {kind}")
+            yield key >> 3, value
+
+    def varint(buf: bytes, i: int) -> tuple[int, int]:
+        shift = result = 0
+        while True:
+            b = buf[i]
+            result |= (b & 0x7F) << shift
+            i, shift = i + 1, shift + 7
+            if not b & 0x80:
+                return result, i
+
+    return {gid for n, stack in fields(body) if n == 1 for m, glyph in fields(stack) if m == 3
+            for k, gid in fields(glyph) if k == 1}  # fmt: skip
+
+
+async def test_the_maps_label_glyphs_hold_digits_and_latin_letters(client):
+    # Built by scripts/dev.sh web (make test runs it first).
+    r = await client.get("/map/fonts/DejaVu Sans Book/0-255.pbf")
+    assert r.status_code == 200, "no glyphs: run scripts/dev.sh web"
+    assert r.headers["content-type"] == "application/x-protobuf"
+    assert {ord(c) for c in "0123456789ABCXYZabcxyz-"} <= glyph_ids(r.content)
+
+
+@pytest.mark.parametrize("path", ["/map/fonts/Arial Unicode MS Regular/0-255.pbf", "/map/fonts/DejaVu Sans Book/0-300.pbf",
+                                  "/map/fonts/DejaVu Sans Book/1-256.pbf", "/map/fonts/DejaVu Sans Book/65536-65791.pbf",
+                                  "/map/fonts/DejaVu Sans Book/x.pbf", "/map/fonts/../0-255.pbf"])  # fmt: skip
+async def test_a_glyph_range_that_is_not_there_is_a_404_that_says_so(client, path):
+    r = await client.get(path)
+    assert r.status_code == 404, r.text
+    if ".." in path:  # the client resolves it to /map/0-255.pbf: nothing is served there
+        assert r.json()["error"]["code"] == "not_found"
+    else:  # MapLibre then draws those characters with a browser font
+        assert r.json()["error"]["code"] == "glyphs_not_found" and "scripts/dev.sh web" in r.json()["error"]["message"]

@@ -2,9 +2,11 @@
 the real app served by uvicorn in its own process, on a database of its own.
 
 What a dispatcher would notice: logging in lands on the township with its polygons
-drawn; a case opens with its chain and ledger; a case reported through the API shows up
-on the map by the page's own polling, without a reload; and the page asks nothing of any
-other host.
+drawn; labels keep their digits (glyphs served by the app); a case opens with its chain
+and ledger, ringed on the map, its details scrolled into view; the queue's filters filter
+the markers too, and an empty result says so; a return picks its recipient from the
+case's own chain; a case reported through the API shows up on the map by the page's own
+polling, without a reload; and the page asks nothing of any other host.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 DISPATCHER = "19100000001"  # README, "Demo accounts": the township's dispatcher
 HOUSEHOLD_CHIEF = "18233761763"  # README: central household chief in that township
+# A queue long enough that a case's details open below the fold of a short window.
+QUEUE_CASES = 10
 
 
 def _free_port() -> int:
@@ -136,8 +140,14 @@ def test_a_dispatcher_sees_the_township_opens_a_case_and_a_new_case_appears_live
     chief = login.json()["access_token"]
     lon, lat = chief_point
     first = _report(base, chief, lon, lat, severity=2)
+    for i in range(QUEUE_CASES - 1):  # newer, so above the first in the queue
+        _report(base, chief, lon + (i + 1) * 1e-6, lat, severity=1)
+    dispatcher = httpx.post(base + "/api/v1/auth/token", data={"username": DISPATCHER, "password": "wuzhang-demo"})
+    assert dispatcher.status_code == 200, dispatcher.text
+    as_dispatcher = {"Authorization": f"Bearer {dispatcher.json()['access_token']}"}
 
     requests: list[str] = []
+    glyphs: dict[str, tuple[int, int]] = {}  # url: (status, body size)
     with sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True,
@@ -146,6 +156,7 @@ def test_a_dispatcher_sees_the_township_opens_a_case_and_a_new_case_appears_live
         try:
             page = browser.new_page()
             page.on("request", lambda req: requests.append(req.url))
+            page.on("response", lambda r: "/fonts/" in r.url and glyphs.update({r.url: (r.status, len(r.body()))}))
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.add_init_script(CSP_WATCH)
@@ -170,13 +181,89 @@ def test_a_dispatcher_sees_the_township_opens_a_case_and_a_new_case_appears_live
             shot = page.locator("#map").screenshot(path=str(ARTIFACTS / "map-landing.png"))
             assert len(shot) > 10_000, "the map canvas looks empty"
 
-            # Opens the first case from the queue: details with its chain and ledger.
+            # Close in, unit labels keep their digits: the label layer shows a name with a
+            # digit, and that digit was drawn from the app's glyphs (not left out, nor
+            # drawn by the browser as MapLibre does when a glyph range fails).
+            page.evaluate(f"window.wz.map.jumpTo({{center: [{lon}, {lat}], zoom: 16.5}})")
+            digit_label = """() => {
+                const m = window.wz.map;
+                const f = m.queryRenderedFeatures({layers: ['grid-label']}).find(f => /[0-9]/.test(f.properties.name));
+                if (!f || !m.loaded()) return null;
+                const entry = m.style.glyphManager.entries['DejaVu Sans Book'];
+                const g = entry && entry.glyphs[f.properties.name.match(/[0-9]/)[0].charCodeAt(0)];
+                return g ? {name: f.properties.name, local: !!g.metrics.isDoubleResolution, w: g.bitmap.width} : null;
+            }"""
+            page.wait_for_function(digit_label, timeout=15000)
+            label = page.evaluate(digit_label)
+            assert not label["local"] and label["w"] > 0, label
+            assert glyphs and all(status == 200 for status, _ in glyphs.values()), glyphs
+            latin = [u for u in glyphs if u.endswith("/0-255.pbf")]
+            assert latin and glyphs[latin[0]][1] > 10_000, glyphs  # real glyphs, not an empty set
+            page.wait_for_timeout(300)
+            page.locator("#map").screenshot(path=str(ARTIFACTS / "map-labels.png"))
+
+            # The queue's filters filter the markers; an empty result says so.
+            page.select_option("#f-state", "mediating")  # no case is being mediated yet
+            page.wait_for_function("() => window.wz.map.querySourceFeatures('cases').length === 0", timeout=10000)
+            assert page.text_content("#queue-empty") == "没有符合条件的案件"
+            assert page.locator("#queue li[data-case-id]").count() == 0
+            page.screenshot(path=str(ARTIFACTS / "map-filter-empty.png"))
+            page.select_option("#f-state", "")
+            page.wait_for_function(
+                f"() => window.wz.map.querySourceFeatures('cases').some(f => f.properties.id === {first})", timeout=10000
+            )
+            assert page.locator("#queue li[data-case-id]").count() == QUEUE_CASES
+
+            # Opens the first case, at the foot of a long queue in a short window: details
+            # with its chain and ledger, scrolled into view, and the case ringed on the map.
+            page.set_viewport_size({"width": 1280, "height": 480})
             page.click(f"#queue li[data-case-id='{first}']")
             page.wait_for_selector("#case-ledger tr", timeout=10000)
             assert f"#{first}" in page.text_content("#case-title")
             assert page.locator("#case-chain tr").count() >= 5  # household up to the county
             assert "上报" in page.text_content("#case-ledger") or page.locator("#case-ledger tr").count() >= 2
             assert page.locator("#detail .actions button").count() >= 1
+            in_view = page.evaluate("""() => {
+                const panel = document.getElementById('panel').getBoundingClientRect();
+                const title = document.getElementById('case-title').getBoundingClientRect();
+                return title.top >= panel.top && title.bottom <= panel.bottom;
+            }""")
+            assert in_view, "the case's details opened out of sight"
+            page.wait_for_function(
+                f"() => window.wz.map.queryRenderedFeatures({{layers: ['case-selected']}}).some(f => f.properties.id === {first})"
+                f" && !window.wz.map.isMoving()",
+                timeout=15000,
+            )
+            ringed = page.evaluate("window.wz.map.queryRenderedFeatures({layers: ['case-selected']})"
+                                   ".map(f => f.properties.id)")  # fmt: skip
+            assert set(ringed) == {first}, ringed
+            page.screenshot(path=str(ARTIFACTS / "map-selected.png"))
+            page.set_viewport_size({"width": 1280, "height": 800})
+
+            # 退回: the recipient is picked from a list of the case's own chain below its
+            # handling node (the case file's return_choices), not typed in.
+            case = httpx.get(f"{base}/api/v1/cases/{first}", headers=as_dispatcher).json()
+            assert len(case["return_choices"]) >= 2, case  # household and group, below the village
+            page.click("#detail .actions button[data-action='return']")
+            page.wait_for_selector("#return-dialog[open]", timeout=5000)
+            offered = page.eval_on_selector_all("#return-to option", "os => os.map(o => [o.value, o.textContent])")
+            assert [v for v, _ in offered] == case["return_choices"], offered
+            names = {n["code"]: n["name"] for n in case["return_choice_nodes"]}
+            assert all(names[v] in text for v, text in offered), offered
+            page.screenshot(path=str(ARTIFACTS / "map-return-picker.png"))
+            target = case["return_choices"][-1]
+            page.select_option("#return-to", target)
+            page.click("#return-ok")  # without a reason: asked for one, nothing sent
+            assert page.text_content("#return-error") == "请填写退回理由"
+            page.fill("#return-note", "浏览器测试：应由下级先处理")
+            page.click("#return-ok")
+            page.wait_for_function(
+                f"() => document.getElementById('case-title') && document.querySelector('#detail table')"
+                f" && document.querySelector('#detail table').textContent.includes({names[target]!r})",
+                timeout=10000,
+            )
+            after = httpx.get(f"{base}/api/v1/cases/{first}", headers=as_dispatcher).json()
+            assert (after["handling_node"], after["state"]) == (target, "assigned"), after
 
             # A case reported through the API now appears without a reload, brought by the
             # page's own polling (every 3 s).
@@ -189,6 +276,7 @@ def test_a_dispatcher_sees_the_township_opens_a_case_and_a_new_case_appears_live
                 timeout=30000,
             )
             page.wait_for_selector(f"#queue li[data-case-id='{second}']", timeout=10000)
+            assert page.locator("#queue-empty").count() == 0
             assert page.evaluate("window.wzNotReloaded === true"), "the page was reloaded"
             assert page.evaluate("window.wz.polls") > polls
             page.wait_for_timeout(500)  # let the marker paint before the picture
@@ -206,6 +294,7 @@ def test_a_dispatcher_sees_the_township_opens_a_case_and_a_new_case_appears_live
                and urlsplit(u).netloc != app_host]  # fmt: skip
     assert requests and not outside, outside
     assert any("/tiles/grid/" in u for u in requests) and any("/static/vendor/maplibre-gl/" in u for u in requests)
+    assert any("/map/fonts/" in u for u in requests)
 
 
 @pytest.mark.parametrize("path", ["/docs", "/redoc"])

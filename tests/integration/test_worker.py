@@ -59,6 +59,28 @@ async def test_two_worker_processes_escalate_an_overdue_case_once(fresh_database
         assert (await cases.verify_ledger(conn=conn, case_id=case["id"], keys=KEYS)).valid
 
 
+async def test_a_pretend_time_is_refused_outside_development_and_writes_nothing(fresh_database, loaded_county):
+    case = await report_committed(fresh_database, loaded_county, 421)
+    later = (T0 + timedelta(days=2)).isoformat()  # overdue by then: a sweep would escalate it
+    env = {**os.environ, "DATABASE_URL": fresh_database, "WUZHANG_LEDGER_KEY": KEY, "WUZHANG_ENV": "production"}
+    run = await asyncio.create_subprocess_exec(sys.executable, "-m", "app.cli", "worker", "--once", "--now", later,
+                                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    async with asyncio.timeout(60):
+        out = (await run.communicate())[0].decode()
+    assert run.returncode == 2, out
+    assert "--now" in out and "WUZHANG_ENV=production" in out and "拒绝" in out
+    async with await connect(libpq_url(fresh_database)) as conn:
+        events = await fetch_all(conn, "SELECT action FROM case_event WHERE case_id = %(c)s", {"c": case["id"]})
+    assert [e["action"] for e in events] == ["report", "assign"]  # the ledger as the report left it
+
+
+def test_a_pretend_time_without_an_offset_is_refused(fresh_database):
+    env = {**os.environ, "DATABASE_URL": fresh_database, "WUZHANG_LEDGER_KEY": KEY, "WUZHANG_ENV": "development"}
+    run = subprocess.run([sys.executable, "-m", "app.cli", "worker", "--once", "--now", "2026-03-03 09:00"], env=env,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 2 and "带时区的 ISO 时间" in run.stderr, run.stderr
+
+
 def test_a_killed_server_does_not_leave_its_worker_behind(fresh_database):
     import signal
     import time

@@ -22,7 +22,7 @@
   var SEVERITY_COLOR = ['match', ['get', 'severity'], 1, '#2e7d32', 2, '#f9a825', 3, '#ef6c00', 4, '#6a1b9a', '#555'];
 
   var auth = JSON.parse(sessionStorage.getItem('wz.auth') || 'null');
-  var state = { map: null, me: null, scope: null, features: [], categories: {}, selected: null, gridRev: 0,
+  var state = { map: null, me: null, scope: null, features: [], shown: [], categories: {}, selected: null, gridRev: 0,
                 lastSig: null, timer: null, polls: 0 };
   window.wz = state; // for the browser test and for debugging from the console
 
@@ -166,7 +166,7 @@
     OPEN_STATES.forEach(function (s) { $('f-state').appendChild(el('option', { value: s, text: STATE_ZH[s] })); });
     cats.categories.forEach(function (c) { $('f-category').appendChild(el('option', { value: c.code, text: c.name_zh })); });
     Object.keys(TIER_ZH).forEach(function (t) { $('f-tier').appendChild(el('option', { value: t, text: TIER_ZH[t] })); });
-    ['f-state', 'f-category', 'f-tier', 'f-overdue'].forEach(function (id) { $(id).addEventListener('change', renderQueue); });
+    ['f-state', 'f-category', 'f-tier', 'f-overdue'].forEach(function (id) { $(id).addEventListener('change', applyFilters); });
   }
 
   // --- the map ------------------------------------------------------------------------------
@@ -176,9 +176,9 @@
   function initMap(config, bbox) {
     var style = {
       version: 8,
-      // Latin glyphs would come from here; the app has none, so labels are drawn with the
-      // browser's own CJK fonts (localIdeographFontFamily). Never an outside font server.
-      glyphs: ORIGIN + '/map/glyphs/{fontstack}/{range}.pbf',
+      // Digits and Latin letters come from the app's glyphs (built by scripts/dev.sh web);
+      // Chinese is drawn with the browser's own fonts (localIdeographFontFamily).
+      glyphs: ORIGIN + '/map/fonts/{fontstack}/{range}.pbf',
       sources: {
         grid: { type: 'vector', tiles: gridTiles(), minzoom: 0, maxzoom: 16 },
         cases: { type: 'geojson', data: { type: 'FeatureCollection', features: [] } }
@@ -202,13 +202,17 @@
         paint: { 'line-color': '#34495e', 'line-width': ['match', ['get', 'level'], 'township', 2, 'village', 1.5,
                                                           'community', 1.5, 1] } },
       { id: 'grid-label', type: 'symbol', source: 'grid', 'source-layer': 'grid_labels',
-        layout: { 'text-field': ['get', 'name'], 'text-size': 12, 'text-font': ['sans'] },
+        layout: { 'text-field': ['get', 'name'], 'text-size': 12, 'text-font': ['DejaVu Sans Book'] },
         paint: { 'text-color': '#223', 'text-halo-color': '#fff', 'text-halo-width': 1.5 } },
       { id: 'case-points', type: 'circle', source: 'cases',
         paint: { 'circle-color': SEVERITY_COLOR,
                  'circle-radius': ['case', ['get', 'overdue'], 8, 6],
                  'circle-stroke-color': ['case', ['get', 'overdue'], '#d50000', '#ffffff'],
-                 'circle-stroke-width': ['case', ['get', 'overdue'], 3, 1.5] } }
+                 'circle-stroke-width': ['case', ['get', 'overdue'], 3, 1.5] } },
+      // A ring around the case open in the panel.
+      { id: 'case-selected', type: 'circle', source: 'cases', filter: ['==', ['get', 'id'], -1],
+        paint: { 'circle-radius': 14, 'circle-opacity': 0, 'circle-stroke-color': '#1565c0',
+                 'circle-stroke-width': 4 } }
     );
     var map = new maplibregl.Map({
       container: 'map', style: style, attributionControl: false,
@@ -242,8 +246,8 @@
   function poll() {
     return api('/api/v1/cases.geojson?open=true&limit=500').then(json).then(function (fc) {
       state.features = fc.features;
+      state.truncated = fc.truncated;
       state.polls += 1;
-      state.map.getSource('cases').setData(fc);
       var sig = fc.features.map(function (f) {
         return f.id + ':' + f.properties.state + ':' + f.properties.overdue;
       }).join(',');
@@ -253,20 +257,35 @@
         state.map.getSource('grid').setTiles(gridTiles());
       }
       state.lastSig = sig;
-      $('status').textContent = '在办案件 ' + fc.features.length + ' 件' + (fc.truncated ? '（仅显示最新 500 件）' : '') +
-        ' · 更新于 ' + fmt(new Date().toISOString());
-      renderQueue();
+      state.updatedAt = new Date().toISOString();
+      applyFilters();
     }).catch(function (e) { $('status').textContent = '更新失败：' + e.message; });
   }
 
-  function renderQueue() {
+  // The queue's filters choose what both the queue and the markers show.
+  function applyFilters() {
     var fs = $('f-state').value, fc = $('f-category').value, ft = $('f-tier').value, fo = $('f-overdue').checked;
-    var list = $('queue');
-    list.textContent = '';
-    state.features.filter(function (f) {
+    state.shown = state.features.filter(function (f) {
       var p = f.properties;
       return (!fs || p.state === fs) && (!fc || p.category === fc) && (!ft || p.tier === ft) && (!fo || p.overdue);
-    }).forEach(function (f) {
+    });
+    var source = state.map && state.map.getSource('cases'); // none until the map has loaded
+    if (source) source.setData({ type: 'FeatureCollection', features: state.shown });
+    var filtered = state.shown.length !== state.features.length;
+    $('status').textContent = '在办案件 ' + state.features.length + ' 件' +
+      (filtered ? '，符合条件 ' + state.shown.length + ' 件' : '') +
+      (state.truncated ? '（仅显示最新 500 件）' : '') + ' · 更新于 ' + fmt(state.updatedAt);
+    renderQueue();
+  }
+
+  function renderQueue() {
+    var list = $('queue');
+    list.textContent = '';
+    if (!state.shown.length) {
+      list.appendChild(el('li', { id: 'queue-empty', class: 'empty',
+                                  text: state.features.length ? '没有符合条件的案件' : '暂无在办案件' }));
+    }
+    state.shown.forEach(function (f) {
       var p = f.properties;
       var li = el('li', { 'data-case-id': p.id, class: (p.overdue ? 'overdue ' : '') + (p.id === state.selected ? 'selected' : ''),
                           onclick: function () { showCase(p.id, f.geometry.coordinates); } },
@@ -283,6 +302,7 @@
 
   function showCase(id, coords) {
     state.selected = id;
+    state.map.setFilter('case-selected', ['==', ['get', 'id'], id]);
     if (coords) state.map.flyTo({ center: coords, zoom: Math.max(state.map.getZoom(), 15) });
     var box = $('detail');
     box.hidden = false;
@@ -337,16 +357,42 @@
     box.appendChild(el('h3', { text: '办理' }));
     box.appendChild(actions);
     box.appendChild(el('p', { id: 'action-msg', class: 'error' }));
+    // Below a long queue the panel would open out of sight.
+    box.scrollIntoView({ block: 'start' });
   }
 
-  function act(c, action) {
-    var id = c.id, body = { action: action };
-    if (action === 'return') {
-      // Only inside the handling node's area; the case's own chain below it is offered.
-      var choices = c.return_choices || [];
-      body.next_recipient = prompt('退回给哪个节点（编码）？可选：' + (choices.join('、') || '无'), choices[0] || '');
-      if (!body.next_recipient) return;
+  // 退回: the next recipient is picked from the case's own chain below the handling node
+  // (return_choice_nodes of the case file), with a reason; calls back with both, or not at all.
+  function askReturn(c, done) {
+    var dialog = $('return-dialog'), pick = $('return-to'), reason = $('return-note');
+    var choices = c.return_choice_nodes || [];
+    pick.textContent = '';
+    choices.forEach(function (n) { pick.appendChild(el('option', { value: n.code, text: n.name + '（' + n.code + '）' })); });
+    if (!choices.length) pick.appendChild(el('option', { value: '', text: '没有可退回的下级节点' }));
+    pick.disabled = !choices.length;
+    $('return-ok').disabled = !choices.length;
+    reason.value = '';
+    $('return-error').textContent = '';
+    dialog.onclose = function () {
+      if (dialog.returnValue === 'ok') done({ next_recipient: pick.value, note: reason.value.trim() });
+    };
+    dialog.returnValue = '';
+    dialog.showModal();
+  }
+
+  $('return-form').addEventListener('submit', function (ev) {
+    if (ev.submitter && ev.submitter.value === 'ok' && !$('return-note').value.trim()) {
+      ev.preventDefault();
+      $('return-error').textContent = '请填写退回理由';
     }
+  });
+
+  function act(c, action) {
+    if (action === 'return') {
+      askReturn(c, function (body) { send(c.id, action, Object.assign({ action: action }, body)); });
+      return;
+    }
+    var id = c.id, body = { action: action };
     if (action === 'extend') {
       body.hours = Number(prompt('延期多少小时？', '24'));
       body.approver = prompt('上一级批准人的人员编号（person_id）？');
@@ -354,6 +400,10 @@
     var note = prompt('办理意见（可空）：', '');
     if (note === null) return;
     if (note) body.note = note;
+    send(id, action, body);
+  }
+
+  function send(id, action, body) {
     api('/api/v1/cases/' + id + '/actions', {
       method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body)
     }).then(json).then(function () { showCase(id); poll(); })
