@@ -9,7 +9,7 @@
 
   // The Chinese names come from the server's one glossary (GET /api/v1/categories), and
   // the API's answers carry them too (state_name, tier_name, action_name).
-  var STATE_ZH = {}, TIER_ZH = {}, ACTION_ZH = {}, SEVERITY_ZH = {};
+  var STATE_ZH = {}, TIER_ZH = {}, ACTION_ZH = {}, ROLE_ZH = {}, SEVERITY_ZH = {};
   var OPEN_STATES = ['reported', 'assigned', 'accepted', 'mediating', 'failed', 'escalated', 'returned', 'reopened'];
   var TIME_ZONE = 'Asia/Shanghai'; // the county's, from /map/config.json: never the browser's own
   var SEVERITY_COLOR = ['match', ['get', 'severity'], 1, '#2e7d32', 2, '#f9a825', 3, '#ef6c00', 4, '#6a1b9a', '#555'];
@@ -143,10 +143,10 @@
       state.me = me;
       if (config.time_zone) TIME_ZONE = config.time_zone;
       cats.categories.forEach(function (c) { state.categories[c.code] = c.name_zh; });
-      words(cats.states, STATE_ZH); words(cats.tiers, TIER_ZH); words(cats.actions, ACTION_ZH);
+      words(cats.states, STATE_ZH); words(cats.tiers, TIER_ZH); words(cats.actions, ACTION_ZH); words(cats.roles, ROLE_ZH);
       cats.severities.forEach(function (s) { SEVERITY_ZH[s.level] = s.name_zh; });
       state.scope = pickScope(me);
-      $('who').textContent = me.name + '（' + me.roles.join('、') + '）';
+      $('who').textContent = me.name + '（' + me.roles.map(function (r) { return ROLE_ZH[r] || r; }).join('、') + '）';
       fillFilters(cats);
       $('login').hidden = true;
       $('app').hidden = false;
