@@ -101,3 +101,17 @@ def test_the_time_zone_is_one_setting_and_a_typo_stops_the_start():
     assert Settings(WUZHANG_TIME_ZONE="Asia/Urumqi").time_zone == "Asia/Urumqi"  # type: ignore[call-arg]
     with pytest.raises(ValidationError, match="not a time zone"):
         Settings(WUZHANG_TIME_ZONE="Asia/Beijing")  # type: ignore[call-arg]
+
+
+def test_an_exported_start_date_is_the_county_calendar_day(tmp_path):
+    """16:30 UTC on 1 March is half past midnight on 2 March in the county."""
+    from openpyxl import load_workbook
+
+    from grid.roster import _write_roster_workbook
+
+    started = datetime(2026, 3, 1, 16, 30, tzinfo=UTC)
+    path = tmp_path / "roster.xlsx"
+    _write_roster_workbook([{"node_code": "610827", "role": "chief", "name": "张三", "phone": "13800000001",
+                             "started_at": started}], path)  # fmt: skip
+    rows = list(load_workbook(path).active.iter_rows(values_only=True))
+    assert rows[1][4].date().isoformat() == "2026-03-02"
