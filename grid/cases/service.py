@@ -617,8 +617,9 @@ async def _escalate(
                  body=f"案件 {w.case_id} 已超期")  # fmt: skip
         return
     route = await _route_at(conn, w.case, tier=up, rules=rules)
+    moved = f"由{tier_name(tier)}{action_name('escalate')}{tier_name(up)}"  # "from the house, up to the hall"
     await _assign(conn, w, route=route, rules=rules, at=at, from_state=State.escalated.value, rooms=rooms,
-                  reason=f"由{tier_name(tier)}{action_name('escalate')}{tier_name(up)}" + (f"：{reason}" if reason else ""))  # fmt: skip
+                  reason=f"{moved}：{reason}" if reason else moved)  # fmt: skip
 
 
 async def _return_to(
