@@ -17,7 +17,9 @@ import typer
 from rich.console import Console
 
 from app.settings import get_settings, libpq_url
+from grid import people_time
 from grid.db import Conn, connect
+from grid.glossary import role_name
 
 cli = typer.Typer(help="wuzhang 五长: grid-based conflict management.", no_args_is_help=True)
 demo_cli = typer.Typer(help="The synthetic demo county.", no_args_is_help=True)
@@ -29,6 +31,12 @@ cli.add_typer(grid_cli, name="grid")
 cli.add_typer(users_cli, name="users")
 cli.add_typer(roster_cli, name="roster")
 err = Console(stderr=True)
+
+
+@cli.callback()
+def _every_command() -> None:
+    """Times a command writes for people (roster dates, notes) are in the county's zone."""
+    people_time.use_zone(get_settings().time_zone)
 
 
 T = TypeVar("T")
@@ -283,7 +291,7 @@ async def _demo_accounts(conn: Conn) -> None:
 @users_cli.command("create-admin")
 def users_create_admin(
     phone: Annotated[str, typer.Option(help="login phone number, 11 digits")],
-    name: Annotated[str, typer.Option(help="the person's name")] = "管理员",
+    name: Annotated[str, typer.Option(help="the person's name")] = role_name("admin"),
 ) -> None:
     """Bootstrap an admin. The password is read from a prompt, or from stdin when piped;
     never from an argument, which would land in the shell history and `ps`."""

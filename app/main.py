@@ -21,6 +21,7 @@ from app.listen import InboxBell, Listener
 from app.routers import admin, auth, cases, grid, health, imports, push, tiles, web
 from app.settings import PROJECT_ROOT, Settings, get_settings, libpq_url
 from app.tile_cache import TileCache, TileVersions
+from grid import people_time
 
 
 def schema_head() -> str | None:
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.refuse_unsafe_production()
     security.passwords(settings)  # the hasher and its dummy hash, made now rather than on a first login
+    people_time.use_zone(settings.time_zone)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -245,7 +245,9 @@ class SectionIn(BaseModel):
 class CaseOut(BaseModel):
     id: int
     state: State
+    state_name: str = Field(description="the state's Chinese name, e.g. 待受理")
     tier: Tier
+    tier_name: str = Field(description="the tier's Chinese name (grid/glossary.py)")
     category: str
     severity: int
     description: str
@@ -264,7 +266,10 @@ class CaseOut(BaseModel):
     overdue: bool
     outcome: str | None = None
     satisfaction: int | None = None
-    allowed_actions: list[str] = []
+    allowed_actions: list[str] = Field(
+        default=[], description="what the caller may do now: empty for a reader who does not handle the case"
+    )
+    allowed_action_names: dict[str, str] = Field(default={}, description="each allowed action's Chinese name")
 
 
 class PartyOut(BaseModel):
@@ -277,6 +282,7 @@ class RecipientOut(BaseModel):
     person_id: int
     name: str
     role: str
+    role_name: str
 
 
 class ReturnChoice(BaseModel):
@@ -316,9 +322,19 @@ class Severity(BaseModel):
     meaning: str
 
 
+class Word(BaseModel):
+    code: str
+    name: str = Field(description="what a person reads")
+
+
 class Catalogue(BaseModel):
     categories: list[Category]
     severities: list[Severity]
+    states: list[Word]
+    tiers: list[Word]
+    actions: list[Word] = Field(description="the workflow's actions and the other steps of the ledger")
+    sections: list[Word] = Field(description="一事一案六公开")
+    roles: list[Word]
 
 
 class AttachmentOut(BaseModel):
@@ -331,10 +347,13 @@ class AttachmentOut(BaseModel):
 class LedgerEvent(BaseModel):
     seq: int
     action: str
+    action_name: str = Field(description="the step's Chinese name, e.g. 受理")
     actor_person_id: int | None
     actor: str | None
     from_state: str | None
+    from_state_name: str | None
     to_state: str
+    to_state_name: str
     note: str | None
     attachment_hashes: list[str]
     at: datetime
@@ -372,7 +391,9 @@ class PointGeometry(BaseModel):
 class CaseFeatureProperties(BaseModel):
     id: int
     state: State
+    state_name: str
     tier: Tier
+    tier_name: str
     category: str
     severity: int
     overdue: bool

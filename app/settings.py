@@ -10,11 +10,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from grid import people_time
 from grid.cases.ledger import Signer, key_id_of, public_key_from_b64
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +58,9 @@ class Settings(BaseSettings):
     migration_database_url: str = Field(default="", alias="WUZHANG_MIGRATION_DATABASE_URL")
     county_code: str = Field(default="610827", alias="WUZHANG_COUNTY_CODE")
     county_name: str = Field(default="米脂县", alias="WUZHANG_COUNTY_NAME")
+    # The county's time zone: every time written for a person (inbox, push, exports, the
+    # map page) is shown in it; storage and the API stay UTC / ISO 8601 with an offset.
+    time_zone: str = Field(default=people_time.DEFAULT_ZONE, alias="WUZHANG_TIME_ZONE")
     host: str = Field(default="127.0.0.1", alias="WUZHANG_HOST")
     port: int = Field(default=8000, alias="WUZHANG_PORT")
     # Per server process. A request holds a connection only while its handler runs, so a
@@ -105,6 +110,16 @@ class Settings(BaseSettings):
     # server: a URL template with {z}/{x}/{y}. Empty: no base map, no outside request.
     map_basemap_url: str = Field(default="", alias="WUZHANG_MAP_BASEMAP_URL")
     map_basemap_attribution: str = Field(default="", alias="WUZHANG_MAP_BASEMAP_ATTRIBUTION")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        """A typo stops the start instead of showing people the wrong hour."""
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"WUZHANG_TIME_ZONE={v!r} is not a time zone name, e.g. Asia/Shanghai") from None
+        return v
 
     def ledger_signer(self) -> Signer:
         # Every report and action signs: build the key once per process, not per request.

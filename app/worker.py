@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from app import push
 from app.accounts.service import ROOMS
 from app.settings import Settings, libpq_url
+from grid import people_time
 from grid.cases import service as cases
 from grid.db import Conn, connect
 
@@ -52,6 +53,7 @@ async def run(
 ) -> None:
     """Sweep until stopped. `parent_pid`: stop once that process is no longer our parent
     (`serve` starts a worker; a killed server must not leave its worker behind)."""
+    people_time.use_zone(settings.time_zone)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,4 +1,4 @@
-"""Chinese map-SDK coordinate systems → WGS-84 (DOMAIN.md, "Coordinates").
+"""Chinese map-SDK coordinate systems → WGS-84 (docs/domain.md, "Coordinates").
 
 AMap and Tencent report GCJ-02; Baidu reports BD-09 (GCJ-02 plus another offset).
 Both are 100-700 m off WGS-84, enough to route a report to the wrong village.

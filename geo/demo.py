@@ -1,4 +1,4 @@
-"""A deterministic synthetic county shaped on Mizhi (DOMAIN.md), for demos and benchmarks.
+"""A deterministic synthetic county shaped on Mizhi (docs/domain.md), for demos and benchmarks.
 
 How the polygons are made, so that children tile their parent exactly:
 - The county is a lattice of cells, and every node is a rectangle of cells in lattice

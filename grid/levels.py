@@ -1,4 +1,4 @@
-"""Levels and chains of the five-chief grid (DOMAIN.md, "The hierarchy").
+"""Levels and chains of the five-chief grid (docs/domain.md, "The grid and its two chains").
 
 County → township → one of two five-chief chains, fixed at `area` level:
 

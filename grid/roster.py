@@ -16,15 +16,16 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from grid import service
+from grid import people_time, service
 from grid.db import Conn
 from grid.exceptions import GridError, InvalidInput
+from grid.glossary import role_name
 from grid.repository import nodes as node_sql
 from grid.repository import roster as roster_sql
 from grid.sheets import append_row
@@ -41,8 +42,7 @@ HEADER_ALIASES = {
     "开始日期": "start_date",
 }  # fmt: skip
 ROLE_ALIASES = {"chief": "chief", "长": "chief", "负责人": "chief", "deputy": "deputy", "副": "deputy",
-                "副职": "deputy"}  # fmt: skip
-CHINA = timezone(timedelta(hours=8))  # a start date means the day began in Beijing time
+                role_name("deputy"): "deputy"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -189,13 +189,15 @@ def _text(value: Any) -> str:
 
 
 def _date(value: Any) -> datetime | None:
+    """A start date means the day began in the county's time zone."""
+    zone = people_time.county_zone()
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=CHINA)
+        return value if value.tzinfo else value.replace(tzinfo=zone)
     if isinstance(value, date):
-        return datetime.combine(value, time(), CHINA)
+        return datetime.combine(value, time(), zone)
     text = _text(value).replace("/", "-").replace(".", "-")
     try:
-        return datetime.combine(date.fromisoformat(text), time(), CHINA)
+        return datetime.combine(date.fromisoformat(text), time(), zone)
     except ValueError:
         return None
 
@@ -353,7 +355,7 @@ def _write_roster_workbook(posts: Sequence[Mapping[str, Any]], path: str | Path)
     sheet.title = "roster"
     append_row(sheet, COLUMNS)
     for p in posts:
-        append_row(sheet, [p["node_code"], p["role"], p["name"], p["phone"], p["started_at"].astimezone(CHINA).date()])
+        append_row(sheet, [p["node_code"], p["role"], p["name"], p["phone"], people_time.local_date(p["started_at"])])
     book.save(path)
 
 

@@ -22,25 +22,27 @@ from app.accounts import repository as repo
 from app.accounts import security, service
 from app.settings import Settings
 from grid.db import Conn
+from grid.glossary import role_name, tier_name
+from grid.levels import Chain, level_info
 from grid.repository import nodes as node_sql
 
 log = logging.getLogger("wuzhang.accounts")
 
 DEMO_PASSWORD = security.DEMO_PASSWORD
 
-# English names of the chiefs, by (chain, level).
-CHIEF_TITLES = {
-    ("urban", "area"): "urban area chief", ("urban", "community"): "community chief",
-    ("urban", "grid"): "grid chief", ("urban", "unit"): "unit chief", ("urban", "floor"): "floor chief",
-    ("rural", "area"): "rural area chief", ("rural", "subarea"): "sub-area chief",
-    ("rural", "village"): "village chief", ("rural", "group"): "group chief",
-    ("rural", "household"): "central household chief",
-}  # fmt: skip
+# Both chains have an area chief (片长): the title says which.
+CHAIN_TITLES = {"urban": "城区", "rural": "农村"}
+
+
+def chief_title(chain: str, level: str) -> str:
+    """The chief's title as the county says it, e.g. 楼层长, 城区片长."""
+    title = level_info(level, Chain(chain)).chief_zh
+    return CHAIN_TITLES[chain] + title if level == "area" else title
 
 
 @dataclass(frozen=True)
 class DemoAccount:
-    title: str  # the role in English words, as the README shows it
+    title: str  # the role as the county says it, as the README shows it
     node_code: str
     node_name: str
     phone: str
@@ -55,7 +57,7 @@ async def plan(conn: Conn) -> list[DemoAccount]:
     if not urban or not rural:
         return []
     accounts = [
-        DemoAccount(CHIEF_TITLES[(n["chain"], n["level"])], n["code"], n["name"], n["phone"], n["person_name"], None)
+        DemoAccount(chief_title(n["chain"], n["level"]), n["code"], n["name"], n["phone"], n["person_name"], None)
         for n in urban[::-1] + rural[::-1]  # top down: area chief first
         if n["chain"] is not None and n["phone"]
     ]
@@ -66,14 +68,17 @@ async def plan(conn: Conn) -> list[DemoAccount]:
         return DemoAccount(title, node["code"], node["name"], f"1910000{number:04d}", f"演示{title}",
                            service.GrantIn(role=role, node_code=node["code"], tier=tier))  # fmt: skip
 
+    def mediator(tier: str) -> str:
+        return tier_name(tier) + role_name("mediator")
+
     return [
         *accounts,
-        staff("dispatcher", township, 1, "dispatcher"),
-        staff("harmony house mediator", village, 2, "mediator", "village_house"),
-        staff("harmony hall mediator", township, 3, "mediator", "township_hall"),
-        staff("county centre mediator", county, 4, "mediator", "county_center"),
-        staff("county leader", county, 5, "leader"),
-        staff("admin", county, 6, "admin"),
+        staff(role_name("dispatcher"), township, 1, "dispatcher"),
+        staff(mediator("village_house"), village, 2, "mediator", "village_house"),
+        staff(mediator("township_hall"), township, 3, "mediator", "township_hall"),
+        staff(mediator("county_center"), county, 4, "mediator", "county_center"),
+        staff(level_info("county").name_zh + role_name("leader"), county, 5, "leader"),
+        staff(role_name("admin"), county, 6, "admin"),
     ]
 
 

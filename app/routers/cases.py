@@ -18,6 +18,7 @@ from app.accounts.scope import Principal
 from app.deps import CallerDep, SessionDep, SettingsDep
 from app.inputs import Id
 from app.routers.grid import parse_bbox
+from grid import glossary
 from grid.cases import service as cases
 from grid.cases.catalogue import SEVERITIES
 from grid.cases.enums import Section
@@ -47,13 +48,16 @@ def _parties_audit(caller: Principal) -> Any:
     return accounts.audited_read(caller, action="read.case_parties", key="parties")
 
 
-def case_out(row: Mapping[str, Any], now: datetime) -> schemas.CaseOut:
-    return schemas.CaseOut(**_case_fields(row, now))
+def case_out(row: Mapping[str, Any], now: datetime, actor: cases.Actor) -> schemas.CaseOut:
+    return schemas.CaseOut(**_case_fields(row, now, actor))
 
 
-def _case_fields(row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+def _case_fields(row: Mapping[str, Any], now: datetime, actor: cases.Actor) -> dict[str, Any]:
+    """The case's columns with their Chinese names; the actions offered are the caller's own."""
+    allowed = cases.allowed_for(actor, row)
     return {
-        "id": row["id"], "state": row["state"], "tier": row["tier"], "category": row["category"],
+        "id": row["id"], "state": row["state"], "state_name": glossary.state_name(row["state"]),
+        "tier": row["tier"], "tier_name": glossary.tier_name(row["tier"]), "category": row["category"],
         "severity": row["severity"], "description": row["description"], "lon": row["lon"], "lat": row["lat"],
         "located_node": row["located_node_code"], "handling_node": row["handling_node_code"],
         "handling_node_name": row["handling_node_name"], "outside_county": row["outside_county"],
@@ -61,13 +65,14 @@ def _case_fields(row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "reported_at": row["reported_at"], "occurred_at": row["occurred_at"], "accept_by": row["accept_by"],
         "resolve_by": row["resolve_by"], "overdue": cases.is_overdue(row, now),
         "outcome": row["outcome"], "satisfaction": row["satisfaction"],
-        "allowed_actions": cases.allowed_now(row["state"]),
+        "allowed_actions": allowed, "allowed_action_names": {a: glossary.action_name(a) for a in allowed},
     }  # fmt: skip
 
 
-def case_detail(row: Mapping[str, Any], now: datetime) -> schemas.CaseDetail:
+def case_detail(row: Mapping[str, Any], now: datetime, actor: cases.Actor) -> schemas.CaseDetail:
+    recipients = [schemas.RecipientOut(**r, role_name=glossary.role_name(r["role"])) for r in row["recipients"]]
     return schemas.CaseDetail(
-        **_case_fields(row, now), parties=row["parties"], recipients=row["recipients"], sections=row["sections"],
+        **_case_fields(row, now, actor), parties=row["parties"], recipients=recipients, sections=row["sections"],
         agreement_text=row["agreement_text"], failure_reason=row["failure_reason"],
         return_choices=row["return_choices"], return_choice_nodes=row["return_choice_nodes"],
     )  # fmt: skip
@@ -78,11 +83,21 @@ def case_detail(row: Mapping[str, Any], now: datetime) -> schemas.CaseDetail:
 
 @router.get("/categories", responses=ERRORS)
 async def categories(caller: CallerDep, conn: SessionDep) -> schemas.Catalogue:
-    """What the report form offers: categories, and what each severity means."""
+    """What the report form offers (categories, and what each severity means), and the
+    Chinese name of every state, tier, action, section and role (grid/glossary.py)."""
     return schemas.Catalogue(
         categories=[schemas.Category(**c) for c in await cases.categories(conn=conn)],
         severities=[schemas.Severity(level=k, name_zh=v[0], meaning=v[1]) for k, v in SEVERITIES.items()],
+        states=_words(glossary.STATE_NAMES),
+        tiers=_words(glossary.TIER_NAMES),
+        actions=_words(glossary.ACTION_NAMES),
+        sections=_words(glossary.SECTION_NAMES),
+        roles=_words(glossary.ROLE_NAMES),
     )
+
+
+def _words(names: Mapping[str, str]) -> list[schemas.Word]:
+    return [schemas.Word(code=code, name=name) for code, name in names.items()]
 
 
 # --- the phone app's report -----------------------------------------------------
@@ -105,14 +120,15 @@ async def submit_report(
         occurred_at=body.occurred_at, client_recorded_at=body.client_recorded_at,
     )  # fmt: skip
     now = _now()
+    actor = actor_of(caller)
     out = await cases.submit_report(
-        conn=conn, actor=actor_of(caller), key=idempotency_key, report=report, now=now,
+        conn=conn, actor=actor, key=idempotency_key, report=report, now=now,
         signer=settings.ledger_signer(), rooms=accounts.ROOMS, county_code=caller.county_code,
         audit=_parties_audit(caller),
     )  # fmt: skip
     if not out.created:
         response.status_code = 200
-    return case_detail(out.case, now)
+    return case_detail(out.case, now, actor)
 
 
 ALLOWED_IMAGES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
@@ -169,9 +185,9 @@ async def add_attachment(
 # --- queues ---------------------------------------------------------------------
 
 
-def _page(rows: list[dict[str, Any]], limit: int, now: datetime) -> schemas.CasePage:
+def _page(rows: list[dict[str, Any]], limit: int, now: datetime, actor: cases.Actor) -> schemas.CasePage:
     page = rows[:limit]
-    return schemas.CasePage(items=[case_out(r, now) for r in page],
+    return schemas.CasePage(items=[case_out(r, now, actor) for r in page],
                             next_cursor=page[-1]["id"] if len(rows) > limit else None)  # fmt: skip
 
 
@@ -190,12 +206,12 @@ async def list_cases(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.CasePage:
     """Cases in the caller's area, newest first, filtered; every query is scoped."""
-    now = _now()
+    now, actor = _now(), actor_of(caller)
     rows = await cases.list_cases(
-        conn=conn, actor=actor_of(caller), state=state, tier=tier, node_code=node, category=category,
+        conn=conn, actor=actor, state=state, tier=tier, node_code=node, category=category,
         overdue=overdue, bbox=parse_bbox(bbox), mine=mine, before_id=cursor, limit=limit + 1, now=now,
     )  # fmt: skip
-    return _page(rows, limit, now)
+    return _page(rows, limit, now, actor)
 
 
 @router.get("/cases.geojson", responses=ERRORS, response_class=Response)
@@ -220,7 +236,8 @@ async def cases_geojson(
         schemas.CaseFeature(
             id=r["id"], geometry=schemas.PointGeometry(coordinates=(r["lon"], r["lat"])),
             properties=schemas.CaseFeatureProperties(
-                id=r["id"], state=r["state"], tier=r["tier"], category=r["category"], severity=r["severity"],
+                id=r["id"], state=r["state"], state_name=glossary.state_name(r["state"]), tier=r["tier"],
+                tier_name=glossary.tier_name(r["tier"]), category=r["category"], severity=r["severity"],
                 overdue=r["late"], handling_node=r["handling_node_code"], handling_node_name=r["handling_node_name"],
                 located_node=r["located_node_code"], reported_at=r["reported_at"],
                 due_at=r["accept_by"] if r["state"] == "assigned" else r["resolve_by"],
@@ -240,18 +257,19 @@ async def my_tasks(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.CasePage:
     """The phone app's queue: open cases assigned to me."""
-    now = _now()
-    rows = await cases.list_cases(conn=conn, actor=actor_of(caller), mine=True, open_only=True, before_id=cursor,
+    now, actor = _now(), actor_of(caller)
+    rows = await cases.list_cases(conn=conn, actor=actor, mine=True, open_only=True, before_id=cursor,
                                   limit=limit + 1, now=now)  # fmt: skip
-    return _page(rows, limit, now)
+    return _page(rows, limit, now, actor)
 
 
 @router.get("/cases/{case_id}", responses=ERRORS)
 async def get_case(case_id: int, caller: CallerDep, conn: SessionDep) -> schemas.CaseDetail:
     """The case file: parties (a read of personal data, audited), who holds it, the six
     public sections, and the actions possible now."""
-    row = await cases.get_case(conn=conn, actor=actor_of(caller), case_id=case_id, audit=_parties_audit(caller))
-    return case_detail(row, _now())
+    actor = actor_of(caller)
+    row = await cases.get_case(conn=conn, actor=actor, case_id=case_id, audit=_parties_audit(caller))
+    return case_detail(row, _now(), actor)
 
 
 IdempotencyKey = Annotated[
@@ -273,12 +291,12 @@ async def act(
     """One step of the workflow. An illegal step is 409 and names the steps possible now.
     With an Idempotency-Key, a retry gets the first answer again and takes no second step."""
     fields = body.model_dump(exclude={"action"}, exclude_none=True)
-    now = _now()
+    now, actor = _now(), actor_of(caller)
     answer = await cases.act_once(
-        conn=conn, actor=actor_of(caller), case_id=case_id, action=body.action, fields=fields, now=now,
+        conn=conn, actor=actor, case_id=case_id, action=body.action, fields=fields, now=now,
         signer=settings.ledger_signer(), rooms=accounts.ROOMS, audit=_parties_audit(caller),
         once=_once(idempotency_key, case_id=case_id, what="action", body=body.model_dump(exclude_none=True)),
-        render=lambda row: case_detail(row, now).model_dump(mode="json"),
+        render=lambda row: case_detail(row, now, actor).model_dump(mode="json"),
     )  # fmt: skip
     return schemas.CaseDetail.model_validate(answer.body)
 
@@ -309,8 +327,10 @@ async def ledger(case_id: int, caller: CallerDep, conn: SessionDep) -> schemas.L
     rows = await cases.ledger_events(conn=conn, actor=actor_of(caller), case_id=case_id)
     return schemas.LedgerOut(case_id=case_id, events=[
         schemas.LedgerEvent(
-            seq=r["seq"], action=r["action"], actor_person_id=r["actor_person_id"], actor=r["actor_name"],
-            from_state=r["from_state"], to_state=r["to_state"], note=r["note"],
+            seq=r["seq"], action=r["action"], action_name=glossary.action_name(r["action"]),
+            actor_person_id=r["actor_person_id"], actor=r["actor_name"], from_state=r["from_state"],
+            from_state_name=glossary.state_name(r["from_state"]) if r["from_state"] else None, to_state=r["to_state"],
+            to_state_name=glossary.state_name(r["to_state"]), note=r["note"],
             attachment_hashes=list(r["attachment_hashes"] or []), at=r["created_at"], details=r["body"],
             hash=r["hash"], prev_hash=r["prev_hash"], signature=r["signature"], seal=r["seal"], key_id=r["key_id"],
         )

@@ -84,10 +84,11 @@ async def map_slash() -> RedirectResponse:
 
 @router.get("/map/config.json", include_in_schema=False)
 async def map_config(request: Request) -> JSONResponse:
-    """What the page needs before login: the optional base map (none by default)."""
+    """What the page needs before login: the optional base map (none by default), and
+    the county's time zone, in which the page shows every time."""
     s = request.app.state.settings
     return JSONResponse({"basemap_url": s.map_basemap_url or None, "basemap_attribution": s.map_basemap_attribution,
-                         "county_name": s.county_name})  # fmt: skip
+                         "county_name": s.county_name, "time_zone": s.time_zone})  # fmt: skip
 
 
 @router.get("/map/fonts/{fontstack}/{glyph_range}.pbf", include_in_schema=False)

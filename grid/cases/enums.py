@@ -1,4 +1,5 @@
 """The words of a case, each defined once: states, tiers, sections, outcomes.
+Their Chinese names, as people read them, are in grid/glossary.py.
 
 The HTTP schemas, the domain and the SQL (`state = ANY(%(states)s)`) all use these;
 the migrations' CHECK constraints list the same values (a test compares them).
@@ -26,22 +27,12 @@ class State(StrEnum):
 class Tier(StrEnum):
     """Who handles a case, from the bottom up (小事不出村、大事不出镇、矛盾不上交)."""
 
-    chief = "chief"  # the chiefs of the grid (五长)
-    village_house = "village_house"  # 和事屋, one per village (a community in town)
-    township_hall = "township_hall"  # 和事堂, one per township
-    county_center = "county_center"  # 调处中心
-
-    @property
-    def name_zh(self) -> str:
-        return TIER_NAMES_ZH[self]
+    chief = "chief"  # the chiefs of the grid
+    village_house = "village_house"  # the harmony house, one per village (a community in town)
+    township_hall = "township_hall"  # the harmony hall, one per township
+    county_center = "county_center"  # the county's mediation centre
 
 
-TIER_NAMES_ZH = {
-    Tier.chief: "五长",
-    Tier.village_house: "和事屋",
-    Tier.township_hall: "和事堂",
-    Tier.county_center: "调处中心",
-}
 TIER_ORDER: tuple[Tier, ...] = (Tier.chief, Tier.village_house, Tier.township_hall, Tier.county_center)
 
 

@@ -242,10 +242,10 @@ UPDATE case_request SET status = %(status)s, answer = %(answer)s, parties_shown 
 
 
 # The case file as its readers see it, in one statement: the case, its parties, who
-# holds it, its sections. The parties are personal data: shown only to a reader in
+# holds it (and whether the reader does: what they may do depends on it), its sections. The parties are personal data: shown only to a reader in
 # scope (`readable`), and each read of them is an audit item.
 CASE_DETAIL_SQL = f"""
-SELECT {CASE_COLUMNS}, x.readable,
+SELECT {CASE_COLUMNS}, x.readable, {_IS_RECIPIENT} AS is_recipient,
   CASE WHEN x.readable THEN
     COALESCE((SELECT json_agg(json_build_object('name', p.name, 'phone', p.phone, 'role', p.role) ORDER BY p.id)
                 FROM case_party p WHERE p.case_id = c.id), '[]')
@@ -470,7 +470,7 @@ async def list_cases(
         where.append("c.id < %(before_id)s")
         params["before_id"] = filters["before_id"]
     sql = f"""
-SELECT {CASE_COLUMNS}, {_LATE} AS late FROM {CASE_FROM}
+SELECT {CASE_COLUMNS}, {_LATE} AS late, {_IS_RECIPIENT} AS is_recipient FROM {CASE_FROM}
  WHERE {" AND ".join(where)}
  ORDER BY c.id DESC LIMIT %(limit)s
 """

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from geo.crs import CRS, to_wgs84
+from grid import people_time
 from grid.cases import repository as repo
 from grid.cases.catalogue import SEVERITIES
 from grid.cases.enums import Section, State, Tier
@@ -55,6 +56,7 @@ from grid.cases.workflow import (
 )
 from grid.db import Conn, ReadAudit, Row, fetch_read
 from grid.exceptions import InvalidInput, NodeNotFound, OutsideJurisdiction
+from grid.glossary import action_name, tier_name, unreachable_reason
 from grid.locate import Link, build_location, group_rows
 from grid.repository import nodes as node_sql
 
@@ -75,7 +77,7 @@ class Actor:
 
 
 class Rooms(Protocol):
-    """Who sits in a mediation room (和事屋, 和事堂, 调处中心): the people granted the
+    """Who sits in a mediation room (a tier above the chiefs): the people granted the
     mediator role of that tier on that node. Accounts keep the grants; app/ passes this in."""
 
     async def members(self, conn: Conn, *, tier: Tier, node_id: int) -> list[int]: ...
@@ -209,10 +211,6 @@ def _deadlines(rules: RuleSet, tier: Tier, at: datetime) -> dict[str, Any]:
     return {"accept_by": accept_by, "resolve_by": resolve_by, "warn_at": warn_at}
 
 
-def _hm(at: datetime | None) -> str:
-    return at.strftime("%m-%d %H:%M") if at else "-"
-
-
 # --- what one use case writes ---------------------------------------------------------
 
 
@@ -316,8 +314,8 @@ def _record_assignment(
                "recipients": [pid for pid, _ in people], "flags": list(route.flags)},
     )  # fmt: skip
     w.notify(person_ids=[pid for pid, _ in people], kind="assigned", seq=seq, at=at,
-             title=f"新的矛盾纠纷待处理（{route.tier.name_zh}）",
-             body=f"案件 {w.case_id}：{route.node.name}，请在 {_hm(deadlines['accept_by'])} 前受理")  # fmt: skip
+             title=f"新的矛盾纠纷待处理（{tier_name(route.tier)}）",
+             body=f"案件 {w.case_id}：{route.node.name}，请在 {people_time.for_person(deadlines['accept_by'])} 前受理")  # fmt: skip
 
 
 async def _assign(
@@ -414,7 +412,7 @@ async def submit_report(
                 extra={"category": report.category, "severity": report.severity, "lon": lon, "lat": lat,
                        "rule_version": rules.version, "flags": [*route.flags, *flags]})  # fmt: skip
         _record_assignment(w, route=route, people=people, deadlines=deadlines, at=now, from_state=State.reported.value,
-                           reason=f"routing rule {route.rule_index + 1} of version {rules.version}")  # fmt: skip
+                           reason=f"按第 {rules.version} 版分派规则的第 {route.rule_index + 1} 条分派")  # fmt: skip
         await repo.insert_parties(conn, case_id=case_id, parties=[asdict(p) for p in report.parties])
         await w.send(conn, at=now)
         case = await _detail(conn, actor=actor, case_id=case_id, audit=audit)
@@ -506,14 +504,14 @@ def is_overdue(case: Mapping[str, Any], now: datetime) -> bool:
     return False
 
 
-def allowed_now(state: str) -> list[str]:
-    return list(allowed_actions(state))
+def allowed_for(actor: Actor, case: Mapping[str, Any]) -> list[str]:
+    """The actions `actor` may take on `case` now: the state's actions if the same rule
+    that guards an action (`can_act`) lets them act on it, none otherwise. `case` needs
+    `handling_path` and `is_recipient` (the case file's and the list's rows have them)."""
+    return list(allowed_actions(case["state"])) if can_act(actor, case) else []
 
 
 # --- acting ---------------------------------------------------------------------------
-
-_ACTION_ZH = {"accept": "受理", "start_mediation": "开始调解", "resolve": "调解成功", "fail": "调解未成",
-              "return_visit": "回访", "close": "结案", "extend": "延期"}  # fmt: skip
 
 
 async def _locked_for_actor(
@@ -579,17 +577,17 @@ async def act_once(
                       note=note, attachment_hashes=fields.get("attachment_hashes") or (), extra=extra)  # fmt: skip
         rules, tier = _case_rules(case), Tier(case["tier"])
         if step.then is Then.escalate:
-            await _escalate(conn, w, rules=rules, tier=tier, at=now, reason=note or "escalated", rooms=rooms)
+            await _escalate(conn, w, rules=rules, tier=tier, at=now, reason=note or "", rooms=rooms)
         elif step.then is Then.return_to:
             await _return_to(conn, w, rules=rules, tier=tier, node_code=str(fields["next_recipient"]), at=now,
                              rooms=rooms)  # fmt: skip
         elif step.then is Then.reassign:
             route = await _route_at(conn, w.case, tier=tier, rules=rules)
             await _assign(conn, w, route=route, rules=rules, at=now, from_state=State.reopened.value, rooms=rooms,
-                          reason="reopened: the resident says it is not settled")  # fmt: skip
+                          reason="重新办理：群众反映纠纷未解决")  # fmt: skip
         else:
             w.notify(person_ids=[case["reporter_person_id"]], kind=action, seq=seq, at=now, title="案件进展",
-                     body=f"案件 {case_id} 已{_ACTION_ZH.get(action, action)}")  # fmt: skip
+                     body=f"案件 {case_id} 的进展：{action_name(action)}")  # fmt: skip
         await w.send(conn, at=now)
         updated = await _detail(conn, actor=actor, case_id=case_id, audit=audit)
         assert updated is not None
@@ -619,7 +617,7 @@ async def _check_approver(conn: Conn, case: Mapping[str, Any], *, actor: Actor, 
     names = await repo.person_names(conn, ids=allowed)
     listed = "、".join(f"{pid}（{names.get(pid, '')}）" for pid in allowed) or "无（请改为上报）"
     raise ApproverNotAllowed(
-        f"延期须由上一级批准：approver 填批准人的人员编号（person_id），须是 {(up or tier).name_zh} "
+        f"延期须由上一级批准：approver 填批准人的人员编号（person_id），须是 {tier_name(up or tier)} "
         f"{route.node.name}（{route.node.code}）的负责人或调解员，且不是你本人。可选：{listed}",
         approver=given, allowed=allowed, tier=(up or tier).value, node=route.node.code,
     )  # fmt: skip
@@ -638,14 +636,15 @@ async def _escalate(
         # Above the county centre there are only lawful channels: record, keep, notify.
         w.values["state"] = State.assigned.value
         seq = w.event(actor=SYSTEM, action="assign", from_state=State.escalated.value, to_state=State.assigned.value,
-                      at=at, note="the county centre is the last tier: lawful channels (依法终结) from here")  # fmt: skip
+                      at=at, note=f"{tier_name(tier)}已是最后一级，此后依法终结")  # fmt: skip
         holders = await repo.recipients(conn, case_id=w.case_id)
         w.notify(person_ids=[r["person_id"] for r in holders], kind="overdue", seq=seq, at=at, title="案件超期",
                  body=f"案件 {w.case_id} 已超期")  # fmt: skip
         return
     route = await _route_at(conn, w.case, tier=up, rules=rules)
+    moved = f"由{tier_name(tier)}{action_name('escalate')}{tier_name(up)}"  # "from the house, up to the hall"
     await _assign(conn, w, route=route, rules=rules, at=at, from_state=State.escalated.value, rooms=rooms,
-                  reason=f"escalated from {tier.value} to {up.value}: {reason}")  # fmt: skip
+                  reason=f"{moved}：{reason}" if reason else moved)  # fmt: skip
 
 
 async def _return_to(
@@ -670,7 +669,7 @@ async def _return_to(
     route = Route(tier=tier, node=holder, recipients=tuple(sorted(holder.chiefs, key=lambda h: h.role != "chief")),
                   rule_version=rules.version, rule_index=-1, flags=("returned",))  # fmt: skip
     await _assign(conn, w, route=route, rules=rules, at=at, from_state=State.returned.value, rooms=rooms,
-                  reason=f"returned (退回) to {node_code}")  # fmt: skip
+                  reason=f"退回给 {holder.name}（{node_code}）")  # fmt: skip
 
 
 async def write_section(
@@ -729,6 +728,10 @@ async def record_attachment(
 # --- deadlines (the worker) -------------------------------------------------------------
 
 
+# What a deadline is for, in the notes of the steps the worker signs.
+_DEADLINE_STEP = {"accept": action_name("accept"), "resolve": "办结"}
+
+
 @dataclass
 class SweepResult:
     escalated: list[int] = field(default_factory=list)
@@ -746,21 +749,23 @@ async def sweep(*, conn: Conn, now: datetime, signer: Signer, rooms: Rooms, batc
             w = _Writes.for_case(case, signer)
             w.values["state"] = State.escalated.value
             w.event(actor=SYSTEM, action="escalate", from_state=case["state"], to_state=State.escalated.value, at=now,
-                    note=f"not {which}ed by the deadline ({case[which + '_by'].isoformat()})",
+                    note=f"未在 {people_time.for_person(case[which + '_by'])} 前{_DEADLINE_STEP[which]}",
                     extra={"deadline_no": case["deadline_no"]})  # fmt: skip
             await _escalate(conn, w, rules=_case_rules(case), tier=Tier(case["tier"]), at=now, rooms=rooms,
-                            reason=f"{which} deadline passed")  # fmt: skip
+                            reason=f"{_DEADLINE_STEP[which]}时限已过")  # fmt: skip
             await w.send(conn, at=now)
             result.escalated.append(w.case_id)
         for case in await repo.due_for_warning(conn, now=now, batch=batch):
             w = _Writes.for_case(case, signer)
             w.values["warned_deadline_no"] = case["deadline_no"]
-            due = case["accept_by"] if case["state"] in WAITING_FOR_ACCEPT else case["resolve_by"]
+            which = "accept" if case["state"] in WAITING_FOR_ACCEPT else "resolve"
+            due = case[which + "_by"]
             seq = w.event(actor=SYSTEM, action="deadline_warning", from_state=case["state"], to_state=case["state"],
-                          at=now, note=f"due {due.isoformat()}", extra={"deadline_no": case["deadline_no"]})  # fmt: skip
+                          at=now, note=f"须在 {people_time.for_person(due)} 前{_DEADLINE_STEP[which]}",
+                          extra={"deadline_no": case["deadline_no"]})  # fmt: skip
             holders = await repo.recipients(conn, case_id=w.case_id)
             w.notify(person_ids=[r["person_id"] for r in holders], kind="deadline_warning", seq=seq, at=now,
-                     title="案件即将超期", body=f"案件 {w.case_id} 须在 {_hm(due)} 前处理")  # fmt: skip
+                     title="案件即将超期", body=f"案件 {w.case_id} 须在 {people_time.for_person(due)} 前处理")  # fmt: skip
             await w.send(conn, at=now)
             result.warned.append(w.case_id)
     return result
@@ -796,8 +801,8 @@ async def notify_next_up(
         if chief is not None:
             target = (chief.person_id, link.code)
             break
-    note = f"person {pid} cannot be reached by push ({reason}); " + (
-        f"notified the chief of {target[1]}" if target else "nobody above to notify"
+    note = f"人员 {pid} 的手机收不到推送（{unreachable_reason(reason)}）；" + (
+        f"已提醒 {target[1]} 的负责人" if target else "上面已没有可提醒的人"
     )
     w = _Writes.for_case(case, signer)
     seq = w.event(

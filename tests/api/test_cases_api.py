@@ -48,7 +48,7 @@ async def test_full_path_from_a_floor_chiefs_report_to_a_closed_case_with_a_veri
     await act(community, "accept")
     await act(community, "start_mediation", note="约双方到社区调解")
     await act(community, "fail", note="赔偿金额谈不拢")
-    up = await act(community, "escalate", note="提交镇和事堂")
+    up = await act(community, "escalate", note="提交镇里调解")
     assert up["tier"] == "township_hall" and up["handling_node"] == township_code and up["state"] == "assigned"
     assert (
         await client.post(f"/api/v1/cases/{cid}/actions", json={"action": "accept"}, headers=community.headers)

@@ -19,8 +19,10 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -151,7 +153,7 @@ def test_a_dispatcher_sees_the_township_opens_a_case_and_a_new_case_appears_live
     with sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True,
-            viewport={"width": 1280, "height": 800},
+            viewport={"width": 1280, "height": 800}, timezone_id="America/New_York",  # not the county's zone
         )  # fmt: skip
         try:
             page = browser.new_page()
@@ -264,6 +266,12 @@ def test_a_dispatcher_sees_the_township_opens_a_case_and_a_new_case_appears_live
             )
             after = httpx.get(f"{base}/api/v1/cases/{first}", headers=as_dispatcher).json()
             assert (after["handling_node"], after["state"]) == (target, "assigned"), after
+            # Names from the server's glossary; times in the county's zone, not the browser's.
+            case = httpx.get(f"{base}/api/v1/cases/{first}", headers={"Authorization": f"Bearer {chief}"}).json()
+            reported = datetime.fromisoformat(case["reported_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+            assert reported.strftime("%Y-%m-%d %H:%M") in page.text_content("#detail")
+            assert "和事屋" in page.text_content("#detail") and "分派" in page.text_content("#case-ledger")
+            assert page.text_content("#who") == "演示调度员（调度员）"
 
             # A case reported through the API now appears without a reload, brought by the
             # page's own polling (every 3 s).

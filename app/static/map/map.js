@@ -7,18 +7,11 @@
   var ORIGIN = location.origin;
   var POLL_MS = 3000; // live updates: the queue and markers refresh without a reload
 
-  var STATE_ZH = {
-    reported: '已上报', assigned: '待受理', accepted: '已受理', mediating: '调解中', resolved: '已化解',
-    failed: '调解未成', return_visit: '回访中', closed: '已结案', escalated: '已上交', returned: '已退回',
-    reopened: '重新办理'
-  };
+  // The Chinese names come from the server's one glossary (GET /api/v1/categories), and
+  // the API's answers carry them too (state_name, tier_name, action_name).
+  var STATE_ZH = {}, TIER_ZH = {}, ACTION_ZH = {}, ROLE_ZH = {}, SEVERITY_ZH = {};
   var OPEN_STATES = ['reported', 'assigned', 'accepted', 'mediating', 'failed', 'escalated', 'returned', 'reopened'];
-  var TIER_ZH = { chief: '五长', village_house: '村和事堂', township_hall: '镇和事堂', county_center: '县矛调中心' };
-  var ACTION_ZH = {
-    report: '上报', assign: '指派', accept: '受理', start_mediation: '开始调解', resolve: '化解', fail: '调解未成', escalate: '上交',
-    'return': '退回', return_visit: '回访', close: '结案', reopen: '重新办理', extend: '申请延期'
-  };
-  var SEVERITY_ZH = { 1: '一般', 2: '较大', 3: '重大', 4: '特别重大' };
+  var TIME_ZONE = 'Asia/Shanghai'; // the county's, from /map/config.json: never the browser's own
   var SEVERITY_COLOR = ['match', ['get', 'severity'], 1, '#2e7d32', 2, '#f9a825', 3, '#ef6c00', 4, '#6a1b9a', '#555'];
 
   var auth = JSON.parse(sessionStorage.getItem('wz.auth') || 'null');
@@ -45,10 +38,14 @@
 
   function fmt(iso) {
     if (!iso) return '—';
-    var d = new Date(iso);
-    function p(n) { return (n < 10 ? '0' : '') + n; }
-    return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + p(d.getHours()) + ':' + p(d.getMinutes());
+    var parts = {};
+    new Intl.DateTimeFormat('en-CA', { timeZone: TIME_ZONE, year: 'numeric', month: '2-digit', day: '2-digit',
+                                       hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
+      .formatToParts(new Date(iso)).forEach(function (x) { parts[x.type] = x.value; });
+    return parts.year + '-' + parts.month + '-' + parts.day + ' ' + parts.hour + ':' + parts.minute;
   }
+
+  function words(list, into) { list.forEach(function (w) { into[w.code] = w.name; }); }
 
   // --- HTTP with the bearer token, refreshed once on 401 ---------------------------
 
@@ -144,9 +141,12 @@
     ]).then(function (r) {
       var me = r[0], cats = r[1], config = r[2];
       state.me = me;
+      if (config.time_zone) TIME_ZONE = config.time_zone;
       cats.categories.forEach(function (c) { state.categories[c.code] = c.name_zh; });
+      words(cats.states, STATE_ZH); words(cats.tiers, TIER_ZH); words(cats.actions, ACTION_ZH); words(cats.roles, ROLE_ZH);
+      cats.severities.forEach(function (s) { SEVERITY_ZH[s.level] = s.name_zh; });
       state.scope = pickScope(me);
-      $('who').textContent = me.name + '（' + me.roles.join('、') + '）';
+      $('who').textContent = me.name + '（' + me.roles.map(function (r) { return ROLE_ZH[r] || r; }).join('、') + '）';
       fillFilters(cats);
       $('login').hidden = true;
       $('app').hidden = false;
@@ -291,9 +291,9 @@
                           onclick: function () { showCase(p.id, f.geometry.coordinates); } },
         el('div', null, '#' + p.id + ' ' + (state.categories[p.category] || p.category) + ' ',
            el('span', { class: 'badge', text: SEVERITY_ZH[p.severity] }), ' ',
-           el('span', { class: 'badge', text: STATE_ZH[p.state] || p.state }), ' ',
+           el('span', { class: 'badge', text: p.state_name || p.state }), ' ',
            p.overdue ? el('span', { class: 'badge overdue', text: '超期' }) : null),
-        el('div', { class: 'meta', text: (TIER_ZH[p.tier] || p.tier) + ' · ' + p.handling_node_name + ' · 时限 ' + fmt(p.due_at) }));
+        el('div', { class: 'meta', text: (p.tier_name || p.tier) + ' · ' + p.handling_node_name + ' · 时限 ' + fmt(p.due_at) }));
       list.appendChild(li);
     });
   }
@@ -327,9 +327,9 @@
     var due = c.state === 'assigned' ? c.accept_by : c.resolve_by;
     box.appendChild(el('h2', { id: 'case-title', text: '案件 #' + c.id + ' · ' + (state.categories[c.category] || c.category) }));
     box.appendChild(el('table', null,
-      row('状态', (STATE_ZH[c.state] || c.state)),
+      row('状态', c.state_name || c.state),
       row('严重程度', SEVERITY_ZH[c.severity]),
-      row('层级', (TIER_ZH[c.tier] || c.tier) + ' · ' + c.handling_node_name),
+      row('层级', (c.tier_name || c.tier) + ' · ' + c.handling_node_name),
       row('时限', el('span', null, fmt(due), ' ', c.overdue ? el('span', { class: 'badge overdue', text: '超期' }) : null)),
       row('上报时间', fmt(c.reported_at)),
       row('情况', c.description)));
@@ -345,13 +345,13 @@
     var ledger = el('table', { id: 'case-ledger' });
     events.forEach(function (e) {
       ledger.appendChild(el('tr', null, el('td', { text: e.seq }), el('td', { text: fmt(e.at) }),
-        el('td', { text: (ACTION_ZH[e.action] || e.action) + ' → ' + (STATE_ZH[e.to_state] || e.to_state) }),
+        el('td', { text: (e.action_name || e.action) + ' → ' + (e.to_state_name || e.to_state) }),
         el('td', { text: (e.actor || '系统') + (e.note ? '：' + e.note : '') })));
     });
     box.appendChild(ledger);
     var actions = el('div', { class: 'actions' });
     (c.allowed_actions || []).forEach(function (a) {
-      actions.appendChild(el('button', { type: 'button', 'data-action': a, text: ACTION_ZH[a] || a,
+      actions.appendChild(el('button', { type: 'button', 'data-action': a, text: (c.allowed_action_names || {})[a] || a,
                                          onclick: function () { act(c, a); } }));
     });
     box.appendChild(el('h3', { text: '办理' }));

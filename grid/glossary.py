@@ -1,0 +1,115 @@
+"""The county's words, each said once: the Chinese name a person reads for every code
+the API, the database and the ledger use (tiers, states, actions, sections, roles).
+
+Every surface takes its names from here: the API's `*_name` fields and its catalogue,
+the map page (through the catalogue), the inbox and push texts, and the notes the
+server writes into the ledger. Codes stay English; no other module spells these
+names (tests/unit/test_glossary.py looks). Levels are named in grid/levels.py and
+categories and severities in grid/cases/catalogue.py.
+
+Keyed by the codes themselves, so the grid outside `grid.cases` may use it too; the
+same test checks every tier, state, section and action of grid.cases has its name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+# 小事不出村、大事不出镇、矛盾不上交: the grid's chiefs, then the three mediation rooms.
+TIER_NAMES: Mapping[str, str] = {
+    "chief": "五长",
+    "village_house": "和事屋",
+    "township_hall": "和事堂",
+    "county_center": "调处中心",
+}
+
+STATE_NAMES: Mapping[str, str] = {
+    "reported": "已上报",
+    "assigned": "待受理",
+    "accepted": "已受理",
+    "mediating": "调解中",
+    "resolved": "已化解",
+    "failed": "调解未成",
+    "return_visit": "回访中",
+    "closed": "已结案",
+    "escalated": "已上交",
+    "returned": "已退回",
+    "reopened": "重新办理",
+}
+
+# 一事一案六公开.
+SECTION_NAMES: Mapping[str, str] = {
+    "investigation": "调查",
+    "facts": "事实",
+    "policy": "政策",
+    "reasoning": "评理",
+    "disposition": "处罚",
+    "return_visit": "回访",
+}
+
+# The workflow's actions (grid.cases.workflow.Action), then the steps the ledger records
+# besides them; a section written is `file_<section>` (see `action_name`).
+ACTION_NAMES: Mapping[str, str] = {
+    "accept": "受理",
+    "start_mediation": "开始调解",
+    "resolve": "化解",
+    "fail": "调解未成",
+    "escalate": "上交",
+    "return": "退回",
+    "return_visit": "回访",
+    "close": "结案",
+    "reopen": "重新办理",
+    "extend": "延期",
+    "report": "上报",
+    "assign": "分派",
+    "attach": "上传照片",
+    "deadline_warning": "临期提醒",
+    "push_unreachable": "提醒未送达",
+}
+SECTION_ACTION_PREFIX = "file_"
+
+# Roles of accounts and of a case's holders (post roles: chief, deputy).
+ROLE_NAMES: Mapping[str, str] = {
+    "chief": "五长",
+    "deputy": "副职",
+    "mediator": "调解员",
+    "dispatcher": "调度员",
+    "leader": "领导",
+    "admin": "管理员",
+}
+
+# Why push could not ring a person (app/push.py), for the ledger's note.
+UNREACHABLE_REASONS: Mapping[str, str] = {
+    "no registered device": "没有登记手机",
+    "every device token is dead": "登记的手机都已失效",
+}
+
+
+def tier_name(tier: str) -> str:
+    return TIER_NAMES[tier]
+
+
+def state_name(state: str) -> str:
+    return STATE_NAMES[state]
+
+
+def section_name(section: str) -> str:
+    return SECTION_NAMES[section]
+
+
+def action_name(action: str) -> str:
+    """The name of a workflow action or ledger step; a code this glossary does not know
+    yet (a step added later) is shown as it is rather than failing a read."""
+    if action.startswith(SECTION_ACTION_PREFIX):
+        section = action.removeprefix(SECTION_ACTION_PREFIX)
+        if section in SECTION_NAMES:
+            return f"填写{section_name(section)}"
+    return ACTION_NAMES.get(action, action)
+
+
+def role_name(role: str) -> str:
+    return ROLE_NAMES.get(role, role)
+
+
+def unreachable_reason(reason: str) -> str:
+    return UNREACHABLE_REASONS.get(reason, reason)
