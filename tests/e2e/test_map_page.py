@@ -212,7 +212,8 @@ def test_a_dispatcher_sees_the_township_opens_a_case_and_a_new_case_appears_live
             page.screenshot(path=str(ARTIFACTS / "map-filter-empty.png"))
             page.select_option("#f-state", "")
             page.wait_for_function(
-                f"() => window.wz.map.querySourceFeatures('cases').some(f => f.properties.id === {first})", timeout=10000
+                f"() => window.wz.map.querySourceFeatures('cases').some(f => f.properties.id === {first})",
+                timeout=10000,
             )
             assert page.locator("#queue li[data-case-id]").count() == QUEUE_CASES
 
