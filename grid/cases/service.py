@@ -709,8 +709,10 @@ async def _escalate(
     """Up one tier. The reporter and the holders it leaves hear where it went and who has it."""
     up = next_tier(tier)
     if up is None:
-        # Above the county centre there are only lawful channels: record, keep, notify.
-        w.values["state"] = State.assigned.value
+        # Above the county centre there are only lawful channels: record, keep, notify. Its
+        # deadlines start again, so a late case is escalated once per deadline, not on every
+        # tick of the worker (each had written two events and an `overdue` notice per holder).
+        w.values.update(_deadlines(rules, tier, at), state=State.assigned.value, deadline_no=w.case["deadline_no"] + 1)
         seq = w.event(actor=SYSTEM, action="assign", from_state=State.escalated.value, to_state=State.assigned.value,
                       at=at, note="the county centre is the last tier: lawful channels (依法终结) from here")  # fmt: skip
         holders = await repo.recipients(conn, case_id=w.case_id)
