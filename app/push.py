@@ -306,6 +306,10 @@ async def deliver_round(
             result.tokens_deleted = await execute(
                 conn, "DELETE FROM device WHERE token = ANY(%(t)s)", {"t": list(dead)}
             )
+        # Who has a run of push failures open on a case (its count waits for the ledger).
+        runs = await cases.open_unreachable_runs(
+            conn=conn, person_ids=list({r["person_id"] for r in rows if r["case_id"] is not None})
+        )
         # In case order: the fallback locks each case row, and two workers taking the same
         # cases in different orders would deadlock each other.
         for n in sorted(rows, key=lambda r: (r["case_id"] or 0, r["id"])):
@@ -338,10 +342,17 @@ async def deliver_round(
             setattr(result, outcome, getattr(result, outcome) + 1)
             if outcome == "sent":
                 result.latencies_s.append(max((accepted_at - n["created_at"]).total_seconds(), 0.0))
+                if (n["case_id"], n["person_id"]) in runs:  # reachable again: the run's count goes on the ledger
+                    runs.discard((n["case_id"], n["person_id"]))
+                    await cases.reached(conn=conn, case_id=n["case_id"], person_id=n["person_id"], now=now,
+                                        signer=signer)  # fmt: skip
             if reason is not None:
                 result.unreachable += 1
                 if settings.push_fallback == "chain":
-                    await cases.notify_next_up(conn=conn, notification=n, reason=reason, now=now, signer=signer)
+                    await cases.notify_next_up(
+                        conn=conn, notification=n, reason=reason, now=now, signer=signer,
+                        fold_window=timedelta(seconds=settings.push_unreachable_fold_s),
+                    )  # fmt: skip
         for name, value in (("sent", result.sent), ("retried", result.retried), ("failed", result.failed),
                             ("unreachable", result.unreachable), ("tokens_deleted", result.tokens_deleted),
                             ("third_party_auth_errors", auth_errors)):  # fmt: skip

@@ -417,6 +417,19 @@ class CaseCollection(BaseModel):
     truncated: bool = Field(description="more cases matched than `limit`")
 
 
+class MyReport(CaseOut):
+    """One of the caller's own reports, as the phone's "我的上报" list shows it."""
+
+    recipients: list[RecipientOut] = Field(description="who holds it now: chief, deputies, mediators")
+    last_action: str | None = Field(description="the last step on the case's ledger (report, assign, accept, ...)")
+    last_step_at: datetime | None = Field(description="when that step was taken")
+
+
+class MyReportPage(BaseModel):
+    items: list[MyReport]
+    next_cursor: int | None = Field(description="pass as ?cursor= for older reports; null on the last page")
+
+
 class InboxItem(BaseModel):
     id: int
     case_id: int | None

@@ -158,6 +158,9 @@ class Settings(BaseSettings):
     # Whom to ring when a person has no reachable phone: the next chief up the case's
     # chain (recorded in the ledger), or nobody ("off"; the inbox still holds it).
     push_fallback: Literal["chain", "off"] = Field(default="chain", alias="WUZHANG_PUSH_FALLBACK")
+    # A person still unreachable on the same case within this long of the run's first
+    # push_unreachable event is counted, not signed again (docs/push.md).
+    push_unreachable_fold_s: float = Field(default=24 * 3600, ge=0, alias="WUZHANG_PUSH_UNREACHABLE_FOLD_S")
 
     # Accounts and tokens.
     # A Literal, so a typo such as "prod" stops the service instead of running it as development.

@@ -85,6 +85,31 @@ UNREACHABLE_REASONS: Mapping[str, str] = {
 }
 
 
+# What a progress notice to the reporter or a previous holder says happened
+# (grid.cases.service.follow_notice): its title, and the phrase for the other steps.
+NOTICE_TITLES: Mapping[str, str] = {
+    "escalate": "案件已上交",
+    "return": "案件已退回",
+    "resolve": "案件已调解成功",
+    "close": "案件已结案",
+}
+PROGRESS_DONE: Mapping[str, str] = {
+    "accept": "已受理",
+    "start_mediation": "已开始调解",
+    "fail": "调解未成",
+    "return_visit": "已回访",
+    "extend": "已延期",
+}
+
+
+def notice_title(action: str) -> str:
+    return NOTICE_TITLES.get(action, "案件进展")
+
+
+def progress_done(action: str) -> str:
+    return PROGRESS_DONE.get(action, "有新进展")
+
+
 def tier_name(tier: str) -> str:
     return TIER_NAMES[tier]
 

@@ -263,6 +263,23 @@ async def my_tasks(
     return _page(rows, limit, now, actor)
 
 
+@router.get("/me/reports", responses=ERRORS)
+async def my_reports(
+    caller: CallerDep,
+    conn: SessionDep,
+    cursor: Annotated[Id | None, Query(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> schemas.MyReportPage:
+    """The cases I reported, newest first: where each stands, who holds it now, and when
+    its last step was taken."""
+    now, actor = _now(), actor_of(caller)
+    rows, next_cursor = await cases.my_reports(conn=conn, person_id=caller.person_id, now=now, before_id=cursor,
+                                               limit=limit)  # fmt: skip
+    items = [schemas.MyReport(**_case_fields(r, now, actor), recipients=r["recipients"], last_action=r["last_action"],
+                              last_step_at=r["last_step_at"]) for r in rows]  # fmt: skip
+    return schemas.MyReportPage(items=items, next_cursor=next_cursor)
+
+
 @router.get("/cases/{case_id}", responses=ERRORS)
 async def get_case(case_id: int, caller: CallerDep, conn: SessionDep) -> schemas.CaseDetail:
     """The case file: parties (a read of personal data, audited), who holds it, the six

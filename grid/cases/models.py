@@ -114,6 +114,7 @@ class CaseFile(Base):
         Index("ix_case_file_geom", "geom", postgresql_using="gist"),
         Index("ix_case_file_geom_3857", "geom_3857", postgresql_using="gist"),
         Index("ix_case_file_state_deadlines", "state", "accept_by", "resolve_by"),
+        Index("ix_case_file_reporter_person_id_id", "reporter_person_id", "id"),  # GET /me/reports
     )
 
 
@@ -245,3 +246,23 @@ class Notification(Base):
         Index("ix_notification_person_id_id", "person_id", "id"),
         Index("ix_notification_pending", "next_attempt_at", postgresql_where=text("delivery_state = 'pending'")),
     )
+
+
+class PushUnreachableRun(Base):
+    """A person who stays unreachable on a case (migration 0113): the ledger has the signed
+    event that opened the run (`opened_seq`); later failures are counted here and go on
+    the ledger in one event when the run ends. Never the record itself: a count waiting
+    for its event (docs/push.md)."""
+
+    __tablename__ = "push_unreachable_run"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    opened_seq: Mapped[int] = mapped_column(Integer)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    notified_person_id: Mapped[int | None] = mapped_column(BigInteger)
+    folded: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    first_folded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_folded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_notification_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_notification_id: Mapped[int | None] = mapped_column(BigInteger)

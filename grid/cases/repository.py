@@ -142,7 +142,9 @@ SELECT {CASE_COLUMNS},
        EXISTS (SELECT 1 FROM case_recipient r WHERE r.case_id = c.id AND r.person_id = %(pid)s AND r.active)
          AS is_recipient,
        COALESCE({_READABLE}, false) AS readable,
-       e.seq AS last_seq, e.hash AS last_hash, rs.rules
+       e.seq AS last_seq, e.hash AS last_hash, rs.rules,
+       COALESCE((SELECT json_agg(row_to_json(u) ORDER BY u.person_id) FROM push_unreachable_run u
+                  WHERE u.case_id = c.id), '[]') AS unreachable_runs
   FROM {CASE_FROM}
   JOIN routing_rule_set rs ON rs.version = c.rule_version
   LEFT JOIN LATERAL (SELECT seq, hash FROM case_event WHERE case_id = c.id ORDER BY seq DESC LIMIT 1) e ON true
@@ -383,6 +385,71 @@ async def case_ids(conn: Conn) -> list[int]:
     return [r["id"] for r in await fetch_all(conn, "SELECT id FROM case_file ORDER BY id")]
 
 
+async def follow_view(conn: Conn, *, case_id: int) -> Row:
+    """What a progress notice says about the case: its category's and handling node's
+    names, its tier, and the names of who holds it now (chief, deputies, mediators)."""
+    row = await fetch_one(
+        conn,
+        """
+SELECT c.tier, hn.name AS node_name, hn.level AS node_level, cat.name_zh AS category_name,
+       COALESCE((SELECT json_agg(pe.name ORDER BY r.role, r.id) FROM case_recipient r
+                   JOIN person pe ON pe.id = r.person_id WHERE r.case_id = c.id AND r.active), '[]') AS holder_names
+  FROM case_file c JOIN node hn ON hn.id = c.handling_node_id JOIN category cat ON cat.code = c.category
+ WHERE c.id = %(id)s
+""",
+        {"id": case_id},
+    )
+    assert row is not None
+    return row
+
+
+# --- push_unreachable runs: failures counted between two signed events ----------------
+
+
+async def open_unreachable_run(
+    conn: Conn, *, case_id: int, person_id: int, opened_seq: int, at: datetime, notified_person_id: int | None
+) -> None:
+    await execute(
+        conn,
+        """
+INSERT INTO push_unreachable_run (case_id, person_id, opened_seq, opened_at, notified_person_id)
+VALUES (%(c)s, %(p)s, %(seq)s, %(at)s, %(n)s)
+""",
+        {"c": case_id, "p": person_id, "seq": opened_seq, "at": at, "n": notified_person_id},
+    )
+
+
+async def fold_unreachable(conn: Conn, *, case_id: int, person_id: int, notification_id: int, at: datetime) -> None:
+    await execute(
+        conn,
+        """
+UPDATE push_unreachable_run
+   SET folded = folded + 1, first_folded_at = COALESCE(first_folded_at, %(at)s), last_folded_at = %(at)s,
+       first_notification_id = COALESCE(first_notification_id, %(n)s), last_notification_id = %(n)s
+ WHERE case_id = %(c)s AND person_id = %(p)s
+""",
+        {"c": case_id, "p": person_id, "n": notification_id, "at": at},
+    )
+
+
+async def end_unreachable_runs(conn: Conn, *, case_id: int, person_ids: Sequence[int]) -> None:
+    await execute(
+        conn,
+        "DELETE FROM push_unreachable_run WHERE case_id = %(c)s AND person_id = ANY(%(p)s)",
+        {"c": case_id, "p": list(person_ids)},
+    )
+
+
+async def unreachable_runs_of(conn: Conn, *, person_ids: Sequence[int]) -> set[tuple[int, int]]:
+    """(case_id, person_id) of the open runs of these people."""
+    rows = await fetch_all(
+        conn,
+        "SELECT case_id, person_id FROM push_unreachable_run WHERE person_id = ANY(%(p)s)",
+        {"p": list(person_ids)},
+    )
+    return {(r["case_id"], r["person_id"]) for r in rows}
+
+
 # --- notifications: the outbox, and each person's inbox ----------------------------
 
 
@@ -475,6 +542,30 @@ SELECT {CASE_COLUMNS}, {_LATE} AS late, {_IS_RECIPIENT} AS is_recipient FROM {CA
  ORDER BY c.id DESC LIMIT %(limit)s
 """
     return await fetch_all(conn, sql, params)
+
+
+async def my_reports(conn: Conn, *, person_id: int, now: datetime, before_id: int | None, limit: int) -> list[Row]:
+    """The person's own reports, newest first (keyset on id): each with who holds it now
+    and its last step. The reporter may always read their report; no parties, no audit."""
+    older = "" if before_id is None else " AND c.id < %(before_id)s"
+    return await fetch_all(
+        conn,
+        f"""
+SELECT {CASE_COLUMNS}, {_LATE} AS late, {_IS_RECIPIENT} AS is_recipient,
+  COALESCE((SELECT json_agg(json_build_object('person_id', r.person_id, 'name', pe.name, 'role', r.role)
+                            ORDER BY r.role, r.id)
+              FROM case_recipient r JOIN person pe ON pe.id = r.person_id
+             WHERE r.case_id = c.id AND r.active), '[]') AS recipients,
+  e.action AS last_action, e.created_at AS last_step_at
+  FROM {CASE_FROM}
+  LEFT JOIN LATERAL (SELECT action, created_at FROM case_event WHERE case_id = c.id ORDER BY seq DESC LIMIT 1) e
+    ON true
+ WHERE c.reporter_person_id = %(pid)s{older}
+ ORDER BY c.id DESC LIMIT %(limit)s
+""",
+        {**reader_params(person_id=person_id, read_paths=(), now=now), "pid": person_id, "before_id": before_id,
+         "limit": limit},
+    )  # fmt: skip
 
 
 async def is_late(conn: Conn, *, state: str, accept_by: datetime | None, resolve_by: datetime | None,

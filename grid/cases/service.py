@@ -43,7 +43,7 @@ from grid.cases.ledger import (
     canonical_json,
     verify,
 )
-from grid.cases.routing import Route, RuleSet, decide, next_tier, route_to_tier
+from grid.cases.routing import BODY_LEVELS, Route, RuleSet, decide, next_tier, route_to_tier
 from grid.cases.workflow import (
     WAITING_FOR_ACCEPT,
     WAITING_FOR_RESOLVE,
@@ -56,7 +56,7 @@ from grid.cases.workflow import (
 )
 from grid.db import Conn, ReadAudit, Row, fetch_read
 from grid.exceptions import InvalidInput, NodeNotFound, OutsideJurisdiction
-from grid.glossary import action_name, tier_name, unreachable_reason
+from grid.glossary import action_name, notice_title, progress_done, tier_name, unreachable_reason
 from grid.locate import Link, build_location, group_rows
 from grid.repository import nodes as node_sql
 
@@ -230,10 +230,16 @@ class _Writes:
     notifications: list[dict[str, Any]] = field(default_factory=list)
     sections: list[tuple[Section, str, int, datetime]] = field(default_factory=list)
     new_case: bool = False  # inserted by this use case: it has no holders to retire yet
+    # The case's open push_unreachable runs (repository.unreachable_runs), and those this write ends.
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    ended_runs: list[int] = field(default_factory=list)
+    # Progress notices (`tell`): written in `send`, once the case's new holders are known.
+    told: list[tuple[str, int, dict[int, str], int | None]] = field(default_factory=list)
 
     @classmethod
     def for_case(cls, case: Mapping[str, Any], signer: Signer) -> _Writes:
-        return cls(case=case, signer=signer, seq=case.get("last_seq") or 0, head=case.get("last_hash") or GENESIS)
+        return cls(case=case, signer=signer, seq=case.get("last_seq") or 0, head=case.get("last_hash") or GENESIS,
+                   runs=list(case.get("unreachable_runs") or ()))  # fmt: skip
 
     @property
     def case_id(self) -> int:
@@ -244,7 +250,12 @@ class _Writes:
         note: str | None = None, attachment_hashes: Sequence[str] = (), extra: Mapping[str, Any] | None = None,
     ) -> int:  # fmt: skip
         """One signed ledger step (事事记录，步步签字); returns its sequence number. The seal
-        covers every column written here (grid.cases.ledger.seal_bytes); `extra` is the body."""
+        covers every column written here (grid.cases.ledger.seal_bytes); `extra` is the body.
+        Any step but push_unreachable first ends the case's unreachable runs, so their
+        counts go on the ledger before it, in order."""
+        if action != "push_unreachable":
+            for run in list(self.runs):
+                self.end_run(run, at=at, ended_by="case_step")
         self.seq += 1
         event = Event(
             case_id=self.case_id, seq=self.seq, action=action, actor_person_id=actor, from_state=from_state,
@@ -260,6 +271,27 @@ class _Writes:
         })  # fmt: skip
         self.head = digest
         return self.seq
+
+    def end_run(self, run: Mapping[str, Any], *, at: datetime, ended_by: str) -> None:
+        """A person's run of push failures on this case ends: the failures counted since its
+        opening event go on the ledger in one signed event (none if there were none)."""
+        self.runs = [r for r in self.runs if r["person_id"] != run["person_id"]]
+        self.ended_runs.append(run["person_id"])
+        if run["folded"]:
+            self.event(
+                actor=SYSTEM, action="push_unreachable", from_state=self.case["state"], to_state=self.case["state"],
+                at=at, note=f"person {run['person_id']} could not be reached by push {run['folded']} more times "
+                f"since step {run['opened_seq']} (counted, not signed one by one); run ended by {ended_by}",
+                extra={"unreachable_person_id": run["person_id"], "count": run["folded"],
+                       "opened_seq": run["opened_seq"], "first_at": str(run["first_folded_at"]),
+                       "last_at": str(run["last_folded_at"]), "first_notification_id": run["first_notification_id"],
+                       "last_notification_id": run["last_notification_id"], "ended_by": ended_by},
+            )  # fmt: skip
+
+    def tell(self, *, action: str, seq: int, people: Mapping[int, str], actor: int | None) -> None:
+        """Progress notices of step `seq` to `people` ({person: 您上报 | 您经手}); never to the
+        actor, nor to whom this step hands the case (they get their own `assigned`)."""
+        self.told.append((action, seq, dict(people), actor))
 
     def notify(self, *, person_ids: Sequence[int], kind: str, seq: int, at: datetime, title: str, body: str) -> None:
         """Outbox rows, one per person. Titles and bodies carry no party's personal data:
@@ -284,7 +316,44 @@ class _Writes:
             )
         if self.events:
             await repo.insert_events(conn, rows=self.events)
+        if self.ended_runs:
+            await repo.end_unreachable_runs(conn, case_id=self.case_id, person_ids=self.ended_runs)
+        if self.told:
+            view = await repo.follow_view(conn, case_id=self.case_id)  # after the writes: who holds it now
+            handed = {pid for pid, _ in self.recipients or ()}
+            for action, seq, people, actor in self.told:
+                for pid, whose in people.items():
+                    if pid != actor and pid not in handed:
+                        title, body = follow_notice(action=action, whose=whose, case_id=self.case_id,
+                                                    category_name=view["category_name"], tier=Tier(view["tier"]),
+                                                    node_name=view["node_name"], node_level=view["node_level"],
+                                                    holder_names=view["holder_names"])  # fmt: skip
+                        self.notify(person_ids=[pid], kind=action, seq=seq, at=at, title=title, body=body)
         await repo.insert_notifications(conn, rows=self.notifications)
+
+
+# --- what the reporter and the previous holders read of a step ----------------------------
+REPORTER, HANDLED = "您上报", "您经手"  # whose case it is, for the reader of the notice
+
+
+def follow_notice(
+    *, action: str, whose: str, case_id: int, category_name: str, tier: Tier, node_name: str, node_level: str,
+    holder_names: Sequence[str],
+) -> tuple[str, str]:  # fmt: skip
+    """The title and body of a progress notice: what happened and who holds the case now,
+    e.g. 您上报的案件（编号 12，邻里纠纷）已上交至<某街道的调解室>，现由张三处理. No party's
+    personal data and no description (push passes it through Google and Apple)."""
+    # The room's name where the node is its room's (the street's hall); a case returned (退回) below
+    # it keeps its tier, and is named by its node alone.
+    place = f"{node_name}{tier_name(tier.value)}" if node_level in BODY_LEVELS.get(tier, ()) else node_name
+    names = "、".join(holder_names[:3]) + (f"等 {len(holder_names)} 人" if len(holder_names) > 3 else "")
+    what = {"escalate": f"已上交至{place}", "return": f"已退回至{place}", "resolve": f"已在{place}调解成功",
+            "close": f"已在{place}结案"}.get(action, f"在{place}{progress_done(action)}")  # fmt: skip
+    if action == "close":
+        holds = f"，承办人：{names}" if names else ""
+    else:
+        holds = f"，现由{names}处理" if names else "，正在安排承办人"
+    return notice_title(action), f"{whose}的案件（编号 {case_id}，{category_name}）{what}{holds}"
 
 
 def _assignment(route: Route, deadlines: dict[str, Any], *, deadline_no: int) -> dict[str, Any]:
@@ -576,18 +645,20 @@ async def act_once(
         seq = w.event(actor=actor.person_id, action=action, from_state=case["state"], to_state=to_state, at=now,
                       note=note, attachment_hashes=fields.get("attachment_hashes") or (), extra=extra)  # fmt: skip
         rules, tier = _case_rules(case), Tier(case["tier"])
+        reporter = {case["reporter_person_id"]: REPORTER}
         if step.then is Then.escalate:
-            await _escalate(conn, w, rules=rules, tier=tier, at=now, reason=note or "", rooms=rooms)
+            await _escalate(conn, w, rules=rules, tier=tier, at=now, reason=note or "", rooms=rooms,
+                            actor=actor.person_id)  # fmt: skip
         elif step.then is Then.return_to:
             await _return_to(conn, w, rules=rules, tier=tier, node_code=str(fields["next_recipient"]), at=now,
                              rooms=rooms)  # fmt: skip
+            w.tell(action=action, seq=seq, people=reporter, actor=actor.person_id)
         elif step.then is Then.reassign:
             route = await _route_at(conn, w.case, tier=tier, rules=rules)
             await _assign(conn, w, route=route, rules=rules, at=now, from_state=State.reopened.value, rooms=rooms,
                           reason="重新办理：群众反映纠纷未解决")  # fmt: skip
         else:
-            w.notify(person_ids=[case["reporter_person_id"]], kind=action, seq=seq, at=now, title="案件进展",
-                     body=f"案件 {case_id} 的进展：{action_name(action)}")  # fmt: skip
+            w.tell(action=action, seq=seq, people=reporter, actor=actor.person_id)
         await w.send(conn, at=now)
         updated = await _detail(conn, actor=actor, case_id=case_id, audit=audit)
         assert updated is not None
@@ -629,12 +700,16 @@ async def _route_at(conn: Conn, case: Mapping[str, Any], *, tier: Tier, rules: R
 
 
 async def _escalate(
-    conn: Conn, w: _Writes, *, rules: RuleSet, tier: Tier, at: datetime, reason: str, rooms: Rooms
-) -> None:
+    conn: Conn, w: _Writes, *, rules: RuleSet, tier: Tier, at: datetime, reason: str, rooms: Rooms,
+    actor: int | None = SYSTEM,
+) -> None:  # fmt: skip
+    """Up one tier. The reporter and the holders it leaves hear where it went and who has it."""
     up = next_tier(tier)
     if up is None:
-        # Above the county centre there are only lawful channels: record, keep, notify.
-        w.values["state"] = State.assigned.value
+        # Above the county centre there are only lawful channels: record, keep, notify. Its
+        # deadlines start again, so a late case is escalated once per deadline, not on every
+        # tick of the worker (each had written two events and an `overdue` notice per holder).
+        w.values.update(_deadlines(rules, tier, at), state=State.assigned.value, deadline_no=w.case["deadline_no"] + 1)
         seq = w.event(actor=SYSTEM, action="assign", from_state=State.escalated.value, to_state=State.assigned.value,
                       at=at, note=f"{tier_name(tier)}已是最后一级，此后依法终结")  # fmt: skip
         holders = await repo.recipients(conn, case_id=w.case_id)
@@ -642,9 +717,11 @@ async def _escalate(
                  body=f"案件 {w.case_id} 已超期")  # fmt: skip
         return
     route = await _route_at(conn, w.case, tier=up, rules=rules)
+    previous = {r["person_id"]: HANDLED for r in await repo.recipients(conn, case_id=w.case_id)}
     moved = f"由{tier_name(tier)}{action_name('escalate')}{tier_name(up)}"  # "from the house, up to the hall"
     await _assign(conn, w, route=route, rules=rules, at=at, from_state=State.escalated.value, rooms=rooms,
                   reason=f"{moved}：{reason}" if reason else moved)  # fmt: skip
+    w.tell(action="escalate", seq=w.seq, people=previous | {w.case["reporter_person_id"]: REPORTER}, actor=actor)
 
 
 async def _return_to(
@@ -776,22 +853,37 @@ FALLBACK_KINDS = ("assigned", "deadline_warning", "overdue", "unreachable")
 
 
 async def notify_next_up(
-    *, conn: Conn, notification: Mapping[str, Any], reason: str, now: datetime, signer: Signer
-) -> int | None:
+    *, conn: Conn, notification: Mapping[str, Any], reason: str, now: datetime, signer: Signer,
+    fold_window: timedelta = timedelta(hours=24),
+) -> int | None:  # fmt: skip
     """No silent dead end: the notification's person has no reachable phone, so the next
     chief up the case's chain is notified, and the case ledger records it (signed).
     Runs inside the caller's transaction.
 
     "Next up" is the first node above the deepest node of the chain where the person
     holds a post (above the handling node if they hold none there, e.g. a mediator).
-    Returns the person notified, or None (no case, a progress note, or nobody above;
-    the last is still recorded)."""
+    Returns the person notified, or None (no case, a progress note, nobody above, or a
+    repeat folded into the person's open run; the last two are still recorded).
+
+    Repeats fold: the first failure opens a run for (case, person), with its signed event
+    and the chief's notice. Later ones within `fold_window` of it are only counted; the
+    count goes on the ledger in one event when the run ends (`_Writes.end_run`): at the
+    case's next step, when a notice reaches the person (`reached`), or at the first
+    failure after the window, which then opens a new run."""
     if notification.get("case_id") is None or notification["kind"] not in FALLBACK_KINDS:
         return None
     case = await repo.case_for_action(conn, case_id=notification["case_id"], person_id=notification["person_id"])
     if case is None:
         return None
     pid = notification["person_id"]
+    w = _Writes.for_case(case, signer)
+    run = next((r for r in w.runs if r["person_id"] == pid), None)
+    if run is not None:
+        if now - datetime.fromisoformat(run["opened_at"]) < fold_window:
+            await repo.fold_unreachable(conn, case_id=case["id"], person_id=pid, notification_id=notification["id"],
+                                        at=now)  # fmt: skip
+            return None
+        w.end_run(run, at=now, ended_by="window")
     chain = await _chain(conn, case["handling_node_id"])  # the handling node first, the county last
     held = [i for i, link in enumerate(chain) if any(h.person_id == pid for h in link.chiefs)]
     start = held[0] + 1 if held else 1
@@ -804,17 +896,47 @@ async def notify_next_up(
     note = f"人员 {pid} 的手机收不到推送（{unreachable_reason(reason)}）；" + (
         f"已提醒 {target[1]} 的负责人" if target else "上面已没有可提醒的人"
     )
-    w = _Writes.for_case(case, signer)
     seq = w.event(
         actor=SYSTEM, action="push_unreachable", from_state=case["state"], to_state=case["state"], at=now, note=note,
         extra={"notification_id": notification["id"], "unreachable_person_id": pid,
-               "notified_person_id": target[0] if target else None, "node_code": target[1] if target else None},
+               "notified_person_id": target[0] if target else None, "node_code": target[1] if target else None,
+               "count": 1},
     )  # fmt: skip
     if target is not None:
         w.notify(person_ids=[target[0]], kind="unreachable", seq=seq, at=now, title="下级收不到提醒，请跟进",
                  body=f"案件 {case['id']}：{case['handling_node_name']} 的责任人手机收不到推送，请联系跟进")  # fmt: skip
     await w.send(conn, at=now)
+    await repo.open_unreachable_run(conn, case_id=case["id"], person_id=pid, opened_seq=seq, at=now,
+                                    notified_person_id=target[0] if target else None)  # fmt: skip
     return target[0] if target else None
+
+
+async def open_unreachable_runs(*, conn: Conn, person_ids: Sequence[int]) -> set[tuple[int, int]]:
+    """(case_id, person_id) of these people's open runs of push failures."""
+    return await repo.unreachable_runs_of(conn, person_ids=person_ids) if person_ids else set()
+
+
+async def reached(*, conn: Conn, case_id: int, person_id: int, now: datetime, signer: Signer) -> None:
+    """A notice on the case reached the person: their run of failures there ends, and its
+    count goes on the ledger (signed). Runs inside the caller's transaction."""
+    case = await repo.case_for_action(conn, case_id=case_id, person_id=person_id)
+    if case is None:
+        return
+    w = _Writes.for_case(case, signer)
+    for run in [r for r in w.runs if r["person_id"] == person_id]:
+        w.end_run(run, at=now, ended_by="delivered")
+    await w.send(conn, at=now)
+
+
+# --- the reporter's own cases ---------------------------------------------------------
+
+
+async def my_reports(*, conn: Conn, person_id: int, now: datetime, before_id: int | None,
+                     limit: int) -> tuple[list[Row], int | None]:  # fmt: skip
+    """A page of the person's own reports, newest first, and the cursor of the next page."""
+    rows = await repo.my_reports(conn, person_id=person_id, now=now, before_id=before_id, limit=limit + 1)
+    page = rows[:limit]
+    return page, (page[-1]["id"] if len(rows) > limit else None)
 
 
 # --- the inbox -------------------------------------------------------------------------

@@ -192,6 +192,7 @@ CASES: dict[str, Case] = {
     "GET /api/v1/grid/nodes.geojson": Case("logged_in", lambda c: ("/api/v1/grid/nodes.geojson", {
         "params": {"bbox": "109.0,37.0,111.0,39.0", "level": "township"}})),
     "GET /api/v1/me/tasks": Case("logged_in", lambda c: ("/api/v1/me/tasks", {})),
+    "GET /api/v1/me/reports": Case("logged_in", lambda c: ("/api/v1/me/reports", {})),
     "GET /api/v1/cases/{case_id}": Case("logged_in", lambda c: on_case(c, lambda cid: (f"/api/v1/cases/{cid}", {})), scoped="read"),
     "POST /api/v1/cases/{case_id}/actions": Case("logged_in", lambda c: on_case(c, lambda cid: (
         f"/api/v1/cases/{cid}/actions", {"json": {"action": "accept"}})), scoped="write"),

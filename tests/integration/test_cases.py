@@ -451,3 +451,17 @@ async def test_overdue_means_the_same_in_python_and_in_sql_for_every_state(db):
             row = {"state": state.value, "accept_by": accept_by, "resolve_by": resolve_by}
             in_sql = await case_sql.is_late(db, state=state.value, accept_by=accept_by, resolve_by=resolve_by, now=now)
             assert in_sql == cases.is_overdue(row, now), (state, accept_by, resolve_by)
+
+
+async def test_a_late_case_at_the_county_centre_is_escalated_once_per_deadline_not_on_every_sweep(db, loaded_county):
+    household, report = household_report(loaded_county, 313, severity=4)
+    case = (await submit(db, await actor_for(db, household.code), report)).case
+    assert case["tier"] == "county_center"
+    late = T0 + timedelta(days=10)
+    escalated = [(await cases.sweep(conn=db, now=late + timedelta(seconds=s), signer=SIGNER, rooms=ROOMS)).escalated
+                 for s in (0, 2, 4)]  # three ticks of the worker  # fmt: skip
+    assert [case["id"] in e for e in escalated] == [True, False, False]
+    after = await fetch_one(db, "SELECT state, accept_by FROM case_file WHERE id = %(c)s", {"c": case["id"]})
+    assert after is not None and after["state"] == "assigned" and after["accept_by"] > late
+    actions = [e["action"] for e in await case_sql.events(db, case_id=case["id"])]
+    assert actions.count("escalate") == 1

@@ -326,3 +326,90 @@ async def test_a_round_whose_lease_ran_out_does_not_overwrite_the_next_claim(fre
         r = await row(conn, nid)
     assert (r["delivery_state"], r["attempts"], r["delivered_at"]) == ("pending", 2, None)
     assert result.sent == 0  # the second claim's result is the one that counts
+
+
+async def unreachable_events(db, case_id, pid):
+    return [e for e in await repo.events(db, case_id=case_id)
+            if e["action"] == "push_unreachable" and e["body"]["unreachable_person_id"] == pid]  # fmt: skip
+
+
+async def ring_again(db, case_id, pid, at) -> int:
+    """Another notice that asks `pid` to act on the case (as a deadline warning does)."""
+    key = f"again:{uuid.uuid4()}"
+    await repo.insert_notifications(db, rows=[{"county_code": "610827", "person_id": pid, "case_id": case_id,
+                                               "kind": "deadline_warning", "title": "案件即将超期", "body": "测试",
+                                               "dedupe_key": key, "created_at": at}])  # fmt: skip
+    return await fetch_value(db, "SELECT id FROM notification WHERE dedupe_key = %(k)s", {"k": key})
+
+
+async def test_repeated_unreachable_notices_fold_into_one_signed_event_with_their_count(
+    db, loaded_county, fake, sender, push_settings
+):
+    household, report = household_report(loaded_county, index=320, severity=1)
+    reporter = await actor_for(db, household.code)
+    case = (await cases.submit_report(conn=db, actor=reporter, key=uuid.uuid4(), report=report, now=NOW,
+                                      signer=SIGNER, rooms=ROOMS, county_code="610827")).case  # fmt: skip
+    chief = await actor_for(db, case["handling_node_code"])
+    pid = chief.person_id
+    await deliver(db, sender, push_settings)  # the assignment: nobody has a phone
+    opened = await unreachable_events(db, case["id"], pid)
+    assert [e["body"]["count"] for e in opened] == [1]
+    above = opened[0]["body"]["notified_person_id"]
+    told_above = (
+        "SELECT count(*) FROM notification WHERE case_id = %(c)s AND person_id = %(p)s AND kind = 'unreachable'"
+    )
+
+    n = 12
+    for i in range(1, n):  # eleven more notices that cannot reach the chief, each in a round of its own
+        at = NOW + timedelta(minutes=10 * i)
+        await ring_again(db, case["id"], pid, at)
+        await deliver(db, sender, push_settings, now=at)
+    assert len(await unreachable_events(db, case["id"], pid)) == 1  # counted, not signed one by one
+    assert await fetch_value(db, told_above, {"c": case["id"], "p": above}) == 1  # nor rung above again
+
+    # The next step on the case puts the count on the ledger first, in order.
+    await cases.act(conn=db, actor=chief, case_id=case["id"], action="accept", fields={},
+                    now=NOW + timedelta(hours=3), signer=SIGNER, rooms=ROOMS)  # fmt: skip
+    events = await repo.events(db, case_id=case["id"])
+    folded = await unreachable_events(db, case["id"], pid)
+    assert [e["body"]["count"] for e in folded] == [1, n - 1]  # the run's 12 failures, in two signed events
+    assert folded[1]["body"]["ended_by"] == "case_step" and folded[1]["body"]["opened_seq"] == folded[0]["seq"]
+    assert events[-1]["action"] == "accept" and events[-1]["seq"] == folded[1]["seq"] + 1
+    assert await fetch_value(db, "SELECT count(*) FROM push_unreachable_run WHERE case_id = %(c)s AND person_id"
+                                 " = %(p)s", {"c": case["id"], "p": pid}) == 0  # fmt: skip
+    assert (await cases.verify_ledger(conn=db, case_id=case["id"], keys=KEYS)).valid
+
+
+async def test_a_run_ends_when_a_notice_reaches_the_person_and_a_new_one_opens_after_the_window(
+    db, loaded_county, fake, sender, push_settings
+):
+    household, report = household_report(loaded_county, index=321, severity=1)
+    case = (await cases.submit_report(conn=db, actor=await actor_for(db, household.code), key=uuid.uuid4(),
+                                      report=report, now=NOW, signer=SIGNER, rooms=ROOMS,
+                                      county_code="610827")).case  # fmt: skip
+    pid = (await actor_for(db, case["handling_node_code"])).person_id
+    settings = push_settings.model_copy(update={"push_unreachable_fold_s": 3600})
+    await deliver(db, sender, settings)
+    for minutes in (10, 20, 30):
+        await ring_again(db, case["id"], pid, NOW + timedelta(minutes=minutes))
+        await deliver(db, sender, settings, now=NOW + timedelta(minutes=minutes))
+    # Past the window: the three folded failures are signed, and a new run opens with its own event.
+    later = NOW + timedelta(hours=2)
+    await ring_again(db, case["id"], pid, later)
+    await deliver(db, sender, settings, now=later)
+    assert [(e["body"]["count"], e["body"].get("ended_by")) for e in await unreachable_events(db, case["id"], pid)] \
+        == [(1, None), (3, "window"), (1, None)]  # fmt: skip
+
+    # One more failure is folded; then the chief's phone is registered, the next notice rings it, and the
+    # run ends: its one folded failure is signed, ended by the delivery.
+    await ring_again(db, case["id"], pid, later + timedelta(minutes=10))
+    await deliver(db, sender, settings, now=later + timedelta(minutes=10))
+    await device(db, pid, "back-online-token")
+    await ring_again(db, case["id"], pid, later + timedelta(minutes=20))
+    await deliver(db, sender, settings, now=later + timedelta(minutes=20))
+    events = await unreachable_events(db, case["id"], pid)
+    assert [(e["body"]["count"], e["body"].get("ended_by")) for e in events][-1] == (1, "delivered")
+    assert len(events) == 4
+    assert await fetch_value(db, "SELECT count(*) FROM push_unreachable_run WHERE case_id = %(c)s AND person_id"
+                                 " = %(p)s", {"c": case["id"], "p": pid}) == 0  # fmt: skip
+    assert (await cases.verify_ledger(conn=db, case_id=case["id"], keys=KEYS)).valid
