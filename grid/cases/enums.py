@@ -55,6 +55,20 @@ class Section(StrEnum):
     disposition = "disposition"  # 处罚
     return_visit = "return_visit"  # 回访
 
+    @property
+    def name_zh(self) -> str:
+        return SECTION_NAMES_ZH[self]
+
+
+SECTION_NAMES_ZH = {
+    Section.investigation: "调查",
+    Section.facts: "事实",
+    Section.policy: "政策",
+    Section.reasoning: "评理",
+    Section.disposition: "处罚",
+    Section.return_visit: "回访",
+}
+
 
 class Outcome(StrEnum):
     agreement = "agreement"  # 调解协议
