@@ -31,7 +31,8 @@ from app.settings import Settings
 
 # Room for the multipart envelope around an uploaded file.
 MULTIPART_OVERHEAD = 64 * 1024
-_ATTACHMENT = re.compile(r"^/api/v1/reports/[^/]+/attachments$")
+# A photo, or the scan of a signed mediation agreement.
+_ATTACHMENT = re.compile(r"^/api/v1/(reports/[^/]+/attachments|cases/[^/]+/agreement/signed)$")
 _IMPORTS = ("/api/v1/grid/imports", "/api/v1/roster/imports")
 
 

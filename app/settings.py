@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from grid import people_time
 from grid.cases.ledger import Signer, key_id_of, public_key_from_b64
+from grid.cases.sections import REQUIRED, Requirements, rules_from_json
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Good enough on a laptop; `create_app` refuses it when WUZHANG_ENV=production.
@@ -120,6 +121,34 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"WUZHANG_TIME_ZONE={v!r} is not a time zone name, e.g. Asia/Shanghai") from None
         return v
+
+    # 六公开: the sections required before resolve and close (grid/cases/sections.py,
+    # docs/workflow.md). Empty: the table in the code; else a JSON list that replaces it.
+    required_sections: str = Field(default="", alias="WUZHANG_REQUIRED_SECTIONS")
+    # The address residents reach this service at: the public notices' and agreements' QR
+    # codes and links point here.
+    public_base_url: str = Field(default="http://127.0.0.1:8000", alias="WUZHANG_PUBLIC_BASE_URL")
+    # A TrueType font with Chinese glyphs for the PDFs (.ttf or .ttc). Empty: the first of
+    # Debian's CJK fonts found (fonts-wqy-microhei, fonts-noto-cjk, ...).
+    pdf_font: str = Field(default="", alias="WUZHANG_PDF_FONT")
+
+    @field_validator("required_sections")
+    @classmethod
+    def _check_required_sections(cls, value: str) -> str:
+        if value.strip():
+            rules_from_json(value)  # a ValueError stops the start, naming the rule
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _check_public_base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"WUZHANG_PUBLIC_BASE_URL must be an http(s) URL, not {value!r}")
+        return value.rstrip("/")
+
+    def section_requirements(self) -> Requirements:
+        return _requirements(self.required_sections)
 
     def ledger_signer(self) -> Signer:
         # Every report and action signs: build the key once per process, not per request.
@@ -247,6 +276,11 @@ class Settings(BaseSettings):
                 f"({_database_of(owner)} and {_database_of(app)}); set both for the same database"
             )
         return owner
+
+
+@lru_cache(maxsize=4)
+def _requirements(text: str) -> Requirements:
+    return Requirements(rules_from_json(text)) if text.strip() else REQUIRED
 
 
 @lru_cache

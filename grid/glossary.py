@@ -85,6 +85,12 @@ UNREACHABLE_REASONS: Mapping[str, str] = {
 }
 
 
+# How a mediation ended (grid.cases.enums.Outcome), as a notice or agreement says it.
+OUTCOME_NAMES: Mapping[str, str] = {
+    "agreement": "调解成功，达成协议",
+    "failed": "调解未成",
+}
+
 # What a progress notice to the reporter or a previous holder says happened
 # (grid.cases.service.follow_notice): its title, and the phrase for the other steps.
 NOTICE_TITLES: Mapping[str, str] = {
@@ -100,6 +106,10 @@ PROGRESS_DONE: Mapping[str, str] = {
     "return_visit": "已回访",
     "extend": "已延期",
 }
+
+
+def outcome_name(outcome: str) -> str:
+    return OUTCOME_NAMES.get(outcome, outcome)
 
 
 def notice_title(action: str) -> str:

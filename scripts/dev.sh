@@ -13,6 +13,8 @@ DEB_PACKAGES=(postgresql-15 postgresql-15-postgis-3)
 BROWSER_PACKAGES=(chromium fonts-wqy-microhei)  # a CJK font, so screenshots are legible
 # The font the map's label glyphs (Latin letters, digits) are built from; see cmd_web.
 GLYPH_PACKAGES=(fonts-dejavu-core)
+# The PDFs' CJK font, and the tests' readers of PDFs (pdftotext, pdftoppm) and QR codes (zbarimg).
+DOC_PACKAGES=(fonts-wqy-microhei poppler-utils zbar-tools)
 BENCH_PACKAGES=(wrk)  # the HTTP load generator of bench/request_path.py (pgbench comes with postgresql-15)
 PG_MAJOR=15
 PG_PORT="${WUZHANG_PG_PORT:-55432}"
@@ -51,7 +53,7 @@ is_root() { [[ $EUID -eq 0 ]]; }
 usage() {
   cat >&2 <<'EOF'
 usage: scripts/dev.sh COMMAND
-  deps      install missing Debian packages (PostgreSQL 15, PostGIS 3, chromium, fonts, python3-venv)
+  deps      install missing Debian packages (PostgreSQL 15, PostGIS 3, chromium, fonts, poppler-utils, zbar-tools, python3-venv)
   venv      create .venv and install requirements.lock (hash-checked) and the project
   web       install the pages' JS (MapLibre GL, Swagger UI, Redoc) from npm into node_modules/, build the map's label glyphs
   db-start  start the project-local PostgreSQL (nothing if DATABASE_URL is set)
@@ -79,7 +81,7 @@ cmd_deps() {
   local want=("$@") missing=() p
   # The server packages are not needed when an external database is given.
   [[ -n ${DATABASE_URL:-} ]] || want+=("${DEB_PACKAGES[@]}")
-  want+=("${BROWSER_PACKAGES[@]}" "${GLYPH_PACKAGES[@]}")
+  want+=("${BROWSER_PACKAGES[@]}" "${GLYPH_PACKAGES[@]}" "${DOC_PACKAGES[@]}")
   # npm installs the map page's JS; Debian's own is enough when the machine has none.
   command -v npm >/dev/null || want+=(npm)
   # Debian's own python3 lacks venv/ensurepip until python3-venv is installed.

@@ -20,6 +20,7 @@ from zxcvbn import zxcvbn
 
 from app.accounts.exceptions import NotAuthenticated
 from app.settings import Settings
+from grid.glossary import tier_name
 
 ALGORITHM = "HS256"
 ISSUER = "wuzhang"
@@ -86,7 +87,7 @@ def password_problem(password: str, *, min_score: int, user_inputs: Sequence[str
     """
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"密码至少需要 {MIN_PASSWORD_LENGTH} 个字符"
-    inputs = [*user_inputs, "wuzhang", "五长", DEMO_PASSWORD]
+    inputs = [*user_inputs, "wuzhang", tier_name("chief"), DEMO_PASSWORD]  # 五长 is the system's name too
     result = zxcvbn(password[:ZXCVBN_MAX_CHARS], user_inputs=[i for i in inputs if i])
     if result["score"] >= min_score:
         return None

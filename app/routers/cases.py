@@ -23,6 +23,7 @@ from grid.cases import service as cases
 from grid.cases.catalogue import SEVERITIES
 from grid.cases.enums import Section
 from grid.cases.exceptions import AttachmentRefused, AttachmentTooLarge
+from grid.cases.ledger import Verdict
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -312,6 +313,7 @@ async def act(
     answer = await cases.act_once(
         conn=conn, actor=actor, case_id=case_id, action=body.action, fields=fields, now=now,
         signer=settings.ledger_signer(), rooms=accounts.ROOMS, audit=_parties_audit(caller),
+        required=settings.section_requirements(),
         once=_once(idempotency_key, case_id=case_id, what="action", body=body.model_dump(exclude_none=True)),
         render=lambda row: case_detail(row, now, actor).model_dump(mode="json"),
     )  # fmt: skip
@@ -366,18 +368,23 @@ _PROBLEMS = {
 }
 
 
+def ledger_message(v: Verdict) -> str:
+    """The verdict in words (also on the agreement's public verify page)."""
+    if not v.valid:
+        return f"台账校验未通过：第 {v.first_bad_seq} 步{_PROBLEMS.get(v.problem or '', '有误')}"
+    message = f"台账完整：共 {v.events} 步，每一步的哈希与签名均有效"
+    if v.sealed_body_only:
+        message += f"；其中 {v.sealed_body_only} 步写于升级之前，只封存了正文，其字段已与正文逐项核对"
+    return message
+
+
 @router.get("/cases/{case_id}/ledger/verify", responses=ERRORS)
 async def verify(case_id: int, caller: CallerDep, conn: SessionDep, settings: SettingsDep) -> schemas.VerifyOut:
     """Recompute the hash chain from the stored columns and check every signature against
     the trusted keys."""
     await cases.readable_case(conn=conn, actor=actor_of(caller), case_id=case_id)
     v = await cases.verify_ledger(conn=conn, case_id=case_id, keys=settings.ledger_keys())
-    if v.valid:
-        message = f"台账完整：共 {v.events} 步，每一步的哈希与签名均有效"
-        if v.sealed_body_only:
-            message += f"；其中 {v.sealed_body_only} 步写于升级之前，只封存了正文，其字段已与正文逐项核对"
-    else:
-        message = f"台账校验未通过：第 {v.first_bad_seq} 步{_PROBLEMS.get(v.problem or '', '有误')}"
+    message = ledger_message(v)
     return schemas.VerifyOut(valid=v.valid, first_bad_event=v.first_bad_event, first_bad_seq=v.first_bad_seq,
                              problem=v.problem, message=message, events=v.events,
                              sealed_body_only=v.sealed_body_only, key_ids=list(v.key_ids))  # fmt: skip

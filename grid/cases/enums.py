@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from grid.glossary import section_name
+
 
 class State(StrEnum):
     reported = "reported"
@@ -45,6 +47,10 @@ class Section(StrEnum):
     reasoning = "reasoning"  # 评理
     disposition = "disposition"  # 处罚
     return_visit = "return_visit"  # 回访
+
+    @property
+    def name_zh(self) -> str:
+        return section_name(self.value)
 
 
 class Outcome(StrEnum):

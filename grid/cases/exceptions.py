@@ -45,3 +45,25 @@ class AttachmentTooLarge(GridError):
 
 class AttachmentRefused(GridError):
     code = "attachment_type_refused"
+
+
+class SectionsMissing(GridError):
+    """Resolve or close before the sections the table requires (grid.cases.sections)."""
+
+    code = "sections_missing"
+
+
+class CaseClosed(GridError):
+    """A write to a closed case's file: frozen until it is reopened."""
+
+    code = "case_closed"
+
+
+class NotPublishable(GridError):
+    """A notice or an agreement asked for in a state that has none."""
+
+    code = "not_publishable"
+
+
+class PublicationNotFound(GridError):
+    code = "not_found"

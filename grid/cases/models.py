@@ -202,6 +202,28 @@ class Attachment(Base):
     __table_args__ = (UniqueConstraint("case_id", "sha256", name="uq_attachment_case_id_sha256"),)
 
 
+class CasePublication(Base):
+    """A public notice (公示) or a mediation agreement (人民调解协议书) as published: the
+    content, its sha256 (signed on the ledger) and the token of its public URL. Append-only
+    for the app (migration 0114)."""
+
+    __tablename__ = "case_publication"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    token: Mapped[str] = mapped_column(String(43), unique=True)
+    content: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('notice', 'agreement')", name="kind_known"),
+        Index("ix_case_publication_case_id_kind", "case_id", "kind", "id"),
+    )
+
+
 class CaseRequest(Base):
     """The kept answer to an action or section write sent with an Idempotency-Key (one
     per person and key); no foreign key on case_id: the key is claimed before the case

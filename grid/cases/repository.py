@@ -144,7 +144,9 @@ SELECT {CASE_COLUMNS},
        COALESCE({_READABLE}, false) AS readable,
        e.seq AS last_seq, e.hash AS last_hash, rs.rules,
        COALESCE((SELECT json_agg(row_to_json(u) ORDER BY u.person_id) FROM push_unreachable_run u
-                  WHERE u.case_id = c.id), '[]') AS unreachable_runs
+                  WHERE u.case_id = c.id), '[]') AS unreachable_runs,
+       ARRAY(SELECT s.section FROM case_section s WHERE s.case_id = c.id AND btrim(s.body) <> '')
+         AS filed_sections
   FROM {CASE_FROM}
   JOIN routing_rule_set rs ON rs.version = c.rule_version
   LEFT JOIN LATERAL (SELECT seq, hash FROM case_event WHERE case_id = c.id ORDER BY seq DESC LIMIT 1) e ON true
@@ -622,4 +624,61 @@ SELECT id FROM case_file
  FOR UPDATE SKIP LOCKED
 """,
         {"now": now, "batch": batch, "states": _values(WARNED)},
+    )
+
+
+# --- publications: public notices (公示) and mediation agreements ---------------------
+
+
+async def case_parties(conn: Conn, *, case_id: int) -> list[Row]:
+    """For the server's own use (masking a notice, writing an agreement), not shown as read."""
+    return await fetch_all(
+        conn, "SELECT name, phone, role FROM case_party WHERE case_id = %(c)s ORDER BY id", {"c": case_id}
+    )
+
+
+async def case_sections(conn: Conn, *, case_id: int) -> dict[str, str]:
+    rows = await fetch_all(conn, "SELECT section, body FROM case_section WHERE case_id = %(c)s", {"c": case_id})
+    return {r["section"]: r["body"] for r in rows}
+
+
+async def category_name(conn: Conn, *, code: str) -> str:
+    value = await fetch_value(conn, "SELECT name_zh FROM category WHERE code = %(c)s", {"c": code})
+    return str(value or code)
+
+
+async def insert_publication(conn: Conn, *, row: dict[str, Any]) -> None:
+    await execute(
+        conn,
+        """
+INSERT INTO case_publication (case_id, kind, token, content, sha256, created_by, created_at)
+VALUES (%(case_id)s, %(kind)s, %(token)s, %(content)s, %(sha256)s, %(created_by)s, %(created_at)s)
+""",
+        {**row, "content": Jsonb(row["content"])},
+    )
+
+
+_PUBLICATION_COLUMNS = "id, case_id, kind, token, content, sha256, created_by, created_at"
+
+
+async def latest_publication(conn: Conn, *, case_id: int, kind: str) -> Row | None:
+    return await fetch_one(
+        conn,
+        f"SELECT {_PUBLICATION_COLUMNS} FROM case_publication WHERE case_id = %(c)s AND kind = %(k)s"
+        " ORDER BY id DESC LIMIT 1",
+        {"c": case_id, "k": kind},
+    )
+
+
+async def publication_by_token(conn: Conn, *, token: str, kind: str) -> Row | None:
+    """The publication, and whether a newer one of its kind replaced it (`superseded`)."""
+    return await fetch_one(
+        conn,
+        f"""
+SELECT {_PUBLICATION_COLUMNS},
+       EXISTS (SELECT 1 FROM case_publication n WHERE n.case_id = p.case_id AND n.kind = p.kind AND n.id > p.id)
+         AS superseded
+  FROM case_publication p WHERE token = %(t)s AND kind = %(k)s
+""",
+        {"t": token, "k": kind},
     )

@@ -24,12 +24,14 @@ from grid.cases.catalogue import SEVERITIES
 from grid.cases.enums import Section, State, Tier
 from grid.cases.exceptions import (
     ApproverNotAllowed,
+    CaseClosed,
     CaseNotFound,
     IdempotencyConflict,
     IllegalAction,
     MissingFields,
     NotResponsible,
     ReturnNotAllowed,
+    SectionsMissing,
 )
 from grid.cases.ledger import (
     GENESIS,
@@ -44,6 +46,7 @@ from grid.cases.ledger import (
     verify,
 )
 from grid.cases.routing import BODY_LEVELS, Route, RuleSet, decide, next_tier, route_to_tier
+from grid.cases.sections import REQUIRED, Requirements
 from grid.cases.workflow import (
     WAITING_FOR_ACCEPT,
     WAITING_FOR_RESOLVE,
@@ -348,7 +351,7 @@ def follow_notice(
     place = f"{node_name}{tier_name(tier.value)}" if node_level in BODY_LEVELS.get(tier, ()) else node_name
     names = "、".join(holder_names[:3]) + (f"等 {len(holder_names)} 人" if len(holder_names) > 3 else "")
     what = {"escalate": f"已上交至{place}", "return": f"已退回至{place}", "resolve": f"已在{place}调解成功",
-            "close": f"已在{place}结案"}.get(action, f"在{place}{progress_done(action)}")  # fmt: skip
+            "close": f"已在{place}{action_name('close')}"}.get(action, f"在{place}{progress_done(action)}")  # fmt: skip
     if action == "close":
         holds = f"，承办人：{names}" if names else ""
     else:
@@ -601,19 +604,21 @@ async def _locked_for_actor(
 
 async def act(
     *, conn: Conn, actor: Actor, case_id: int, action: str, fields: Mapping[str, Any], now: datetime,
-    signer: Signer, rooms: Rooms, audit: ReadAudit | None = None,
+    signer: Signer, rooms: Rooms, audit: ReadAudit | None = None, required: Requirements = REQUIRED,
 ) -> Row:  # fmt: skip
     """One step of the workflow by a person: checked, applied, recorded, notified.
     Returns the case file as the actor reads it afterwards (without the parties if the
     step took the case out of the actor's area)."""
     answer = await act_once(conn=conn, actor=actor, case_id=case_id, action=action, fields=fields, now=now,
-                            signer=signer, rooms=rooms, audit=audit, once=None, render=lambda row: row)  # fmt: skip
+                            signer=signer, rooms=rooms, audit=audit, once=None, render=lambda row: row,
+                            required=required)  # fmt: skip
     return answer.body
 
 
 async def act_once(
     *, conn: Conn, actor: Actor, case_id: int, action: str, fields: Mapping[str, Any], now: datetime,
     signer: Signer, rooms: Rooms, render: Render, once: Once | None, audit: ReadAudit | None = None,
+    required: Requirements = REQUIRED,
 ) -> Answer:  # fmt: skip
     """`act`, answered with `render(case file)`; with `once`, that answer is kept in the
     same transaction, and a retry with the same key gets it back without a second step."""
@@ -635,6 +640,8 @@ async def act_once(
         note = fields.get("note")
         w = _Writes.for_case(case, signer)
         w.values.update(step.changes(case, fields, now))
+        _check_sections(case, action=action, required=required, outcome=w.values.get("outcome", case["outcome"]),
+                        writes=step.section.value if step.section is not None and note else None)  # fmt: skip
         to_state = (step.to or State(case["state"])).value
         w.values["state"] = to_state
         if step.section is not None and note:
@@ -666,6 +673,23 @@ async def act_once(
         shown = len(updated["parties"]) if updated["readable"] else 0
         await _keep(conn, actor=actor, once=once, answer=answer, parties_shown=shown)
     return answer
+
+
+def _check_sections(
+    case: Mapping[str, Any], *, action: str, required: Requirements, outcome: str | None, writes: str | None
+) -> None:
+    """六公开 before resolve and close: the sections the table requires must be filed (the
+    step's own note counts for the section it writes, as return_visit's does)."""
+    filed = [*case["filed_sections"], *([writes] if writes else [])]
+    lacking = required.missing(action=action, tier=case["tier"], outcome=outcome, filed=filed)
+    if lacking:
+        names = "、".join(s.name_zh for s in lacking)
+        raise SectionsMissing(
+            f"案件 {case['id']} 还不能{action_name(action)}：六公开中的{names}尚未填写。请先用 "
+            f"PUT /api/v1/cases/{case['id']}/sections/{{section}} 填写（section 依次为 "
+            f"{'、'.join(s.value for s in lacking)}），再{action_name(action)}",
+            action=action, missing=[s.value for s in lacking], missing_names=[s.name_zh for s in lacking],
+        )  # fmt: skip
 
 
 async def _check_approver(conn: Conn, case: Mapping[str, Any], *, actor: Actor, given: Any, rooms: Rooms) -> int:
@@ -765,6 +789,12 @@ async def write_section(
         if kept is not None:
             return kept
         case = await _locked_for_actor(conn, actor=actor, case_id=case_id)
+        if case["state"] == State.closed:
+            raise CaseClosed(
+                f"案件 {case_id} 已结案，六公开内容已冻结，不能再修改{which.name_zh}。如确需修改，请先重新开启案件"
+                "（action: reopen，须写明原因），再填写",
+                case_id=case_id, section=which.value,
+            )  # fmt: skip
         w = _Writes.for_case(case, signer)
         w.sections.append((which, body, actor.person_id, now))
         w.event(actor=actor.person_id, action=f"file_{which.value}", from_state=case["state"], to_state=case["state"],

@@ -5,6 +5,8 @@ import uuid
 from geo.crs import wgs84_to_gcj02
 from grid.db import fetch_value
 
+SIX = ("investigation", "facts", "policy", "reasoning", "disposition", "return_visit")
+
 
 def floor_and_point(county):
     floor = next(n for n in county.nodes if n.level == "floor" and n.floor_from <= 2 <= n.floor_to)
@@ -55,6 +57,10 @@ async def test_full_path_from_a_floor_chiefs_report_to_a_closed_case_with_a_veri
     ).status_code == 403
     await act(township, "accept")
     await act(township, "start_mediation")
+    for section in SIX[:5]:  # 六公开: resolve and close wait for them (grid/cases/sections.py)
+        res = await client.put(f"/api/v1/cases/{cid}/sections/{section}", json={"body": f"{section}：已核实"},
+                               headers=township.headers)  # fmt: skip
+        assert res.status_code == 204, res.text
     await act(township, "resolve", agreement_text="楼上修缮防水并赔偿800元")
     await act(township, "return_visit", note="回访：已修好", satisfaction=4)
     closed = await act(township, "close")
@@ -62,7 +68,8 @@ async def test_full_path_from_a_floor_chiefs_report_to_a_closed_case_with_a_veri
 
     ledger = (await client.get(f"/api/v1/cases/{cid}/ledger", headers=township.headers)).json()["events"]
     assert [e["action"] for e in ledger] == ["report", "assign", "accept", "start_mediation", "fail", "escalate",
-                                             "assign", "accept", "start_mediation", "resolve", "return_visit", "close"]  # fmt: skip
+                                             "assign", "accept", "start_mediation",
+                                             *[f"file_{s}" for s in SIX[:5]], "resolve", "return_visit", "close"]  # fmt: skip
     who = {e["action"] + str(e["seq"]): e["actor_person_id"] for e in ledger}
 
     async def person(acc):
@@ -75,9 +82,9 @@ async def test_full_path_from_a_floor_chiefs_report_to_a_closed_case_with_a_veri
     verdict = (await client.get(f"/api/v1/cases/{cid}/ledger/verify", headers=reporter.headers)).json()
     assert verdict | {"message": ""} == {
         "valid": True, "first_bad_event": None, "first_bad_seq": None, "problem": None, "message": "",
-        "events": 12, "sealed_body_only": 0, "key_ids": [ledger[0]["key_id"]],
+        "events": 17, "sealed_body_only": 0, "key_ids": [ledger[0]["key_id"]],
     }  # fmt: skip
-    assert verdict["message"] == "台账完整：共 12 步，每一步的哈希与签名均有效"
+    assert verdict["message"] == "台账完整：共 17 步，每一步的哈希与签名均有效"
 
 
 async def test_a_retry_returns_the_same_case_and_a_changed_body_is_409(client, make_account, loaded_county):

@@ -78,7 +78,7 @@ async def test_the_reporter_hears_of_escalate_return_resolve_and_close_and_the_a
     cid, community_name = case["id"], case["handling_node_name"]
     await act(client, community, cid, "accept")
 
-    up = await act(client, community, cid, "escalate", note="双方分歧大，提交镇和事堂")
+    up = await act(client, community, cid, "escalate", note="双方分歧大，提交上级调解")
     told = (await notices(client, reporter, cid))[-1]
     assert (told["kind"], told["title"]) == ("escalate", "案件已上交")
     assert told["body"] == (f"您上报的案件（编号 {cid}，邻里纠纷）已上交至{up['handling_node_name']}和事堂，"

@@ -28,6 +28,7 @@ from grid.cases.exceptions import (
     ReturnNotAllowed,
 )
 from grid.cases.ledger import Signer
+from grid.cases.sections import Requirements
 from grid.db import connect, fetch_all, fetch_one, fetch_value
 
 SIGNER = Signer.from_seed(base64.b64encode(b"k" * 32).decode())
@@ -90,8 +91,10 @@ async def test_the_full_path_to_closed_with_a_verified_ledger(db, loaded_county)
     village = await actor_for(db, case["handling_node_code"])
 
     async def step(who, action, **f):
+        # The path alone: the sections 六公开 requires are tests/api/test_publishing.py's.
         return await cases.act(conn=db, actor=who, case_id=case["id"], action=action, fields=f,
-                               now=T0 + timedelta(hours=1), signer=SIGNER, rooms=ROOMS)  # fmt: skip
+                               now=T0 + timedelta(hours=1), signer=SIGNER, rooms=ROOMS,
+                               required=Requirements(rules=()))  # fmt: skip
 
     await step(village, "accept")
     await step(village, "start_mediation")
