@@ -29,6 +29,7 @@ from app.accounts.exceptions import (
 )
 from geo.exceptions import BadBoundaryFile, GeoError, MissingCRS, PointOffEarth, UnknownCRS, UnsupportedFormat
 from grid.cases.exceptions import (
+    AttachmentNotFound,
     AttachmentRefused,
     AttachmentTooLarge,
     CaseNotFound,
@@ -58,6 +59,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     MissingFields: 422,
     AttachmentTooLarge: 413,
     AttachmentRefused: 415,
+    AttachmentNotFound: 404,
     NodeNotFound: 404,
     PersonNotFound: 404,
     OutsideJurisdiction: 422,

@@ -45,3 +45,15 @@ class AttachmentTooLarge(GridError):
 
 class AttachmentRefused(GridError):
     code = "attachment_type_refused"
+
+
+class AttachmentUndecodable(AttachmentRefused):
+    """Its bytes say JPEG, PNG or HEIC, but it does not decode as one."""
+
+    code = "attachment_undecodable"
+
+
+class AttachmentNotFound(GridError):
+    """No such photo on a case the caller may read (an unreadable case is CaseNotFound)."""
+
+    code = "attachment_not_found"
