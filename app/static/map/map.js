@@ -313,6 +313,8 @@
       row('时限', el('span', null, fmt(due), ' ', c.overdue ? el('span', { class: 'badge overdue', text: '超期' }) : null)),
       row('上报时间', fmt(c.reported_at)),
       row('情况', c.description)));
+    box.appendChild(el('h3', { text: '照片' }));
+    box.appendChild(photoList(c));
     box.appendChild(el('h3', { text: '责任链' }));
     var chainTable = el('table', { id: 'case-chain' });
     chain.forEach(function (lk) {
@@ -337,6 +339,58 @@
     box.appendChild(el('h3', { text: '办理' }));
     box.appendChild(actions);
     box.appendChild(el('p', { id: 'action-msg', class: 'error' }));
+  }
+
+  // --- the case's photos ----------------------------------------------------------------
+  // An <img> cannot send the bearer token, so each thumbnail is fetched with it and shown
+  // from an object URL (the page's CSP allows blob: images); a click swaps in the photo.
+  var PHOTO_FAR_M = 500; // a photo taken farther than this from the report's point is flagged
+  var photoUrls = [];
+
+  function lonlat(lon, lat) { return lon.toFixed(5) + ', ' + lat.toFixed(5); }
+
+  // The county's wall clock, whatever the browser's zone. TODO(merge): one time function for the page.
+  var COUNTY_CLOCK = new Intl.DateTimeFormat('zh-CN', { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit',
+    day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  function countyTime(iso) {
+    var p = {};
+    COUNTY_CLOCK.formatToParts(new Date(iso)).forEach(function (x) { p[x.type] = x.value; });
+    return p.year + '-' + p.month + '-' + p.day + ' ' + p.hour + ':' + p.minute;
+  }
+
+  function showBlob(img, url) {
+    return api(url).then(function (r) {
+      if (!r.ok) throw new Error('HTTP ' + r.status);
+      return r.blob();
+    }).then(function (blob) {
+      var u = URL.createObjectURL(blob);
+      photoUrls.push(u);
+      img.src = u;
+    });
+  }
+
+  function photoList(c) {
+    photoUrls.forEach(function (u) { URL.revokeObjectURL(u); });
+    photoUrls = [];
+    var list = el('ul', { id: 'case-photos', class: 'photos' });
+    var photos = c.attachments || [];
+    list.appendChild(el('li', { class: 'muted', text: '上报位置 ' + lonlat(c.lon, c.lat) + (photos.length ? '' : '；无照片') }));
+    photos.forEach(function (a) {
+      var far = a.distance_m != null && a.distance_m > PHOTO_FAR_M;
+      var img = el('img', { alt: '照片 ' + a.id, title: '点击查看大图', 'data-attachment-id': a.id });
+      img.addEventListener('click', function () {
+        showBlob(img, a.url).then(function () { img.className = 'full'; })
+          .catch(function (e) { img.alt = '照片加载失败：' + e.message; });
+      }, { once: true });
+      var place = a.taken_lon == null ? '照片未记录拍摄位置'
+        : '拍摄位置 ' + lonlat(a.taken_lon, a.taken_lat) + '，距上报位置 ' + Math.round(a.distance_m) + ' 米';
+      list.appendChild(el('li', { class: far ? 'far' : '' }, img, el('div', { class: 'meta' },
+        el('div', { text: '拍摄时间 ' + (a.taken_at ? countyTime(a.taken_at) : '照片未记录') }),
+        el('div', null, place, far ? el('span', { class: 'badge overdue', text: '不在上报地点' }) : null),
+        el('div', { text: '上传于 ' + countyTime(a.uploaded_at) }))));
+      showBlob(img, a.thumbnail_url).catch(function (e) { img.alt = '缩略图加载失败：' + e.message; });
+    });
+    return list;
   }
 
   function act(c, action) {
