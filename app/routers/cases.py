@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, File, Header, Query, Response, UploadFile
+from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from app import photos, schemas
@@ -22,7 +22,6 @@ from grid.cases import service as cases
 from grid.cases.catalogue import SEVERITIES
 from grid.cases.enums import Section
 from grid.cases.exceptions import AttachmentNotFound, AttachmentRefused, AttachmentTooLarge
-from grid.db import Conn
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -126,14 +125,17 @@ async def submit_report(
 async def add_attachment(
     case_id: int,
     caller: CallerDep,
-    conn: SessionDep,
+    request: Request,
     settings: SettingsDep,
     file: Annotated[UploadFile, File(description="a photo: JPEG, PNG or HEIC")],
 ) -> schemas.AttachmentOut:
     """A photo of the report, kept as sent (its sha256 goes on the ledger). What is served
     is a copy without its EXIF; its EXIF time and GPS position are kept on the record."""
+    # Decoding and re-encoding a photo takes up to seconds: no pooled connection waits on it.
+    db = request.app.state.db
     actor = actor_of(caller)
-    await cases.attachable_case(conn=conn, actor=actor, case_id=case_id)
+    async with db.connection() as conn:
+        await cases.attachable_case(conn=conn, actor=actor, case_id=case_id)
     limit = settings.attachment_max_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
@@ -142,11 +144,12 @@ async def add_attachment(
     if kind is None:
         raise AttachmentRefused("只接受 JPEG、PNG 或 HEIC 格式的照片", claimed=file.content_type)
     sha256, path, taken = await asyncio.to_thread(photos.store, data, settings.media_dir, kind)
-    attachment_id, new = await cases.record_attachment(
-        conn=conn, actor=actor, case_id=case_id, now=_now(), signer=settings.ledger_signer(),
-        file={"sha256": sha256, "content_type": kind, "size": len(data), "path": str(path),
-              "taken_at": taken.at, "taken_lon": taken.lon, "taken_lat": taken.lat},
-    )  # fmt: skip
+    async with db.connection() as conn:
+        attachment_id, new = await cases.record_attachment(
+            conn=conn, actor=actor, case_id=case_id, now=_now(), signer=settings.ledger_signer(),
+            file={"sha256": sha256, "content_type": kind, "size": len(data), "path": str(path),
+                  "taken_at": taken.at, "taken_lon": taken.lon, "taken_lat": taken.lat},
+        )  # fmt: skip
     return schemas.AttachmentOut(id=attachment_id, sha256=sha256, content_type=kind, size=len(data), new=new,
                                  taken_at=taken.at, taken_lon=taken.lon, taken_lat=taken.lat)  # fmt: skip
 
@@ -160,12 +163,14 @@ PHOTO_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 async def _photo(
-    caller: Principal, conn: Conn, *, case_id: int, attachment_id: int, variant: photos.Variant
+    caller: Principal, request: Request, *, case_id: int, attachment_id: int, variant: photos.Variant
 ) -> FileResponse:
-    row = await cases.attachment(
-        conn=conn, actor=actor_of(caller), case_id=case_id, attachment_id=attachment_id, variant=variant,
-        audit=accounts.audited_read(caller, action="read.case_photo", key="photos"),
-    )  # fmt: skip
+    # The connection only for the scoped, audited read: not while a missing copy is made.
+    async with request.app.state.db.connection() as conn:
+        row = await cases.attachment(
+            conn=conn, actor=actor_of(caller), case_id=case_id, attachment_id=attachment_id, variant=variant,
+            audit=accounts.audited_read(caller, action="read.case_photo", key="photos"),
+        )  # fmt: skip
     path = await asyncio.to_thread(photos.served, Path(row["path"]), row["content_type"], variant)
     if path is None:
         raise AttachmentNotFound(f"照片 {attachment_id} 的文件不在服务器上，请联系系统管理员从备份恢复",
@@ -175,20 +180,20 @@ async def _photo(
 
 @router.get("/cases/{case_id}/attachments/{attachment_id}", responses=PHOTO_RESPONSES, response_class=FileResponse)
 async def get_photo(
-    case_id: Id, attachment_id: Id, caller: CallerDep, conn: SessionDep
+    case_id: Id, attachment_id: Id, caller: CallerDep, request: Request
 ) -> FileResponse:  # fmt: skip
     """One photo of a case you may read, as a JPEG without its EXIF (no GPS, no camera
     serial). Each view is a personal-data read, audited; never cached by the browser."""
-    return await _photo(caller, conn, case_id=case_id, attachment_id=attachment_id, variant="photo")
+    return await _photo(caller, request, case_id=case_id, attachment_id=attachment_id, variant="photo")
 
 
 @router.get("/cases/{case_id}/attachments/{attachment_id}/thumbnail", responses=PHOTO_RESPONSES,
             response_class=FileResponse)  # fmt: skip
 async def get_thumbnail(
-    case_id: Id, attachment_id: Id, caller: CallerDep, conn: SessionDep
+    case_id: Id, attachment_id: Id, caller: CallerDep, request: Request
 ) -> FileResponse:  # fmt: skip
     """The photo at most 320 px on its long side, a JPEG without EXIF; audited like the photo."""
-    return await _photo(caller, conn, case_id=case_id, attachment_id=attachment_id, variant="thumbnail")
+    return await _photo(caller, request, case_id=case_id, attachment_id=attachment_id, variant="thumbnail")
 
 
 # --- queues ---------------------------------------------------------------------
