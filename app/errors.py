@@ -29,6 +29,7 @@ from app.accounts.exceptions import (
 )
 from geo.exceptions import BadBoundaryFile, GeoError, MissingCRS, PointOffEarth, UnknownCRS, UnsupportedFormat
 from grid.cases.exceptions import (
+    AttachmentNotFound,
     AttachmentRefused,
     AttachmentTooLarge,
     CaseClosed,
@@ -66,6 +67,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     PublicationNotFound: 404,
     AttachmentTooLarge: 413,
     AttachmentRefused: 415,
+    AttachmentNotFound: 404,
     NodeNotFound: 404,
     PersonNotFound: 404,
     OutsideJurisdiction: 422,

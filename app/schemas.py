@@ -291,6 +291,22 @@ class ReturnChoice(BaseModel):
     level: str
 
 
+class AttachmentInfo(BaseModel):
+    """One photo of the case file: what its EXIF says, and links to the served copies."""
+
+    id: int
+    sha256: str = Field(description="of the file as uploaded, which the ledger's attach step signs")
+    content_type: str = Field(description="as uploaded (image/jpeg, image/png, image/heic); served as image/jpeg")
+    size: int = Field(description="bytes, as uploaded")
+    uploaded_at: datetime
+    taken_at: datetime | None = Field(description="EXIF DateTimeOriginal; null when the photo has none")
+    taken_lon: float | None = Field(description="EXIF GPS position, decimal WGS-84; null when the photo has none")
+    taken_lat: float | None
+    distance_m: float | None = Field(description="metres from the report's point to where the photo was taken")
+    url: str = Field(description="the photo without its EXIF (GET, a personal-data read, audited)")
+    thumbnail_url: str = Field(description="a JPEG at most 320 px on its long side (GET, audited)")
+
+
 class CaseDetail(CaseOut):
     parties: list[PartyOut] = Field(description="personal data: shown to readers in scope, every read audited")
     recipients: list[RecipientOut]
@@ -303,6 +319,7 @@ class CaseDetail(CaseOut):
     return_choice_nodes: list[ReturnChoice] = Field(
         default=[], description="the same nodes as return_choices, in the same order, with their names"
     )
+    attachments: list[AttachmentInfo] = Field(default=[], description="the case's photos, oldest first")
 
 
 class CasePage(BaseModel):
@@ -338,10 +355,15 @@ class Catalogue(BaseModel):
 
 
 class AttachmentOut(BaseModel):
+    id: int
     sha256: str
     content_type: str
     size: int
     new: bool = Field(description="false when the same photo was already on the case")
+    taken_at: datetime | None = Field(description="the photo's EXIF DateTimeOriginal (its offset if given, else "
+                                      "the county's time zone); null when it has none")  # fmt: skip
+    taken_lon: float | None = Field(description="the photo's EXIF GPS position, decimal WGS-84; null when none")
+    taken_lat: float | None
 
 
 class LedgerEvent(BaseModel):

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, File, Header, Query, Response, UploadFile
+from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse
 
-from app import schemas
+from app import photos, schemas
 from app.accounts import service as accounts
 from app.accounts.scope import Principal
 from app.deps import CallerDep, SessionDep, SettingsDep
@@ -22,7 +22,7 @@ from grid import glossary
 from grid.cases import service as cases
 from grid.cases.catalogue import SEVERITIES
 from grid.cases.enums import Section
-from grid.cases.exceptions import AttachmentRefused, AttachmentTooLarge
+from grid.cases.exceptions import AttachmentNotFound, AttachmentRefused, AttachmentTooLarge
 from grid.cases.ledger import Verdict
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
@@ -76,7 +76,14 @@ def case_detail(row: Mapping[str, Any], now: datetime, actor: cases.Actor) -> sc
         **_case_fields(row, now, actor), parties=row["parties"], recipients=recipients, sections=row["sections"],
         agreement_text=row["agreement_text"], failure_reason=row["failure_reason"],
         return_choices=row["return_choices"], return_choice_nodes=row["return_choice_nodes"],
+        attachments=_attachments(row["id"], row.get("attachments") or []),
     )  # fmt: skip
+
+
+def _attachments(case_id: int, rows: list[dict[str, Any]]) -> list[schemas.AttachmentInfo]:
+    base = f"/api/v1/cases/{case_id}/attachments"
+    return [schemas.AttachmentInfo(**a, url=f"{base}/{a['id']}", thumbnail_url=f"{base}/{a['id']}/thumbnail")
+            for a in rows]  # fmt: skip
 
 
 # --- catalogue ------------------------------------------------------------------
@@ -132,55 +139,79 @@ async def submit_report(
     return case_detail(out.case, now, actor)
 
 
-ALLOWED_IMAGES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
-HEIC_BRANDS = (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis", b"hevc")
-
-
-def sniff_image(head: bytes) -> str | None:
-    """The type from the bytes themselves, not from what the client claims."""
-    for magic, kind in ALLOWED_IMAGES.items():
-        if head.startswith(magic):
-            return kind
-    if head[4:8] == b"ftyp" and head[8:12] in HEIC_BRANDS:
-        return "image/heic"
-    return None
-
-
-def _store_photo(data: bytes, media_dir: Path) -> Path:
-    digest = hashlib.sha256(data).hexdigest()
-    path = media_dir / digest[:2] / digest
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)  # never a half-written photo under its final name
-    return path
-
-
 @router.post("/reports/{case_id}/attachments", status_code=201, responses=ERRORS)
 async def add_attachment(
     case_id: int,
     caller: CallerDep,
-    conn: SessionDep,
+    request: Request,
     settings: SettingsDep,
     file: Annotated[UploadFile, File(description="a photo: JPEG, PNG or HEIC")],
 ) -> schemas.AttachmentOut:
+    """A photo of the report, kept as sent (its sha256 goes on the ledger). What is served
+    is a copy without its EXIF; its EXIF time and GPS position are kept on the record."""
+    # Decoding and re-encoding a photo takes up to seconds: no pooled connection waits on it.
+    db = request.app.state.db
     actor = actor_of(caller)
-    await cases.attachable_case(conn=conn, actor=actor, case_id=case_id)
+    async with db.connection() as conn:
+        await cases.attachable_case(conn=conn, actor=actor, case_id=case_id)
     limit = settings.attachment_max_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
-        raise AttachmentTooLarge(f"the file is over {limit / (1024 * 1024):g} MB; send a smaller photo", limit=limit)
-    kind = sniff_image(data[:16])
+        raise AttachmentTooLarge(f"照片超过 {limit / (1024 * 1024):g} MB，请发送较小的照片", limit=limit)
+    kind = photos.sniff_image(data[:16])
     if kind is None:
-        raise AttachmentRefused("only JPEG, PNG or HEIC photos are accepted", claimed=file.content_type)
-    path = await asyncio.to_thread(_store_photo, data, settings.media_dir)
-    sha256 = path.name
-    new = await cases.record_attachment(
-        conn=conn, actor=actor, case_id=case_id, now=_now(), signer=settings.ledger_signer(),
-        file={"sha256": sha256, "content_type": kind, "size": len(data), "path": str(path)},
-    )  # fmt: skip
-    return schemas.AttachmentOut(sha256=sha256, content_type=kind, size=len(data), new=new)
+        raise AttachmentRefused("只接受 JPEG、PNG 或 HEIC 格式的照片", claimed=file.content_type)
+    sha256, path, taken = await asyncio.to_thread(photos.store, data, settings.media_dir, kind)
+    async with db.connection() as conn:
+        attachment_id, new = await cases.record_attachment(
+            conn=conn, actor=actor, case_id=case_id, now=_now(), signer=settings.ledger_signer(),
+            file={"sha256": sha256, "content_type": kind, "size": len(data), "path": str(path),
+                  "taken_at": taken.at, "taken_lon": taken.lon, "taken_lat": taken.lat},
+        )  # fmt: skip
+    return schemas.AttachmentOut(id=attachment_id, sha256=sha256, content_type=kind, size=len(data), new=new,
+                                 taken_at=taken.at, taken_lon=taken.lon, taken_lat=taken.lat)  # fmt: skip
+
+
+# A photo is personal data: every view is audited, so no copy may be kept where a view
+# would not reach the server (a browser's disk cache on a shared office computer).
+PHOTO_HEADERS = {"Cache-Control": "private, no-store"}
+PHOTO_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERRORS, 200: {"content": {photos.SERVED_TYPE: {}}, "description": "a JPEG without EXIF"},
+}  # fmt: skip
+
+
+async def _photo(
+    caller: Principal, request: Request, *, case_id: int, attachment_id: int, variant: photos.Variant
+) -> FileResponse:
+    # The connection only for the scoped, audited read: not while a missing copy is made.
+    async with request.app.state.db.connection() as conn:
+        row = await cases.attachment(
+            conn=conn, actor=actor_of(caller), case_id=case_id, attachment_id=attachment_id, variant=variant,
+            audit=accounts.audited_read(caller, action="read.case_photo", key="photos"),
+        )  # fmt: skip
+    path = await asyncio.to_thread(photos.served, Path(row["path"]), row["content_type"], variant)
+    if path is None:
+        raise AttachmentNotFound(f"照片 {attachment_id} 的文件不在服务器上，请联系系统管理员从备份恢复",
+                                 case_id=case_id, attachment_id=attachment_id, missing="file")  # fmt: skip
+    return FileResponse(path, media_type=photos.SERVED_TYPE, headers=PHOTO_HEADERS)
+
+
+@router.get("/cases/{case_id}/attachments/{attachment_id}", responses=PHOTO_RESPONSES, response_class=FileResponse)
+async def get_photo(
+    case_id: Id, attachment_id: Id, caller: CallerDep, request: Request
+) -> FileResponse:  # fmt: skip
+    """One photo of a case you may read, as a JPEG without its EXIF (no GPS, no camera
+    serial). Each view is a personal-data read, audited; never cached by the browser."""
+    return await _photo(caller, request, case_id=case_id, attachment_id=attachment_id, variant="photo")
+
+
+@router.get("/cases/{case_id}/attachments/{attachment_id}/thumbnail", responses=PHOTO_RESPONSES,
+            response_class=FileResponse)  # fmt: skip
+async def get_thumbnail(
+    case_id: Id, attachment_id: Id, caller: CallerDep, request: Request
+) -> FileResponse:  # fmt: skip
+    """The photo at most 320 px on its long side, a JPEG without EXIF; audited like the photo."""
+    return await _photo(caller, request, case_id=case_id, attachment_id=attachment_id, variant="thumbnail")
 
 
 # --- queues ---------------------------------------------------------------------

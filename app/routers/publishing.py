@@ -13,10 +13,10 @@ from fastapi import APIRouter, File, HTTPException, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from app import documents, schemas
+from app import documents, photos
 from app.deps import CallerDep, SessionDep, SettingsDep
 from app.headers import page_csp
-from app.routers.cases import ERRORS, _parties_audit, _store_photo, actor_of, ledger_message, sniff_image
+from app.routers.cases import ERRORS, _parties_audit, actor_of, ledger_message
 from app.settings import Settings
 from grid.cases import publishing
 from grid.cases.exceptions import AttachmentRefused, AttachmentTooLarge, PublicationNotFound
@@ -56,7 +56,11 @@ class AgreementIn(BaseModel):
     due: str = Field(min_length=1, max_length=200, description="by when (履行期限), e.g. 2027年1月31日前")
 
 
-class SignedAgreementOut(schemas.AttachmentOut):
+class SignedAgreementOut(BaseModel):
+    sha256: str
+    content_type: str
+    size: int
+    new: bool = Field(description="false when the same scan was already on the case")
     agreement_sha256: str = Field(description="the issued agreement this scan signs")
 
 
@@ -117,15 +121,15 @@ async def upload_signed_agreement(
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise AttachmentTooLarge(f"文件超过 {limit / (1024 * 1024):g} MB，请压缩或分辨率低一些再扫描", limit=limit)
-    kind = "application/pdf" if data.startswith(b"%PDF-") else sniff_image(data[:16])
+    kind = "application/pdf" if data.startswith(b"%PDF-") else photos.sniff_image(data[:16])
     if kind is None:
         raise AttachmentRefused("签字件只接受 PDF 扫描件或 JPEG、PNG、HEIC 照片", claimed=file.content_type)
-    path = await asyncio.to_thread(_store_photo, data, settings.media_dir)
+    sha256, path = await asyncio.to_thread(photos.store_raw, data, settings.media_dir)
     new, signs = await publishing.record_signed_agreement(
         conn=conn, actor=actor_of(caller), case_id=case_id, now=_now(), signer=settings.ledger_signer(),
-        file={"sha256": path.name, "content_type": kind, "size": len(data), "path": str(path)},
+        file={"sha256": sha256, "content_type": kind, "size": len(data), "path": str(path)},
     )  # fmt: skip
-    return SignedAgreementOut(sha256=path.name, content_type=kind, size=len(data), new=new, agreement_sha256=signs)
+    return SignedAgreementOut(sha256=sha256, content_type=kind, size=len(data), new=new, agreement_sha256=signs)
 
 
 async def _render(make: Any, content: Any, **kw: Any) -> bytes:

@@ -67,3 +67,15 @@ class NotPublishable(GridError):
 
 class PublicationNotFound(GridError):
     code = "not_found"
+
+
+class AttachmentUndecodable(AttachmentRefused):
+    """Its bytes say JPEG, PNG or HEIC, but it does not decode as one."""
+
+    code = "attachment_undecodable"
+
+
+class AttachmentNotFound(GridError):
+    """No such photo on a case the caller may read (an unreadable case is CaseNotFound)."""
+
+    code = "attachment_not_found"

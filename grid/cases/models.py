@@ -198,8 +198,19 @@ class Attachment(Base):
     path: Mapped[str] = mapped_column(Text)
     uploaded_by: Mapped[int] = mapped_column(ForeignKey("person.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # What the photo's EXIF says (migration 0115); NULL where it says nothing.
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    taken_lon: Mapped[float | None] = mapped_column(Float)
+    taken_lat: Mapped[float | None] = mapped_column(Float)
 
-    __table_args__ = (UniqueConstraint("case_id", "sha256", name="uq_attachment_case_id_sha256"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "sha256", name="uq_attachment_case_id_sha256"),
+        CheckConstraint(
+            "(taken_lon IS NULL) = (taken_lat IS NULL) AND taken_lon BETWEEN -180 AND 180"
+            " AND taken_lat BETWEEN -90 AND 90",
+            name="taken_place",
+        ),
+    )
 
 
 class CasePublication(Base):

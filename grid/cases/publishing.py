@@ -131,7 +131,16 @@ async def record_signed_agreement(
             raise NotPublishable(f"案件 {case_id} 还没有出具调解协议书，无签字件可上传；请先出具协议书",
                                  case_id=case_id)  # fmt: skip
         new_id = await repo.insert_attachment(
-            conn, row={"case_id": case_id, "uploaded_by": actor.person_id, "created_at": now, **file}
+            conn,
+            row={
+                "case_id": case_id,
+                "uploaded_by": actor.person_id,
+                "created_at": now,
+                "taken_at": None,
+                "taken_lon": None,
+                "taken_lat": None,
+                **file,
+            },
         )
         if new_id is None:
             return False, issued["sha256"]

@@ -245,6 +245,20 @@ UPDATE case_request SET status = %(status)s, answer = %(answer)s, parties_shown 
     )  # fmt: skip
 
 
+# The case's photos, oldest first, with what their EXIF says and how far (metres, on the
+# WGS-84 spheroid) the place it names lies from the report's point. Only metadata: the
+# photos themselves are read (and audited) one by one.
+_ATTACHMENTS = """COALESCE((
+    SELECT json_agg(json_build_object(
+             'id', a.id, 'sha256', a.sha256, 'content_type', a.content_type, 'size', a.size,
+             'uploaded_at', a.created_at, 'taken_at', a.taken_at, 'taken_lon', a.taken_lon, 'taken_lat', a.taken_lat,
+             'distance_m', round(ST_Distance(c.geom::geography,
+                                             ST_SetSRID(ST_MakePoint(a.taken_lon, a.taken_lat), 4326)::geography))
+           ) ORDER BY a.id)
+      FROM attachment a WHERE a.case_id = c.id AND a.content_type LIKE 'image/%%'  -- photos; not a signed PDF scan
+  ), '[]')"""
+
+
 # The case file as its readers see it, in one statement: the case, its parties, who
 # holds it (and whether the reader does: what they may do depends on it), its sections. The parties are personal data: shown only to a reader in
 # scope (`readable`), and each read of them is an audit item.
@@ -263,6 +277,7 @@ SELECT {CASE_COLUMNS}, x.readable, {_IS_RECIPIENT} AS is_recipient,
   rc.nodes AS return_choice_nodes,
   ARRAY(SELECT e.n->>'code' FROM json_array_elements(rc.nodes) WITH ORDINALITY e(n, i) ORDER BY e.i)
     AS return_choices,
+  CASE WHEN x.readable THEN {_ATTACHMENTS} ELSE '[]' END AS attachments,
   'case:' || c.id AS audit_target,
   CASE WHEN x.readable THEN
     (SELECT jsonb_build_object('case', c.id, 'parties', count(*)) FROM case_party p WHERE p.case_id = c.id
@@ -336,15 +351,42 @@ ON CONFLICT (case_id, section) DO UPDATE SET body = EXCLUDED.body, updated_by = 
 
 
 async def insert_attachment(conn: Conn, *, row: dict[str, Any]) -> int | None:
+    """The new photo's id, or None if the case has it already."""
     return await fetch_value(
         conn,
         """
-INSERT INTO attachment (case_id, sha256, content_type, size, path, uploaded_by, created_at)
-VALUES (%(case_id)s, %(sha256)s, %(content_type)s, %(size)s, %(path)s, %(uploaded_by)s, %(created_at)s)
+INSERT INTO attachment (case_id, sha256, content_type, size, path, uploaded_by, created_at, taken_at, taken_lon,
+  taken_lat)
+VALUES (%(case_id)s, %(sha256)s, %(content_type)s, %(size)s, %(path)s, %(uploaded_by)s, %(created_at)s,
+  %(taken_at)s, %(taken_lon)s, %(taken_lat)s)
 ON CONFLICT (case_id, sha256) DO NOTHING RETURNING id
 """,
         row,
     )
+
+
+async def attachment_id(conn: Conn, *, case_id: int, sha256: str) -> int | None:
+    return await fetch_value(
+        conn, "SELECT id FROM attachment WHERE case_id = %(c)s AND sha256 = %(s)s", {"c": case_id, "s": sha256}
+    )
+
+
+# One photo of a case the reader may read (the one read-scope rule). A photo may show
+# people, so each read of it is an audit item (grid.db.ReadAudit).
+ATTACHMENT_SQL = f"""
+SELECT a.id, a.case_id, a.sha256, a.content_type, a.path,
+       'case:' || c.id AS audit_target,
+       jsonb_build_object('case', c.id, 'attachment', a.id, 'variant', %(variant)s::text) AS audit_item
+  FROM {CASE_FROM} JOIN attachment a ON a.case_id = c.id
+ WHERE a.id = %(attachment_id)s AND a.case_id = %(case_id)s AND {_READABLE}
+"""
+
+
+def attachment_params(
+    *, case_id: int, attachment_id: int, variant: str, person_id: int, read_paths: Sequence[str]
+) -> dict[str, Any]:
+    return {"case_id": case_id, "attachment_id": attachment_id, "variant": variant,
+            **case_detail_params(case_id=case_id, person_id=person_id, read_paths=read_paths)}  # fmt: skip
 
 
 # --- the ledger ----------------------------------------------------------------------

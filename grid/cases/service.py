@@ -24,6 +24,7 @@ from grid.cases.catalogue import SEVERITIES
 from grid.cases.enums import Section, State, Tier
 from grid.cases.exceptions import (
     ApproverNotAllowed,
+    AttachmentNotFound,
     CaseClosed,
     CaseNotFound,
     IdempotencyConflict,
@@ -814,22 +815,40 @@ async def attachable_case(*, conn: Conn, actor: Actor, case_id: int) -> None:
 
 async def record_attachment(
     *, conn: Conn, actor: Actor, case_id: int, file: Mapping[str, Any], now: datetime, signer: Signer
-) -> bool:
+) -> tuple[int, bool]:
     """A photo joins the case (if the actor may attach to it: `can_attach`); its hash goes on
-    the ledger, so it cannot be swapped later. `file`: sha256, content_type, size, path.
-    False: already there."""
+    the ledger, so it cannot be swapped later. `file`: sha256, content_type, size, path,
+    taken_at, taken_lon, taken_lat. Returns its id, and False when it was there already."""
     async with conn.pipeline(), conn.transaction():
         case = await _locked_for_actor(conn, actor=actor, case_id=case_id, may=can_attach)
         new_id = await repo.insert_attachment(
             conn, row={"case_id": case_id, "uploaded_by": actor.person_id, "created_at": now, **file}
         )
         if new_id is None:
-            return False
+            old_id = await repo.attachment_id(conn, case_id=case_id, sha256=file["sha256"])
+            assert old_id is not None  # the conflict was on this row, and the case is locked
+            return old_id, False
         w = _Writes.for_case(case, signer)
         w.event(actor=actor.person_id, action="attach", from_state=case["state"], to_state=case["state"], at=now,
                 attachment_hashes=[file["sha256"]])  # fmt: skip
         await w.send(conn, at=now)
-        return True
+        return new_id, True
+
+
+async def attachment(
+    *, conn: Conn, actor: Actor, case_id: int, attachment_id: int, variant: str, audit: ReadAudit | None
+) -> Row:
+    """One photo's row (sha256, content_type, path), if the actor may read its case; the
+    read is audited in the same statement (a photo may show people). A case the actor may
+    not read is 'not found', exactly as for the case file."""
+    params = repo.attachment_params(case_id=case_id, attachment_id=attachment_id, variant=variant,
+                                    person_id=actor.person_id, read_paths=actor.read_paths)  # fmt: skip
+    rows = await fetch_read(conn, repo.ATTACHMENT_SQL, params, audit)
+    if rows:
+        return rows[0]
+    await readable_case(conn=conn, actor=actor, case_id=case_id)  # 404 for the case first
+    raise AttachmentNotFound(f"案件 {case_id} 没有编号为 {attachment_id} 的照片", case_id=case_id,
+                             attachment_id=attachment_id)  # fmt: skip
 
 
 # --- deadlines (the worker) -------------------------------------------------------------

@@ -24,6 +24,7 @@ from app.main import create_app
 from app.settings import Settings
 from grid.db import fetch_one
 from tests.conftest import PASSWORD, ROLE_SETUPS, holder_person_id
+from tests.photos import png
 
 ROLES = ["anonymous", *ROLE_SETUPS]
 COUNTY_WIDE = {"mediator_county_center", "leader", "admin"}
@@ -78,6 +79,26 @@ Request = tuple[str, dict[str, Any]]
 async def on_case(ctx: Ctx, build: Callable[[int], Request]) -> Request:
     """The request `build` makes for a fresh case (see Ctx.case_id)."""
     return build(await ctx.case_id())
+
+
+async def on_photo(ctx: Ctx, build: Callable[[int, int], Request]) -> Request:
+    """The request `build` makes for a photo its reporter attached to a fresh case."""
+    from datetime import UTC, datetime
+
+    from app import photos
+    from app.settings import get_settings
+    from grid.cases import service as cases
+
+    case_id = await ctx.case_id()
+    reporter = await holder_person_id(ctx.db, ctx.nodes.household if ctx.in_scope else ctx.nodes.other_household)
+    sha256, path, _ = photos.store(png(), get_settings().media_dir, "image/png")
+    photo_id, _ = await cases.record_attachment(
+        conn=ctx.db, actor=cases.Actor(reporter), case_id=case_id, now=datetime.now(UTC),
+        signer=get_settings().ledger_signer(),
+        file={"sha256": sha256, "content_type": "image/png", "size": path.stat().st_size, "path": str(path),
+              "taken_at": None, "taken_lon": None, "taken_lat": None},
+    )  # fmt: skip
+    return build(case_id, photo_id)
 
 
 async def on_user(ctx: Ctx, build: Callable[[int], Request]) -> Request:
@@ -185,7 +206,11 @@ CASES: dict[str, Case] = {
         "headers": {"Idempotency-Key": str(__import__("uuid").uuid4())}}), ok=201),
     "POST /api/v1/reports/{case_id}/attachments": Case("logged_in", lambda c: on_case(c, lambda cid: (
         f"/api/v1/reports/{cid}/attachments",
-        {"files": {"file": ("a.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "image/png")}})), ok=201, scoped="write"),
+        {"files": {"file": ("a.png", png(), "image/png")}})), ok=201, scoped="write"),
+    "GET /api/v1/cases/{case_id}/attachments/{attachment_id}": Case("logged_in", lambda c: on_photo(
+        c, lambda cid, aid: (f"/api/v1/cases/{cid}/attachments/{aid}", {})), scoped="read"),
+    "GET /api/v1/cases/{case_id}/attachments/{attachment_id}/thumbnail": Case("logged_in", lambda c: on_photo(
+        c, lambda cid, aid: (f"/api/v1/cases/{cid}/attachments/{aid}/thumbnail", {})), scoped="read"),
     "GET /api/v1/cases": Case("logged_in", lambda c: ("/api/v1/cases", {"params": {"node": c.village}})),
     "GET /api/v1/cases.geojson": Case("logged_in", lambda c: ("/api/v1/cases.geojson", {
         "params": {"bbox": "109.0,37.0,111.0,39.0"}})),

@@ -13,6 +13,7 @@ import pytest
 
 from grid.db import fetch_value
 from tests.conftest import PASSWORD, current_chief_phone, holder_person_id
+from tests.photos import png
 
 TAOZHEN_GROUP = "610827100-R1-S1-V01-Z1"  # 桃镇, a group (组) of its first village
 TAOZHEN_HOUSEHOLD = TAOZHEN_GROUP + "-H1"
@@ -117,7 +118,7 @@ WRITES = {
     "action": lambda cid: ("POST", f"/api/v1/cases/{cid}/actions", {"json": {"action": "accept"}}),
     "section": lambda cid: ("PUT", f"/api/v1/cases/{cid}/sections/facts", {"json": {"body": "事实"}}),
     "attachment": lambda cid: ("POST", f"/api/v1/reports/{cid}/attachments",
-                               {"files": {"file": ("a.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "image/png")}}),
+                               {"files": {"file": ("a.png", png(), "image/png")}}),
     "read": lambda cid: ("GET", f"/api/v1/cases/{cid}", {}),
     "ledger": lambda cid: ("GET", f"/api/v1/cases/{cid}/ledger", {}),
 }  # fmt: skip
@@ -157,12 +158,12 @@ async def test_a_reader_who_does_not_handle_the_case_gets_403(kind, client, taoz
 
 async def test_the_handler_and_the_reporter_may_attach_photos(client, taozhen, db):
     cid = taozhen["case"]["id"]
-    for who, png in (
-        (taozhen["group"], b"\x89PNG\r\n\x1a\n" + bytes(64)),
-        (taozhen["reporter"], b"\x89PNG\r\n\x1a\n" + bytes(65)),
+    for who, photo in (
+        (taozhen["group"], png((10, 20, 30))),
+        (taozhen["reporter"], png((30, 20, 10))),
     ):
         r = await client.post(f"/api/v1/reports/{cid}/attachments", headers=who,
-                              files={"file": ("a.png", png, "image/png")})  # fmt: skip
+                              files={"file": ("a.png", photo, "image/png")})  # fmt: skip
         assert r.status_code == 201, r.text
     assert await events_of(db, cid) == 4
 

@@ -4,6 +4,7 @@ import uuid
 
 from geo.crs import wgs84_to_gcj02
 from grid.db import fetch_value
+from tests import photos
 
 SIX = ("investigation", "facts", "policy", "reasoning", "disposition", "return_visit")
 
@@ -158,7 +159,7 @@ async def test_photos_are_checked_by_content_capped_and_hashed(client, make_acco
     reporter = await make_account("chief", node_code=floor.code)
     cid = (await client.post("/api/v1/reports", json=report_body(lon, lat),
                       headers=reporter.headers | {"Idempotency-Key": str(uuid.uuid4())})).json()["id"]  # fmt: skip
-    png = b"\x89PNG\r\n\x1a\n" + bytes(100)
+    png = photos.png()
     ok = await client.post(f"/api/v1/reports/{cid}/attachments", files={"file": ("p.png", png, "image/png")},
                      headers=reporter.headers)  # fmt: skip
     assert ok.status_code == 201 and ok.json()["content_type"] == "image/png"

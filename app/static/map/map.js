@@ -333,6 +333,8 @@
       row('时限', el('span', null, fmt(due), ' ', c.overdue ? el('span', { class: 'badge overdue', text: '超期' }) : null)),
       row('上报时间', fmt(c.reported_at)),
       row('情况', c.description)));
+    box.appendChild(el('h3', { text: '照片' }));
+    box.appendChild(photoList(c));
     box.appendChild(el('h3', { text: '责任链' }));
     var chainTable = el('table', { id: 'case-chain' });
     chain.forEach(function (lk) {
@@ -359,6 +361,49 @@
     box.appendChild(el('p', { id: 'action-msg', class: 'error' }));
     // Below a long queue the panel would open out of sight.
     box.scrollIntoView({ block: 'start' });
+  }
+
+  // --- the case's photos ----------------------------------------------------------------
+  // An <img> cannot send the bearer token, so each thumbnail is fetched with it and shown
+  // from an object URL (the page's CSP allows blob: images); a click swaps in the photo.
+  var PHOTO_FAR_M = 500; // a photo taken farther than this from the report's point is flagged
+  var photoUrls = [];
+
+  function lonlat(lon, lat) { return lon.toFixed(5) + ', ' + lat.toFixed(5); }
+
+  function showBlob(img, url) {
+    return api(url).then(function (r) {
+      if (!r.ok) throw new Error('HTTP ' + r.status);
+      return r.blob();
+    }).then(function (blob) {
+      var u = URL.createObjectURL(blob);
+      photoUrls.push(u);
+      img.src = u;
+    });
+  }
+
+  function photoList(c) {
+    photoUrls.forEach(function (u) { URL.revokeObjectURL(u); });
+    photoUrls = [];
+    var list = el('ul', { id: 'case-photos', class: 'photos' });
+    var photos = c.attachments || [];
+    list.appendChild(el('li', { class: 'muted', text: '上报位置 ' + lonlat(c.lon, c.lat) + (photos.length ? '' : '；无照片') }));
+    photos.forEach(function (a) {
+      var far = a.distance_m != null && a.distance_m > PHOTO_FAR_M;
+      var img = el('img', { alt: '照片 ' + a.id, title: '点击查看大图', 'data-attachment-id': a.id });
+      img.addEventListener('click', function () {
+        showBlob(img, a.url).then(function () { img.className = 'full'; })
+          .catch(function (e) { img.alt = '照片加载失败：' + e.message; });
+      }, { once: true });
+      var place = a.taken_lon == null ? '照片未记录拍摄位置'
+        : '拍摄位置 ' + lonlat(a.taken_lon, a.taken_lat) + '，距上报位置 ' + Math.round(a.distance_m) + ' 米';
+      list.appendChild(el('li', { class: far ? 'far' : '' }, img, el('div', { class: 'meta' },
+        el('div', { text: '拍摄时间 ' + (a.taken_at ? fmt(a.taken_at) : '照片未记录') }),
+        el('div', null, place, far ? el('span', { class: 'badge overdue', text: '不在上报地点' }) : null),
+        el('div', { text: '上传于 ' + fmt(a.uploaded_at) }))));
+      showBlob(img, a.thumbnail_url).catch(function (e) { img.alt = '缩略图加载失败：' + e.message; });
+    });
+    return list;
   }
 
   // 退回: the next recipient is picked from the case's own chain below the handling node
