@@ -70,8 +70,12 @@ def _case_fields(row: Mapping[str, Any], now: datetime, actor: cases.Actor) -> d
     }  # fmt: skip
 
 
+def _recipients(row: Mapping[str, Any]) -> list[schemas.RecipientOut]:
+    return [schemas.RecipientOut(**r, role_name=glossary.role_name(r["role"])) for r in row["recipients"]]
+
+
 def case_detail(row: Mapping[str, Any], now: datetime, actor: cases.Actor) -> schemas.CaseDetail:
-    recipients = [schemas.RecipientOut(**r, role_name=glossary.role_name(r["role"])) for r in row["recipients"]]
+    recipients = _recipients(row)
     return schemas.CaseDetail(
         **_case_fields(row, now, actor), parties=row["parties"], recipients=recipients, sections=row["sections"],
         agreement_text=row["agreement_text"], failure_reason=row["failure_reason"],
@@ -307,7 +311,7 @@ async def my_reports(
     now, actor = _now(), actor_of(caller)
     rows, next_cursor = await cases.my_reports(conn=conn, person_id=caller.person_id, now=now, before_id=cursor,
                                                limit=limit)  # fmt: skip
-    items = [schemas.MyReport(**_case_fields(r, now, actor), recipients=r["recipients"], last_action=r["last_action"],
+    items = [schemas.MyReport(**_case_fields(r, now, actor), recipients=_recipients(r), last_action=r["last_action"],
                               last_step_at=r["last_step_at"]) for r in rows]  # fmt: skip
     return schemas.MyReportPage(items=items, next_cursor=next_cursor)
 

@@ -81,6 +81,32 @@ async def on_case(ctx: Ctx, build: Callable[[int], Request]) -> Request:
     return build(await ctx.case_id())
 
 
+async def in_mediation(ctx: Ctx, *, with_agreement: bool = False) -> int:
+    """A fresh case its village chief has accepted and started mediating (an agreement may
+    be issued now), and, `with_agreement`, one issued."""
+    from datetime import UTC, datetime
+
+    from app.accounts.service import ROOMS
+    from app.settings import get_settings
+    from grid.cases import publishing
+    from grid.cases import service as cases
+
+    case_id, now, signer = await ctx.case_id(), datetime.now(UTC), get_settings().ledger_signer()
+    chief = cases.Actor(await holder_person_id(ctx.db, ctx.village))
+    for action in ("accept", "start_mediation"):
+        await cases.act(conn=ctx.db, actor=chief, case_id=case_id, action=action, fields={}, now=now, signer=signer,
+                        rooms=ROOMS)  # fmt: skip
+    if with_agreement:
+        terms = publishing.Terms(terms="楼上修好水管", performance="自行维修", due="一周内")
+        await publishing.issue_agreement(conn=ctx.db, actor=chief, case_id=case_id, terms=terms, now=now,
+                                         signer=signer, county_name="米脂县")  # fmt: skip
+    return case_id
+
+
+async def _then(case_id: Awaitable[int], build: Callable[[int], Request]) -> Request:
+    return build(await case_id)
+
+
 async def on_photo(ctx: Ctx, build: Callable[[int, int], Request]) -> Request:
     """The request `build` makes for a photo its reporter attached to a fresh case."""
     from datetime import UTC, datetime
@@ -223,6 +249,19 @@ CASES: dict[str, Case] = {
         f"/api/v1/cases/{cid}/actions", {"json": {"action": "accept"}})), scoped="write"),
     "PUT /api/v1/cases/{case_id}/sections/{section}": Case("logged_in", lambda c: on_case(c, lambda cid: (
         f"/api/v1/cases/{cid}/sections/facts", {"json": {"body": "事实"}})), ok=204, scoped="write"),
+    # The case is fresh (assigned), so passing the door means meeting the state rule: 409
+    # not_publishable (a notice follows a resolved mediation; tests/api/test_publishing.py).
+    "POST /api/v1/cases/{case_id}/publish": Case("logged_in", lambda c: on_case(c, lambda cid: (
+        f"/api/v1/cases/{cid}/publish", {})), ok=409, scoped="write"),
+    "POST /api/v1/cases/{case_id}/agreement": Case("logged_in", lambda c: _then(in_mediation(c), lambda cid: (
+        f"/api/v1/cases/{cid}/agreement", {"json": {"terms": "修好水管", "performance": "自行维修", "due": "一周内"}})),
+        ok=201, scoped="write"),
+    "GET /api/v1/cases/{case_id}/agreement.pdf": Case("logged_in", lambda c: _then(
+        in_mediation(c, with_agreement=True), lambda cid: (f"/api/v1/cases/{cid}/agreement.pdf", {})), scoped="read"),
+    "POST /api/v1/cases/{case_id}/agreement/signed": Case("logged_in", lambda c: _then(
+        in_mediation(c, with_agreement=True), lambda cid: (
+            f"/api/v1/cases/{cid}/agreement/signed", {"files": {"file": ("signed.pdf", b"%PDF-1.4 signed", "application/pdf")}})),
+        ok=201, scoped="write"),
     "GET /api/v1/cases/{case_id}/ledger": Case(
         "logged_in", lambda c: on_case(c, lambda cid: (f"/api/v1/cases/{cid}/ledger", {})), scoped="read"),
     "GET /api/v1/cases/{case_id}/ledger/verify": Case(

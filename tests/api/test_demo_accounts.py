@@ -133,7 +133,7 @@ async def test_production_refuses_to_start_while_a_demo_account_has_the_publishe
         accounts, _ = await demo_accounts.ensure(conn=conn, settings=settings_for_tests(fresh_database),
                                                  county_code="610827")  # fmt: skip
         # A demo account given a password of its own is no longer a demo credential.
-        leader = next(a for a in accounts if a.title == "county leader")
+        leader = next(a for a in accounts if a.grant is not None and a.grant.role == "leader")
         new_hash = security.passwords(settings_for_tests(fresh_database)).hash(PASSWORD)
         await conn.execute("UPDATE user_account SET password_hash = %(h)s WHERE phone = %(p)s",
                            {"h": new_hash, "p": leader.phone})  # fmt: skip

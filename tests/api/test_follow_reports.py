@@ -89,6 +89,11 @@ async def test_the_reporter_hears_of_escalate_return_resolve_and_close_and_the_a
     assert (told["kind"], told["title"]) == ("return", "案件已退回")
     assert told["body"] == f"您上报的案件（编号 {cid}，邻里纠纷）已退回至{community_name}，现由{names(back)}处理"
 
+    for section in ("investigation", "facts", "policy", "reasoning", "disposition", "return_visit"):  # 六公开
+        r = await client.put(
+            f"/api/v1/cases/{cid}/sections/{section}", json={"body": "已办"}, headers=community.headers
+        )
+        assert r.status_code == 204, r.text
     for action, fields in (("accept", {}), ("start_mediation", {}), ("resolve", {"agreement_text": "修好防水"})):
         await act(client, community, cid, action, **fields)
     told = (await notices(client, reporter, cid))[-1]

@@ -84,9 +84,15 @@ def target(template_url: str, loaded_county) -> Iterator[Target]:
 
 
 async def _plan(url: str) -> dict[str, str]:
+    """The phones of the three fuzzing roles among the demo accounts."""
     async with await connect(libpq_url(url)) as conn:
         plan = await demo_accounts.plan(conn)
-    return {a.title: a.phone for a in plan if a.title in ROLES}
+    floor_chief = demo_accounts.chief_title("urban", "floor")
+    return {
+        "floor chief": next(a.phone for a in plan if a.grant is None and a.title == floor_chief),
+        "dispatcher": next(a.phone for a in plan if a.grant is not None and a.grant.role == "dispatcher"),
+        "admin": next(a.phone for a in plan if a.grant is not None and a.grant.role == "admin"),
+    }
 
 
 async def _other_user_ids(url: str, fuzzing_phones: list[str]) -> list[int]:
