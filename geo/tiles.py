@@ -1,6 +1,6 @@
 """Vector tiles (MVT) and GeoJSON straight from PostGIS: all the map's SQL, in one place.
 
-Conventions (ARCHITECTURE.md, "Tile SQL"):
+Conventions of the tile SQL:
 - rows are filtered by `geom_3857 && ST_TileEnvelope(z, x, y)` (GiST), then cut by
   `ST_AsMVTGeom(geom_3857, envelope, 4096, 64, true)` in a CTE, then `ST_AsMVT`;
 - levels are gated by zoom, only the columns the map draws are selected;

@@ -1,7 +1,7 @@
 """ORM models of the grid. Schema changes go through `migrations/` only.
 
 `county_code` sits on every large table from day one: it is the distribution key
-if a deployment ever outgrows one machine (Citus; ARCHITECTURE.md, decision 1).
+if a deployment ever outgrows one machine (Citus).
 """
 
 from __future__ import annotations

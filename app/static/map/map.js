@@ -1,5 +1,5 @@
 // 五长网格 dispatcher map: plain JS, no build step. Everything it loads comes from this
-// app (ARCHITECTURE.md decision 6): MapLibre from /static/vendor, tiles from /tiles,
+// app (no CDN: the page works on an intranet): MapLibre from /static/vendor, tiles from /tiles,
 // data from /api/v1. A base map is drawn only when the server sets one.
 (function () {
   'use strict';
