@@ -108,10 +108,10 @@ async def test_moving_a_node_rewrites_the_paths_of_its_subtree(db):
 
 async def test_floors_have_no_polygon_and_other_levels_must(db):
     unit = await _some(db, "unit")
-    with pytest.raises(HierarchyError, match="unit's footprint"):
+    with pytest.raises(HierarchyError, match="所在单元的轮廓"):
         await service.create_node(conn=db, county_code="610827",
                                   node=NewNode("X-F9", "floor", unit["code"], geom=box(110, 37, 110.001, 37.001)))  # fmt: skip
-    with pytest.raises(HierarchyError, match="needs a polygon"):
+    with pytest.raises(HierarchyError, match="须有边界"):
         await service.create_node(
             conn=db, county_code="610827", node=NewNode("X-B9", "unit", (await _some(db, "grid"))["code"])
         )
