@@ -66,6 +66,8 @@ from grid.repository import nodes as node_sql
 
 # A phone clock this far ahead of ours is wrong; its times are kept but flagged.
 CLOCK_TOLERANCE = timedelta(minutes=5)
+# Why a run of push failures ends, as the ledger's note says it (Writes.end_run).
+RUN_ENDS = {"case_step": "案件有了新进展", "window": "统计时段已满", "delivered": "之后推送已送达"}
 # The fields an action may need (grid.cases.workflow.Step.needs), as a message names them.
 FIELD_NAMES = {"note": "说明", "next_recipient": "接手的网格节点", "approver": "批准人"}
 SYSTEM = None  # actor_person_id of steps the server takes by itself (routing, deadlines)
@@ -286,8 +288,8 @@ class _Writes:
         if run["folded"]:
             self.event(
                 actor=SYSTEM, action="push_unreachable", from_state=self.case["state"], to_state=self.case["state"],
-                at=at, note=f"person {run['person_id']} could not be reached by push {run['folded']} more times "
-                f"since step {run['opened_seq']} (counted, not signed one by one); run ended by {ended_by}",
+                at=at, note=f"人员 {run['person_id']} 自第 {run['opened_seq']} 步起又有 {run['folded']} 次推送未送达"
+                f"（合计记录，未逐条签名）；{RUN_ENDS.get(ended_by, ended_by)}",
                 extra={"unreachable_person_id": run["person_id"], "count": run["folded"],
                        "opened_seq": run["opened_seq"], "first_at": str(run["first_folded_at"]),
                        "last_at": str(run["last_folded_at"]), "first_notification_id": run["first_notification_id"],
