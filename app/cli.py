@@ -31,6 +31,7 @@ cli.add_typer(grid_cli, name="grid")
 cli.add_typer(users_cli, name="users")
 cli.add_typer(roster_cli, name="roster")
 err = Console(stderr=True)
+SEVERITY_ZH = {"error": "错误", "warning": "提醒"}  # a boundary report's problems, as the admin reads them
 
 
 @cli.callback()
@@ -317,10 +318,10 @@ def users_create_admin(
     try:
         user_id = _run(create())
     except (AccountsError, GridError) as exc:
-        hint = "; load or import the county's boundaries first" if isinstance(exc, NodeNotFound) else ""
-        err.print(f"[red]error:[/red] {exc.message}{hint}")
+        hint = "；请先载入或导入本县的边界" if isinstance(exc, NodeNotFound) else ""
+        err.print(f"[red]错误：[/red]{exc.message}{hint}")
         raise typer.Exit(1) from None
-    err.print(f"created admin {phone} (user {user_id}) on {settings.county_code}")
+    err.print(f"已创建{role_name('admin')}账号 {phone}（用户编号 {user_id}，{settings.county_code}）")
 
 
 @users_cli.command("disable-demo")
@@ -334,7 +335,7 @@ def users_disable_demo() -> None:
             return await demo_accounts.disable(conn=conn, settings=get_settings())
 
     phones = _run(disable())
-    err.print(f"disabled {len(phones)} demo account(s) with the published password" + (": " if phones else ""))
+    err.print(f"已停用 {len(phones)} 个仍用公开演示密码的演示账号" + ("：" if phones else ""))
     for phone in phones:
         err.print(f"  {phone}")
 
@@ -353,10 +354,10 @@ def grid_export(
 
     fmt = (fmt or ("gpkg" if output and output.suffix.lower() == ".gpkg" else "geojson")).lower()
     if fmt not in ("geojson", "gpkg"):
-        err.print(f"[red]error:[/red] unknown format {fmt!r}; use geojson or gpkg")
+        err.print(f"[red]错误：[/red]不认识的格式“{fmt}”；请用 geojson 或 gpkg")
         raise typer.Exit(2)
     if fmt == "gpkg" and output is None:
-        err.print("[red]error:[/red] a GeoPackage needs a file: add -o FILE.gpkg")
+        err.print("[red]错误：[/red]导出 GeoPackage 须指定文件：加上 -o 文件名.gpkg")
         raise typer.Exit(2)
 
     async def export() -> int:
@@ -375,27 +376,27 @@ def grid_export(
     try:
         count = _run(export())
     except NodeNotFound as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
+        err.print(f"[red]错误：[/red]{exc.message}")
         raise typer.Exit(1) from None
     if output:
-        err.print(f"wrote {count:,} features to {output}")
+        err.print(f"已把 {count:,} 个要素写入 {output}")
 
 
 def _print_report(report) -> None:
     from rich.table import Table
 
     if report.problems:
-        table = Table("severity", "check", "code", "row", "where", "problem", show_lines=False)
+        table = Table("级别", "检查项", "编码", "要素", "位置", "问题", show_lines=False)
         shown = report.problems[:200]
         for p in shown:
             where = f"{p.lon:.6f}, {p.lat:.6f}" if p.lon is not None else ""
             colour = "red" if p.severity == "error" else "yellow"
-            table.add_row(f"[{colour}]{p.severity}[/{colour}]", p.check, p.code or "", str(p.row or ""), where,
+            table.add_row(f"[{colour}]{SEVERITY_ZH.get(p.severity, p.severity)}[/{colour}]", p.check, p.code or "", str(p.row or ""), where,
                           p.message)  # fmt: skip
         err.print(table)
         if len(report.problems) > len(shown):
-            err.print(f"... and {len(report.problems) - len(shown):,} more (use --json for all)")
-    timings = ", ".join(f"{k} {v:.1f} s" for k, v in report.timings.items())
+            err.print(f"……还有 {len(report.problems) - len(shown):,} 处（加 --json 可看全部）")
+    timings = "，".join(f"{k} {v:.1f} 秒" for k, v in report.timings.items())
     colour = "green" if report.ok else "red"
     err.print(f"[{colour}]{report.summary()}[/{colour}]" + (f"  [dim]({timings})[/dim]" if timings else ""))
 
@@ -438,7 +439,7 @@ def grid_import(
             read_s = time.perf_counter() - t0
         except GeoError as exc:
             progress.stop()
-            err.print(f"[red]error:[/red] {exc.message}")
+            err.print(f"[red]错误：[/red]{exc.message}")
             raise typer.Exit(1) from None
         progress.advance(task)
 
@@ -499,7 +500,7 @@ def grid_check(
             report = _run(run_check())
         except NodeNotFound as exc:
             progress.stop()
-            err.print(f"[red]error:[/red] {exc.message}")
+            err.print(f"[red]错误：[/red]{exc.message}")
             raise typer.Exit(1) from None
     if as_json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
@@ -525,7 +526,7 @@ def roster_import(
     try:
         rows = read_roster(file, max_rows=settings.import_max_rows)
     except GridError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
+        err.print(f"[red]错误：[/red]{exc.message}")
         raise typer.Exit(1) from None
 
     async def run_import() -> Any:
@@ -533,20 +534,21 @@ def roster_import(
             return await import_roster(conn=conn, county_code=settings.county_code, rows=rows, source=file.name,
                                        strict=strict, dry_run=dry_run)  # fmt: skip
 
-    with err.status(f"importing {len(rows):,} rows"):
+    with err.status(f"正在导入 {len(rows):,} 行"):
         report = _run(run_import())
     for e in report.errors[:200]:
-        err.print(f"  row {e.row}: [red]{e.reason}[/red]")
+        err.print(f"  第 {e.row} 行：[red]{e.reason}[/red]")
     if len(report.errors) > 200:
-        err.print(f"  ... and {len(report.errors) - 200:,} more")
+        err.print(f"  ……还有 {len(report.errors) - 200:,} 行有错")
     if errors_xlsx:
         write_error_workbook(rows, report.errors, errors_xlsx)
-        err.print(f"rows with an error column written to {errors_xlsx}")
-    verb = "would import" if dry_run else "imported"
+        err.print(f"已把各行连同错误原因写入 {errors_xlsx}：改正标红的行后重新导入")
+    verb = "试运行，将导入" if dry_run else "已导入"
     if strict and report.errors:
-        verb = "strict: imported nothing of"
-    err.print(f"{file.name}: {report.rows:,} rows, {len(report.errors)} bad; {verb} "
-              f"{report.imported:,} ({report.handovers:,} handovers), {report.unchanged:,} unchanged")  # fmt: skip
+        verb = "严格模式：有错行，未导入（本应导入"
+    err.print(f"{file.name}：共 {report.rows:,} 行，{len(report.errors)} 行有错；{verb} "
+              f"{report.imported:,} 行（其中交接 {report.handovers:,} 个），{report.unchanged:,} 行无变化"
+              + ("）" if strict and report.errors else ""))  # fmt: skip
     if report.errors:
         raise typer.Exit(1)
 
@@ -567,9 +569,9 @@ def roster_export(
     try:
         count = _run(export())
     except NodeNotFound as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
+        err.print(f"[red]错误：[/red]{exc.message}")
         raise typer.Exit(1) from None
-    err.print(f"wrote {count:,} posts to {output}")
+    err.print(f"已把 {count:,} 个岗位写入 {output}")
 
 
 @users_cli.command("create-for-posts")
@@ -592,7 +594,7 @@ def users_create_for_posts(
     try:
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        err.print(f"[red]error:[/red] {output} exists; choose a new file (initial passwords are never overwritten)")
+        err.print(f"[red]错误：[/red]{output} 已存在；请换一个新文件名（初始密码文件从不覆盖）")
         raise typer.Exit(1) from None
 
     async def create() -> Any:
@@ -607,15 +609,15 @@ def users_create_for_posts(
     except NodeNotFound as exc:
         os.close(fd)
         output.unlink()
-        err.print(f"[red]error:[/red] {exc.message}")
+        err.print(f"[red]错误：[/red]{exc.message}")
         raise typer.Exit(1) from None
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["phone", "name", "node_code", "initial_password"])
         writer.writerows([csv_text(v) for v in (a.phone, a.name, a.node_code, a.password)] for a in made)
-    err.print(f"{len(made)} accounts created under {code}; initial passwords in {output} (mode 600)")
+    err.print(f"已在 {code} 下创建 {len(made)} 个账号；初始密码在 {output}（仅你可读），发放后请删除")
     if skipped:
-        err.print(f"skipped {len(skipped)} post holders whose phone is not an 11-digit mobile number")
+        err.print(f"跳过了 {len(skipped)} 位任职人员：手机号不是 11 位手机号码")
 
 
 def main() -> None:

@@ -58,8 +58,8 @@ def _font(configured: str) -> str:
             return path
         except Exception:  # reportlab raises its own TTFError and OSError; try the next
             if configured:
-                raise FontMissing(f"WUZHANG_PDF_FONT={configured} is not a TrueType font reportlab can embed") from None
-    raise FontMissing("no TrueType font with Chinese glyphs: install fonts-wqy-microhei, or set WUZHANG_PDF_FONT")
+                raise FontMissing(f"WUZHANG_PDF_FONT={configured} 不是可嵌入的 TrueType 字体") from None
+    raise FontMissing("找不到含中文字形的 TrueType 字体：请安装 fonts-wqy-microhei，或设置 WUZHANG_PDF_FONT")
 
 
 def qr_svg(url: str) -> str:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import psycopg
@@ -27,6 +28,7 @@ from app.accounts.exceptions import (
     UserNotFound,
     WeakPassword,
 )
+from app.inputs import where_zh
 from geo.exceptions import BadBoundaryFile, GeoError, MissingCRS, PointOffEarth, UnknownCRS, UnsupportedFormat
 from grid.cases.exceptions import (
     AttachmentNotFound,
@@ -54,6 +56,8 @@ from grid.exceptions import (
 )
 
 log = logging.getLogger(__name__)
+
+_HAN = re.compile(r"[\u4e00-\u9fff]")
 
 STATUS_BY_ERROR: dict[type[Exception], int] = {
     CaseNotFound: 404,
@@ -100,6 +104,12 @@ HTTP_CODES = {
 }  # fmt: skip
 
 
+HTTP_MESSAGES = {
+    401: "请先登录", 403: "没有权限做这件事", 413: "提交的内容太大，请减少后重试",
+    400: "请求的格式不对，请检查后重试",
+}  # fmt: skip
+
+
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
@@ -132,18 +142,85 @@ def _where(loc: tuple[Any, ...]) -> str:
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [_explain(e) for e in exc.errors()]
-    message = "; ".join(f"{e['where']}: {e['problem']}" for e in errors[:5]) or "the request is malformed"
+    raw = exc.errors()
+    errors = [_explain(e) for e in raw]
+    message = "；".join(_say(e) for e in raw[:5]) or "请求的格式不对，请检查后重试"
     return JSONResponse(error_body("invalid_request", message, {"errors": errors}), status_code=422)
 
 
 def _explain(e: dict[str, Any]) -> dict[str, Any]:
+    """details.errors: where and what, in pydantic's English, for programs."""
     loc = tuple(e.get("loc", ()))
     if e.get("type") == "json_invalid":  # loc is ("body", <character offset>)
         reason = (e.get("ctx") or {}).get("error", "")
         offset = loc[1] if len(loc) > 1 else "?"
-        return {"where": "request body", "problem": f"not valid JSON ({reason} at character {offset})", "input": None}
-    return {"where": _where(loc), "problem": e.get("msg", ""), "input": _jsonable(e.get("input"))}
+        return {"where": "request body", "problem": f"not valid JSON ({reason} at character {offset})", "input": None,
+                "type": "json_invalid"}  # fmt: skip
+    return {"where": _where(loc), "problem": e.get("msg", ""), "input": _jsonable(e.get("input")),
+            "type": e.get("type")}  # fmt: skip
+
+
+# What pydantic's error types mean, for a person; {…} are filled from the error's ctx.
+PROBLEMS_ZH: dict[str, str] = {
+    "missing": "必须填写",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "int_from_float": "应为整数，不能有小数",
+    "float_parsing": "应为数字",
+    "float_type": "应为数字",
+    "finite_number": "应为有限的数字",
+    "bool_parsing": "应为 true 或 false",
+    "bool_type": "应为 true 或 false",
+    "string_type": "应为文字",
+    "string_too_short": "至少要有 {min_length} 个字符",
+    "string_too_long": "最多 {max_length} 个字符，请删减",
+    "string_pattern_mismatch": "格式不对",
+    "too_short": "至少要有 {min_length} 项",
+    "too_long": "最多 {max_length} 项",
+    "greater_than": "应大于 {gt}",
+    "greater_than_equal": "应不小于 {ge}",
+    "less_than": "应小于 {lt}",
+    "less_than_equal": "应不大于 {le}",
+    "enum": "应为以下之一：{expected}",
+    "literal_error": "应为以下之一：{expected}",
+    "datetime_parsing": "应为带时区的时间，如 2026-03-01T09:00:00+08:00",
+    "datetime_from_date_parsing": "应为带时区的时间，如 2026-03-01T09:00:00+08:00",
+    "datetime_type": "应为带时区的时间，如 2026-03-01T09:00:00+08:00",
+    "date_parsing": "应为日期，如 2026-03-01",
+    "date_from_datetime_parsing": "应为日期，如 2026-03-01",
+    "date_type": "应为日期，如 2026-03-01",
+    "dict_type": "应为 JSON 对象（{…}）",
+    "model_type": "应为 JSON 对象（{…}）",
+    "model_attributes_type": "应为 JSON 对象（{…}）",
+    "list_type": "应为列表（[…]）",
+    "extra_forbidden": "不是可接受的字段，请删除",
+    "uuid_parsing": "格式不对",
+    "url_parsing": "应为网址",
+}
+
+
+def _say(e: dict[str, Any]) -> str:
+    """One error in Chinese, naming the field: 字段“severity”：应为整数."""
+    loc = tuple(e.get("loc", ()))
+    kind = e.get("type", "")
+    ctx = e.get("ctx") or {}
+    if kind == "json_invalid":
+        offset = loc[1] if len(loc) > 1 else "?"
+        return f"请求内容不是有效的 JSON（第 {offset} 个字符处），请检查括号、引号和逗号"
+    where = where_zh(str(loc[0]), loc[1:]) if loc else "请求内容"
+    if kind == "value_error" and _HAN.search(str(ctx.get("error", ""))):
+        return f"{where}：{ctx['error']}"  # our own validators speak Chinese already
+    template = PROBLEMS_ZH.get(kind, "取值无效，请检查")
+    try:
+        problem = template.format(**{k: _plain(v) for k, v in ctx.items()})
+    except (KeyError, IndexError):
+        problem = template
+    return f"{where}：{problem}"
+
+
+def _plain(value: Any) -> str:
+    """A ctx value as a message shows it: pydantic's "'a', 'b' or 'c'" as a、b、c."""
+    return str(value).replace("'", "").replace(" or ", "、").replace(", ", "、")
 
 
 def _jsonable(value: Any) -> Any:
@@ -158,8 +235,12 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
     message = exc.detail if isinstance(exc.detail, str) else code
-    if exc.status_code == 404 and message == "Not Found":
-        message = f"nothing is served at {request.url.path}; see /docs for the API"
+    if not _HAN.search(message):  # Starlette's own words ("Not Found", "Method Not Allowed")
+        message = HTTP_MESSAGES.get(exc.status_code, f"请求无法处理（HTTP {exc.status_code}）")
+        if exc.status_code == 404:
+            message = f"这个地址没有内容：{request.url.path}；接口清单见 /docs"
+        elif exc.status_code == 405:
+            message = f"{request.url.path} 不接受 {request.method} 请求；可用的方法见 /docs"
     return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
 
 
@@ -170,13 +251,13 @@ RETRY_AFTER_S = 5
 async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """The database is down, restarting, or every connection is busy: 503, try again."""
     if isinstance(exc, PoolTimeout):
-        message = "the service is busy: no database connection came free in time; try again in a few seconds"
+        message = "服务正忙，暂时没有空闲的数据库连接；请过几秒再试"
         code = "database_busy"
     elif isinstance(exc, psycopg.errors.QueryCanceled):
-        message = "the database took too long to answer; try again, or ask for less (a smaller area or page)"
+        message = "数据库响应超时；请再试一次，或缩小查询范围（更小的区域或更少的条数）"
         code = "database_timeout"
     else:
-        message = "the database cannot be reached right now; try again in a few seconds"
+        message = "暂时连不上数据库；请过几秒再试"
         code = "database_unavailable"
     log.warning("503 on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return JSONResponse(error_body(code, message), status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
@@ -217,7 +298,7 @@ async def database_refused(request: Request, exc: Exception) -> JSONResponse:
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse(
-        error_body("internal_error", "something went wrong on the server; it has been logged"), status_code=500
+        error_body("internal_error", "服务器出错了，已记录下来；请稍后再试，或联系管理员"), status_code=500
     )
 
 

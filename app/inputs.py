@@ -76,7 +76,7 @@ def _strings(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[st
 
 def body_text_problems(content_type: str, body: bytes) -> list[dict[str, Any]]:
     """The strings of a JSON or urlencoded form body that PostgreSQL cannot hold, each as
-    {"where", "problem", "input": None} (the shape of every 422's details.errors).
+    {"where", "problem", "input": None, "field"} (the shape of every 422's details.errors).
 
     A body that does not parse is left alone: the route answers it in its own words."""
     if content_type.startswith("application/") and "json" in content_type.partition(";")[0]:
@@ -95,6 +95,17 @@ def body_text_problems(content_type: str, body: bytes) -> list[dict[str, Any]]:
     for path, text in pairs:
         problem = text_problem(text)
         if problem:
-            where = f"{kind} '{'.'.join(str(p) for p in path)}'" if path else "request body"
-            problems.append({"where": where, "problem": problem, "input": None})
+            field = ".".join(str(p) for p in path)
+            where = f"{kind} '{field}'" if path else "request body"
+            problems.append({"where": where, "problem": problem, "input": None, "field": field})
     return problems
+
+
+# How a message names where a value sits: 字段“parties.0.name”, 查询参数“bbox”.
+WHERE_ZH = {"body": "字段", "query": "查询参数", "path": "路径参数", "header": "请求头", "cookie": "Cookie"}
+
+
+def where_zh(kind: str, path: tuple[str | int, ...] | list[str | int]) -> str:
+    if not path:
+        return "请求内容"
+    return f"{WHERE_ZH.get(kind, '字段')}“{'.'.join(str(p) for p in path)}”"

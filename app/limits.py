@@ -26,7 +26,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.inputs import body_text_problems
+from app.inputs import body_text_problems, where_zh
 from app.settings import Settings
 
 # Room for the multipart envelope around an uploaded file.
@@ -55,10 +55,11 @@ def body_limit(settings: Settings, path: str) -> tuple[int, str]:
 
 
 def _message(limit: int, setting: str) -> str:
-    return f"the request body is larger than the limit of {limit:,} bytes ({setting}); send less"
+    size = f"{limit / 2**20:.1f} MB" if limit >= 2**20 else f"{limit / 2**10:.0f} KB"
+    return f"提交的内容太大：最多 {size}（{limit:,} 字节，{setting}）；请减少内容或压缩文件后重试"
 
 
-NUL_MESSAGE = "a parameter contains a NUL character (\\x00); remove it and try again"
+NUL_MESSAGE = "网址或查询参数含有 NUL 字符（\\x00），请删除后重试"
 
 
 class RequestGuard:
@@ -104,7 +105,9 @@ class RequestGuard:
             return
         problems = body_text_problems(content_type.decode("latin-1") or "application/json", body)
         if problems:
-            message = "; ".join(f"{p['where']}: {p['problem']}" for p in problems[:5])
+            message = "；".join(
+                f"{where_zh('body', [p['field']] if p['field'] else [])}：{p['problem']}" for p in problems[:5]
+            )
             await _answer(send, 422, "invalid_request", message, {"errors": problems}, close=False)
             return
         await self.app(scope, _replay(body, receive), send)

@@ -105,7 +105,7 @@ def _check_token(request: Request, settings: Settings) -> None:
         raise StarletteHTTPException(404)
     given = bearer_token(request) or ""
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise NotAuthenticated("/metrics needs 'Authorization: Bearer <WUZHANG_METRICS_TOKEN>'")
+        raise NotAuthenticated("/metrics 需要请求头 Authorization: Bearer <WUZHANG_METRICS_TOKEN>")
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -28,6 +28,7 @@ from app.accounts.cache import PrincipalCache, TokenCache
 from app.accounts.exceptions import Forbidden, NotAuthenticated
 from app.accounts.scope import Principal
 from app.db import session
+from grid.glossary import role_name
 
 API_PREFIX = "/api/v1"
 
@@ -56,7 +57,7 @@ async def caller_of(request: Request) -> Principal:
     connection (check_routes makes sure), so a request never holds two."""
     token = bearer_token(request)
     if not token:
-        raise NotAuthenticated("log in first: send 'Authorization: Bearer <access token>' from /api/v1/auth/token")
+        raise NotAuthenticated("请先登录：在 /api/v1/auth/token 登录，再在请求头带上 Authorization: Bearer <访问令牌>")
     tokens: TokenCache = request.app.state.tokens
     claims = tokens.get(token)
     if claims is None:
@@ -71,7 +72,7 @@ async def caller_of(request: Request) -> Principal:
         cache.put(principal, generation=generation)
     changed = principal.password_changed_at
     if changed is not None and claims.issued_at < int(changed.timestamp()):
-        raise NotAuthenticated("this login has ended (the password was changed); log in again")
+        raise NotAuthenticated("密码已修改，这次登录已失效，请重新登录")
     return replace(principal, ip=client_ip(request))
 
 
@@ -85,7 +86,7 @@ def _declare(policy: Policy) -> Callable[..., Any]:
     async def caller(request: Request) -> Principal:
         found = await caller_of(request)
         if policy.role and not found.has_role(policy.role):
-            raise Forbidden(f"this needs the {policy.role} role", role=policy.role)
+            raise Forbidden(f"没有权限：这需要{role_name(policy.role)}身份", role=policy.role)
         return found
 
     dependency: Callable[..., Any] = caller if policy.authenticated else nobody

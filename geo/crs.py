@@ -33,7 +33,7 @@ def parse_crs(value: str) -> CRS:
         return CRS(value.lower())
     except ValueError:
         raise UnknownCRS(
-            f"unknown coordinate system {value!r}: use wgs84 (GPS), gcj02 (AMap, Tencent) or bd09 (Baidu)",
+            f"不认识的坐标系“{value}”：请用 wgs84（GPS）、gcj02（高德、腾讯地图）或 bd09（百度地图）",
             crs=value,
         ) from None
 

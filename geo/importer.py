@@ -63,7 +63,8 @@ def parse_field_map(pairs: list[str] | None) -> dict[str, str]:
         src, sep, dst = pair.partition("=")
         if not sep or not src.strip() or dst.strip() not in FIELDS:
             raise BadBoundaryFile(
-                f"--map {pair!r} must be SOURCE=TARGET with TARGET one of {', '.join(FIELDS)}", map=pair
+                f"--map“{pair}”应写成 原字段=目标字段（SOURCE=TARGET），目标字段为其中之一：{'、'.join(FIELDS)}",
+                map=pair,
             )
         out[src.strip()] = dst.strip()
     return out
@@ -74,23 +75,23 @@ def _dataset_path(path: Path, name: str) -> str:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise UnsupportedFormat(
-            f"{name}: unsupported format {suffix or '(no extension)'}; use .geojson, .gpkg, .shp or a "
-            ".zip holding a Shapefile",
+            f"{name}：不支持这种文件格式（{suffix or '没有扩展名'}）；请用 .geojson、.gpkg、.shp，"
+            "或把 Shapefile 打包成 .zip",
             file=name,
         )
     if not path.exists():
-        raise BadBoundaryFile(f"{path} does not exist", file=str(path))
+        raise BadBoundaryFile(f"{path} 不存在，请检查路径", file=str(path))
     if suffix == ".zip":
         import zipfile
 
         try:
             names = zipfile.ZipFile(path).namelist()
         except zipfile.BadZipFile:
-            raise UnsupportedFormat(f"{name} is not a zip archive", file=name) from None
+            raise UnsupportedFormat(f"{name} 不是有效的 zip 压缩包", file=name) from None
         shps = [n for n in names if n.lower().endswith(".shp")]
         if len(shps) != 1:
             raise UnsupportedFormat(
-                f"{name} must hold exactly one .shp (with its .shx, .dbf and .prj); it holds {len(shps)}",
+                f"{name} 里应恰好有一个 .shp（连同 .shx、.dbf 和 .prj），现在有 {len(shps)} 个",
                 file=name,
             )
         return f"/vsizip/{path}/{shps[0]}"
@@ -113,7 +114,7 @@ def _int(value: Any, field: str, row: int, name: str) -> int | None:
     try:
         number = int(float(text))
     except ValueError:
-        raise BadBoundaryFile(f"{name}: row {row}: {field} {text!r} is not a whole number", row=row,
+        raise BadBoundaryFile(f"{name}：第 {row} 个要素的 {field}“{text}”不是整数", row=row,
                               field=field) from None  # fmt: skip
     except OverflowError:  # inf
         number = INT_LIMIT
@@ -143,17 +144,18 @@ def read_boundaries(
         layer = layer or str(layers[0][0])
         meta, _, geoms, field_data = pyogrio.raw.read(source, layer=layer, force_2d=True)
     except pyogrio.errors.DataSourceError as exc:
-        raise BadBoundaryFile(f"{name}: cannot read it ({_hide(exc, path, name)})", file=name) from None
+        raise BadBoundaryFile(
+            f"{name}：无法读取这个文件，请确认它完整且格式正确（{_hide(exc, path, name)}）", file=name
+        ) from None
     except pyogrio.errors.DataLayerError as exc:
-        raise BadBoundaryFile(f"{name}: no layer {layer!r} ({_hide(exc, path, name)})", file=name) from None
+        raise BadBoundaryFile(f"{name}：没有名为“{layer}”的图层（{_hide(exc, path, name)}）", file=name) from None
     driver = meta.get("driver") or SUFFIXES[path.suffix.lower()]
     if len(geoms) == 0:
-        raise BadBoundaryFile(f"{name} (layer {layer!r}) has no features", file=name, layer=layer)
+        raise BadBoundaryFile(f"{name}（图层“{layer}”）里没有任何要素", file=name, layer=layer)
     if not meta.get("crs"):
-        hint = " (its .prj file is missing)" if driver == "ESRI Shapefile" else ""
+        hint = "（缺少 .prj 文件）" if driver == "ESRI Shapefile" else ""
         raise MissingCRS(
-            f"{name} does not say which coordinate system it is in{hint}. Coordinates are never guessed: "
-            "add the .prj the surveyor delivered, or re-export the file with its CRS.",
+            f"{name} 没有写明坐标系{hint}。坐标系不能靠猜：请补上测绘单位交付的 .prj 文件，或重新导出带坐标系的文件。",
             file=name,
         )
     crs = ProjCRS.from_user_input(meta["crs"])
@@ -165,8 +167,8 @@ def read_boundaries(
     for required in ("code", "level"):
         if required not in columns:
             raise BadBoundaryFile(
-                f"{name} has no {required!r} field (fields: {', '.join(map(str, meta['fields']))}); "
-                f"rename one with --map SOURCE={required}",
+                f"{name} 没有“{required}”字段（现有字段：{'、'.join(map(str, meta['fields']))}）；"
+                f"请用 --map 原字段={required} 指定哪一列是它",
                 file=name,
             )
     shapes = shapely.from_wkb(geoms)

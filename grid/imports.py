@@ -16,7 +16,7 @@ from typing import Protocol
 import psycopg
 
 from grid.db import Conn
-from grid.levels import LEVEL_CODES, chain_of_level, child_error
+from grid.levels import LEVEL_CODES, chain_of_level, child_error, level_name
 from grid.repository import staging
 from grid.validation import Problem, Report
 
@@ -77,8 +77,8 @@ async def import_boundaries(
     for m in missing:
         report.add(Problem(
             "missing_from_file", "warning", m["code"],
-            f"{m['code']} ({m['level']}) is stored under this file's nodes but missing from the file; "
-            + ("it is retired" if retire_missing else "it is kept (retire it with --retire-missing)"),
+            f"{m['code']}（{level_name(m['level'])}）已在库中、属于本文件的范围，但文件里没有它；"
+            + ("已将它撤销" if retire_missing else "已保留（如要撤销，导入时加 --retire-missing）"),
             lon=m["lon"], lat=m["lat"],
         ))  # fmt: skip
     report.timings["validation"] = time.perf_counter() - t0
@@ -96,7 +96,7 @@ async def import_boundaries(
     except psycopg.DatabaseError as exc:
         # The database's own rules (triggers, constraints) caught what the checks did not.
         message = (exc.diag.message_primary or str(exc)).strip()
-        report.add(Problem("database", "error", None, f"the database refused the write: {message}"))
+        report.add(Problem("database", "error", None, f"数据库拒绝了写入，未写入任何数据（{message}）"))
         report.inserted = report.updated = report.retired = 0
         return report
     report.unchanged = report.features - report.inserted - report.updated
@@ -110,9 +110,7 @@ async def check_stored(
 ) -> Report:
     """The import's checks on the live nodes under `code` (the whole grid when None)."""
     step = on_step or (lambda _name: None)
-    report = Report(
-        source=f"stored nodes under {code}" if code else "all stored nodes", kind="check", tolerance_m=tolerance_m
-    )
+    report = Report(source=f"库中 {code} 以下的节点" if code else "库中全部节点", kind="check", tolerance_m=tolerance_m)
     t0 = time.perf_counter()
     step("staging")
     await staging.stage_create(conn)
@@ -142,19 +140,19 @@ async def _validate(conn: Conn, report: Report, *, make_valid: bool, step: Step,
         repaired = {r["row"]: r for r in await staging.make_valid(conn, rows=[i["row"] for i in invalid])}
     for i in invalid:
         fix = repaired.get(i["row"])
-        where = f" near ({i['lon']:.6f}, {i['lat']:.6f})" if i["lon"] is not None else ""
+        where = f"，位置约 ({i['lon']:.6f}, {i['lat']:.6f})" if i["lon"] is not None else ""
         if fix is None or fix["empty_after"]:
             add(Problem(
                 "invalid_geometry", "error", i["code"],
-                f"{i['code']}: invalid polygon: {i['reason']}{where}"
-                + ("; ST_MakeValid leaves nothing of it" if fix is not None else "; --make-valid repairs it"),
+                f"{i['code']}：边界多边形无效（{i['reason']}）{where}"
+                + ("；自动修复后什么也不剩，请重画边界" if fix is not None else "；导入时加 --make-valid 可自动修复"),
                 row=row_of(i["row"]), lon=i["lon"], lat=i["lat"], details={"reason": i["reason"]},
             ))  # fmt: skip
         else:
             add(Problem(
                 "repaired_geometry", "warning", i["code"],
-                f"{i['code']}: repaired ({i['reason']}{where}): now {fix['parts_after']} part(s), "
-                f"{fix['points_after']} vertices (was {i['points_before']}), {fix['area_m2']:,.1f} m²",
+                f"{i['code']}：边界已自动修复（{i['reason']}）{where}；现为 {fix['parts_after']} 块、"
+                f"{fix['points_after']} 个顶点（原 {i['points_before']} 个），面积 {fix['area_m2']:,.1f} m²",
                 row=row_of(i["row"]), lon=i["lon"], lat=i["lat"],
                 details={"reason": i["reason"], "points_before": i["points_before"],
                          "points_after": fix["points_after"], "parts_after": fix["parts_after"],
@@ -167,18 +165,18 @@ async def _validate(conn: Conn, report: Report, *, make_valid: bool, step: Step,
         if h["check"] == "unknown_parent":
             add(Problem(
                 "unknown_parent", "error", h["code"],
-                f"{h['code']}: parent {h['parent_code']!r} is neither in the file nor stored",
+                f"{h['code']}：上级“{h['parent_code']}”既不在文件里，也不在库中；请先导入上级",
                 row=row_of(h["row"]), details={"parent_code": h["parent_code"]},
             ))  # fmt: skip
             continue
         why = child_error(
             parent_level=h["parent_level"], parent_chain=h["parent_chain"],
             child_level=h["level"], child_chain=h["declared_chain"] or _own_chain(h["level"]),
-        ) or f"a {h['level']} cannot sit under a {h['parent_level']}"  # fmt: skip
+        ) or f"{level_name(h['level'])}不能放在{level_name(h['parent_level'])}下面"  # fmt: skip
         if h["level"] not in LEVEL_CODES:
             continue  # already reported as unknown_level
         add(Problem(
-            "hierarchy", "error", h["code"], f"{h['code']} (under {h['parent_code'] or 'nothing'}): {why}",
+            "hierarchy", "error", h["code"], f"{h['code']}（上级：{h['parent_code'] or '无'}）：{why}",
             row=row_of(h["row"]), details={"parent_code": h["parent_code"], "level": h["level"]},
         ))  # fmt: skip
 
@@ -187,8 +185,8 @@ async def _validate(conn: Conn, report: Report, *, make_valid: bool, step: Step,
     for o in await staging.check_outside_parent(conn, tolerance_m=tol):
         add(Problem(
             "outside_parent", "error", o["code"],
-            f"{o['code']} sticks {o['dist_m']:.1f} m out of its parent {o['parent_code']} "
-            f"({o['area_m2']:,.1f} m² outside; farthest at {o['lon']:.6f}, {o['lat']:.6f})",
+            f"{o['code']} 超出上级 {o['parent_code']} 的边界 {o['dist_m']:.1f} 米"
+            f"（超出面积 {o['area_m2']:,.1f} m²，最远处在 {o['lon']:.6f}, {o['lat']:.6f}）；请修正边界",
             row=row_of(o["row"]), lon=o["lon"], lat=o["lat"],
             details={"parent_code": o["parent_code"], "distance_m": o["dist_m"], "area_m2": o["area_m2"]},
         ))  # fmt: skip
@@ -198,8 +196,8 @@ async def _validate(conn: Conn, report: Report, *, make_valid: bool, step: Step,
     for s in overlaps:
         add(Problem(
             "sibling_overlap", "error", s["code_a"] if s["row_a"] is not None else s["code_b"],
-            f"{s['code_a']} and {s['code_b']} (under {s['parent_code']}) overlap by {s['area_m2']:,.1f} m², "
-            f"up to {s['thickness_m']:.1f} m wide, around ({s['lon']:.6f}, {s['lat']:.6f})",
+            f"{s['code_a']} 与 {s['code_b']}（上级 {s['parent_code']}）重叠 {s['area_m2']:,.1f} m²，"
+            f"最宽 {s['thickness_m']:.1f} 米，位置约 ({s['lon']:.6f}, {s['lat']:.6f})；请修正边界",
             row=row_of(s["row_a"] if s["row_a"] is not None else s["row_b"]), lon=s["lon"], lat=s["lat"],
             details={"codes": [s["code_a"], s["code_b"]], "area_m2": s["area_m2"], "width_m": s["thickness_m"]},
         ))  # fmt: skip
@@ -208,8 +206,8 @@ async def _validate(conn: Conn, report: Report, *, make_valid: bool, step: Step,
     for g in await staging.check_gaps(conn, tolerance_m=tol, also=sorted({s["parent_code"] for s in overlaps})):
         add(Problem(
             "gap", "warning", g["code"],
-            f"{g['code']}: its children leave {g['share']:.2%} of it uncovered ({g['area_m2']:,.1f} m², "
-            f"up to {g['thickness_m']:.1f} m wide), e.g. at ({g['lon']:.6f}, {g['lat']:.6f})",
+            f"{g['code']}：下级没有覆盖它的 {g['share']:.2%}（{g['area_m2']:,.1f} m²，"
+            f"最宽 {g['thickness_m']:.1f} 米），例如 ({g['lon']:.6f}, {g['lat']:.6f}) 一带",
             row=row_of(g["row"]), lon=g["lon"], lat=g["lat"],
             details={"share": g["share"], "area_m2": g["area_m2"], "width_m": g["thickness_m"]},
         ))  # fmt: skip
@@ -232,21 +230,21 @@ def _own_chain(level: str | None) -> str | None:
 
 def _field_problem(f: dict, row: int | None) -> Problem:
     check, code = f["check"], f["code"]
-    who = code or f"feature {f['row']}"
+    who = code or f"第 {f['row']} 个要素"
     what = f["what"] or ""
     if check == "missing_field":
-        message = f"{who}: no {what}"
+        message = f"{who}：缺少 {what}"
     elif check == "unknown_level":
-        message = f"{who}: unknown level {what!r}; levels are {', '.join(LEVEL_CODES)}"
+        message = f"{who}：不认识的层级“{what}”；可选：{'、'.join(LEVEL_CODES)}"
     elif check == "code_too_long":
-        message = f"code {code!r} has {what} characters; at most 64"
+        message = f"编码“{code}”有 {what} 个字符，最多 64 个"
     elif check == "duplicate_code":
-        message = f"code {code!r} appears {len(f['rows'] or [])} times (features {f['rows']})"
+        message = f"编码“{code}”出现了 {len(f['rows'] or [])} 次（第 {f['rows']} 个要素），编码不能重复"
     elif check == "floor_range" and what == "floor":
-        message = f"{who}: a floor needs floor_from <= floor_to (storey numbers)"
+        message = f"{who}：楼层须填写起止层（floor_from 不大于 floor_to）"
     elif check == "floor_range":
-        message = f"{who}: only floors have floor_from/floor_to"
+        message = f"{who}：只有楼层填 floor_from/floor_to"
     else:
-        message = f"{who}: a polygon is needed, the file has {what.lower()}"
+        message = f"{who}：须是多边形边界，文件里是 {what}"
     details = {"rows": f["rows"]} if f["rows"] else {}
     return Problem(check, "error", code, message, row=row, details=details)

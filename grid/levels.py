@@ -47,6 +47,8 @@ RURAL_CHAIN: tuple[Level, ...] = (
     Level("household", 6, "中心户", "中心户长", Chain.rural),
 )
 
+CHAIN_NAMES = {"urban": "城区", "rural": "农村"}
+
 LEVEL_CODES: tuple[str, ...] = (
     "county", "township", "area",
     "community", "grid", "unit", "floor",
@@ -73,6 +75,14 @@ def level_info(level: str, chain: Chain | str | None = None) -> Level:
             if lv.code == level:
                 return lv
     raise ValueError(f"unknown level {level!r}" + (f" in the {chain} chain" if chain else ""))
+
+
+def level_name(level: str) -> str:
+    """The Chinese name of a level code (片区 for either chain's area); the code itself if unknown."""
+    try:
+        return level_info(level).name_zh
+    except ValueError:
+        return level
 
 
 def chain_of_level(level: str) -> Chain | None:
@@ -104,26 +114,29 @@ def child_error(
     The chain of a node is fixed at `area` level and inherited below it.
     """
     if child_level not in LEVEL_CODES:
-        return f"unknown level {child_level!r}; levels are {', '.join(LEVEL_CODES)}"
+        return f"不认识的层级“{child_level}”；可选：{'、'.join(LEVEL_CODES)}"
+    child, chain = level_name(child_level), CHAIN_NAMES.get(str(child_chain), str(child_chain))
     if child_level in ("county", "township") and child_chain is not None:
-        return f"a {child_level} sits above both chains and has no chain"
+        return f"{child}在城区和农村两条链之上，不填链（chain）"
     if parent_level is None:
-        return None if child_level == "county" else f"a {child_level} needs a parent; only a county has none"
+        return None if child_level == "county" else f"{child}须有上级；只有县没有上级"
     if child_level == "county":
-        return "a county cannot have a parent"
+        return "县不能有上级"
     if child_level == "area" and child_chain not in (Chain.urban, Chain.rural):
-        return "an area must say its chain: urban (城区) or rural (农村)"
+        return "片区须写明所属的链（chain）：urban（城区）或 rural（农村）"
     own_chain = chain_of_level(child_level)
     if own_chain is not None and child_chain not in (None, own_chain):
-        return f"a {child_level} belongs to the {own_chain} chain, not {child_chain}"
+        return f"{child}属于{CHAIN_NAMES[own_chain]}链，不属于{chain}链"
     allowed = allowed_child_levels(parent_level, parent_chain)
+    parent = level_name(parent_level)
     if child_level not in allowed:
-        where = f"{parent_level} ({parent_chain})" if parent_chain else parent_level
+        where = f"{CHAIN_NAMES.get(parent_chain, parent_chain)}{parent}" if parent_chain else parent
         if not allowed:
-            return f"a {where} cannot have children"
-        return f"a {child_level} cannot sit under a {where}; only {' or '.join(allowed)} can"
+            return f"{where}下面不能再有下级"
+        return f"{child}（{child_level}）不能放在{where}（{parent_level}）下面；只能放{'或'.join(f'{level_name(a)}（{a}）' for a in allowed)}"
     if parent_chain is not None and (child_chain or own_chain) != parent_chain:
-        return f"a {child_level} under a {parent_chain} {parent_level} must be {parent_chain} too"
+        name = CHAIN_NAMES.get(parent_chain, parent_chain)
+        return f"{name}{parent}下面的{child}也须属于{name}链"
     return None
 
 

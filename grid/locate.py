@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from grid.levels import Chain, level_info
+from grid.levels import Chain, level_info, level_name
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,9 @@ def build_location(rows: Iterable[Mapping[str, Any]], *, floor: int | None) -> L
             return Location(node=chosen, chain=[chosen, *ancestors], warnings=warnings)
         if ranges:
             warnings.append(
-                f"floor {floor} is in none of the floor ranges of {deepest.name} ({', '.join(ranges)}); "
-                f"the report goes to the {deepest.level} chief"
+                f"{floor} 层不在{deepest.name}的任何楼层范围内（{'、'.join(ranges)}）；"
+                f"上报交给{level_info(deepest.level).chief_zh}"
             )
         else:
-            warnings.append(f"{deepest.name} ({deepest.level}) has no floors; the floor number was not used")
+            warnings.append(f"{deepest.name}（{level_name(deepest.level)}）没有分楼层，楼层号未使用")
     return Location(node=deepest, chain=ancestors, warnings=warnings)

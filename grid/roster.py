@@ -41,6 +41,9 @@ HEADER_ALIASES = {
     "start_date": "start_date", "started_at": "start_date", "start": "start_date", "任职日期": "start_date",
     "开始日期": "start_date",
 }  # fmt: skip
+# The headers an error workbook carries (each one HEADER_ALIASES reads back), and its reason column.
+HEADERS_ZH = {"node_code": "节点编码", "role": "职务", "name": "姓名", "phone": "手机号", "start_date": "任职日期"}
+ERROR_HEADER = "错误原因"
 ROLE_ALIASES = {"chief": "chief", "长": "chief", "负责人": "chief", "deputy": "deputy", "副": "deputy",
                 role_name("deputy"): "deputy"}  # fmt: skip
 
@@ -110,7 +113,7 @@ def read_roster(path: str | Path, *, name: str | None = None, max_rows: int = 50
             return _rows(csv.reader(fh), name, max_rows)
     if suffix == ".xlsx":
         return _xlsx_rows(path, name, max_rows)
-    raise InvalidInput(f"{name}: a roster is a .csv or .xlsx file", file=name)
+    raise InvalidInput(f"{name}：名册应为 .csv 或 .xlsx 文件", file=name)
 
 
 def _csv_encoding(path: Path, name: str) -> str:
@@ -153,13 +156,15 @@ def _rows(table: Iterable[Sequence[Any]], name: str, max_rows: int) -> list[Rost
     lines = iter(table)
     first = next(lines, None)
     if first is None:
-        raise InvalidInput(f"{name} is empty", file=name)
+        raise InvalidInput(
+            f"{name} 是空文件：第一行应为表头（节点编码、职务、姓名、手机号、任职日期），下面每行一个岗位", file=name
+        )
     header = [HEADER_ALIASES.get(str(h or "").strip().lower(), str(h or "").strip()) for h in first]
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise InvalidInput(
-            f"{name}: missing column(s) {', '.join(missing)}; the header row needs "
-            f"{', '.join(COLUMNS)} (or 节点编码, 职务, 姓名, 手机号, 任职日期)",
+            f"{name}：缺少列 {'、'.join(HEADERS_ZH[c] for c in missing)}；第一行（表头）须有"
+            f"{'、'.join(HEADERS_ZH.values())}（也可写作 {'、'.join(COLUMNS)}）",
             file=name, missing=missing,
         )  # fmt: skip
     rows, blank_run = [], 0
@@ -214,24 +219,24 @@ def check_rows(rows: Sequence[RosterRow], *, known_codes: set[str]) -> tuple[lis
         started = _date(v.get("start_date"))
         reasons = []
         if not code:
-            reasons.append("no node code")
+            reasons.append("缺少节点编码")
         elif code not in known_codes:
-            reasons.append(f"unknown node {code!r}")
+            reasons.append(f"没有编码为“{code}”的网格节点，请核对编码")
         if role is None:
-            reasons.append(f"unknown role {_text(v.get('role'))!r}; use chief (长) or deputy (副)")
+            reasons.append(f"职务“{_text(v.get('role'))}”无法识别：请填“长”（负责人）或“副”（{role_name('deputy')}）")
         if not name:
-            reasons.append("no name")
+            reasons.append("缺少姓名")
         if not MOBILE.match(phone):
-            reasons.append(f"malformed mobile number {phone!r}: 11 digits starting 13-19")
+            reasons.append(f"手机号“{phone}”格式不对：应为 13 到 19 开头的 11 位数字")
         if started is None:
-            reasons.append(f"start date {_text(v.get('start_date'))!r} is not a date (YYYY-MM-DD)")
+            reasons.append(f"任职日期“{_text(v.get('start_date'))}”不是日期：请写成 2026-03-01 的形式")
         if role == "chief" and code and not reasons:
             if code in chief_rows:
-                reasons.append(f"a second chief for {code}: row {chief_rows[code]} already names one")
+                reasons.append(f"{code} 有两个负责人：第 {chief_rows[code]} 行已填了一个，一个节点只能有一个负责人")
             else:
                 chief_rows[code] = r.row
         if reasons:
-            errors.append(RowError(r.row, code or None, "; ".join(reasons)))
+            errors.append(RowError(r.row, code or None, "；".join(reasons)))
         else:
             assert role is not None and started is not None
             posts.append(_Post(r.row, code, role, name, phone, started))
@@ -314,15 +319,16 @@ async def _write(conn: Conn, county_code: str, post: _Post, report: RosterReport
 
 
 def write_error_workbook(rows: Iterable[RosterRow], errors: Sequence[RowError], path: str | Path) -> None:
-    """The rows as read, with an `error` column: fix the marked rows and import the file again."""
+    """The rows as read under Chinese headers the import reads back, with an 错误原因 column:
+    fix the marked rows and import the file again."""
     from openpyxl import Workbook
     from openpyxl.styles import PatternFill
 
     by_row: dict[int, str] = {e.row: e.reason for e in errors}
     book = Workbook(write_only=False)
     sheet = book.active
-    sheet.title = "roster"
-    append_row(sheet, [*COLUMNS, "error"])
+    sheet.title = "名册错误"
+    append_row(sheet, [*HEADERS_ZH.values(), ERROR_HEADER])
     red = PatternFill("solid", fgColor="FFC7CE")
     for r in rows:
         append_row(sheet, [_cell(r.values.get(c)) for c in COLUMNS] + [by_row.get(r.row, "")])

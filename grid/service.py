@@ -15,9 +15,10 @@ import psycopg
 from shapely import to_wkb
 
 from geo.crs import CRS, to_wgs84
+from grid import people_time
 from grid.db import Conn, ReadAudit, Row
 from grid.exceptions import HierarchyError, InvalidInput, NodeNotFound, OutsideJurisdiction, PostConflict
-from grid.levels import LEVELS_WITHOUT_GEOMETRY, child_chain, child_error
+from grid.levels import LEVELS_WITHOUT_GEOMETRY, child_chain, child_error, level_name
 from grid.locate import Location, build_location
 from grid.repository import nodes as node_sql
 from grid.repository import roster as roster_sql
@@ -42,19 +43,20 @@ async def locate(
     `audit`, the same statement records every phone shown.
     """
     if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
-        raise InvalidInput(f"({lon}, {lat}) is not a longitude/latitude pair", lon=lon, lat=lat)
+        raise InvalidInput(
+            f"({lon}, {lat}) 不是有效的经纬度：经度应在 -180 到 180 之间，纬度在 -90 到 90 之间", lon=lon, lat=lat
+        )
     if floor is not None and not FLOOR_MIN <= floor <= FLOOR_MAX:
-        raise InvalidInput(f"floor {floor} is not a storey number ({FLOOR_MIN} to {FLOOR_MAX})", floor=floor)
+        raise InvalidInput(f"楼层 {floor} 不对：应在 {FLOOR_MIN} 到 {FLOOR_MAX} 之间", floor=floor)
     w_lon, w_lat = to_wgs84(lon, lat, crs)
     rows = await node_sql.locate_rows(conn, lon=w_lon, lat=w_lat, floor=floor, scope_ids=phone_scope, audit=audit)
     location = build_location(rows, floor=floor)
     if location is None:
         hint = "" if crs is not CRS.wgs84 else (
-            " If the phone's map is AMap or Tencent, send crs=gcj02; if Baidu, crs=bd09."
+            "如果手机用的是高德或腾讯地图，请用 crs=gcj02；百度地图请用 crs=bd09。"
         )  # fmt: skip
         raise OutsideJurisdiction(
-            f"The point ({lon:.6f}, {lat:.6f}, {crs}) is outside {county_name}: no area of the grid covers it."
-            + hint,
+            f"位置 ({lon:.6f}, {lat:.6f}, {crs}) 不在{county_name}范围内：没有网格覆盖这个点。请核对手机定位。" + hint,
             lon=lon, lat=lat, crs=str(crs), wgs84={"lon": w_lon, "lat": w_lat},
         )  # fmt: skip
     return Located(lon=w_lon, lat=w_lat, location=location)
@@ -63,7 +65,7 @@ async def locate(
 async def get_node(*, conn: Conn, code: str) -> Row:
     node = await node_sql.get_node(conn, code=code)
     if node is None:
-        raise NodeNotFound(f"no node has the code {code!r}", code=code)
+        raise NodeNotFound(f"没有编码为“{code}”的网格节点，请核对编码", code=code)
     return node
 
 
@@ -71,7 +73,7 @@ async def node_brief(*, conn: Conn, code: str) -> Row:
     """id, code, name, level, chain and path of a node (no geometry)."""
     node = await node_sql.node_brief(conn, code=code)
     if node is None:
-        raise NodeNotFound(f"no node has the code {code!r}", code=code)
+        raise NodeNotFound(f"没有编码为“{code}”的网格节点，请核对编码", code=code)
     return node
 
 
@@ -133,7 +135,7 @@ async def create_node(*, conn: Conn, county_code: str, node: NodeLike) -> int:
     """Add one node under its parent, refusing what would break the levels or chains."""
     parent = await node_sql.node_brief(conn, code=node.parent_code) if node.parent_code else None
     if node.parent_code and parent is None:
-        raise NodeNotFound(f"parent {node.parent_code!r} of {node.code!r} does not exist", code=node.parent_code)
+        raise NodeNotFound(f"{node.code} 的上级“{node.parent_code}”不存在，请先导入上级", code=node.parent_code)
     chain = child_chain(parent_chain=parent["chain"] if parent else None, child_level=node.level, declared=node.chain)
     problem = child_error(
         parent_level=parent["level"] if parent else None,
@@ -143,26 +145,26 @@ async def create_node(*, conn: Conn, county_code: str, node: NodeLike) -> int:
     )
     problem = problem or _shape_error(node)
     if problem:
-        raise HierarchyError(f"{node.code}: {problem}", code=node.code, parent_code=node.parent_code)
+        raise HierarchyError(f"{node.code}：{problem}", code=node.code, parent_code=node.parent_code)
     try:
         async with conn.transaction():
             return await node_sql.insert_node(conn, row=_node_row(county_code, node, chain))
     except psycopg.IntegrityError as exc:
-        raise HierarchyError(f"{node.code}: {_constraint_message(exc)}", code=node.code) from None
+        raise HierarchyError(f"{node.code}：{_constraint_message(exc)}", code=node.code) from None
 
 
 def _shape_error(node: NodeLike) -> str | None:
     """Floors have a storey range and no polygon; every other level has a polygon."""
     if node.level in LEVELS_WITHOUT_GEOMETRY:
         if node.geom is not None:
-            return "a floor has no polygon of its own: it uses its unit's footprint"
+            return "楼层没有自己的边界（多边形），它用所在单元的轮廓；请去掉边界"
         if node.floor_from is None or node.floor_to is None or node.floor_from > node.floor_to:
-            return "a floor needs floor_from <= floor_to (storey numbers)"
+            return "楼层须填写起止层（floor_from 不大于 floor_to）"
         return None
     if node.geom is None or node.geom.is_empty:
-        return f"a {node.level} needs a polygon"
+        return f"{level_name(node.level)}须有边界（多边形）"
     if node.floor_from is not None or node.floor_to is not None:
-        return f"only floors have a storey range, not a {node.level}"
+        return f"只有楼层有起止层，{level_name(node.level)}不填 floor_from/floor_to"
     return None
 
 
@@ -183,11 +185,11 @@ def _node_row(county_code: str, node: NodeLike, chain: str | None) -> dict[str, 
 def _constraint_message(exc: psycopg.Error) -> str:
     name = exc.diag.constraint_name or ""
     known = {
-        "uq_node_code": "a node with this code already exists",
-        "ck_node_geom_unless_floor": "every level but floor needs a polygon; a floor uses its unit's",
-        "ck_node_floor_range": "a floor needs floor_from <= floor_to; other levels have no floor range",
-        "uq_post_current_chief": "this node already has a current chief; hand the post over instead",
-        "uq_post_current_person": "this person already holds a current post on this node",
+        "uq_node_code": "这个编码的网格节点已经存在",
+        "ck_node_geom_unless_floor": "除楼层外，每一级都须有边界（多边形）；楼层用所在单元的轮廓",
+        "ck_node_floor_range": "楼层须填写起止层（floor_from 不大于 floor_to）；其他层级不填",
+        "uq_post_current_chief": "这个节点已有在任的负责人；请办理交接，而不是再添一个",
+        "uq_post_current_person": "这个人已在这个节点任职",
     }
     return known.get(name) or (exc.diag.message_primary or str(exc)).strip()
 
@@ -210,8 +212,7 @@ async def hand_over(
                         return int(current["id"])
                     if current["started_at"] > at:
                         raise PostConflict(
-                            f"the current chief of {node_code} started after {at.isoformat()}; "
-                            "a handover cannot predate it",
+                            f"{node_code} 现任负责人的任职时间晚于 {people_time.local(at):%Y-%m-%d %H:%M}，交接时间不能早于它",
                             code=node_code,
                         )
                     await roster_sql.end_post(conn, post_id=current["id"], at=at)
@@ -219,7 +220,7 @@ async def hand_over(
                 conn, county_code=county_code, node_id=node["id"], person_id=person_id, role=role, at=at
             )
     except psycopg.IntegrityError as exc:
-        raise PostConflict(f"{node_code}: {_constraint_message(exc)}", code=node_code) from None
+        raise PostConflict(f"{node_code}：{_constraint_message(exc)}", code=node_code) from None
 
 
 async def load_county(*, conn: Conn, county_code: str, nodes: Iterable[NodeLike], posts: Iterable[Any]) -> int:

@@ -83,12 +83,10 @@ class Report:
 
     def summary(self) -> str:
         if self.kind == "check":
-            return f"{self.source}: {self.features:,} nodes; {len(self.errors)} errors, {len(self.warnings)} warnings"
-        verb = "would write" if self.dry_run and self.ok else ("wrote" if self.written else "wrote nothing")
-        counts = (
-            f"{self.inserted:,} new, {self.updated:,} changed, {self.unchanged:,} unchanged, {self.retired:,} retired"
-        )
+            return f"{self.source}：{self.features:,} 个节点；{len(self.errors)} 处错误，{len(self.warnings)} 处提醒"
+        verb = "试运行，将写入" if self.dry_run and self.ok else ("已写入" if self.written else "未写入任何数据")
+        counts = f"新增 {self.inserted:,}，修改 {self.updated:,}，未变 {self.unchanged:,}，撤销 {self.retired:,}"
         return (
-            f"{self.source}: {self.features:,} features ({self.crs}); {len(self.errors)} errors, "
-            f"{len(self.warnings)} warnings; {verb}" + (f" ({counts})" if self.ok else "")
+            f"{self.source}：{self.features:,} 个要素（{self.crs}）；{len(self.errors)} 处错误，"
+            f"{len(self.warnings)} 处提醒；{verb}" + (f"（{counts}）" if self.ok else "")
         )

@@ -14,6 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from grid.glossary import role_name, tier_name
+from grid.levels import level_name
+
 ROLES = ("chief", "mediator", "dispatcher", "leader", "admin")
 TIERS = ("village_house", "township_hall", "county_center")
 
@@ -82,20 +85,21 @@ class Principal:
 def grant_problem(*, role: str, tier: str | None, node_level: str) -> str | None:
     """Why (role, tier) cannot be granted on a node of `node_level`; None if it can."""
     if role not in ROLES:
-        return f"unknown role {role!r}; roles are {', '.join(ROLES)}"
+        return f"不认识的身份“{role}”；可选：{'、'.join(ROLES)}"
     if role == "chief":
-        return "chiefs are not granted: a chief's scope comes from the posts they hold"
+        return f"{role_name('chief')}不用授权：其范围来自所任的岗位，请在名册里登记岗位"
     if role == "mediator":
         if tier not in TIER_LEVELS:
-            return f"a mediator needs a tier: one of {', '.join(TIERS)}"
+            return f"{role_name('mediator')}须指定所属层级（tier）：{'、'.join(TIERS)}"
         allowed = TIER_LEVELS[tier]
     else:
         if tier is not None:
-            return f"only mediators have a tier, not a {role}"
+            return f"只有{role_name('mediator')}有层级（tier），{role_name(role)}不填"
         allowed = GRANT_LEVELS[role]
     if node_level not in allowed:
-        what = f"a {tier} mediator" if role == "mediator" else f"a {role}"
-        return f"{what} is granted on a {' or '.join(sorted(allowed))}, not on a {node_level}"
+        what = f"{tier_name(tier)}的{role_name('mediator')}" if role == "mediator" and tier else role_name(role)
+        levels = "或".join(level_name(lv) for lv in sorted(allowed))
+        return f"{what}只能授权在{levels}一级（{'/'.join(sorted(allowed))}），不能授权在{level_name(node_level)}（{node_level}）"
     return None
 
 

@@ -124,11 +124,11 @@ def access_claims(*, settings: Settings, token: str) -> AccessClaims:
             options={"require": ["sub", "exp", "iat"]},
         )  # fmt: skip
     except jwt.ExpiredSignatureError:
-        raise NotAuthenticated("the access token has expired; get a new one at /api/v1/auth/refresh") from None
+        raise NotAuthenticated("登录已过期：请用 /api/v1/auth/refresh 换一个新的访问令牌，或重新登录") from None
     except jwt.PyJWTError:
-        raise NotAuthenticated("the access token is not valid; log in at /api/v1/auth/token") from None
+        raise NotAuthenticated("访问令牌无效：请在 /api/v1/auth/token 重新登录") from None
     if claims.get("typ") != "access" or not str(claims.get("sub", "")).isdigit():
-        raise NotAuthenticated("the access token is not valid; log in at /api/v1/auth/token")
+        raise NotAuthenticated("访问令牌无效：请在 /api/v1/auth/token 重新登录")
     return AccessClaims(user_id=int(claims["sub"]), issued_at=int(claims["iat"]), expires_at=int(claims["exp"]))
 
 

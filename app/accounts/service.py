@@ -179,14 +179,14 @@ async def refresh(*, conn: Conn, settings: Settings, refresh_token: str, ip: str
     async with conn.transaction():
         row = await repo.refresh_token_for_update(conn, token_hash=security.hash_token(refresh_token))
         if row is None:
-            raise InvalidRefreshToken("this refresh token is not known; log in again")
+            raise InvalidRefreshToken("这个刷新令牌无法识别，请重新登录")
         now = _now()
         if row["revoked_at"] is not None:
-            raise InvalidRefreshToken("this refresh token has been revoked; log in again")
+            raise InvalidRefreshToken("这个刷新令牌已经作废，请重新登录")
         reused = row["used_at"] is not None
         if not reused:
             if row["expires_at"] <= now:
-                raise InvalidRefreshToken("this refresh token has expired; log in again")
+                raise InvalidRefreshToken("这个刷新令牌已过期，请重新登录")
             user = await repo.get_user(conn, user_id=row["user_id"])
             if user is not None and user["disabled_at"] is None:
                 await repo.mark_refresh_token_used(conn, token_id=row["id"], at=now)
@@ -199,10 +199,9 @@ async def refresh(*, conn: Conn, settings: Settings, refresh_token: str, ip: str
                          details={"family_id": str(row["family_id"]), "revoked": revoked})  # fmt: skip
     if reused:
         raise InvalidRefreshToken(
-            "this refresh token was already used once; every session of this login has been closed "
-            "as a precaution. Log in again."
+            "这个刷新令牌已经用过一次（可能被他人盗用）：为安全起见，这次登录的所有会话都已关闭，请重新登录"
         )
-    raise InvalidRefreshToken("this refresh token has been revoked; log in again")
+    raise InvalidRefreshToken("这个刷新令牌已经作废，请重新登录")
 
 
 async def logout(*, conn: Conn, settings: Settings, refresh_token: str, ip: str | None) -> None:
@@ -220,7 +219,7 @@ async def principal(*, conn: Conn, user_id: int) -> Principal:
     """Who is asking, read fresh (app.accounts.cache keeps it between requests)."""
     row = await repo.principal_row(conn, user_id=user_id)
     if row is None or row["disabled_at"] is not None:
-        raise NotAuthenticated("this account is disabled or no longer exists")
+        raise NotAuthenticated("这个账号已停用或已不存在；如有疑问请联系管理员")
     return principal_from_row(row)
 
 
@@ -262,14 +261,14 @@ async def create_user(
     """
     phone = phone.strip()
     if not PHONE_RE.match(phone):
-        raise InvalidInput(f"{phone!r} is not a mainland mobile number (11 digits starting with 1)", phone=phone)
+        raise InvalidInput(f"“{phone}”不是有效的手机号：应为 1 开头的 11 位数字", phone=phone)
     if password is not None and not demo:
         check_password(settings, password, user_inputs=[phone, name])
     generated = None if password is not None else security.new_password()
     password_hash = await asyncio.to_thread(security.passwords(settings).hash, password or generated or "")
     async with conn.transaction():
         if await repo.user_by_phone(conn, phone=phone) is not None:
-            raise AccountConflict(f"an account with the phone {phone} exists already", phone=phone)
+            raise AccountConflict(f"手机号 {phone} 已经有账号了，不能重复创建", phone=phone)
         resolved = await _resolve_grants(conn, grants)
         person_id = await roster_sql.person_by_phone(conn, phone=phone) or await roster_sql.upsert_person(
             conn, county_code=county_code, name=name, phone=phone
@@ -303,7 +302,7 @@ async def create_accounts_for_posts(
     """Accounts for everyone holding a post under `node_code` who has none yet, each with
     a generated password. Returns (new accounts, phones skipped as not mobile numbers)."""
     if await node_sql.node_brief(conn, code=node_code) is None:
-        raise NodeNotFound(f"no node has the code {node_code!r}", code=node_code)
+        raise NodeNotFound(f"没有编码为“{node_code}”的网格节点，请核对编码", code=node_code)
     passwords = security.passwords(settings)
     made, skipped = [], []
     async with conn.transaction():
@@ -327,7 +326,7 @@ async def _resolve_grants(conn: Conn, grants: Sequence[GrantIn]) -> list[tuple[G
     for g in grants:
         node = await node_sql.node_brief(conn, code=g.node_code)
         if node is None:
-            raise NodeNotFound(f"no node has the code {g.node_code!r}", code=g.node_code)
+            raise NodeNotFound(f"没有编码为“{g.node_code}”的网格节点，请核对编码", code=g.node_code)
         problem = grant_problem(role=g.role, tier=g.tier, node_level=node["level"])
         if problem:
             raise InvalidGrant(problem, role=g.role, tier=g.tier, node_code=g.node_code)
@@ -382,7 +381,7 @@ async def reset_password(
 async def _user(conn: Conn, user_id: int) -> Row:
     user = await repo.get_user(conn, user_id=user_id)
     if user is None:
-        raise UserNotFound(f"no user has the id {user_id}", user_id=user_id)
+        raise UserNotFound(f"没有编号为 {user_id} 的用户", user_id=user_id)
     return user
 
 

@@ -88,11 +88,13 @@ def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
         x0, y0, x1, y1 = (float(p) for p in parts)
     except ValueError:
         raise InvalidInput(
-            f"bbox {bbox!r} must be four numbers: min_lon,min_lat,max_lon,max_lat (WGS-84)", bbox=bbox
+            f"bbox“{bbox}”应为四个数字：最小经度,最小纬度,最大经度,最大纬度（WGS-84），如 110.1,37.7,110.3,37.9",
+            bbox=bbox,
         ) from None
     if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
         raise InvalidInput(
-            f"bbox {bbox!r} needs min_lon <= max_lon within -180..180 and min_lat <= max_lat within -90..90",
+            f"bbox“{bbox}”的范围不对：经度在 -180 到 180 之间且最小经度不大于最大经度，"
+            "纬度在 -90 到 90 之间且最小纬度不大于最大纬度",
             bbox=bbox,
         )
     return x0, y0, x1, y1
@@ -100,7 +102,7 @@ def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
 
 def _check_level(level: str | None) -> None:
     if level is not None and level not in LEVEL_CODES:
-        raise InvalidInput(f"unknown level {level!r}; levels are {', '.join(LEVEL_CODES)}", level=level)
+        raise InvalidInput(f"不认识的层级“{level}”；可选：{'、'.join(LEVEL_CODES)}", level=level)
 
 
 @router.get("/nodes", responses=ERRORS)

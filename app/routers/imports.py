@@ -57,7 +57,7 @@ def _save_upload(upload: UploadFile, path: Path, limit: int) -> None:
             size += len(chunk)
             if size > limit:
                 raise HTTPException(
-                    413, f"{name} is larger than the limit of {limit:,} bytes (WUZHANG_IMPORT_MAX_BYTES)"
+                    413, f"{name} 太大：最多 {limit:,} 字节（WUZHANG_IMPORT_MAX_BYTES），请拆分后再导入"
                 )
             out.write(chunk)
 
@@ -67,8 +67,8 @@ def _boundary_path(upload: UploadFile, folder: Path) -> Path:
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES or suffix == ".shp":
         raise UnsupportedFormat(
-            f"{name}: unsupported format; upload .geojson, .json, .gpkg, or a Shapefile as a .zip "
-            "(with its .shp, .shx, .dbf and .prj)",
+            f"{name}：不支持这种文件格式；请上传 .geojson、.json、.gpkg，或把 Shapefile 打包成 .zip"
+            "（含 .shp、.shx、.dbf 和 .prj）",
             file=name,
         )
     return folder / f"upload{suffix}"
@@ -121,7 +121,7 @@ async def create_import(
         await _audit(conn, caller, "admin.grid_import", report.source, {"dry_run": dry_run, "written": not dry_run})
     if not report.ok:
         raise ImportRefused(
-            f"{report.source}: {len(report.errors)} errors, nothing written; first: {report.errors[0].message}",
+            f"{report.source}：有 {len(report.errors)} 处错误，未写入任何数据；第一处：{report.errors[0].message}",
             report=report.to_dict(),
         )
     return report.to_dict()
@@ -172,7 +172,7 @@ async def create_roster_import(
     name = Path(file.filename or "roster").name
     suffix = Path(name).suffix.lower()
     if suffix not in (".xlsx", ".csv"):
-        raise UnsupportedFormat(f"{name}: a roster is a .xlsx or .csv file", file=name)
+        raise UnsupportedFormat(f"{name}：名册应为 .xlsx 或 .csv 文件", file=name)
     folder = Path(tempfile.mkdtemp(prefix="wuzhang-roster-"))
     try:
         path = folder / f"roster{suffix}"
@@ -192,7 +192,8 @@ async def create_roster_import(
         shutil.rmtree(folder, ignore_errors=True)
     if strict and report.errors:
         raise ImportRefused(
-            f"{name}: {len(report.errors)} bad rows, nothing imported (strict)", report=report.to_dict()
+            f"{name}：有 {len(report.errors)} 行有错，按严格模式未导入任何一行；请改正后重新导入",
+            report=report.to_dict(),
         )
     return report.to_dict()
 

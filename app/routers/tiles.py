@@ -31,7 +31,9 @@ TileQuery = Callable[..., Awaitable[bytes]]
 
 def _check(z: int, x: int, y: int) -> None:
     if not tiles.tile_in_range(z, x, y):
-        raise InvalidInput(f"no tile {z}/{x}/{y}: z must be 0..{tiles.MAX_ZOOM}, x and y 0..2^z-1", z=z, x=x, y=y)
+        raise InvalidInput(
+            f"没有瓦片 {z}/{x}/{y}：z 应在 0 到 {tiles.MAX_ZOOM} 之间，x 和 y 应在 0 到 2^z-1 之间", z=z, x=x, y=y
+        )
 
 
 async def _tile(request: Request, caller: Any, layer: str, build: TileQuery, z: int, x: int, y: int) -> Response:

@@ -21,6 +21,7 @@ from grid.cases.exceptions import CaseClosed, NotPublishable, PublicationNotFoun
 from grid.cases.ledger import Keyring, Signer, Verdict, verify
 from grid.cases.service import Actor, _locked_for_actor, _Writes, can_act, can_attach, get_case, stored_event
 from grid.db import Conn, ReadAudit, Row
+from grid.glossary import state_name
 
 # A notice is of a settled case; an agreement is made while mediating or once settled.
 PUBLISHABLE = frozenset({State.resolved, State.return_visit, State.closed})
@@ -48,7 +49,7 @@ async def publish_notice(
         case = await _locked_for_actor(conn, actor=actor, case_id=case_id, may=can_act)
         if case["state"] not in PUBLISHABLE:
             raise NotPublishable(
-                f"案件 {case_id} 尚未调解成功（现为 {case['state']}），还不能公示；调解成功（resolve）后再公示",
+                f"案件 {case_id} 尚未调解成功（现为“{state_name(case['state'])}”），还不能公示；调解成功（resolve）后再公示",
                 case_id=case_id, state=case["state"],
             )  # fmt: skip
         content = notice.notice_content(
@@ -79,7 +80,7 @@ async def issue_agreement(
                              case_id=case_id)  # fmt: skip
         if case["state"] not in AGREEABLE:
             raise NotPublishable(
-                f"案件 {case_id} 现为 {case['state']}：调解协议在调解中（start_mediation 之后）或调解成功后出具",
+                f"案件 {case_id} 现为“{state_name(case['state'])}”：调解协议在调解中（start_mediation 之后）或调解成功后出具",
                 case_id=case_id, state=case["state"],
             )  # fmt: skip
         sections = await repo.case_sections(conn, case_id=case_id)

@@ -128,7 +128,9 @@ def pick_rule(rules: RuleSet, *, category: str, severity: int) -> tuple[int, Rul
     for i, rule in enumerate(rules.rules):
         if rule.matches(category, severity):
             return i, rule
-    raise NoRule(f"no routing rule of version {rules.version} matches {category} at severity {severity}")
+    raise NoRule(
+        f"第 {rules.version} 版分派规则里没有适用于类别“{category}”、严重程度 {severity} 的规则；请管理员补上规则"
+    )
 
 
 def decide(

@@ -60,12 +60,16 @@ from grid.cases.workflow import (
 )
 from grid.db import Conn, ReadAudit, Row, fetch_read
 from grid.exceptions import InvalidInput, NodeNotFound, OutsideJurisdiction
-from grid.glossary import action_name, notice_title, progress_done, tier_name, unreachable_reason
+from grid.glossary import action_name, notice_title, progress_done, section_name, tier_name, unreachable_reason
 from grid.locate import Link, build_location, group_rows
 from grid.repository import nodes as node_sql
 
 # A phone clock this far ahead of ours is wrong; its times are kept but flagged.
 CLOCK_TOLERANCE = timedelta(minutes=5)
+# Why a run of push failures ends, as the ledger's note says it (Writes.end_run).
+RUN_ENDS = {"case_step": "案件有了新进展", "window": "统计时段已满", "delivered": "之后推送已送达"}
+# The fields an action may need (grid.cases.workflow.Step.needs), as a message names them.
+FIELD_NAMES = {"note": "说明", "next_recipient": "接手的网格节点", "approver": "批准人"}
 SYSTEM = None  # actor_person_id of steps the server takes by itself (routing, deadlines)
 
 
@@ -284,8 +288,8 @@ class _Writes:
         if run["folded"]:
             self.event(
                 actor=SYSTEM, action="push_unreachable", from_state=self.case["state"], to_state=self.case["state"],
-                at=at, note=f"person {run['person_id']} could not be reached by push {run['folded']} more times "
-                f"since step {run['opened_seq']} (counted, not signed one by one); run ended by {ended_by}",
+                at=at, note=f"人员 {run['person_id']} 自第 {run['opened_seq']} 步起又有 {run['folded']} 次推送未送达"
+                f"（合计记录，未逐条签名）；{RUN_ENDS.get(ended_by, ended_by)}",
                 extra={"unreachable_person_id": run["person_id"], "count": run["folded"],
                        "opened_seq": run["opened_seq"], "first_at": str(run["first_folded_at"]),
                        "last_at": str(run["last_folded_at"]), "first_notification_id": run["first_notification_id"],
@@ -419,7 +423,7 @@ async def submit_report(
 ) -> Outcome:  # fmt: skip
     """A chief's report: located, routed, assigned, recorded, notified; idempotent per key."""
     if report.severity not in SEVERITIES:
-        raise InvalidInput(f"severity must be 1 to 4, not {report.severity}", severity=report.severity)
+        raise InvalidInput(f"严重程度（severity）应为 1 到 4，收到的是 {report.severity}", severity=report.severity)
     fingerprint = report.fingerprint()
     lon, lat = to_wgs84(report.lon, report.lat, report.crs)
     async with conn.pipeline(), conn.transaction():
@@ -435,10 +439,8 @@ async def submit_report(
         if existing is not None:
             return await _same_or_conflict(conn, actor, existing, fingerprint, audit)
         if known is None:
-            names = ", ".join(c["code"] for c in await repo.categories(conn))
-            raise InvalidInput(
-                f"unknown category {report.category!r}; categories are {names}", category=report.category
-            )
+            names = "、".join(f"{c['name_zh']}（{c['code']}）" for c in await repo.categories(conn))
+            raise InvalidInput(f"不认识的类别“{report.category}”；可选：{names}", category=report.category)
         assert active is not None, "no active routing rule set: run the migrations"
         rules = _rules(active)
         location = build_location(rows, floor=report.floor)
@@ -450,9 +452,8 @@ async def submit_report(
             own = await node_sql.deepest_current_post_node(conn, person_id=actor.person_id)
             if own is None:
                 raise OutsideJurisdiction(
-                    f"The point ({report.lon:.6f}, {report.lat:.6f}, {report.crs}) is outside the county, and you "
-                    "hold no post it could fall back to. Check the phone's location and its crs (gcj02 for "
-                    "AMap/Tencent).", lon=report.lon, lat=report.lat,
+                    f"位置 ({report.lon:.6f}, {report.lat:.6f}, {report.crs}) 不在本县范围内，你也没有在任的岗位"
+                    "可以代为承接。请核对手机定位和坐标系（高德、腾讯地图用 crs=gcj02）。", lon=report.lon, lat=report.lat,
                 )  # fmt: skip
             chain, located_id, outside = await _chain(conn, own), None, True
         occurred_at = report.occurred_at
@@ -498,7 +499,7 @@ async def _same_or_conflict(
 ) -> Outcome:
     if existing["request_hash"] != fingerprint:
         raise IdempotencyConflict(
-            "this Idempotency-Key was already used for a different report; make a new key for a new report",
+            "这个 Idempotency-Key 已用于另一份上报；新的上报请换一个新的 Idempotency-Key",
             case_id=existing["id"],
         )
     case = await _detail(conn, actor=actor, case_id=existing["id"], audit=audit)
@@ -560,7 +561,7 @@ async def list_cases(
     if node_code is not None:
         node = await node_sql.node_brief(conn, code=node_code)
         if node is None:
-            raise NodeNotFound(f"no node has the code {node_code!r}", code=node_code)
+            raise NodeNotFound(f"没有编码为“{node_code}”的网格节点，请核对编码", code=node_code)
         node_path = node["path"]
     reader = repo.reader_params(person_id=actor.person_id, read_paths=actor.read_paths, now=now)
     filters = {"state": state, "tier": tier, "category": category, "node_path": node_path, "overdue": overdue,
@@ -634,7 +635,8 @@ async def act_once(
             raise IllegalAction(str(exc), state=str(exc.state), allowed=list(exc.allowed)) from None
         missing = missing_fields(step, fields)
         if missing:
-            raise MissingFields(f"'{action}' needs: {', '.join(missing)}", missing=missing)
+            needed = "、".join(f"{FIELD_NAMES.get(f, f)}（{f}）" for f in missing)
+            raise MissingFields(f"{action_name(action)}须填写：{needed}", missing=missing)
         if step.action is Action.extend:
             fields = {**fields, "approver": await _check_approver(conn, case, actor=actor, given=fields["approver"],
                                                                   rooms=rooms)}  # fmt: skip
@@ -783,8 +785,8 @@ async def write_section(
     try:
         which = Section(section)
     except ValueError:
-        names = ", ".join(s.value for s in Section)
-        raise InvalidInput(f"unknown section {section!r}; sections are {names}", section=section) from None
+        names = "、".join(f"{section_name(s)}（{s.value}）" for s in Section)
+        raise InvalidInput(f"不认识的部分“{section}”；可选：{names}", section=section) from None
     async with conn.pipeline(), conn.transaction():
         kept = await _claim(conn, actor=actor, case_id=case_id, once=once, at=now, audit=None)
         if kept is not None:

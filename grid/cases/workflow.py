@@ -27,6 +27,7 @@ from typing import Any
 
 from grid.cases.enums import Outcome, Section, State
 from grid.exceptions import InvalidInput
+from grid.glossary import action_name, state_name
 
 
 class Action(StrEnum):
@@ -77,7 +78,7 @@ def _failure(case: Mapping[str, Any], fields: Mapping[str, Any], now: datetime) 
 def _satisfaction(case: Mapping[str, Any], fields: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     satisfaction = fields.get("satisfaction")
     if satisfaction is not None and not 1 <= int(satisfaction) <= 5:
-        raise InvalidInput("satisfaction is 1 (very unhappy) to 5 (very satisfied)", satisfaction=satisfaction)
+        raise InvalidInput("满意度（satisfaction）应为 1 到 5：1 很不满意，5 很满意", satisfaction=satisfaction)
     return {"satisfaction": satisfaction}
 
 
@@ -89,7 +90,7 @@ def _extension(case: Mapping[str, Any], fields: Mapping[str, Any], now: datetime
     """The deadline of the step the case waits for moves later; it counts as a new deadline."""
     hours = float(fields["hours"]) if fields.get("hours") is not None else 24.0
     if not 0 < hours <= 24 * 30:
-        raise InvalidInput("an extension is 1 hour to 30 days", hours=hours)
+        raise InvalidInput("延期时长（hours）应在 1 小时到 30 天（720 小时）之间", hours=hours)
     target = "accept_by" if case["state"] in WAITING_FOR_ACCEPT else "resolve_by"
     return {target: case[target] + timedelta(hours=hours), "deadline_no": case["deadline_no"] + 1}
 
@@ -138,8 +139,9 @@ class IllegalTransition(Exception):
     allowed: tuple[str, ...]
 
     def __str__(self) -> str:
-        allowed = ", ".join(self.allowed) or "none"
-        return f"'{self.action}' is not possible while the case is {self.state}; possible now: {allowed}"
+        allowed = "、".join(f"{action_name(a)}（{a}）" for a in self.allowed)
+        now = f"现在可以：{allowed}" if allowed else "现在没有可以做的操作"
+        return f"案件处于“{state_name(self.state)}”状态，不能{action_name(self.action)}（{self.action}）；{now}"
 
 
 def allowed_actions(state: State | str) -> tuple[str, ...]:

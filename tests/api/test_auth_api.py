@@ -70,7 +70,7 @@ async def test_refresh_rotates_and_reusing_a_spent_token_revokes_the_family(clie
         "Authorization": f"Bearer {r.json()['access_token']}"})).status_code == 200  # fmt: skip
     # Somebody replays the spent token: both it and the token rotated from it die.
     replay = await client.post("/api/v1/auth/refresh", json={"refresh_token": first})
-    assert replay.status_code == 401 and "already used" in replay.json()["error"]["message"]
+    assert replay.status_code == 401 and "已经用过一次" in replay.json()["error"]["message"]
     assert (await client.post("/api/v1/auth/refresh", json={"refresh_token": second})).status_code == 401
     revoked = await fetch_one(db, "SELECT count(*) FILTER (WHERE revoked_at IS NOT NULL) AS revoked, count(*) AS total"
                                   " FROM refresh_token WHERE user_id = %(u)s", {"u": account.user_id})  # fmt: skip

@@ -135,7 +135,7 @@ async def test_bad_reports_get_a_clear_4xx_and_write_nothing(client, make_accoun
     for response, status in cases:
         assert response.status_code == status, response.text
         assert response.json()["error"]["message"]
-    assert cases[0][0].json()["error"]["message"].startswith("request body: not valid JSON")
+    assert cases[0][0].json()["error"]["message"].startswith("请求内容不是有效的 JSON")
     assert await fetch_value(db, "SELECT count(*) FROM case_file") == before
 
 

@@ -82,7 +82,7 @@ async def test_create_admin_reads_the_password_from_stdin_never_an_argument(fres
         me = (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"})).json()
         assert me["roles"] == ["admin"]
     again = await run_cli(cmd, input=PASSWORD + "\n", env=env)
-    assert again.returncode == 1 and "exists already" in again.stderr
+    assert again.returncode == 1 and "已经有账号" in again.stderr
 
 
 async def test_accounts_for_a_roster_get_initial_passwords_once(client, db, settings, demo_nodes):
@@ -120,7 +120,7 @@ async def test_the_roster_cli_writes_a_private_csv_and_never_overwrites_it(fresh
     assert oct(out.stat().st_mode & 0o777) == "0o600"
     assert lines[1].split(",")[3] not in done.stdout + done.stderr
     again = await run_cli(cmd, env=env)
-    assert again.returncode == 1 and "exists" in again.stderr
+    assert again.returncode == 1 and "已存在" in again.stderr
 
 
 def production(url):

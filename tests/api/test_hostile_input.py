@@ -48,29 +48,29 @@ async def test_a_nul_in_any_json_or_form_string_is_422_naming_the_field(client, 
     before = await counts(db)
     sent = [
         (client.post("/api/v1/reports", json=report_body(lon, lat, description=NUL), headers=chief | key()),
-         "body field 'description'"),
+         "字段“description”"),
         (client.post("/api/v1/reports", json=report_body(lon, lat, parties=[
             {"name": NUL, "phone": "13912345678", "role": "申请人"}]), headers=chief | key()),
-         "body field 'parties.0.name'"),
+         "字段“parties.0.name”"),
         (client.post("/api/v1/reports", json=report_body(lon, lat, category="neighbours\x00"), headers=chief | key()),
-         "body field 'category'"),
+         "字段“category”"),
         (client.put(f"/api/v1/cases/{case_id}/sections/facts", json={"body": NUL}, headers=chief),
-         "body field 'body'"),
+         "字段“body”"),
         (client.post(f"/api/v1/cases/{case_id}/actions", json={"action": "accept", "note": NUL}, headers=chief),
-         "body field 'note'"),
+         "字段“note”"),
         (client.post("/api/v1/me/devices", json={"token": "fcm-token\x00-123456"}, headers=chief),
-         "body field 'token'"),
+         "字段“token”"),
         # Without a Content-Type FastAPI reads the body as JSON all the same: so does the check.
         (client.post("/api/v1/me/devices", content=json.dumps({"token": "fcm-token\x00-123456"}), headers=chief),
-         "body field 'token'"),
+         "字段“token”"),
         (client.post("/api/v1/auth/token", data={"username": "19100000006\x00", "password": "wuzhang-demo"}),
-         "form field 'username'"),
+         "字段“username”"),
         (client.post("/api/v1/admin/users", json={"phone": "13700000001", "name": NUL}, headers=admin),
-         "body field 'name'"),
+         "字段“name”"),
         # A lone surrogate cannot be encoded for PostgreSQL either.
         (client.post("/api/v1/reports", content=json.dumps(report_body(lon, lat, description="\ud800")),
                      headers=chief | key() | {"Content-Type": "application/json"}),
-         "body field 'description'"),
+         "字段“description”"),
     ]  # fmt: skip
     for request, field in sent:
         refused(await request, field)
@@ -84,7 +84,7 @@ async def test_times_outside_1900_to_2100_are_422_naming_the_field(client, db, c
                          ("occurred_at", "0001-01-01T00:00:00+14:00")):  # fmt: skip
         r = await client.post("/api/v1/reports", json=report_body(lon, lat, **{field: value}),
                               headers=chief | {"Idempotency-Key": str(uuid.uuid4())})  # fmt: skip
-        assert "1900" in refused(r, f"body field '{field}'")
+        assert "1900" in refused(r, f"字段“{field}”")
     assert await counts(db) == before
 
 
@@ -96,7 +96,7 @@ async def test_integers_past_bigint_are_422_naming_the_parameter(client, case, a
                                     (f"/api/v1/admin/users?cursor={big}", admin, "cursor"),
                                     (f"/api/v1/audit?cursor={big}", admin, "cursor"),
                                     (f"/api/v1/audit?actor={big}", admin, "actor")):  # fmt: skip
-            refused(await client.get(path, headers=headers), f"query parameter '{name}'")
+            refused(await client.get(path, headers=headers), f"查询参数“{name}”")
     # Ids in the path: the database refuses them (mapped once, app/errors.py), never a 500.
     big = "1" + "0" * 30
     for path, headers in ((f"/api/v1/cases/{big}", chief), (f"/api/v1/admin/users/{big}", admin),

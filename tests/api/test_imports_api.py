@@ -71,7 +71,7 @@ async def test_a_zipped_shapefile_imports_but_not_without_its_prj(client, tmp_pa
 
 async def test_unsupported_and_oversized_uploads_are_refused_clearly(client, settings, tmp_path):
     res = await client.post("/api/v1/grid/imports", files={"file": ("roster.xlsx", b"PK...")})
-    assert res.status_code == 415 and "unsupported format" in res.json()["error"]["message"]
+    assert res.status_code == 415 and "不支持这种文件格式" in res.json()["error"]["message"]
     settings.import_max_bytes = 1000  # the app's own settings object (app.state.settings)
     res = await _post(client, write(tmp_path / "tiny.geojson", tiny_county()))
     assert res.status_code == 413 and res.json()["error"]["code"] == "payload_too_large"
@@ -112,7 +112,9 @@ async def test_roster_upload_imports_good_rows_and_strict_refuses_with_422(clien
     from openpyxl import load_workbook
 
     sheet = load_workbook(tmp_path / "e.xlsx").worksheets[0]
-    assert sheet["F1"].value == "error" and "malformed mobile" in sheet["F3"].value and sheet["F2"].value is None
+    assert (
+        sheet["F1"].value == "错误原因" and "手机号“12345”格式不对" in sheet["F3"].value and sheet["F2"].value is None
+    )
     people = await fetch_value(db, "SELECT count(*) FROM person WHERE phone = '13800000011'")
     assert people == 1
 

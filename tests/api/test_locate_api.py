@@ -113,7 +113,7 @@ async def test_garbage_parameters_get_422_with_a_message(api, params):
     assert r.status_code == 422, r.text
     err = r.json()["error"]
     assert err["code"] == "invalid_request"
-    assert "query parameter" in err["message"]
+    assert "查询参数“" in err["message"]
 
 
 async def test_a_point_outside_every_deeper_node_gets_the_deepest_covering_ancestor(api, db, loaded_county):

@@ -70,13 +70,13 @@ async def test_posts_show_current_and_past_holders(api, db, loaded_county):
 async def test_unknown_node_is_404_in_the_one_error_shape(api):
     r = await api.get("/api/v1/grid/nodes/NOPE/children")
     assert r.status_code == 404
-    assert r.json() == {"error": {"code": "node_not_found", "message": "no node has the code 'NOPE'",
+    assert r.json() == {"error": {"code": "node_not_found", "message": "没有编码为“NOPE”的网格节点，请核对编码",
                                   "details": {"code": "NOPE"}}}  # fmt: skip
 
 
 async def test_bad_filters_are_422_with_a_message(api):
-    for params, word in [({"bbox": "1,2,3"}, "four numbers"), ({"bbox": "5,5,1,1"}, "min_lon"),
-                         ({"level": "street"}, "unknown level"), ({"limit": 0}, "limit")]:  # fmt: skip
+    for params, word in [({"bbox": "1,2,3"}, "四个数字"), ({"bbox": "5,5,1,1"}, "最小经度"),
+                         ({"level": "street"}, "不认识的层级“street”"), ({"limit": 0}, "查询参数“limit”：应不小于 1")]:  # fmt: skip
         r = await api.get("/api/v1/grid/nodes", params=params)
         assert r.status_code == 422 and word in r.json()["error"]["message"], (params, r.text)
 

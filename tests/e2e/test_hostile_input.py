@@ -56,7 +56,7 @@ async def test_after_a_refused_request_the_same_connection_serves_the_next(fresh
         head, body = await asyncio.to_thread(_read_response, s)
         assert head.startswith(b"HTTP/1.1 422"), head
         assert b"connection: close" not in head.lower()
-        assert "body field 'name'" in json.loads(body)["error"]["message"]
+        assert "字段“name”" in json.loads(body)["error"]["message"]
         s.sendall(_request("GET", "/api/v1/admin/users?limit=5", token))
         head, body = await asyncio.to_thread(_read_response, s)
         assert head.startswith(b"HTTP/1.1 200"), head

@@ -34,10 +34,10 @@ async def test_import_then_check_then_export_a_geopackage(fresh_database, tmp_pa
     path = write(tmp_path / "tiny.geojson", tiny_county())
     code, output = await run_cli(fresh_database, "grid", "import", str(path), "--dry-run")
     assert code == 0, output
-    assert "would write (15 new" in output
+    assert "试运行，将写入（新增 15" in output
     assert await count_nodes(fresh_database, codes) == 0
     code, output = await run_cli(fresh_database, "grid", "import", str(path))
-    assert code == 0 and "wrote (15 new" in output, output
+    assert code == 0 and "已写入（新增 15" in output, output
     assert await count_nodes(fresh_database, codes) == 15
     code, output = await run_cli(fresh_database, "grid", "check", "999000")
     assert code == 0, output
@@ -51,5 +51,5 @@ async def test_a_refused_import_exits_1_and_names_the_code(fresh_database, tmp_p
     bad = write(tmp_path / "bad.geojson", replace(tiny_county(), "G1", geometry=mbox(0, 0, 500, 520)))
     code, output = await run_cli(fresh_database, "grid", "import", str(bad), "--json")
     assert code == 1, output
-    assert "sibling_overlap" in output and "G1" in output and "wrote nothing" in output
+    assert "sibling_overlap" in output and "G1" in output and "未写入任何数据" in output
     assert await count_nodes(fresh_database, [f["code"] for f in tiny_county()]) == 0

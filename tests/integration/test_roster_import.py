@@ -55,7 +55,8 @@ async def test_9000_rows_with_3_bad_ones_report_exactly_those_and_import_the_res
         (102, "NO-SUCH-NODE"), (4502, rows[4500].values["node_code"]), (9001, rows[8999].values["node_code"]),
     ]  # fmt: skip
     reasons = [e.reason for e in report.errors]
-    assert "unknown node" in reasons[0] and "malformed mobile" in reasons[1] and "second chief" in reasons[2]
+    assert "没有编码为“NO-SUCH-NODE”" in reasons[0] and "手机号“1234567”格式不对" in reasons[1]
+    assert "两个负责人" in reasons[2]
     assert report.imported == 8997 and report.handovers == 1
     after = await _posts_count(db)
     assert after[0] - before[0] == 8997 + 0 and after[1] - before[1] == 8996  # one chief handed over

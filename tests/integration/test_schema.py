@@ -52,7 +52,7 @@ async def _some(db, level):
 
 async def test_a_village_under_a_community_is_refused_by_the_service_and_the_database(db):
     community = await _some(db, "community")
-    with pytest.raises(HierarchyError, match="village"):
+    with pytest.raises(HierarchyError, match="村属于农村链，不属于城区链"):
         await service.create_node(conn=db, county_code="610827",
                                   node=NewNode("X-V1", "village", community["code"], geom=box(110, 37, 110.001, 37.001)))  # fmt: skip
     # The trigger refuses it even when the domain check is skipped.
@@ -108,10 +108,10 @@ async def test_moving_a_node_rewrites_the_paths_of_its_subtree(db):
 
 async def test_floors_have_no_polygon_and_other_levels_must(db):
     unit = await _some(db, "unit")
-    with pytest.raises(HierarchyError, match="unit's footprint"):
+    with pytest.raises(HierarchyError, match="所在单元的轮廓"):
         await service.create_node(conn=db, county_code="610827",
                                   node=NewNode("X-F9", "floor", unit["code"], geom=box(110, 37, 110.001, 37.001)))  # fmt: skip
-    with pytest.raises(HierarchyError, match="needs a polygon"):
+    with pytest.raises(HierarchyError, match="须有边界"):
         await service.create_node(
             conn=db, county_code="610827", node=NewNode("X-B9", "unit", (await _some(db, "grid"))["code"])
         )
@@ -145,7 +145,7 @@ async def test_a_handover_ends_the_old_post_and_keeps_the_history(db):
 
 async def test_a_handover_cannot_predate_the_current_chief(db):
     village = await _some(db, "village")
-    with pytest.raises(PostConflict, match="predate"):
+    with pytest.raises(PostConflict, match="交接时间不能早于它"):
         await service.hand_over(conn=db, county_code="610827", node_code=village["code"], name="早到者",
                                 phone="13900000003", at=datetime(2000, 1, 1, tzinfo=UTC))  # fmt: skip
 

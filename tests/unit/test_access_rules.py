@@ -81,10 +81,10 @@ def test_access_tokens_round_trip_and_expire():
     claims = security.access_claims(settings=s, token=token)
     assert claims.user_id == 42 and claims.expires_at - claims.issued_at == lifetime
     old, _ = security.issue_access_token(settings=s, user_id=42, now=datetime.now(UTC) - timedelta(hours=1))
-    with pytest.raises(NotAuthenticated, match="expired"):
+    with pytest.raises(NotAuthenticated, match="登录已过期"):
         security.access_claims(settings=s, token=old)
     other = Settings(database_url="postgresql://unused/unused", WUZHANG_JWT_SECRET="t" * 48)
-    with pytest.raises(NotAuthenticated, match="not valid"):
+    with pytest.raises(NotAuthenticated, match="访问令牌无效"):
         security.access_claims(settings=other, token=token)
     with pytest.raises(NotAuthenticated):
         security.access_claims(settings=s, token="not.a.jwt")

@@ -21,12 +21,12 @@ def test_map_renames_source_fields(tmp_path):
         props = feat["properties"]
         props["BM"], props["JB"] = props.pop("code"), props.pop("level")
     path.write_text(json.dumps(data))
-    with pytest.raises(BadBoundaryFile, match="no 'code' field"):
+    with pytest.raises(BadBoundaryFile, match="没有“code”字段"):
         read_boundaries(path)
     records = read_boundaries(path, field_map=parse_field_map(["BM=code", "JB=level"])).records
     assert [r.code for r in records] == [f["code"] for f in tiny_county()]
     assert records[0].level == "county"
-    with pytest.raises(BadBoundaryFile, match="TARGET one of"):
+    with pytest.raises(BadBoundaryFile, match="SOURCE=TARGET"):
         parse_field_map(["BM=bianma"])
 
 
@@ -46,16 +46,16 @@ def test_gcj02_is_undone_only_when_asked(tmp_path):
 
 
 def test_unknown_formats_and_missing_files_are_refused(tmp_path):
-    with pytest.raises(UnsupportedFormat, match=r"unsupported format \.kml"):
+    with pytest.raises(UnsupportedFormat, match=r"不支持这种文件格式（\.kml）"):
         read_boundaries(tmp_path / "x.kml")
-    with pytest.raises(BadBoundaryFile, match="does not exist"):
+    with pytest.raises(BadBoundaryFile, match="不存在"):
         read_boundaries(tmp_path / "x.gpkg")
 
 
 def test_unreadable_and_empty_files_say_so(tmp_path):
     (tmp_path / "bad.gpkg").write_bytes(b"not a geopackage")
-    with pytest.raises(BadBoundaryFile, match="cannot read it"):
+    with pytest.raises(BadBoundaryFile, match="无法读取"):
         read_boundaries(tmp_path / "bad.gpkg")
     (tmp_path / "empty.geojson").write_text('{"type": "FeatureCollection", "features": []}')
-    with pytest.raises(BadBoundaryFile, match="has no features"):
+    with pytest.raises(BadBoundaryFile, match="没有任何要素"):
         read_boundaries(tmp_path / "empty.geojson")

@@ -22,7 +22,7 @@ def test_both_chains_have_five_levels_with_chinese_names():
 def test_village_under_community_is_refused_with_a_reason():
     problem = child_error(parent_level="community", parent_chain="urban", child_level="village", child_chain=None)
     assert problem is not None
-    assert "village" in problem and "community" in problem and "grid" in problem
+    assert "村（village）不能放在城区社区（community）下面" in problem and "网格（grid）" in problem
 
 
 @pytest.mark.parametrize(

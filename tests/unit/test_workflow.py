@@ -63,11 +63,12 @@ def test_an_illegal_action_names_the_actions_allowed_now():
         step_for(State.assigned, "close")
     assert exc.value.state is State.assigned and exc.value.action == "close"
     assert exc.value.allowed == ("accept", "escalate", "return", "extend")
-    assert "possible now: accept, escalate, return, extend" in str(exc.value)
+    assert "现在可以：受理（accept）、上交（escalate）、退回（return）、延期（extend）" in str(exc.value)
+    assert "“待受理”" in str(exc.value) and "不能结案（close）" in str(exc.value)
     # A case passing through `reported` is the server's to assign: a person can do nothing.
     with pytest.raises(IllegalTransition) as exc:
         step_for(State.reported, "close")
-    assert exc.value.allowed == () and "possible now: none" in str(exc.value)
+    assert exc.value.allowed == () and "现在没有可以做的操作" in str(exc.value)
 
 
 def test_unknown_action_is_illegal_too():
@@ -187,7 +188,7 @@ def test_extend_moves_the_deadline_waited_for_and_counts_a_new_one():
         case_in(State.mediating)["resolve_by"] + timedelta(days=30)
     )
     for hours in (24 * 30 + 1, 1000, -1, 0):
-        with pytest.raises(InvalidInput, match="30 days"):
+        with pytest.raises(InvalidInput, match="30 天"):
             step.changes(case_in(State.accepted), {"hours": hours}, NOW)
 
 
