@@ -70,7 +70,7 @@ def test_floor_outside_every_range_falls_back_to_the_unit_with_a_warning():
 def test_floor_in_a_rural_household_is_ignored_with_a_warning():
     rows = [row(9, "H", "household", 6, chain="rural"), row(1, "X", "county", 0, chain=None)]
     loc = build_location(rows, floor=3)
-    assert loc.node.code == "H" and "no floors" in loc.warnings[0]
+    assert loc.node.code == "H" and "没有分楼层" in loc.warnings[0]
 
 
 def test_no_rows_means_nothing_covers_the_point():
