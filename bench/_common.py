@@ -39,15 +39,43 @@ from grid.db import SESSION_OPTIONS, Conn, connect_kwargs  # noqa: E402
 
 
 def server_url() -> str:
-    url = os.environ.get("DATABASE_URL") or get_settings().database_url
-    if not url:
+    """The owner's URL (WUZHANG_MIGRATION_DATABASE_URL, else DATABASE_URL): it creates the
+    bench databases, migrates and loads them."""
+    if not (os.environ.get("DATABASE_URL") or get_settings().database_url):
         sys.exit('DATABASE_URL is not set: eval "$(bash scripts/dev.sh db-env)" first')
-    return sqlalchemy_url(url)
+    return sqlalchemy_url(get_settings().owner_database_url)
 
 
 def database_url(name: str) -> str:
-    """SQLAlchemy URL of database `name` on the DATABASE_URL server (password included)."""
+    """SQLAlchemy URL of database `name` on that server, as the owner (password included)."""
     return make_url(server_url()).set(database=name).render_as_string(hide_password=False)
+
+
+def app_database_url(name: str) -> str:
+    """The same database as the service connects to it: DATABASE_URL's role (wuzhang_app)."""
+    app = make_url(sqlalchemy_url(get_settings().database_url))
+    return (
+        make_url(database_url(name))
+        .set(username=app.username, password=app.password)
+        .render_as_string(hide_password=False)
+    )
+
+
+def demo_phones(accounts: Any) -> dict[str, str]:
+    """The demo accounts' phones under the benchmarks' English keys (the titles are Chinese)."""
+    from app.accounts.demo import chief_title
+
+    chiefs = {
+        chief_title("rural", "household"): "central household chief",
+        chief_title("urban", "floor"): "floor chief",
+    }
+    roles = {"admin": "admin", "dispatcher": "dispatcher", "leader": "county leader"}
+    phones = {}
+    for a in accounts:
+        key = chiefs.get(a.title) if a.grant is None else roles.get(a.grant.role)
+        if key and key not in phones:
+            phones[key] = a.phone
+    return phones
 
 
 def _admin() -> psycopg.Connection[Any]:

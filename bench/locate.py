@@ -140,7 +140,7 @@ def demo_callers(url: str) -> list[tuple[str, str, str]]:
             )
         return accounts
 
-    by_title = {a.title: a.phone for a in asyncio.run(ensure())}
+    by_title = c.demo_phones(asyncio.run(ensure()))
     return [(t, by_title[t], demo_accounts.DEMO_PASSWORD) for t in CALLERS]
 
 

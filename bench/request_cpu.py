@@ -65,14 +65,14 @@ async def main() -> None:
     args = parser.parse_args()
     if not c.database_exists(NAME):
         raise SystemExit(f"no database {NAME}: run bench/request_path.py --keep-db first")
-    app = create_app(Settings(database_url=c.database_url(NAME)))
+    app = create_app(Settings(database_url=c.app_database_url(NAME)))
     async with app.router.lifespan_context(app):
         while not app.state.principals.live:  # noqa: ASYNC110 - a flag, with no event to wait on
             await asyncio.sleep(0.05)
         async with app.state.db.connection() as conn:
             backend = Path(f"/proc/{conn.info.backend_pid}/stat")
             postmaster = int(backend.read_text().rsplit(")", 1)[1].split()[1])  # noqa: ASYNC240 - /proc, no disk
-            phones = {a.title: a.phone for a in await demo_accounts.plan(conn)}
+            phones = c.demo_phones(await demo_accounts.plan(conn))
             row = await fetch_one(conn, "SELECT max(id) AS case_id FROM case_file")
             point = await fetch_one(
                 conn,

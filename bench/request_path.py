@@ -132,7 +132,7 @@ ON CONFLICT DO NOTHING
         print(f"  {len(listeners)} inbox listeners; a report at the household notifies persons {notified}")
         await conn.execute("VACUUM ANALYZE")
         case_id = await fetch_value(conn, "SELECT max(id) FROM case_file")
-        phones = {a.title: a.phone for a in accounts}
+        phones = c.demo_phones(accounts)
         assert household.geom is not None
         p = household.geom.point_on_surface()
         return {"phones": phones, "household": household.code, "point": (p.x, p.y), "case_id": case_id,
@@ -371,8 +371,8 @@ def main() -> None:
         ("healthz (no database)", "admin", f"{base}/healthz", "get.lua", {}, None),
     ]  # fmt: skip
     log_dir = Path(tempfile.mkdtemp(prefix="wuzhang-bench-"))
-    server = start_server(url, PORT, {}, log_dir / "server.log")
-    cold = start_server(url, COLD_PORT, {"WUZHANG_TILE_CACHE_ENTRIES": "0"}, log_dir / "cold.log")
+    server = start_server(c.app_database_url(NAME), PORT, {}, log_dir / "server.log")
+    cold = start_server(c.app_database_url(NAME), COLD_PORT, {"WUZHANG_TILE_CACHE_ENTRIES": "0"}, log_dir / "cold.log")
     results: list[dict[str, Any]] = []
     try:
         household_phone = next(p for t, p in ctx["phones"].items() if t == "central household chief")
