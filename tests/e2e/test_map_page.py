@@ -19,6 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -72,18 +73,19 @@ document.addEventListener('securitypolicyviolation',
 """
 
 
-@pytest.fixture
-def live_app(e2e_database) -> Iterator[str]:
+@contextmanager
+def uvicorn_app(database_url: str, log_name: str, **env: str) -> Iterator[str]:
+    """The app served by uvicorn on a free port, as the app role; yields its base URL."""
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": app_url(e2e_database), "WUZHANG_JWT_SECRET": TEST_JWT_SECRET,
-           "WUZHANG_MAP_BASEMAP_URL": "", "WUZHANG_LEDGER_KEY": base64.b64encode(b"k" * 32).decode()}  # fmt: skip
+    environ = {**os.environ, "DATABASE_URL": app_url(database_url), "WUZHANG_JWT_SECRET": TEST_JWT_SECRET,
+               "WUZHANG_MAP_BASEMAP_URL": "", "WUZHANG_LEDGER_KEY": base64.b64encode(b"k" * 32).decode(), **env}  # fmt: skip
     ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / "e2e-server.log"
+    log_path = ARTIFACTS / log_name
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
              "--port", str(port), "--log-level", "warning"],
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=PROJECT_ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         try:
@@ -105,6 +107,12 @@ def live_app(e2e_database) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture
+def live_app(e2e_database) -> Iterator[str]:
+    with uvicorn_app(e2e_database, "e2e-server.log") as base:
+        yield base
 
 
 @pytest.fixture

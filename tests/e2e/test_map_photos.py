@@ -7,11 +7,6 @@ taken, where, and how far from the report's point; a photo taken elsewhere is fl
 
 from __future__ import annotations
 
-import base64
-import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +14,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.settings import PROJECT_ROOT
-from tests.conftest import TEST_JWT_SECRET, app_url
 from tests.e2e import test_map_page as map_page
 from tests.e2e.test_map_page import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, CSP_WATCH, DISPATCHER, HOUSEHOLD_CHIEF
 from tests.photos import jpeg
@@ -33,38 +26,8 @@ chief_point = map_page.chief_point
 @pytest.fixture
 def photo_app(e2e_database, tmp_path) -> Iterator[str]:
     """The app served by uvicorn, with a media folder of the test's own."""
-    port = map_page._free_port()
-    env = {**os.environ, "DATABASE_URL": app_url(e2e_database), "WUZHANG_JWT_SECRET": TEST_JWT_SECRET,
-           "WUZHANG_MAP_BASEMAP_URL": "", "WUZHANG_LEDGER_KEY": base64.b64encode(b"k" * 32).decode(),
-           "WUZHANG_MEDIA_DIR": str(tmp_path / "media")}  # fmt: skip
-    ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / "e2e-photos-server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning"],
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(150):  # bounded: up to about 30 s for the app to come up
-                try:
-                    if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert proc.poll() is None, log_path.read_text()[-2000:]
-                time.sleep(0.2)
-            else:
-                raise AssertionError("the app did not become ready: " + log_path.read_text()[-2000:])
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with map_page.uvicorn_app(e2e_database, "e2e-photos-server.log", WUZHANG_MEDIA_DIR=str(tmp_path / "media")) as base:
+        yield base
 
 
 def test_the_case_detail_shows_the_photos_thumbnail_time_and_distance(photo_app, chief_point, tmp_path):
