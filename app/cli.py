@@ -251,6 +251,7 @@ def demo_load(
 async def _demo_load(scale: int, seed: int) -> None:
     from geo import demo
     from grid import service
+    from grid.leadership import departments
     from grid.repository import nodes as node_sql
 
     settings = get_settings()
@@ -266,6 +267,7 @@ async def _demo_load(scale: int, seed: int) -> None:
                     await service.load_county(
                         conn=conn, county_code=settings.county_code, nodes=county.nodes, posts=county.posts
                     )
+                    await departments.ensure_standard(conn=conn, county_code=settings.county_code)
             t2 = time.perf_counter()
             err.print(
                 f"loaded {demo.COUNTY_NAME}: {len(county.nodes):,} nodes ({len(county.leaf_polygons):,} leaf "

@@ -7,6 +7,9 @@ tests/api/test_authorization_matrix.py is generated from the same route table.
   user; personal data inside a response is filtered by scope (the SQL shows a phone
   only under `Principal.scope_ids`, and audits it in the same statement).
 - `admin`: accounts and the audit log; a missing role answers 403.
+- role policies (`roles(...)`): any enabled account holding one of the roles; 403 otherwise.
+  The leadership mechanisms use them (reception desks, departments, leaders); the rest of
+  what a caller may touch is decided by the domain, like any case write.
 
 Records outside the caller's scope answer 404, for reads and writes alike, with the
 same body as a record that does not exist: nothing tells that it exists. A write on a
@@ -37,7 +40,7 @@ API_PREFIX = "/api/v1"
 class Policy:
     name: str
     authenticated: bool
-    role: str | None = None
+    roles: tuple[str, ...] = ()  # any of these; empty: any enabled account
 
 
 def client_ip(request: Request) -> str | None:
@@ -85,8 +88,9 @@ def _declare(policy: Policy) -> Callable[..., Any]:
 
     async def caller(request: Request) -> Principal:
         found = await caller_of(request)
-        if policy.role and not found.has_role(policy.role):
-            raise Forbidden(f"没有权限：这需要{role_name(policy.role)}身份", role=policy.role)
+        if policy.roles and not any(found.has_role(r) for r in policy.roles):
+            needed = "或".join(role_name(r) for r in policy.roles)
+            raise Forbidden(f"没有权限：这需要{needed}身份", roles=list(policy.roles))
         return found
 
     dependency: Callable[..., Any] = caller if policy.authenticated else nobody
@@ -97,7 +101,16 @@ def _declare(policy: Policy) -> Callable[..., Any]:
 
 public = _declare(Policy("public", authenticated=False))
 logged_in = _declare(Policy("logged_in", authenticated=True))
-admin = _declare(Policy("admin", authenticated=True, role="admin"))
+admin = _declare(Policy("admin", authenticated=True, roles=("admin",)))
+
+
+def roles(name: str, *allowed: str) -> Callable[..., Any]:
+    """A policy for the accounts holding any of `allowed` (declared once, at import)."""
+    return _declare(Policy(name, authenticated=True, roles=allowed))
+
+
+# The leadership mechanisms' doors (grid/leadership).
+reception = roles("reception", "reception")
 
 PUBLIC = [Depends(public)]
 

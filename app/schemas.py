@@ -118,9 +118,10 @@ class RefreshIn(BaseModel):
 
 
 class ScopeOut(BaseModel):
-    role: Literal["chief", "mediator", "dispatcher", "leader", "admin"]
+    role: Literal["chief", "mediator", "dispatcher", "leader", "admin", "department_staff", "reception", "supervisor"]
     tier: Literal["village_house", "township_hall", "county_center"] | None = None
     node: NodeRef
+    department_code: str | None = None
 
 
 class PostHeld(BaseModel):
@@ -140,9 +141,10 @@ class MeOut(BaseModel):
 
 
 class GrantIn(BaseModel):
-    role: Literal["mediator", "dispatcher", "leader", "admin"]
+    role: Literal["mediator", "dispatcher", "leader", "admin", "department_staff", "reception", "supervisor"]
     node_code: str
     tier: Literal["village_house", "township_hall", "county_center"] | None = None
+    department_code: str | None = Field(default=None, max_length=32, description="department_staff only")
 
 
 class UserCreateIn(BaseModel):

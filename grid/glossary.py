@@ -35,6 +35,7 @@ STATE_NAMES: Mapping[str, str] = {
     "escalated": "已上交",
     "returned": "已退回",
     "reopened": "重新办理",
+    "terminated": "依法终结",
 }
 
 # 一事一案六公开.
@@ -65,6 +66,7 @@ ACTION_NAMES: Mapping[str, str] = {
     "attach": "上传照片",
     "deadline_warning": "临期提醒",
     "push_unreachable": "提醒未送达",
+    "take_ownership": "包案",
 }
 SECTION_ACTION_PREFIX = "file_"
 
@@ -76,6 +78,9 @@ ROLE_NAMES: Mapping[str, str] = {
     "dispatcher": "调度员",
     "leader": "领导",
     "admin": "管理员",
+    "department_staff": "部门工作人员",
+    "reception": "接访人员",
+    "supervisor": "纪检监督员",
 }
 
 # Why push could not ring a person (app/push.py), for the ledger's note.
@@ -106,6 +111,105 @@ PROGRESS_DONE: Mapping[str, str] = {
     "return_visit": "已回访",
     "extend": "已延期",
 }
+
+
+# --- the leadership mechanisms (grid/leadership) ----------------------------------------
+
+# Where a case came from (case_file.source).
+SOURCE_NAMES: Mapping[str, str] = {
+    "grid": "网格上报",
+    "visit": "来访",
+    "hotline": "12345热线",
+    "online": "网上信访",
+    "handed_down": "中省交办",
+}
+
+# How a hard case (包案) ended (case_file.hard_outcome).
+HARD_OUTCOME_NAMES: Mapping[str, str] = {
+    "case_closed": "案结事了",
+    "complaint_withdrawn": "息诉罢访",
+    "heart_settled": "事心双结",
+}
+
+# 五包: the owning leader's and unit's five duties on a hard case, in their order.
+FIVE_DUTY_NAMES: Mapping[str, str] = {
+    "know": "包掌握情况",
+    "educate": "包思想教育",
+    "solve": "包解决问题",
+    "stabilise": "包稳控管理",
+    "by_law": "包依法处理",
+}
+
+# What a department or township is to a case (case_unit.part).
+UNIT_PART_NAMES: Mapping[str, str] = {
+    "owner": "责任单位",
+    "joint": "联合办理单位",
+    "referral": "转介单位",
+}
+
+# The four county bodies a duty leader comes from (坐班接访).
+LEADER_BODY_NAMES: Mapping[str, str] = {
+    "party_committee": "县委",
+    "peoples_congress": "县人大",
+    "government": "县政府",
+    "cppcc": "县政协",
+}
+
+# 联席会议 levels and the state of a supervised task (督办事项).
+MEETING_LEVEL_NAMES: Mapping[str, str] = {
+    "county": "县级联席会议",
+    "township": "乡镇联席会议",
+}
+TASK_STATE_NAMES: Mapping[str, str] = {
+    "open": "未办结",
+    "done": "已办结",
+    "overdue": "已超期",
+}
+
+# 社会救助: the county's catalogue of assistance, grouped, and a referral's outcome.
+ASSISTANCE_GROUP_NAMES: Mapping[str, str] = {
+    "basic_living": "基本生活救助",
+    "special": "专项救助",
+    "emergency": "急难社会救助",
+    "social_forces": "社会力量参与",
+}
+ASSISTANCE_TYPE_NAMES: Mapping[str, str] = {
+    "subsistence": "最低生活保障",
+    "destitute": "特困人员救助供养",
+    "medical": "医疗救助",
+    "education": "教育救助",
+    "housing": "住房救助",
+    "employment": "就业救助",
+    "disaster": "受灾人员救助",
+    "emergency": "急难社会救助",
+    "social_forces": "社会力量参与",
+}
+REFERRAL_OUTCOME_NAMES: Mapping[str, str] = {
+    "approved": "已批准",
+    "declined": "未批准",
+}
+
+# 依法终结: the legal channel a case is referred to when the centre closes it lawfully.
+CLOSURE_CHANNEL_NAMES: Mapping[str, str] = {
+    "litigation": "诉讼",
+    "arbitration": "仲裁",
+    "administrative_review": "行政复议",
+}
+
+# 五位一体: the kinds of member of a township hall's mediation team.
+TEAM_MEMBER_KIND_NAMES: Mapping[str, str] = {
+    "cadre": "镇村干部",
+    "police": "派出所干警",
+    "judicial": "司法所干部",
+    "legal_adviser": "法律顾问",
+    "social_worker": "社会工作者",
+    "deputy": "两代表一委员",
+}
+
+
+def word(names: Mapping[str, str], code: str) -> str:
+    """The name of `code` in one of the lists above; a code it does not know is shown as it is."""
+    return names.get(code, code)
 
 
 def outcome_name(outcome: str) -> str:

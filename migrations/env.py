@@ -11,7 +11,8 @@ from sqlalchemy import create_engine, pool
 
 import app.accounts.models
 import app.push_models  # noqa: F401  (device tokens and push counters)
-import grid.cases.models  # noqa: F401  (registers the case tables on Base)
+import grid.cases.models
+import grid.leadership.models  # noqa: F401  (departments, batches, case units)
 from app.settings import sqlalchemy_url
 from grid.models import Base
 

@@ -109,6 +109,7 @@ def demo_county() -> demo.DemoCounty:
 async def template_url(demo_county: demo.DemoCounty) -> AsyncIterator[str]:
     """Migrated, with the demo county committed; nothing connects to it after this."""
     from grid import service
+    from grid.leadership import departments
 
     url = create_database("wuzhang_tmpl")
     try:
@@ -117,6 +118,7 @@ async def template_url(demo_county: demo.DemoCounty) -> AsyncIterator[str]:
             await service.load_county(
                 conn=conn, county_code=demo.COUNTY_CODE, nodes=demo_county.nodes, posts=demo_county.posts
             )
+            await departments.ensure_standard(conn=conn, county_code=demo.COUNTY_CODE)
         async with await connect(libpq_url(url)) as conn:
             await conn.execute("VACUUM ANALYZE")
         yield url
@@ -298,6 +300,10 @@ ROLE_SETUPS: dict[str, tuple[str, str | None]] = {
     "dispatcher": ("township", None),
     "leader": ("county", None),
     "admin": ("county", None),
+    # The leadership mechanisms' roles: no node scope of their own (app/accounts/scope.py).
+    "department_staff": ("county", None),  # of 信访局 unless make_account names another department
+    "reception": ("county", None),
+    "supervisor": ("county", None),
 }
 
 MakeAccount = Callable[..., Awaitable[Account]]
@@ -311,15 +317,17 @@ def make_account(
     made through the accounts service, then logged in through POST /api/v1/auth/token."""
     from app.accounts import service
 
-    async def make(kind: str, *, node_code: str | None = None) -> Account:
+    async def make(kind: str, *, node_code: str | None = None, department_code: str | None = None) -> Account:
         where, tier = ROLE_SETUPS[kind]
-        role = kind.split("_")[0]
+        role = "mediator" if kind.startswith("mediator_") else kind
         node_code = node_code or getattr(demo_nodes, where)
+        if role == "department_staff":
+            department_code = department_code or "petition"
         if role == "chief":  # a chief is whoever holds the post: the account links to that person
             phone, grants = current_chief_phone(loaded_county, node_code), []
         else:
             phone = f"199{next(_phones):08d}"
-            grants = [service.GrantIn(role=role, node_code=node_code, tier=tier)]
+            grants = [service.GrantIn(role=role, node_code=node_code, tier=tier, department_code=department_code)]
         user_id, _ = await service.create_user(
             conn=db, settings=settings, county_code=demo.COUNTY_CODE, phone=phone, name=f"测试{kind}",
             password=PASSWORD, grants=grants, actor=None, ip=None,

@@ -45,11 +45,18 @@ class Grant(Base):
     role: Mapped[str] = mapped_column(String(16))
     tier: Mapped[str | None] = mapped_column(String(16))
     node_id: Mapped[int] = mapped_column(ForeignKey("node.id"), index=True)
+    # The department a `department_staff` account works for (migration 0116).
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        CheckConstraint("role IN ('chief','mediator','dispatcher','leader','admin')", name="role_known"),
+        CheckConstraint(
+            "role IN ('chief', 'mediator', 'dispatcher', 'leader', 'admin', 'department_staff', 'reception',"
+            " 'supervisor')",
+            name="role_known",
+        ),
+        CheckConstraint("(role = 'department_staff') = (department_id IS NOT NULL)", name="department_for_staff"),
         CheckConstraint(
             "(role = 'mediator') = (tier IS NOT NULL)"
             " AND (tier IS NULL OR tier IN ('village_house','township_hall','county_center'))",

@@ -21,8 +21,9 @@ PRINCIPAL_SQL = """
 SELECT u.id, u.county_code, u.person_id, u.phone, u.disabled_at, u.password_changed_at, pe.name,
   COALESCE((SELECT json_agg(json_build_object(
              'role', g.role, 'tier', g.tier, 'node_id', n.id, 'code', n.code, 'name', n.name,
-             'level', n.level, 'path', n.path::text) ORDER BY g.id)
-              FROM "grant" g JOIN node n ON n.id = g.node_id
+             'level', n.level, 'path', n.path::text, 'department_id', g.department_id,
+             'department_code', d.code) ORDER BY g.id)
+              FROM "grant" g JOIN node n ON n.id = g.node_id LEFT JOIN department d ON d.id = g.department_id
              WHERE g.user_id = u.id AND g.revoked_at IS NULL), '[]') AS grants,
   COALESCE((SELECT json_agg(json_build_object(
              'post_id', po.id, 'post_role', po.role, 'node_id', n.id, 'code', n.code, 'name', n.name,
@@ -126,18 +127,20 @@ SELECT DISTINCT ON (pe.id) pe.id AS person_id, pe.name, pe.phone, n.code AS node
 
 
 async def insert_grant(
-    conn: Conn, *, county_code: str, user_id: int, role: str, tier: str | None, node_id: int
-) -> None:
+    conn: Conn, *, county_code: str, user_id: int, role: str, tier: str | None, node_id: int,
+    department_id: int | None = None,
+) -> None:  # fmt: skip
     """Idempotent: granting a live grant again changes nothing."""
     await execute(
         conn,
         """
-INSERT INTO "grant" (county_code, user_id, role, tier, node_id)
-VALUES (%(cc)s, %(user_id)s, %(role)s, %(tier)s, %(node_id)s)
+INSERT INTO "grant" (county_code, user_id, role, tier, node_id, department_id)
+VALUES (%(cc)s, %(user_id)s, %(role)s, %(tier)s, %(node_id)s, %(department_id)s)
 ON CONFLICT (user_id, role, node_id) WHERE revoked_at IS NULL DO NOTHING
 """,
-        {"cc": county_code, "user_id": user_id, "role": role, "tier": tier, "node_id": node_id},
-    )
+        {"cc": county_code, "user_id": user_id, "role": role, "tier": tier, "node_id": node_id,
+         "department_id": department_id},
+    )  # fmt: skip
 
 
 async def mediators(conn: Conn, *, tier: str, node_id: int) -> list[int]:

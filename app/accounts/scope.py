@@ -5,7 +5,11 @@ A scope is a node: the caller sees its whole subtree. Roles and their scopes:
 - mediator: the area of their tier's room (village_house: a village or community,
   township_hall: a township, county_center: the county);
 - dispatcher: one township; leader: the county;
-- admin: accounts and imports only; no data scope unless also granted another role.
+- admin: accounts and imports only; no data scope unless also granted another role;
+- department_staff: the cases their department is a unit of (包案, joint handling, referrals);
+- reception: the visits they register (as any reporter reads their own reports);
+- supervisor (纪检监督): every case at the county centre's tier.
+The last three have no node scope: the case read rule (grid.cases.repository) adds theirs.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from datetime import datetime
 from grid.glossary import role_name, tier_name
 from grid.levels import level_name
 
-ROLES = ("chief", "mediator", "dispatcher", "leader", "admin")
+ROLES = ("chief", "mediator", "dispatcher", "leader", "admin", "department_staff", "reception", "supervisor")
 TIERS = ("village_house", "township_hall", "county_center")
 
 # The levels a grant may sit on; the mediator's level follows from the tier.
@@ -25,6 +29,9 @@ GRANT_LEVELS: dict[str, frozenset[str]] = {
     "dispatcher": frozenset({"township"}),
     "leader": frozenset({"county"}),
     "admin": frozenset({"county"}),
+    "department_staff": frozenset({"county"}),
+    "reception": frozenset({"county"}),
+    "supervisor": frozenset({"county"}),
     "chief": frozenset(),  # chiefs come from posts, not grants
 }
 TIER_LEVELS: dict[str, frozenset[str]] = {
@@ -48,6 +55,8 @@ class ScopeNode:
     tier: str | None = None
     post_id: int | None = None
     post_role: str | None = None  # chief | deputy, for scopes that come from a post
+    department_id: int | None = None  # for department_staff grants: the department they work for
+    department_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,11 +90,25 @@ class Principal:
     def has_role(self, role: str) -> bool:
         return role in self.roles
 
+    @property
+    def department_ids(self) -> tuple[int, ...]:
+        """The departments whose cases the caller may read (department_staff grants)."""
+        return tuple(g.department_id for g in self.grants if g.role == "department_staff" and g.department_id)
 
-def grant_problem(*, role: str, tier: str | None, node_level: str) -> str | None:
-    """Why (role, tier) cannot be granted on a node of `node_level`; None if it can."""
+    @property
+    def supervises(self) -> bool:
+        """纪检监督: may read every case at the county centre's tier."""
+        return self.has_role("supervisor")
+
+
+def grant_problem(*, role: str, tier: str | None, node_level: str, department: str | None = None) -> str | None:
+    """Why (role, tier, department) cannot be granted on a node of `node_level`; None if it can."""
     if role not in ROLES:
         return f"不认识的身份“{role}”；可选：{'、'.join(ROLES)}"
+    if (role == "department_staff") != (department is not None):
+        if department is None:
+            return f"{role_name(role)}须指定所属部门（department_code）"
+        return f"只有{role_name('department_staff')}属于部门，{role_name(role)}不填部门（department_code）"
     if role == "chief":
         return f"{role_name('chief')}不用授权：其范围来自所任的岗位，请在名册里登记岗位"
     if role == "mediator":

@@ -35,6 +35,7 @@ from app.settings import Settings
 from grid.cases.enums import Tier
 from grid.db import Conn, Row
 from grid.exceptions import InvalidInput, NodeNotFound
+from grid.leadership import departments
 from grid.repository import nodes as node_sql
 from grid.repository import roster as roster_sql
 
@@ -56,6 +57,7 @@ class GrantIn:
     role: str
     node_code: str
     tier: str | None = None
+    department_code: str | None = None  # department_staff only: the department they work for
 
 
 def _now() -> datetime:
@@ -226,7 +228,8 @@ async def principal(*, conn: Conn, user_id: int) -> Principal:
 def principal_from_row(row: Row | dict[str, Any]) -> Principal:
     grants = tuple(
         ScopeNode(role=g["role"], tier=g["tier"], node_id=g["node_id"], code=g["code"], name=g["name"],
-                  level=g["level"], path=g["path"])
+                  level=g["level"], path=g["path"], department_id=g.get("department_id"),
+                  department_code=g.get("department_code"))
         for g in row["grants"]
     )  # fmt: skip
     posts = tuple(
@@ -269,17 +272,16 @@ async def create_user(
     async with conn.transaction():
         if await repo.user_by_phone(conn, phone=phone) is not None:
             raise AccountConflict(f"手机号 {phone} 已经有账号了，不能重复创建", phone=phone)
-        resolved = await _resolve_grants(conn, grants)
+        resolved = await _resolve_grants(conn, grants, county_code=county_code)
         person_id = await roster_sql.person_by_phone(conn, phone=phone) or await roster_sql.upsert_person(
             conn, county_code=county_code, name=name, phone=phone
         )
         user_id = await repo.insert_user(
             conn, county_code=county_code, person_id=person_id, phone=phone, password_hash=password_hash
         )
-        for g, node in resolved:
-            await repo.insert_grant(
-                conn, county_code=county_code, user_id=user_id, role=g.role, tier=g.tier, node_id=node["id"]
-            )
+        for g, node, department_id in resolved:
+            await repo.insert_grant(conn, county_code=county_code, user_id=user_id, role=g.role, tier=g.tier,
+                                    node_id=node["id"], department_id=department_id)  # fmt: skip
         await record(conn=conn, county_code=county_code, actor_user_id=actor.user_id if actor else None,
                      action="admin.user_create", target=f"user:{user_id}", ip=ip,
                      details={"phone": phone, "grants": [g.__dict__ for g in grants]})  # fmt: skip
@@ -321,25 +323,32 @@ async def create_accounts_for_posts(
     return made, skipped
 
 
-async def _resolve_grants(conn: Conn, grants: Sequence[GrantIn]) -> list[tuple[GrantIn, Row]]:
+async def _resolve_grants(
+    conn: Conn, grants: Sequence[GrantIn], *, county_code: str
+) -> list[tuple[GrantIn, Row, int | None]]:
+    """Each grant with its node and, for department staff, its department's id."""
     resolved = []
     for g in grants:
         node = await node_sql.node_brief(conn, code=g.node_code)
         if node is None:
             raise NodeNotFound(f"没有编码为“{g.node_code}”的网格节点，请核对编码", code=g.node_code)
-        problem = grant_problem(role=g.role, tier=g.tier, node_level=node["level"])
+        problem = grant_problem(role=g.role, tier=g.tier, node_level=node["level"], department=g.department_code)
         if problem:
             raise InvalidGrant(problem, role=g.role, tier=g.tier, node_code=g.node_code)
-        resolved.append((g, node))
+        department_id = None
+        if g.department_code is not None:
+            department = await departments.by_code(conn=conn, county_code=county_code, code=g.department_code)
+            department_id = department["id"]
+        resolved.append((g, node, department_id))
     return resolved
 
 
 async def add_grants(*, conn: Conn, user_id: int, grants: Sequence[GrantIn], actor: Principal, ip: str | None) -> None:
     async with conn.transaction():
         user = await _user(conn, user_id)
-        for g, node in await _resolve_grants(conn, grants):
+        for g, node, department_id in await _resolve_grants(conn, grants, county_code=actor.county_code):
             await repo.insert_grant(conn, county_code=actor.county_code, user_id=user["id"], role=g.role, tier=g.tier,
-                                    node_id=node["id"])  # fmt: skip
+                                    node_id=node["id"], department_id=department_id)  # fmt: skip
         await record(conn=conn, county_code=actor.county_code, actor_user_id=actor.user_id,
                      action="admin.grant_add", target=f"user:{user_id}", ip=ip,
                      details={"grants": [g.__dict__ for g in grants]})  # fmt: skip

@@ -26,7 +26,10 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 
 
 def _grants(grants: list[schemas.GrantIn]) -> list[service.GrantIn]:
-    return [service.GrantIn(role=g.role, node_code=g.node_code, tier=g.tier) for g in grants]
+    return [
+        service.GrantIn(role=g.role, node_code=g.node_code, tier=g.tier, department_code=g.department_code)
+        for g in grants
+    ]
 
 
 @router.post("/admin/users", status_code=201, responses=ERRORS | CONFLICT)

@@ -61,7 +61,8 @@ async def logout(request: Request, body: schemas.RefreshIn, conn: SessionDep, se
 
 
 def scope_out(s: ScopeNode) -> schemas.ScopeOut:
-    return schemas.ScopeOut(role=s.role, tier=s.tier, node=schemas.NodeRef(code=s.code, name=s.name, level=s.level))  # type: ignore[arg-type]
+    return schemas.ScopeOut(role=s.role, tier=s.tier, node=schemas.NodeRef(code=s.code, name=s.name, level=s.level),  # type: ignore[arg-type]
+                            department_code=s.department_code)  # fmt: skip
 
 
 def all_grants(p: Principal) -> list[schemas.ScopeOut]:

@@ -37,6 +37,8 @@ def actor_of(caller: Principal) -> cases.Actor:
         person_id=caller.person_id,
         read_paths=tuple(s.path for s in caller.scopes),
         act_paths=tuple(g.path for g in caller.grants if g.role in ("dispatcher", "mediator")),
+        department_ids=caller.department_ids,
+        supervises=caller.supervises,
     )
 
 

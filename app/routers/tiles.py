@@ -45,10 +45,11 @@ async def _tile(request: Request, caller: Any, layer: str, build: TileQuery, z: 
     # Counts depend on who asks (scope paths, and cases they reported or received), so the
     # person is in the key; the minute too, since lateness changes with the clock. The
     # versions are read before the query: a tile is never stored under a newer one.
-    key = (layer, z, x, y, versions.grid, versions.case, actor.person_id, actor.read_paths, int(now.timestamp() // 60))
+    key = (layer, z, x, y, versions.grid, versions.case, actor.person_id, actor.read_paths, actor.department_ids,
+           actor.supervises, int(now.timestamp() // 60))  # fmt: skip
     found = cache.get(key) if versions.live else None
     if found is None:
-        reader = reader_params(person_id=actor.person_id, read_paths=actor.read_paths, now=now)
+        reader = reader_params(now=now, **actor.scope)
         async with request.app.state.db.connection() as conn:  # only a miss takes a connection
             body = await build(conn, z=z, x=x, y=y, reader=reader)
         found = (body, tiles.etag(body))

@@ -24,6 +24,7 @@ class State(StrEnum):
     escalated = "escalated"
     returned = "returned"
     reopened = "reopened"
+    terminated = "terminated"  # 依法终结: the county centre's lawful closure (legal channels)
 
 
 class Tier(StrEnum):

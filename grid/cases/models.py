@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+import grid.leadership.models  # noqa: F401  (case_file refers to backlog_batch)
 from grid.cases.enums import Section, State, Tier
 from grid.models import Base
 
@@ -104,6 +105,13 @@ class CaseFile(Base):
     satisfaction: Mapped[int | None] = mapped_column(SmallInteger)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # The leadership mechanisms (migration 0116, grid/leadership): where the case came from,
+    # its backlog batch, and a hard case's owning leader (包案) and how it ended.
+    source: Mapped[str] = mapped_column(String(16), server_default=text("'grid'"))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("backlog_batch.id"))
+    hard: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    owner_leader_person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    hard_outcome: Mapped[str | None] = mapped_column(String(24))
 
     __table_args__ = (
         UniqueConstraint("reporter_person_id", "idempotency_key", name="uq_case_file_idempotency"),
@@ -115,6 +123,18 @@ class CaseFile(Base):
         Index("ix_case_file_geom_3857", "geom_3857", postgresql_using="gist"),
         Index("ix_case_file_state_deadlines", "state", "accept_by", "resolve_by"),
         Index("ix_case_file_reporter_person_id_id", "reporter_person_id", "id"),  # GET /me/reports
+        Index("ix_case_file_batch_id", "batch_id", postgresql_where=text("batch_id IS NOT NULL")),
+        Index(
+            "ix_case_file_owner_leader_person_id",
+            "owner_leader_person_id",
+            postgresql_where=text("owner_leader_person_id IS NOT NULL"),
+        ),
+        CheckConstraint("source IN ('grid', 'visit', 'hotline', 'online', 'handed_down')", name="source_known"),
+        CheckConstraint(
+            "hard_outcome IS NULL OR hard_outcome IN ('case_closed', 'complaint_withdrawn', 'heart_settled')",
+            name="hard_outcome_known",
+        ),
+        CheckConstraint("owner_leader_person_id IS NULL OR hard", name="owner_only_when_hard"),
     )
 
 

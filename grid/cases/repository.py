@@ -24,7 +24,10 @@ CASE_COLUMNS = """c.id, c.county_code, c.reporter_person_id, c.idempotency_key, 
   c.deadline_no, c.warned_deadline_no, c.warn_at, c.outcome, c.agreement_text, c.failure_reason, c.satisfaction,
   c.closed_at, c.located_node_id, c.handling_node_id,
   hn.code AS handling_node_code, hn.name AS handling_node_name, hn.level AS handling_node_level,
-  hn.path::text AS handling_path, ln.code AS located_node_code, ln.path::text AS located_path"""
+  hn.path::text AS handling_path, ln.code AS located_node_code, ln.path::text AS located_path,
+  c.source, c.batch_id, c.hard, c.owner_leader_person_id, c.hard_outcome,
+  (SELECT u.department_id FROM case_unit u WHERE u.case_id = c.id AND u.part = 'owner') AS owner_department_id,
+  (SELECT u.node_id FROM case_unit u WHERE u.case_id = c.id AND u.part = 'owner') AS owner_node_id"""
 
 CASE_FROM = """case_file c JOIN node hn ON hn.id = c.handling_node_id LEFT JOIN node ln ON ln.id = c.located_node_id"""
 
@@ -34,10 +37,17 @@ _IS_RECIPIENT = (
     "EXISTS (SELECT 1 FROM case_recipient r WHERE r.case_id = c.id AND r.person_id = %(reader_pid)s AND r.active)"
 )
 # The one read-scope rule, over `case_file c`, `node hn` (handling) and `node ln`
-# (located): the reporter, a current recipient, or a reader whose scope holds either node.
+# (located): the reporter, a current recipient, or a reader whose scope holds either node;
+# and, for the leadership mechanisms, a hard case's owning leader (包案), the staff of a
+# department that is one of the case's units, and discipline inspection (纪检监督) for every
+# case at the county centre's tier.
 _READABLE = (
     f"(c.reporter_person_id = %(reader_pid)s OR {_IS_RECIPIENT}"
-    " OR hn.path <@ %(reader_paths)s::ltree[] OR ln.path <@ %(reader_paths)s::ltree[])"
+    " OR hn.path <@ %(reader_paths)s::ltree[] OR ln.path <@ %(reader_paths)s::ltree[]"
+    " OR c.owner_leader_person_id = %(reader_pid)s"
+    " OR (%(reader_supervises)s AND c.tier = 'county_center')"
+    " OR (cardinality(%(reader_departments)s::bigint[]) > 0 AND EXISTS (SELECT 1 FROM case_unit cu"
+    " WHERE cu.case_id = c.id AND cu.department_id = ANY (%(reader_departments)s::bigint[]))))"
 )
 _OPEN = "c.state = ANY (%(open_states)s::text[])"
 # Late: past the deadline of the step the case waits for (accepting, or settling once accepted).
@@ -51,11 +61,23 @@ def _values(states: frozenset[State]) -> list[str]:
     return sorted(s.value for s in states)
 
 
-def reader_params(*, person_id: int, read_paths: Sequence[str], now: datetime) -> dict[str, Any]:
+def scope_params(
+    *, person_id: int | None, read_paths: Sequence[str], department_ids: Sequence[int] = (), supervises: bool = False
+) -> dict[str, Any]:
+    """The parameters of the one read-scope rule (`_READABLE`) for a reader."""
+    return {"reader_pid": person_id, "reader_paths": list(read_paths), "reader_departments": list(department_ids),
+            "reader_supervises": supervises}  # fmt: skip
+
+
+def reader_params(
+    *, person_id: int, read_paths: Sequence[str], now: datetime, department_ids: Sequence[int] = (),
+    supervises: bool = False,
+) -> dict[str, Any]:  # fmt: skip
     """The parameters of the scope, open and lateness rules, for a reader at `now`."""
     return {
-        "reader_pid": person_id,
-        "reader_paths": list(read_paths),
+        **scope_params(
+            person_id=person_id, read_paths=read_paths, department_ids=department_ids, supervises=supervises
+        ),
         "now": now,
         "open_states": _values(OPEN),
         "late_accept_states": _values(WAITING_FOR_ACCEPT),
@@ -155,18 +177,28 @@ SELECT {CASE_COLUMNS},
 """
 
 
-def _action_params(ids: Sequence[int], person_id: int | None, read_paths: Sequence[str]) -> dict[str, Any]:
-    return {"ids": list(ids), "pid": person_id, "reader_pid": person_id, "reader_paths": list(read_paths)}
+def _action_params(
+    ids: Sequence[int], person_id: int | None, read_paths: Sequence[str], department_ids: Sequence[int] = (),
+    supervises: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    return {"ids": list(ids), "pid": person_id,
+            **scope_params(person_id=person_id, read_paths=read_paths, department_ids=department_ids,
+                           supervises=supervises)}  # fmt: skip
 
 
-async def case_for_action(conn: Conn, *, case_id: int, person_id: int, read_paths: Sequence[str] = ()) -> Row | None:
+async def case_for_action(
+    conn: Conn, *, case_id: int, person_id: int, read_paths: Sequence[str] = (), department_ids: Sequence[int] = (),
+    supervises: bool = False,
+) -> Row | None:  # fmt: skip
     """The case, locked for this transaction (one action at a time, so the ledger stays
     one chain), with the head of its ledger, the rules it was routed by, whether
     `person_id` holds it now (`is_recipient`), and whether they may read it (`readable`,
     the one read-scope rule, with `read_paths`)."""
     async with conn.pipeline():
         await conn.execute(_LOCK_CASE_SQL, {"id": case_id})
-        cur = await conn.execute(_CASE_FOR_ACTION_SQL, _action_params([case_id], person_id, read_paths))
+        cur = await conn.execute(
+            _CASE_FOR_ACTION_SQL, _action_params([case_id], person_id, read_paths, department_ids, supervises)
+        )
         return await cur.fetchone()
 
 
@@ -290,16 +322,29 @@ SELECT {CASE_COLUMNS}, x.readable, {_IS_RECIPIENT} AS is_recipient,
 """
 
 
-def case_detail_params(*, case_id: int, person_id: int, read_paths: Sequence[str]) -> dict[str, Any]:
-    return {"case_id": case_id, "reader_pid": person_id, "reader_paths": list(read_paths)}
+def case_detail_params(
+    *, case_id: int, person_id: int, read_paths: Sequence[str], department_ids: Sequence[int] = (),
+    supervises: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    return {"case_id": case_id, **scope_params(person_id=person_id, read_paths=read_paths,
+                                               department_ids=department_ids, supervises=supervises)}  # fmt: skip
 
 
-async def case_brief(conn: Conn, *, case_id: int, person_id: int, read_paths: Sequence[str]) -> Row | None:
+async def case_brief(
+    conn: Conn, *, case_id: int, person_id: int, read_paths: Sequence[str], department_ids: Sequence[int] = (),
+    supervises: bool = False,
+) -> Row | None:  # fmt: skip
     """The case's own columns, if the reader may read it (no parties: nothing to audit)."""
     return await fetch_one(
         conn,
         f"SELECT {CASE_COLUMNS} FROM {CASE_FROM} WHERE c.id = %(case_id)s AND {_READABLE}",
-        case_detail_params(case_id=case_id, person_id=person_id, read_paths=read_paths),
+        case_detail_params(
+            case_id=case_id,
+            person_id=person_id,
+            read_paths=read_paths,
+            department_ids=department_ids,
+            supervises=supervises,
+        ),
     )
 
 
@@ -383,10 +428,12 @@ SELECT a.id, a.case_id, a.sha256, a.content_type, a.path,
 
 
 def attachment_params(
-    *, case_id: int, attachment_id: int, variant: str, person_id: int, read_paths: Sequence[str]
-) -> dict[str, Any]:
+    *, case_id: int, attachment_id: int, variant: str, person_id: int, read_paths: Sequence[str],
+    department_ids: Sequence[int] = (), supervises: bool = False,
+) -> dict[str, Any]:  # fmt: skip
     return {"case_id": case_id, "attachment_id": attachment_id, "variant": variant,
-            **case_detail_params(case_id=case_id, person_id=person_id, read_paths=read_paths)}  # fmt: skip
+            **case_detail_params(case_id=case_id, person_id=person_id, read_paths=read_paths,
+                                 department_ids=department_ids, supervises=supervises)}  # fmt: skip
 
 
 # --- the ledger ----------------------------------------------------------------------

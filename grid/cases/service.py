@@ -82,6 +82,16 @@ class Actor:
     read_paths: tuple[str, ...] = ()
     # ltree paths where the actor may act on any case as dispatcher or mediator.
     act_paths: tuple[str, ...] = ()
+    # Departments whose cases the actor may read (department staff), and 纪检监督: every
+    # case at the county centre's tier (the read rule in grid.cases.repository).
+    department_ids: tuple[int, ...] = ()
+    supervises: bool = False
+
+    @property
+    def scope(self) -> dict[str, Any]:
+        """The read-scope keywords of the repository's functions."""
+        return {"person_id": self.person_id, "read_paths": self.read_paths, "department_ids": self.department_ids,
+                "supervises": self.supervises}  # fmt: skip
 
 
 class Rooms(Protocol):
@@ -409,7 +419,7 @@ async def _detail(conn: Conn, *, actor: Actor, case_id: int, audit: ReadAudit | 
     """The case file; its parties only if the actor may read the case (`readable`)."""
     rows = await fetch_read(
         conn, repo.CASE_DETAIL_SQL,
-        repo.case_detail_params(case_id=case_id, person_id=actor.person_id, read_paths=actor.read_paths), audit,
+        repo.case_detail_params(case_id=case_id, **actor.scope), audit,
     )  # fmt: skip
     return rows[0] if rows else None
 
@@ -520,7 +530,7 @@ async def get_case(*, conn: Conn, actor: Actor, case_id: int, audit: ReadAudit |
 
 async def readable_case(*, conn: Conn, actor: Actor, case_id: int) -> Row:
     """The case's own columns (no parties, so nothing to audit), if the actor may read it."""
-    case = await repo.case_brief(conn, case_id=case_id, person_id=actor.person_id, read_paths=actor.read_paths)
+    case = await repo.case_brief(conn, case_id=case_id, **actor.scope)
     if case is None:
         raise _not_found(case_id)
     return case
@@ -563,7 +573,7 @@ async def list_cases(
         if node is None:
             raise NodeNotFound(f"没有编码为“{node_code}”的网格节点，请核对编码", code=node_code)
         node_path = node["path"]
-    reader = repo.reader_params(person_id=actor.person_id, read_paths=actor.read_paths, now=now)
+    reader = repo.reader_params(now=now, **actor.scope)
     filters = {"state": state, "tier": tier, "category": category, "node_path": node_path, "overdue": overdue,
                "bbox": bbox, "mine": mine, "before_id": before_id}  # fmt: skip
     return await repo.list_cases(conn, reader=reader, open_only=open_only, filters=filters, limit=limit)
@@ -593,7 +603,7 @@ async def _locked_for_actor(
 ) -> Row:
     """The case, locked, if `actor` may write to it. A case they may not read is 'not
     found', exactly as for a read; one they read but are not responsible for is 403."""
-    case = await repo.case_for_action(conn, case_id=case_id, person_id=actor.person_id, read_paths=actor.read_paths)
+    case = await repo.case_for_action(conn, case_id=case_id, **actor.scope)
     if case is None or not case["readable"]:
         raise _not_found(case_id)
     if not may(actor, case):
@@ -843,8 +853,7 @@ async def attachment(
     """One photo's row (sha256, content_type, path), if the actor may read its case; the
     read is audited in the same statement (a photo may show people). A case the actor may
     not read is 'not found', exactly as for the case file."""
-    params = repo.attachment_params(case_id=case_id, attachment_id=attachment_id, variant=variant,
-                                    person_id=actor.person_id, read_paths=actor.read_paths)  # fmt: skip
+    params = repo.attachment_params(case_id=case_id, attachment_id=attachment_id, variant=variant, **actor.scope)
     rows = await fetch_read(conn, repo.ATTACHMENT_SQL, params, audit)
     if rows:
         return rows[0]

@@ -13,7 +13,8 @@ from sqlalchemy import create_engine, inspect, pool, text
 
 import app.accounts.models  # accounts' tables share grid's metadata
 import app.push_models  # noqa: F401  (device and push_counter)
-import grid.cases.models  # noqa: F401  (the comparison must see every table)
+import grid.cases.models
+import grid.leadership.models  # noqa: F401  (departments, batches, case units)
 from app.settings import sqlalchemy_url
 from grid.models import Base
 from tests.conftest import alembic_config, create_database, drop_database
