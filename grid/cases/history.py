@@ -32,6 +32,7 @@ from grid import people_time
 from grid.cases import repository as repo
 from grid.cases import service
 from grid.cases.enums import Section, Tier
+from grid.cases.exceptions import ReturnNotAllowed
 from grid.cases.ledger import Signer
 from grid.cases.routing import BODY_LEVELS, next_tier
 from grid.cases.sections import REQUIRED
@@ -416,8 +417,13 @@ async def _extended(w: _Case) -> None:
 
 async def _returned(w: _Case) -> None:
     w.within(0.05, 0.4, w.row["accept_by"])
-    nearer = w.row["return_choices"][-1]  # the chief just below the house: the group (grid in town)
-    await w.act("return", note="当事人同在一个组，退回组长就近调解", next_recipient=nearer)
+    # The chief just below the house first: the group (the grid in town); a vacant one is refused.
+    for nearer in reversed(w.row["return_choices"]):
+        try:
+            await w.act("return", note="当事人同在一个组，退回组长就近调解", next_recipient=nearer)
+            break
+        except ReturnNotAllowed:
+            continue
     await w.settle()
     await w.finish()
 
