@@ -502,6 +502,9 @@ cmd_run() {
   "$VENV/bin/alembic" upgrade head
   say "loading the demo county"
   "$VENV/bin/wuzhang" demo load
+  # A year of history takes about a minute (every case walks the real workflow): on request.
+  say "for the dashboard's figures, load a year of demo history (about a minute; safe while serving):"
+  say "  $VENV/bin/wuzhang demo history --year 2023"
   # exec keeps this pid, so `make stop` from another terminal can find the server.
   mkdir -p "$DATA/run"
   echo $$ >"$SERVER_PID"

@@ -771,3 +771,78 @@ SELECT {_PUBLICATION_COLUMNS},
 """,
         {"t": token, "k": kind},
     )
+
+
+# --- the demo history (grid.cases.history) ----------------------------------------------
+# Only reads, and the outbox of a generated past year: its cases and events are written by
+# the use cases like any other.
+
+
+async def history_places(conn: Conn, *, county_code: str) -> list[Row]:
+    """Where the demo history's reports come from: every live household and floor with a
+    current chief (the reporter), with the polygon a point is drawn in (a floor's: its unit's)."""
+    return await fetch_all(
+        conn,
+        """
+SELECT n.id, n.code, n.level, n.floor_from, n.floor_to, po.person_id AS reporter_person_id,
+       ST_AsBinary(COALESCE(n.geom, u.geom)) AS geom
+  FROM node n
+  JOIN post po ON po.node_id = n.id AND po.role = 'chief' AND po.ended_at IS NULL
+  LEFT JOIN node u ON u.id = n.parent_id
+ WHERE n.county_code = %(county)s AND n.retired_at IS NULL AND n.level IN ('household', 'floor')
+   AND COALESCE(n.geom, u.geom) IS NOT NULL
+ ORDER BY n.code
+""",
+        {"county": county_code},
+    )
+
+
+async def cases_reported_between(conn: Conn, *, county_code: str, start: datetime, end: datetime) -> int:
+    return int(
+        await fetch_value(
+            conn,
+            "SELECT count(*) FROM case_file WHERE county_code = %(county)s"
+            " AND reported_at >= %(start)s AND reported_at < %(end)s",
+            {"county": county_code, "start": start, "end": end},
+        )
+    )
+
+
+async def settle_past_outbox(conn: Conn, *, case_id: int) -> None:
+    """A generated past year's notices stay in the inbox (read when written) but are never
+    pushed: the worker takes only 'pending' rows, and would otherwise ring phones, and
+    record unreachable ones on the ledger, for a year long gone."""
+    await execute(
+        conn,
+        "UPDATE notification SET delivery_state = 'history', read_at = created_at"
+        " WHERE case_id = %(case_id)s AND delivery_state = 'pending'",
+        {"case_id": case_id},
+    )
+
+
+async def year_figures(conn: Conn, *, county_code: str, start: datetime, end: datetime, zone: str) -> Row:
+    """The figures of the cases reported in [start, end): how many, settled per tier (the
+    tier a case ended at: tiers only go up), successful and failed mediations (resolve and
+    fail steps on the ledger), how many reached the county centre, and reports per month
+    in the county's zone."""
+    row = await fetch_one(
+        conn,
+        """
+WITH y AS (SELECT id, tier, state, reported_at FROM case_file
+            WHERE county_code = %(county)s AND reported_at >= %(start)s AND reported_at < %(end)s),
+steps AS (SELECT e.action, count(*) AS n FROM case_event e JOIN y ON y.id = e.case_id
+           WHERE e.action IN ('resolve', 'fail') GROUP BY e.action)
+SELECT (SELECT count(*) FROM y) AS cases,
+       COALESCE((SELECT json_object_agg(tier, n) FROM (SELECT tier, count(*) AS n FROM y
+                  WHERE state <> ALL (%(open)s::text[]) GROUP BY tier) t), '{}') AS settled,
+       COALESCE((SELECT n FROM steps WHERE action = 'resolve'), 0) AS resolves,
+       COALESCE((SELECT n FROM steps WHERE action = 'fail'), 0) AS fails,
+       (SELECT count(*) FROM y WHERE tier = 'county_center') AS reached_county,
+       (SELECT count(*) FROM y WHERE state = ANY (%(open)s::text[])) AS still_open,
+       COALESCE((SELECT json_object_agg(m, n) FROM (SELECT extract(month FROM reported_at AT TIME ZONE %(zone)s)::int
+                  AS m, count(*) AS n FROM y GROUP BY 1) t), '{}') AS months
+""",
+        {"county": county_code, "start": start, "end": end, "zone": zone, "open": _values(OPEN)},
+    )
+    assert row is not None
+    return row
