@@ -54,6 +54,7 @@ from grid.exceptions import (
     PersonNotFound,
     PostConflict,
 )
+from grid.stats.exceptions import NoDataScope
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ _HAN = re.compile(r"[\u4e00-\u9fff]")
 
 STATUS_BY_ERROR: dict[type[Exception], int] = {
     CaseNotFound: 404,
+    NoDataScope: 403,
     IdempotencyConflict: 409,
     IllegalAction: 409,
     NotResponsible: 403,

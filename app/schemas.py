@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -475,3 +475,118 @@ class ReadIn(BaseModel):
 
 class MarkedOut(BaseModel):
     marked: int
+
+
+# --- the county's figures (GET /api/v1/stats/...; docs/statistics.md) ---------------
+
+
+class RateOut(BaseModel):
+    """A rate with what it is made of; `value` is null when the denominator is 0."""
+
+    value: float | None
+    numerator: int
+    denominator: int
+
+
+class Measures(BaseModel):
+    """Counts of cases and of ledger steps, each dated as docs/statistics.md says."""
+
+    received: int = Field(description="cases reported in the period")
+    concluded: int = Field(description="cases whose final mediation outcome fell in the period, less the exclusions")
+    succeeded: int = Field(description="of those, ended by an agreement (resolve)")
+    excluded: int = Field(description="outcomes in the period left out of the success rate (WUZHANG_STATS_EXCLUDE_*)")
+    success_rate: RateOut = Field(description="succeeded ÷ concluded")
+    settled: int = Field(description="cases settled (final outcome resolve) in the period, whatever the exclusions")
+    settled_in_village: int
+    settled_in_village_rate: RateOut = Field(
+        description="小事不出村: settled by the chiefs or the village house ÷ settled"
+    )
+    settled_in_township: int
+    settled_in_township_rate: RateOut = Field(description="大事不出镇: settled at the township hall or below ÷ settled")
+    settled_below_county: int
+    settled_below_county_rate: RateOut = Field(description="矛盾不上交: settled below the county centre ÷ settled")
+    escalated_cases: int
+    escalations: int
+    escalations_by_deadline: int = Field(description="by the worker, at a missed deadline")
+    escalations_by_person: int
+    returned_cases: int
+    returns: int
+    reopened_cases: int
+    reopens: int
+    extensions: int
+    late_cases: int = Field(description="cases received in the period that ever missed a deadline")
+    missed_deadlines: int
+    visited: int = Field(description="return visits (latest per case) in the period")
+    satisfaction_scored: int
+    satisfaction_mean: float | None = Field(description="1 very unhappy ... 5 very happy")
+    satisfied: int = Field(description="scored 4 or 5")
+    satisfaction_rate: RateOut
+
+
+class StatsPeriod(BaseModel):
+    period_start: date = Field(description="the first county day counted")
+    period_end: date = Field(description="the last county day counted")
+    generated_at: datetime
+
+
+class StatsSummary(StatsPeriod, Measures):
+    still_late: int = Field(description="missed deadlines whose step is not done yet")
+    late_hours_median: float | None = Field(description="from a missed deadline until its step was done (or now)")
+    late_hours_max: float | None
+    accept_hours_median: float | None = Field(description="from an assignment to its acceptance, every tier")
+    resolve_hours_median: float | None = Field(description="from an acceptance to the agreement at that tier")
+
+
+class MonthMeasures(Measures):
+    month: str = Field(description="YYYY-MM, the county's month")
+
+
+class PlaceMeasures(Measures):
+    code: str
+    name: str
+
+
+class StatsMonthly(StatsPeriod):
+    items: list[MonthMeasures]
+
+
+class StatsPlaces(StatsPeriod):
+    items: list[PlaceMeasures]
+
+
+class TierFigures(BaseModel):
+    tier: str
+    tier_name: str
+    cases: int = Field(description="cases received in the period that reached this tier")
+    assignments: int
+    accepted: int
+    settled: int
+    failed: int
+    escalated: int = Field(description="assignments that went up from here")
+    returned: int
+    missed_deadlines: int
+    late_cases: int
+    accept_hours_median: float | None
+    resolve_hours_median: float | None
+
+
+class StatsTiers(StatsPeriod):
+    items: list[TierFigures]
+
+
+class NodeFigures(BaseModel):
+    code: str
+    name: str
+    township_code: str | None
+    township_name: str | None
+    reports: int = Field(description="reports located in the node during the period")
+    last_report_at: datetime | None = Field(description="its latest report before the period's end")
+    silent: bool = Field(description="no report in the `silent_days` before the period's end")
+
+
+class StatsNodes(StatsPeriod):
+    level: str
+    level_name: str
+    silent_days: int
+    silent_count: int
+    items: list[NodeFigures]

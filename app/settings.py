@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from grid import people_time
 from grid.cases.ledger import Signer, key_id_of, public_key_from_b64
 from grid.cases.sections import REQUIRED, Requirements, rules_from_json
+from grid.stats.definitions import Exclusions
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Good enough on a laptop; `create_app` refuses it when WUZHANG_ENV=production.
@@ -223,6 +224,22 @@ class Settings(BaseSettings):
     metrics_token: SecretStr = Field(default=SecretStr(""), alias="WUZHANG_METRICS_TOKEN")
     # The database's figures behind /metrics are read again at most this often, in the background.
     metrics_refresh_s: float = Field(default=30.0, gt=0, alias="WUZHANG_METRICS_REFRESH_S")
+    # The county's figures (docs/statistics.md): what the success rate leaves out of its
+    # denominator. Categories (comma-separated codes), and failures whose case is still
+    # being handled further up (counted once settled). Default: nothing left out.
+    stats_exclude_categories: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, alias="WUZHANG_STATS_EXCLUDE_CATEGORIES"
+    )
+    stats_exclude_open_failures: bool = Field(default=False, alias="WUZHANG_STATS_EXCLUDE_OPEN_FAILURES")
+
+    @field_validator("stats_exclude_categories", mode="before")
+    @classmethod
+    def _split_categories(cls, value: object) -> object:
+        return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+
+    def stats_exclusions(self) -> Exclusions:
+        return Exclusions(categories=tuple(self.stats_exclude_categories),
+                          open_failures=self.stats_exclude_open_failures)  # fmt: skip
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

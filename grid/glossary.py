@@ -65,6 +65,7 @@ ACTION_NAMES: Mapping[str, str] = {
     "assign": "分派",
     "attach": "上传照片",
     "deadline_warning": "临期提醒",
+    "deadline_missed": "已超期",
     "push_unreachable": "提醒未送达",
     "take_ownership": "包案",
 }
@@ -111,6 +112,82 @@ PROGRESS_DONE: Mapping[str, str] = {
     "return_visit": "已回访",
     "extend": "已延期",
 }
+
+# The county's figures (grid/stats, docs/statistics.md): the name of each figure and of
+# each column of the stats API's tables, as the CSV and XLSX headers show them.
+FIGURE_NAMES: Mapping[str, str] = {
+    "received": "收案数",
+    "concluded": "有调解结果数",
+    "succeeded": "调解成功数",
+    "excluded": "不计入成功率数",
+    "success_rate": "调解成功率",
+    "settled": "化解案件数",
+    "settled_in_village": "小事不出村",
+    "settled_in_township": "大事不出镇",
+    "settled_below_county": "矛盾不上交",
+    "settled_in_village_rate": "小事不出村比例",
+    "settled_in_township_rate": "大事不出镇比例",
+    "settled_below_county_rate": "矛盾不上交比例",
+    "escalated_cases": "上交案件数",
+    "escalations": "上交次数",
+    "escalations_by_deadline": "超期自动上交次数",
+    "escalations_by_person": "主动上交次数",
+    "returned_cases": "退回案件数",
+    "returns": "退回次数",
+    "reopened_cases": "重新办理案件数",
+    "reopens": "重新办理次数",
+    "extensions": "延期次数",
+    "late_cases": "曾超期案件数",
+    "missed_deadlines": "超期次数",
+    "still_late": "仍未办结的超期",
+    "late_hours_median": "超期时长中位数（小时）",
+    "late_hours_max": "最长超期（小时）",
+    "accept_hours_median": "受理用时中位数（小时）",
+    "resolve_hours_median": "化解用时中位数（小时）",
+    "visited": "回访数",
+    "satisfaction_scored": "有满意度评分数",
+    "satisfaction_mean": "平均满意度",
+    "satisfied": "满意数（4至5分）",
+    "satisfaction_rate": "满意率",
+    "cases": "到达案件数",
+    "assignments": "分派次数",
+    "accepted": "受理数",
+    "failed": "调解未成数",
+    "escalated": "上交数",
+    "returned": "退回数",
+    "reports": "上报数",
+    "last_report_at": "最近上报时间",
+    "silent": "90天无上报",
+    "month": "月份",
+    "tier": "层级",
+    "tier_name": "层级名称",
+    "code": "编码",
+    "name": "名称",
+    "township_code": "镇街编码",
+    "township_name": "镇（街道）",
+    "figure": "指标",
+    "value": "数值",
+    "numerator": "分子",
+    "denominator": "分母",
+    "period_start": "统计起始日",
+    "period_end": "统计截止日",
+    "generated_at": "生成时间",
+    "yes": "是",
+    "no": "否",
+}
+# The title of each view of the figures (the XLSX sheet's name, the file's name).
+FIGURE_VIEWS: Mapping[str, str] = {
+    "summary": "总体指标",
+    "tiers": "各层级",
+    "monthly": "逐月",
+    "townships": "各镇街",
+    "categories": "各类别",
+    "nodes": "各网格",
+}
+
+
+def figure_name(key: str) -> str:
+    return FIGURE_NAMES.get(key, key)
 
 
 # --- the leadership mechanisms (grid/leadership) ----------------------------------------

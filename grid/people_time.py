@@ -42,3 +42,14 @@ def for_person(at: datetime | None) -> str:
 def local_date(at: datetime) -> date:
     """The county's calendar day of `at` (a roster's start date)."""
     return local(at).date()
+
+
+def full(at: datetime | None) -> str:
+    """'2026-12-03 22:36': a time in a table or an export (the year included), in the
+    county's zone; '' for no time."""
+    return "" if at is None else local(at).strftime("%Y-%m-%d %H:%M")
+
+
+def zone_name() -> str:
+    """The county's zone, for SQL that works in its days (`AT TIME ZONE`)."""
+    return _zone.key

@@ -112,6 +112,9 @@ class CaseFile(Base):
     hard: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     owner_leader_person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     hard_outcome: Mapped[str | None] = mapped_column(String(24))
+    # The lateness record (migration 0117): deadlines missed, and the due time of the first.
+    late_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    first_late_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         UniqueConstraint("reporter_person_id", "idempotency_key", name="uq_case_file_idempotency"),
@@ -204,6 +207,27 @@ class CaseEvent(Base):
         UniqueConstraint("case_id", "seq", name="uq_case_event_case_id_seq"),
         CheckConstraint("seal IN (1, 2)", name="seal_known"),
         CheckConstraint("seal = 1 OR key_id IS NOT NULL", name="seal_2_names_its_key"),
+    )
+
+
+class CaseLateness(Base):
+    """A deadline the case missed: which one, for which step, at which tier, when it was
+    due and when it was noticed. Append-only for the app (migration 0117)."""
+
+    __tablename__ = "case_lateness"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"))
+    deadline_no: Mapped[int] = mapped_column(Integer)
+    step: Mapped[str] = mapped_column(String(8))  # accept | resolve
+    tier: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    noticed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("case_id", "deadline_no", "step", name="uq_case_lateness_case_id_deadline_no_step"),
+        CheckConstraint("step IN ('accept', 'resolve')", name="step_known"),
+        CheckConstraint(f"tier IN {TIERS!r}", name="tier_known"),
     )
 
 

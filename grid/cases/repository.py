@@ -22,7 +22,7 @@ CASE_COLUMNS = """c.id, c.county_code, c.reporter_person_id, c.idempotency_key, 
   ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.outside_county, c.tier, c.state, c.rule_version,
   c.route_flags, c.occurred_at, c.client_recorded_at, c.reported_at, c.accept_by, c.resolve_by,
   c.deadline_no, c.warned_deadline_no, c.warn_at, c.outcome, c.agreement_text, c.failure_reason, c.satisfaction,
-  c.closed_at, c.located_node_id, c.handling_node_id,
+  c.closed_at, c.located_node_id, c.handling_node_id, c.late_count, c.first_late_at,
   hn.code AS handling_node_code, hn.name AS handling_node_name, hn.level AS handling_node_level,
   hn.path::text AS handling_path, ln.code AS located_node_code, ln.path::text AS located_path,
   c.source, c.batch_id, c.hard, c.owner_leader_person_id, c.hard_outcome,
@@ -168,7 +168,9 @@ SELECT {CASE_COLUMNS},
        COALESCE((SELECT json_agg(row_to_json(u) ORDER BY u.person_id) FROM push_unreachable_run u
                   WHERE u.case_id = c.id), '[]') AS unreachable_runs,
        ARRAY(SELECT s.section FROM case_section s WHERE s.case_id = c.id AND btrim(s.body) <> '')
-         AS filed_sections
+         AS filed_sections,
+       ARRAY(SELECT l.step FROM case_lateness l WHERE l.case_id = c.id AND l.deadline_no = c.deadline_no)
+         AS late_steps
   FROM {CASE_FROM}
   JOIN routing_rule_set rs ON rs.version = c.rule_version
   LEFT JOIN LATERAL (SELECT seq, hash FROM case_event WHERE case_id = c.id ORDER BY seq DESC LIMIT 1) e ON true
@@ -454,6 +456,17 @@ INSERT INTO case_event (case_id, seq, actor_person_id, action, from_state, to_st
 VALUES (%(case_id)s, %(seq)s, %(actor_person_id)s, %(action)s, %(from_state)s, %(to_state)s, %(note)s,
   %(attachment_hashes)s, %(body)s::jsonb, %(prev_hash)s, %(hash)s, %(signature)s, %(created_at)s, %(seal)s,
   %(key_id)s)
+""",
+        rows,
+    )
+
+
+async def insert_lateness(conn: Conn, *, rows: Sequence[dict[str, Any]]) -> None:
+    await execute_many(
+        conn,
+        """
+INSERT INTO case_lateness (case_id, deadline_no, step, tier, due_at, noticed_at)
+VALUES (%(case_id)s, %(deadline_no)s, %(step)s, %(tier)s, %(due_at)s, %(noticed_at)s)
 """,
         rows,
     )

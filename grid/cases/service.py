@@ -253,6 +253,7 @@ class _Writes:
     ended_runs: list[int] = field(default_factory=list)
     # Progress notices (`tell`): written in `send`, once the case's new holders are known.
     told: list[tuple[str, int, dict[int, str], int | None]] = field(default_factory=list)
+    lateness: list[dict[str, Any]] = field(default_factory=list)  # missed deadlines (`note_lateness`)
 
     @classmethod
     def for_case(cls, case: Mapping[str, Any], signer: Signer) -> _Writes:
@@ -334,6 +335,8 @@ class _Writes:
             )
         if self.events:
             await repo.insert_events(conn, rows=self.events)
+        if self.lateness:
+            await repo.insert_lateness(conn, rows=self.lateness)
         if self.ended_runs:
             await repo.end_unreachable_runs(conn, case_id=self.case_id, person_ids=self.ended_runs)
         if self.told:
@@ -652,6 +655,7 @@ async def act_once(
                                                                   rooms=rooms)}  # fmt: skip
         note = fields.get("note")
         w = _Writes.for_case(case, signer)
+        _note_lateness(w, now=now)  # a deadline passed before the worker saw it: on record first
         w.values.update(step.changes(case, fields, now))
         _check_sections(case, action=action, required=required, outcome=w.values.get("outcome", case["outcome"]),
                         writes=step.section.value if step.section is not None and note else None)  # fmt: skip
@@ -748,7 +752,8 @@ async def _escalate(
         # tick of the worker (each had written two events and an `overdue` notice per holder).
         w.values.update(_deadlines(rules, tier, at), state=State.assigned.value, deadline_no=w.case["deadline_no"] + 1)
         seq = w.event(actor=SYSTEM, action="assign", from_state=State.escalated.value, to_state=State.assigned.value,
-                      at=at, note=f"{tier_name(tier)}已是最后一级，此后依法终结")  # fmt: skip
+                      at=at, note=f"{tier_name(tier)}已是最后一级，此后依法终结",
+                      extra={"tier": tier.value})  # every assign names its tier (grid.stats reads it)  # fmt: skip
         holders = await repo.recipients(conn, case_id=w.case_id)
         w.notify(person_ids=[r["person_id"] for r in holders], kind="overdue", seq=seq, at=at, title="案件超期",
                  body=f"案件 {w.case_id} 已超期")  # fmt: skip
@@ -869,6 +874,31 @@ async def attachment(
 _DEADLINE_STEP = {"accept": action_name("accept"), "resolve": "办结"}
 
 
+def _note_lateness(w: _Writes, *, now: datetime) -> None:
+    """If the deadline the case waits for has passed, and this deadline is not on record yet,
+    record it: a `case_lateness` row, the case's count, and a signed `deadline_missed` step,
+    written before whatever happens next (the worker's escalation, or a person's step that
+    came first). docs/statistics.md says how lateness is measured from these."""
+    case = w.case
+    if case["state"] in WAITING_FOR_ACCEPT:
+        which = "accept"
+    elif case["state"] in WAITING_FOR_RESOLVE:
+        which = "resolve"
+    else:
+        return
+    due = case[which + "_by"]
+    if due is None or due > now or which in (case.get("late_steps") or ()):
+        return
+    w.values["late_count"] = (case.get("late_count") or 0) + 1
+    w.values["first_late_at"] = case.get("first_late_at") or due
+    w.lateness.append({"case_id": w.case_id, "deadline_no": case["deadline_no"], "step": which, "tier": case["tier"],
+                       "due_at": due, "noticed_at": now})  # fmt: skip
+    w.event(actor=SYSTEM, action="deadline_missed", from_state=case["state"], to_state=case["state"], at=now,
+            note=f"未在 {people_time.for_person(due)} 前{_DEADLINE_STEP[which]}（{action_name('deadline_missed')}）",
+            extra={"deadline_no": case["deadline_no"], "step": which, "tier": case["tier"],
+                   "due_at": due.isoformat()})  # fmt: skip
+
+
 @dataclass
 class SweepResult:
     escalated: list[int] = field(default_factory=list)
@@ -884,6 +914,7 @@ async def sweep(*, conn: Conn, now: datetime, signer: Signer, rooms: Rooms, batc
         for case in await repo.due_for_escalation(conn, now=now, batch=batch):
             which = "accept" if case["state"] in WAITING_FOR_ACCEPT else "resolve"
             w = _Writes.for_case(case, signer)
+            _note_lateness(w, now=now)  # the lateness record comes before the escalation
             w.values["state"] = State.escalated.value
             w.event(actor=SYSTEM, action="escalate", from_state=case["state"], to_state=State.escalated.value, at=now,
                     note=f"未在 {people_time.for_person(case[which + '_by'])} 前{_DEADLINE_STEP[which]}",

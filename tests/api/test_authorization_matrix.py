@@ -72,6 +72,10 @@ class Ctx:
         lon, lat = self.nodes.points[self.nodes.household if self.in_scope else self.nodes.other_household]
         return {"lon": lon, "lat": lat}
 
+    @property
+    def township(self) -> str:
+        return self.nodes.township if self.in_scope else self.nodes.other_township
+
     async def target_user(self) -> int:
         return (await self.make_account("dispatcher")).user_id
 
@@ -144,6 +148,8 @@ class Case:
     check: Callable[[Ctx, Any], None] | None = None  # more than the status, on success
     # Records in a scope: "read" and "write" answer 404 outside it (nothing tells the record
     # exists); "write" answers 403 to readers who are not responsible (a leader).
+    # "figures": the county's figures need a data scope (403 without, an admin) and a
+    # township in it (404 outside).
     scoped: str | None = None
     # The status per (role, in scope), where the rules above do not say it (leadership routes).
     expect: Callable[[str, bool], int] | None = None
@@ -194,6 +200,15 @@ async def village_file(c: Ctx) -> tuple[str, dict[str, Any]]:
         "files": {"file": ("v.geojson", json.dumps(fc).encode(), "application/geo+json")},
         "data": {"dry_run": "true"},
     }
+
+
+def own_figures(ctx: Ctx, r: Any) -> None:
+    """The figures of the caller's township only: no row names another township."""
+    path, items = r.request.url.path, r.json().get("items", [])
+    if path.endswith("/townships"):
+        assert {i["code"] for i in items} <= {ctx.nodes.township}, items
+    if path.endswith("/nodes"):
+        assert items and {i["township_code"] for i in items} == {ctx.nodes.township}, items[:3]
 
 
 CASES: dict[str, Case] = {
@@ -278,6 +293,9 @@ CASES: dict[str, Case] = {
         "token": f"matrix-{__import__('uuid').uuid4()}", "platform": "android", "app_version": "1.0.0"}}), ok=204),
     "DELETE /api/v1/me/devices/{token}": Case(
         "logged_in", lambda c: ("/api/v1/me/devices/matrix-no-such-token", {}), ok=204),
+    **{f"GET /api/v1/stats/{view}": Case("logged_in", lambda c, view=view: (f"/api/v1/stats/{view}", {
+        "params": {"township": c.township, "from": "2026-01-01", "level": "village"}}), scoped="figures", check=own_figures)
+       for view in ("summary", "tiers", "monthly", "townships", "categories", "nodes")},
 }  # fmt: skip
 
 # Who may act on a case in their area: its holders, dispatchers and mediators; a leader reads only.
@@ -314,6 +332,8 @@ def expected_status(case: Case, role: str, in_scope: bool) -> int:
     readable = role in WITH_DATA_SCOPE and in_scope
     if case.scoped == "read":
         return case.ok if readable else 404
+    if case.scoped == "figures":
+        return case.ok if readable else 403 if role == "admin" else 404
     if case.scoped == "write":
         return case.ok if role in ACTORS and in_scope else 403 if readable else 404
     # Boundaries and names are open to every logged-in user; personal data inside

@@ -1,0 +1,70 @@
+"""GET /api/v1/stats/...: scoped by the caller, clear refusals, CSV and XLSX with Chinese headers."""
+
+from __future__ import annotations
+
+import io
+
+from openpyxl import load_workbook
+
+
+async def test_the_summary_gives_rates_with_their_numerator_and_denominator(client, make_account):
+    leader = await make_account("leader")
+    r = await client.get("/api/v1/stats/summary", params={"from": "2026-01-01", "to": "2026-12-31"},
+                         headers=leader.headers)  # fmt: skip
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body["success_rate"]) == {"value", "numerator", "denominator"}
+    assert isinstance(body["received"], int) and body["period_start"] == "2026-01-01"
+
+
+async def test_csv_is_utf8_with_a_bom_and_chinese_headers(client, make_account):
+    leader = await make_account("leader")
+    r = await client.get("/api/v1/stats/summary", params={"format": "csv"}, headers=leader.headers)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.content.startswith(b"\xef\xbb\xbf")
+    lines = r.content.decode("utf-8-sig").splitlines()
+    assert lines[0] == "指标,数值,分子,分母"
+    assert any(line.startswith("调解成功率,") for line in lines) and "attachment" in r.headers["content-disposition"]
+
+
+async def test_xlsx_opens_with_openpyxl_and_has_chinese_headers(client, make_account):
+    leader = await make_account("leader")
+    r = await client.get("/api/v1/stats/townships", params={"format": "xlsx"}, headers=leader.headers)
+    assert r.status_code == 200, r.text
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    header = [c.value for c in next(sheet.iter_rows(max_row=1))]
+    assert header[:5] == ["编码", "名称", "收案数", "有调解结果数", "调解成功数"]
+    assert sheet.title == "各镇街" and sheet.max_row == 1 + 9  # every township of the demo county
+
+
+async def test_refusals_are_clear_and_chinese(client, make_account, demo_nodes):
+    admin, dispatcher = await make_account("admin"), await make_account("dispatcher")
+    r = await client.get("/api/v1/stats/summary", headers=admin.headers)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "no_data_scope"
+    r = await client.get("/api/v1/stats/summary", params={"township": demo_nodes.other_township},
+                         headers=dispatcher.headers)  # fmt: skip
+    assert r.status_code == 404 and "辖区" in r.json()["error"]["message"]
+    for params in ({"source": "pigeon"}, {"from": "2026-05-01", "to": "2026-04-01"}, {"tier": "province"},
+                   {"category": "nope"}, {"from": "yesterday"}):  # fmt: skip
+        r = await client.get("/api/v1/stats/summary", params=params, headers=dispatcher.headers)
+        assert r.status_code == 422, (params, r.text)
+    r = await client.get("/api/v1/stats/nodes", params={"level": "floor"}, headers=dispatcher.headers)
+    assert r.status_code == 422 and "层级" in r.json()["error"]["message"]
+
+
+async def test_the_source_filter_counts_only_cases_from_that_source(client, make_account, db, loaded_county):
+    from tests.integration.test_cases import actor_for, household_report, submit
+
+    household, report = household_report(loaded_county)
+    case_id = (await submit(db, await actor_for(db, household.code), report)).case["id"]
+    leader = await make_account("leader")
+    period = {"from": "2026-01-01", "to": "2026-12-31"}
+
+    async def received(source: str) -> int:
+        r = await client.get("/api/v1/stats/summary", params={**period, "source": source}, headers=leader.headers)
+        assert r.status_code == 200, r.text
+        return int(r.json()["received"])
+
+    grid_before, hotline_before = await received("grid"), await received("hotline")
+    await db.execute("UPDATE case_file SET source = 'hotline' WHERE id = %(c)s", {"c": case_id})
+    assert (await received("grid"), await received("hotline")) == (grid_before - 1, hotline_before + 1)
