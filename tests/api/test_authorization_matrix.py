@@ -333,7 +333,7 @@ def expected_status(case: Case, role: str, in_scope: bool) -> int:
     if case.scoped == "read":
         return case.ok if readable else 404
     if case.scoped == "figures":
-        return case.ok if readable else 403 if role == "admin" else 404
+        return case.ok if readable else 403 if role in NO_NODE_SCOPE else 404
     if case.scoped == "write":
         return case.ok if role in ACTORS and in_scope else 403 if readable else 404
     # Boundaries and names are open to every logged-in user; personal data inside
