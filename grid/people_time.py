@@ -42,3 +42,8 @@ def for_person(at: datetime | None) -> str:
 def local_date(at: datetime) -> date:
     """The county's calendar day of `at` (a roster's start date)."""
     return local(at).date()
+
+
+def day_for_person(day: date | None) -> str:
+    """'03月31日': a county calendar day (a due day), as a person reads it; '—' for none."""
+    return "—" if day is None else f"{day.month:02d}月{day.day:02d}日"
