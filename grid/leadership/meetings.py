@@ -471,3 +471,58 @@ async def sweep(*, conn: Conn, now: datetime, escalate_after: timedelta, batch: 
             result.escalated.append(t["id"])
         await case_sql.insert_notifications(conn, rows=rows)
     return result
+
+
+# --- the demo county ------------------------------------------------------------------
+
+# The county meeting's six decisions: (title, owner, days after the meeting it is due).
+_DEMO_TASKS: tuple[tuple[str, Owner, int], ...] = (
+    ("梳理本季度信访积案，逐案明确包案领导", Owner(department_code="petition"), 20),
+    ("对困难群众开展救助帮扶，落实到户", Owner(department_code="civil_affairs"), 30),
+    ("组织法律顾问参与重大纠纷调解", Owner(department_code="justice"), 45),
+    ("核查土地承包与征地补偿争议", Owner(department_code="natural_resources"), 60),
+    ("排查城区物业与邻里纠纷，建立台账", Owner(township_code="{0}"), 40),
+    ("排查农村土地与婚姻家庭纠纷，建立台账", Owner(township_code="{1}"), 75),
+)
+
+
+async def ensure_demo(*, conn: Conn, county_code: str, now: datetime) -> bool:
+    """One county meeting with six tasks and one township meeting that splits its township's
+    task, held at the start of the county's current quarter; nothing if the county has any
+    meeting, or no demo leader and dispatcher to record them. True if recorded."""
+    if await repo.county_has_meetings(conn, county_code=county_code):
+        return False
+    county = await repo.meeting_node(conn, code=county_code)
+    towns = await repo.townships(conn, county_code=county_code)
+    leader = await repo.granted_person(conn, role="leader", node_id=county["id"]) if county else None
+    dispatcher = await repo.granted_person(conn, role="dispatcher", node_id=towns[0]["id"]) if towns else None
+    chief = await repo.chief_inside(conn, path=towns[0]["path"]) if towns else None
+    if county is None or len(towns) < 2 or leader is None or dispatcher is None or chief is None:
+        return False
+    today = people_time.local_date(now)
+    held = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    codes = [t["code"] for t in towns[:2]]
+    tasks = tuple(
+        TaskIn(title=title, due_on=held + timedelta(days=days),
+               owner=Owner(township_code=owner.township_code.format(*codes)) if owner.township_code else owner)
+        for title, owner, days in _DEMO_TASKS
+    )  # fmt: skip
+    member = Member(person_id=leader, county_code=county_code, grants=(("leader", None, county["id"]),),
+                    read_paths=(county["path"],), cases=cases.Actor(leader, read_paths=(county["path"],)))  # fmt: skip
+    view = await record_meeting(conn=conn, member=member, now=now, meeting=MeetingIn(
+        level="county", node_code=county_code, held_on=held, title=f"{held.year}年第{(held.month + 2) // 3}季度县级联席会议",
+        attendees=(Attendee(name="县委政法委"), Attendee(name="信访局"), Attendee(name="司法局"), Attendee(name="民政局")),
+        topics=("本季度矛盾纠纷排查化解情况", "积案化解进度"), minutes="会议通报了本季度矛盾纠纷排查化解情况，研究部署了六项督办事项。",
+        tasks=tasks))  # fmt: skip
+    parent = next(t for t in view.tasks if t["owner_code"] == codes[0])
+    township = Member(person_id=dispatcher, county_code=county_code, grants=(("dispatcher", None, towns[0]["id"]),),
+                      read_paths=(towns[0]["path"],), cases=cases.Actor(dispatcher, read_paths=(towns[0]["path"],)))  # fmt: skip
+    await record_meeting(conn=conn, member=township, now=now, meeting=MeetingIn(
+        level="township", node_code=codes[0], held_on=held + timedelta(days=7), title=f"{towns[0]['name']}联席会议",
+        topics=("分解落实县级联席会议督办事项",), minutes="会议将县级督办事项分解到社区和村。", tasks=(
+            TaskIn(title="逐网格排查物业纠纷", owner=Owner(township_code=codes[0]), parent_id=parent["id"],
+                   due_on=parent["due_on"] - timedelta(days=10)),
+            TaskIn(title="走访重点户并记录台账", owner=Owner(person_id=chief), parent_id=parent["id"],
+                   due_on=parent["due_on"] - timedelta(days=20)),
+        )))  # fmt: skip
+    return True

@@ -355,3 +355,45 @@ async def set_task_reminded(conn: Conn, *, task_ids: Sequence[int], at: Any) -> 
 async def set_task_escalated(conn: Conn, *, task_id: int, to: int, at: Any) -> None:
     await execute(conn, "UPDATE meeting_task SET escalated_at = %(at)s, escalated_to = %(to)s WHERE id = %(id)s",
                   {"id": task_id, "to": to, "at": at})  # fmt: skip
+
+
+async def granted_person(conn: Conn, *, role: str, node_id: int) -> int | None:
+    """The first enabled account's person with a live `role` grant on the node (the demo's recorders)."""
+    found = await fetch_one(
+        conn,
+        """
+SELECT u.person_id FROM user_account u JOIN "grant" g ON g.user_id = u.id AND g.revoked_at IS NULL
+ WHERE u.disabled_at IS NULL AND g.role = %(role)s AND g.node_id = %(n)s ORDER BY u.id LIMIT 1
+""",
+        {"role": role, "n": node_id},
+    )
+    return None if found is None else int(found["person_id"])
+
+
+async def county_has_meetings(conn: Conn, *, county_code: str) -> bool:
+    return (
+        await fetch_one(conn, "SELECT 1 FROM meeting WHERE county_code = %(c)s LIMIT 1", {"c": county_code}) is not None
+    )
+
+
+async def townships(conn: Conn, *, county_code: str) -> list[Row]:
+    return await fetch_all(
+        conn,
+        "SELECT id, code, name, path::text AS path FROM node"
+        " WHERE county_code = %(c)s AND level = 'township' AND retired_at IS NULL ORDER BY code",
+        {"c": county_code},
+    )
+
+
+async def chief_inside(conn: Conn, *, path: str) -> int | None:
+    """A current village chief inside the subtree (the demo's sub-task owner)."""
+    found = await fetch_one(
+        conn,
+        """
+SELECT po.person_id FROM post po JOIN node n ON n.id = po.node_id
+ WHERE n.path <@ %(p)s::ltree AND n.level = 'village' AND po.role = 'chief' AND po.ended_at IS NULL
+ ORDER BY n.code LIMIT 1
+""",
+        {"p": path},
+    )
+    return None if found is None else int(found["person_id"])

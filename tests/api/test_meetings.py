@@ -164,3 +164,21 @@ async def test_refusals_say_why_in_chinese_and_write_nothing(client, make_accoun
     assert r.status_code == 409 and r.json()["error"]["code"] == "task_done"
     r = await client.get("/api/v1/tasks", headers=leader.headers, params={"owner": "nobody"})
     assert r.status_code == 422 and "department:" in r.json()["error"]["message"]
+
+
+async def test_the_demo_county_gets_a_county_meeting_with_six_tasks_and_a_split_township_task(client, make_account, db):
+    from datetime import UTC, datetime
+
+    from grid.leadership import meetings
+
+    leader = await make_account("leader")
+    await make_account("dispatcher", node_code="610827001")
+    assert await meetings.ensure_demo(conn=db, county_code="610827", now=datetime.now(UTC))
+    assert not await meetings.ensure_demo(conn=db, county_code="610827", now=datetime.now(UTC))  # once
+    r = await client.get("/api/v1/meetings", headers=leader.headers)
+    county, township = sorted(r.json()["items"], key=lambda m: m["level"] != "county")
+    assert (county["level_name"], township["level_name"]) == ("县级联席会议", "乡镇联席会议")
+    detail = (await client.get(f"/api/v1/meetings/{county['id']}", headers=leader.headers)).json()
+    assert len(detail["tasks"]) == 6
+    split = (await client.get(f"/api/v1/meetings/{township['id']}", headers=leader.headers)).json()["tasks"]
+    assert len(split) == 2 and {t["parent_id"] for t in split} <= {t["id"] for t in detail["tasks"]}
