@@ -369,7 +369,7 @@ async def owner_filter(conn: Conn, *, county_code: str, owner: str) -> dict[str,
     if kind == "township" and code:
         node = await repo.township_by_code(conn, code=code)
         return {"owner_node_id": node["id"] if node else 0}
-    if kind == "person" and code.isdigit() and len(code) < 19:
+    if kind == "person" and code.isascii() and code.isdigit() and len(code) < 19:
         return {"owner_person_id": int(code)}
     raise InvalidInput(f"查询参数“owner”格式不对：{OWNER_FILTER_HINT}", owner=owner)
 

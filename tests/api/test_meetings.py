@@ -162,8 +162,9 @@ async def test_refusals_say_why_in_chinese_and_write_nothing(client, make_accoun
     ).status_code == 200
     r = await client.post(f"/api/v1/tasks/{ours['id']}/done", headers=dispatcher.headers, json={})
     assert r.status_code == 409 and r.json()["error"]["code"] == "task_done"
-    r = await client.get("/api/v1/tasks", headers=leader.headers, params={"owner": "nobody"})
-    assert r.status_code == 422 and "department:" in r.json()["error"]["message"]
+    for owner in ("nobody", "person:²", "person:99999999999999999999"):
+        r = await client.get("/api/v1/tasks", headers=leader.headers, params={"owner": owner})
+        assert r.status_code == 422 and "department:" in r.json()["error"]["message"], owner
 
 
 async def test_the_demo_county_gets_a_county_meeting_with_six_tasks_and_a_split_township_task(client, make_account, db):
