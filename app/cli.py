@@ -274,6 +274,20 @@ async def _demo_load(scale: int, seed: int) -> None:
                 f"polygons), {len(county.posts):,} posts; generated in {t1 - t0:.1f} s, written in {t2 - t1:.1f} s"
             )
         await _demo_accounts(conn)
+        await _demo_meetings(conn)
+
+
+async def _demo_meetings(conn: Conn) -> None:
+    """联席会议 and 督办: one county meeting with six tasks, one township meeting splitting one (idempotent)."""
+    from datetime import UTC, datetime
+
+    from grid.leadership import meetings
+
+    settings = get_settings()
+    if settings.env == "production":  # real leaders' names must not chair made-up meetings
+        return
+    if await meetings.ensure_demo(conn=conn, county_code=settings.county_code, now=datetime.now(UTC)):
+        err.print("demo meetings: a county meeting with 6 tasks and a township meeting with 2 sub-tasks")
 
 
 async def _demo_accounts(conn: Conn) -> None:

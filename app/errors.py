@@ -54,6 +54,7 @@ from grid.exceptions import (
     PersonNotFound,
     PostConflict,
 )
+from grid.leadership.meetings import MeetingNotFound, TaskDone, TaskNotFound
 from grid.stats.exceptions import NoDataScope
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,9 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     CaseClosed: 409,
     NotPublishable: 409,
     PublicationNotFound: 404,
+    MeetingNotFound: 404,
+    TaskNotFound: 404,
+    TaskDone: 409,
     AttachmentTooLarge: 413,
     AttachmentRefused: 415,
     AttachmentNotFound: 404,

@@ -111,6 +111,8 @@ def roles(name: str, *allowed: str) -> Callable[..., Any]:
 
 # The leadership mechanisms' doors (grid/leadership).
 reception = roles("reception", "reception")
+# 联席会议: those who hold joint meetings, and discipline inspection, which reads them.
+meetings = roles("meetings", "leader", "mediator", "dispatcher", "supervisor")
 
 PUBLIC = [Depends(public)]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -590,3 +590,141 @@ class StatsNodes(StatsPeriod):
     silent_days: int
     silent_count: int
     items: list[NodeFigures]
+
+
+# --- 联席会议 and 督办 (app/routers/meetings.py, grid/leadership/meetings.py) --------------
+
+# A county calendar day (a meeting's date, a task's due day).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+
+
+class TaskOwnerIn(BaseModel):
+    department_code: str | None = Field(default=None, max_length=32, description="a department (部门), e.g. petition")
+    township_code: str | None = Field(default=None, max_length=64, description="a township's node code")
+    person_id: Id | None = Field(default=None, description="a person")
+
+
+class TaskIn(BaseModel):
+    title: str = Field(min_length=1, max_length=1000, description="the decision to carry out")
+    owner: TaskOwnerIn = Field(description="exactly one of department_code, township_code, person_id")
+    due_on: date = Field(ge=FIRST_DAY, le=LAST_DAY, description="the county's calendar day, included")
+    case_ids: list[Id] = Field(default=[], max_length=50)
+    parent_id: Id | None = Field(default=None, description="a township meeting's sub-task: the county task it splits")
+
+
+class AttendeeIn(BaseModel):
+    name: str = Field(min_length=1, max_length=50)
+    person_id: Id | None = None
+    unit: str | None = Field(default=None, max_length=100)
+
+
+class MeetingIn(BaseModel):
+    level: Literal["county", "township"]
+    node: str = Field(min_length=1, max_length=64, description="the county's code, or the township's")
+    held_on: date = Field(ge=FIRST_DAY, le=LAST_DAY)
+    title: str = Field(min_length=1, max_length=200)
+    chair_person_id: Id | None = Field(default=None, description="who chaired (escalations go there); default: you")
+    attendees: list[AttendeeIn] = Field(default=[], max_length=200)
+    case_ids: list[Id] = Field(default=[], max_length=100, description="cases on the agenda")
+    topics: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default=[], max_length=50, description="other agenda topics")  # fmt: skip
+    minutes: str = Field(default="", max_length=20000)
+    tasks: list[TaskIn] = Field(default=[], max_length=50)
+
+
+class TasksIn(BaseModel):
+    tasks: list[TaskIn] = Field(min_length=1, max_length=50)
+
+
+class TaskNoteIn(BaseModel):
+    note: str = Field(min_length=1, max_length=4000)
+
+
+class TaskDoneIn(BaseModel):
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class TaskOwnerOut(BaseModel):
+    kind: Literal["department", "township", "person"]
+    kind_name: str
+    code: str = Field(description="department code, township code, or person id")
+    name: str
+
+
+class TaskNoteOut(BaseModel):
+    id: int
+    person_id: int
+    person_name: str
+    note: str
+    created_at: datetime
+
+
+class TaskOut(BaseModel):
+    id: int
+    meeting_id: int
+    meeting_level: str
+    meeting_level_name: str
+    meeting_held_on: date
+    parent_id: int | None
+    title: str
+    owner: TaskOwnerOut
+    due_on: date
+    case_ids: list[int]
+    state: Literal["open", "done", "overdue"]
+    state_name: str
+    done_at: datetime | None
+    done_note: str | None
+    on_time: bool | None = Field(description="done on or before its due day (county calendar); null until done")
+    on_time_name: str | None
+    reminded_at: datetime | None = Field(description="when the owner was reminded it is overdue")
+    escalated_at: datetime | None = Field(description="when it was escalated to the meeting's chair")
+    created_at: datetime
+
+
+class TaskDetail(TaskOut):
+    notes: list[TaskNoteOut]
+    subtasks: list[TaskOut]
+
+
+class TaskCounts(BaseModel):
+    open: int
+    overdue: int
+    done: int
+    done_on_time: int
+    done_late: int
+
+
+class TaskList(BaseModel):
+    items: list[TaskOut]
+    counts: TaskCounts = Field(description="over the listed tasks")
+
+
+class AttendeeOut(BaseModel):
+    name: str
+    person_id: int | None = None
+    unit: str | None = None
+
+
+class MeetingOut(BaseModel):
+    id: int
+    level: str
+    level_name: str
+    node: str
+    node_name: str
+    held_on: date
+    title: str
+    chair_person_id: int
+    chair_name: str
+    attendees: list[AttendeeOut]
+    case_ids: list[int]
+    topics: list[str]
+    minutes: str
+    created_at: datetime
+
+
+class MeetingDetail(MeetingOut):
+    tasks: list[TaskOut]
+
+
+class MeetingList(BaseModel):
+    items: list[MeetingOut]

@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     ledger_keyring: Path = Field(default=PROJECT_ROOT / ".data" / "ledger-keyring", alias="WUZHANG_LEDGER_KEYRING")
     # Also how long a new notification may wait before push: keep it short.
     worker_interval_s: float = Field(default=2.0, alias="WUZHANG_WORKER_INTERVAL_S")
+    # 督办: days past its due day a task not done escalates to its meeting's chair.
+    task_escalate_after_days: int = Field(default=7, ge=0, le=3650, alias="WUZHANG_TASK_ESCALATE_AFTER_DAYS")
     media_dir: Path = Field(default=PROJECT_ROOT / ".data" / "media", alias="WUZHANG_MEDIA_DIR")
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, alias="WUZHANG_ATTACHMENT_MAX_BYTES")
 

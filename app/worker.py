@@ -5,7 +5,7 @@ processes). Several may run at once: every sweep locks its rows with SKIP LOCKED
 no case is handled twice. The clock is injectable (`--now`), so tests and drills can
 move time; only in development, since its pretend times are signed into the ledger.
 
-Each tick sweeps deadlines first (a sweep writes notifications), then drains the
+Each tick sweeps deadlines first (cases, then 督办 tasks; a sweep writes notifications), then drains the
 notification outbox to phones (app/push.py), so an escalation rings in the same tick.
 One connection of its own, opened again if the database went away.
 """
@@ -18,7 +18,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from app import push
 from app.accounts.service import ROOMS
@@ -26,6 +26,7 @@ from app.settings import Settings, libpq_url
 from grid import people_time
 from grid.cases import service as cases
 from grid.db import Conn, connect
+from grid.leadership import meetings
 
 log = logging.getLogger("wuzhang.worker")
 
@@ -38,6 +39,14 @@ async def sweep_once(conn: Conn, settings: Settings, *, now: datetime) -> cases.
     result = await cases.sweep(conn=conn, now=now, signer=settings.ledger_signer(), rooms=ROOMS)
     if result.escalated or result.warned:
         log.info("sweep at %s: escalated %s, warned %s", now.isoformat(), result.escalated, result.warned)
+    return result
+
+
+async def tasks_once(conn: Conn, settings: Settings, *, now: datetime) -> meetings.TaskSweep:
+    """督办: overdue reminders and escalations to the chair, in a transaction of their own."""
+    result = await meetings.sweep(conn=conn, now=now, escalate_after=timedelta(days=settings.task_escalate_after_days))
+    if result.reminded or result.escalated:
+        log.info("tasks at %s: reminded %s, escalated %s", now.isoformat(), result.reminded, result.escalated)
     return result
 
 
@@ -67,6 +76,7 @@ async def run(
                 if conn is None or conn.closed:
                     conn = await connect(libpq_url(settings.database_url), application_name="wuzhang-worker")
                 await sweep_once(conn, settings, now=clock())
+                await tasks_once(conn, settings, now=clock())
                 await push_once(conn, settings, now=clock(), sender=sender, clock=clock)
             except Exception:  # one bad tick must not end the worker; the next one retries
                 log.exception("worker tick failed")

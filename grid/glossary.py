@@ -283,6 +283,17 @@ TEAM_MEMBER_KIND_NAMES: Mapping[str, str] = {
     "deputy": "两代表一委员",
 }
 
+# 督办: who owns a supervised task, and how a done task stands against its due day.
+TASK_OWNER_KIND_NAMES: Mapping[str, str] = {
+    "department": "部门",
+    "township": "乡镇（街道）",
+    "person": "个人",
+}
+TASK_TIMELINESS_NAMES: Mapping[str, str] = {
+    "on_time": "按期办结",
+    "late": "逾期办结",
+}
+
 
 def word(names: Mapping[str, str], code: str) -> str:
     """The name of `code` in one of the lists above; a code it does not know is shown as it is."""

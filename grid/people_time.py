@@ -53,3 +53,8 @@ def full(at: datetime | None) -> str:
 def zone_name() -> str:
     """The county's zone, for SQL that works in its days (`AT TIME ZONE`)."""
     return _zone.key
+
+
+def day_for_person(day: date | None) -> str:
+    """'03月31日': a county calendar day (a due day), as a person reads it; '—' for none."""
+    return "—" if day is None else f"{day.month:02d}月{day.day:02d}日"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from grid.models import Base
@@ -84,3 +86,78 @@ class CaseUnit(Base):
         CheckConstraint("(department_id IS NULL) <> (node_id IS NULL)", name="one_unit"),
         Index("uq_case_unit_owner", "case_id", unique=True, postgresql_where=text("part = 'owner'")),
     )
+
+
+# --- 联席会议 and 督办 (migration 0121) ---------------------------------------------------
+
+# A meeting's level; names in grid/glossary.py MEETING_LEVEL_NAMES.
+MEETING_LEVELS = ("county", "township")
+
+
+class Meeting(Base):
+    """A joint meeting (联席会议): the county's each quarter, or a township's own."""
+
+    __tablename__ = "meeting"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    level: Mapped[str] = mapped_column(String(12))
+    node_id: Mapped[int] = mapped_column(ForeignKey("node.id"), index=True)
+    held_on: Mapped[date] = mapped_column(Date)  # the county's calendar day
+    title: Mapped[str] = mapped_column(Text)
+    chair_person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    # [{name, person_id?, unit?}]: attendees include people without accounts.
+    attendees: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'"))
+    agenda_case_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))
+    agenda_topics: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    minutes: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    created_by: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(f"level IN {MEETING_LEVELS!r}", name="level_known"),
+        Index("ix_meeting_county_code_held_on", "county_code", "held_on"),
+    )
+
+
+class MeetingTask(Base):
+    """A supervised task (督办事项): one decision of a meeting, with one owner and a due day.
+    Its state (open, done, overdue) is derived from done_at and due_on, never stored."""
+
+    __tablename__ = "meeting_task"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meeting.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_task.id"), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    owner_department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
+    owner_node_id: Mapped[int | None] = mapped_column(ForeignKey("node.id"))
+    owner_person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    due_on: Mapped[date] = mapped_column(Date)  # the county's calendar day, included
+    case_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))
+    created_by: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    done_note: Mapped[str | None] = mapped_column(Text)
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalated_to: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+
+    __table_args__ = (
+        CheckConstraint("num_nonnulls(owner_department_id, owner_node_id, owner_person_id) = 1", name="one_owner"),
+        CheckConstraint("(done_at IS NULL) = (done_by IS NULL)", name="done_by_someone"),
+        Index("ix_meeting_task_open_due_on", "due_on", postgresql_where=text("done_at IS NULL")),
+    )
+
+
+class MeetingTaskNote(Base):
+    """A progress note on a task (append-only for the app)."""
+
+    __tablename__ = "meeting_task_note"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("meeting_task.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

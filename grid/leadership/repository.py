@@ -83,3 +83,317 @@ DO UPDATE SET department_id = EXCLUDED.department_id, node_id = EXCLUDED.node_id
 """,
         {"case_id": case_id, "department_id": department_id, "node_id": node_id, "person_id": person_id, "at": at},
     )
+
+
+# --- 联席会议 and 督办 (grid/leadership/meetings.py) ----------------------------------------
+# Read rule: a meeting is read by those whose scope covers its node (`read_paths`, ltree
+# paths of the caller's scope nodes) and by discipline inspection (`supervises`); a task
+# also by its owner: the person, the department's staff, or those whose scope covers the
+# owning township.
+
+_MEETING_READABLE = "(mn.path <@ %(read_paths)s::ltree[] OR %(supervises)s)"
+_TASK_READABLE = f"""({_MEETING_READABLE}
+  OR t.owner_person_id = %(person_id)s
+  OR t.owner_department_id = ANY(%(department_ids)s::bigint[])
+  OR tn.path <@ %(read_paths)s::ltree[])"""
+
+# A task's state on the county day `today`: done, overdue (past its due day), or open.
+_TASK_STATE = "CASE WHEN t.done_at IS NOT NULL THEN 'done' WHEN t.due_on < %(today)s THEN 'overdue' ELSE 'open' END"
+
+TASK_COLUMNS = f"""t.id, t.meeting_id, t.parent_id, t.title, t.due_on, t.case_ids, t.created_at, t.done_at,
+  t.done_note, t.reminded_at, t.escalated_at, t.owner_department_id, t.owner_node_id, t.owner_person_id,
+  {_TASK_STATE} AS state,
+  CASE WHEN t.owner_department_id IS NOT NULL THEN 'department'
+       WHEN t.owner_node_id IS NOT NULL THEN 'township' ELSE 'person' END AS owner_kind,
+  coalesce(d.code, tn.code, t.owner_person_id::text) AS owner_code,
+  coalesce(d.name, tn.name, op.name) AS owner_name,
+  m.level AS meeting_level, m.held_on AS meeting_held_on, m.title AS meeting_title, mn.code AS meeting_node_code,
+  m.chair_person_id, m.county_code"""
+
+_TASK_FROM = """meeting_task t
+  JOIN meeting m ON m.id = t.meeting_id
+  JOIN node mn ON mn.id = m.node_id
+  LEFT JOIN department d ON d.id = t.owner_department_id
+  LEFT JOIN node tn ON tn.id = t.owner_node_id
+  LEFT JOIN person op ON op.id = t.owner_person_id"""
+
+MEETING_COLUMNS = """m.id, m.county_code, m.level, m.held_on, m.title, m.chair_person_id, ch.name AS chair_name,
+  m.attendees, m.agenda_case_ids, m.agenda_topics, m.minutes, m.created_by, m.created_at,
+  mn.id AS node_id, mn.code AS node_code, mn.name AS node_name"""
+
+_MEETING_FROM = "meeting m JOIN node mn ON mn.id = m.node_id JOIN person ch ON ch.id = m.chair_person_id"
+
+
+def _scope(
+    read_paths: Sequence[str], department_ids: Sequence[int], person_id: int, supervises: bool
+) -> dict[str, Any]:
+    return {"read_paths": list(read_paths), "department_ids": list(department_ids), "person_id": person_id,
+            "supervises": supervises}  # fmt: skip
+
+
+async def meeting_node(conn: Conn, *, code: str) -> Row | None:
+    """A live county or township node, where meetings are held."""
+    return await fetch_one(
+        conn,
+        "SELECT id, code, name, level, county_code, path::text AS path FROM node"
+        " WHERE code = %(code)s AND level IN ('county', 'township') AND retired_at IS NULL",
+        {"code": code},
+    )
+
+
+async def person_names(conn: Conn, *, person_ids: Sequence[int]) -> dict[int, str]:
+    rows = await fetch_all(conn, "SELECT id, name FROM person WHERE id = ANY(%(ids)s)", {"ids": list(person_ids)})
+    return {r["id"]: r["name"] for r in rows}
+
+
+async def person_of_township(conn: Conn, *, person_id: int, township_path: str) -> bool:
+    """The person holds a live post, or a live grant, on a node inside the township."""
+    found = await fetch_one(
+        conn,
+        """
+SELECT 1 FROM post po JOIN node n ON n.id = po.node_id
+ WHERE po.person_id = %(pid)s AND po.ended_at IS NULL AND n.path <@ %(path)s::ltree
+UNION ALL
+SELECT 1 FROM user_account u JOIN "grant" g ON g.user_id = u.id AND g.revoked_at IS NULL
+  JOIN node n ON n.id = g.node_id
+ WHERE u.person_id = %(pid)s AND u.disabled_at IS NULL AND n.path <@ %(path)s::ltree
+LIMIT 1
+""",
+        {"pid": person_id, "path": township_path},
+    )
+    return found is not None
+
+
+async def insert_meeting(conn: Conn, *, row: dict[str, Any]) -> int:
+    found = await fetch_one(
+        conn,
+        """
+INSERT INTO meeting (county_code, level, node_id, held_on, title, chair_person_id, attendees, agenda_case_ids,
+  agenda_topics, minutes, created_by, created_at)
+VALUES (%(county_code)s, %(level)s, %(node_id)s, %(held_on)s, %(title)s, %(chair_person_id)s, %(attendees)s,
+  %(agenda_case_ids)s, %(agenda_topics)s, %(minutes)s, %(created_by)s, %(created_at)s)
+RETURNING id
+""",
+        row,
+    )
+    assert found is not None
+    return int(found["id"])
+
+
+async def insert_task(conn: Conn, *, row: dict[str, Any]) -> int:
+    found = await fetch_one(
+        conn,
+        """
+INSERT INTO meeting_task (meeting_id, parent_id, title, owner_department_id, owner_node_id, owner_person_id, due_on,
+  case_ids, created_by, created_at)
+VALUES (%(meeting_id)s, %(parent_id)s, %(title)s, %(owner_department_id)s, %(owner_node_id)s, %(owner_person_id)s,
+  %(due_on)s, %(case_ids)s, %(created_by)s, %(created_at)s)
+RETURNING id
+""",
+        row,
+    )
+    assert found is not None
+    return int(found["id"])
+
+
+async def meeting_locked(conn: Conn, *, meeting_id: int) -> Row | None:
+    """The meeting with its node, locked (tasks are added under it one writer at a time)."""
+    return await fetch_one(
+        conn,
+        f"SELECT {MEETING_COLUMNS}, mn.path::text AS node_path FROM {_MEETING_FROM}"
+        " WHERE m.id = %(id)s FOR UPDATE OF m",
+        {"id": meeting_id},
+    )
+
+
+async def meeting(
+    conn: Conn, *, meeting_id: int, read_paths: Sequence[str], department_ids: Sequence[int], person_id: int,
+    supervises: bool,
+) -> Row | None:  # fmt: skip
+    """The meeting, if the caller may read it."""
+    return await fetch_one(
+        conn,
+        f"SELECT {MEETING_COLUMNS} FROM {_MEETING_FROM} WHERE m.id = %(id)s AND {_MEETING_READABLE}",
+        {"id": meeting_id, **_scope(read_paths, department_ids, person_id, supervises)},
+    )
+
+
+async def meetings(
+    conn: Conn, *, county_code: str, level: str | None, node_code: str | None, read_paths: Sequence[str],
+    department_ids: Sequence[int], person_id: int, supervises: bool, limit: int,
+) -> list[Row]:  # fmt: skip
+    """Meetings the caller may read, newest first."""
+    filters = "".join(
+        [" AND m.level = %(level)s" if level else "", " AND mn.code = %(node_code)s" if node_code else ""]
+    )
+    return await fetch_all(
+        conn,
+        f"SELECT {MEETING_COLUMNS} FROM {_MEETING_FROM}"
+        f" WHERE m.county_code = %(county_code)s AND {_MEETING_READABLE}{filters}"
+        " ORDER BY m.held_on DESC, m.id DESC LIMIT %(limit)s",
+        {"county_code": county_code, "level": level, "node_code": node_code, "limit": limit,
+         **_scope(read_paths, department_ids, person_id, supervises)},
+    )  # fmt: skip
+
+
+async def tasks(
+    conn: Conn, *, county_code: str, today: Any, read_paths: Sequence[str], department_ids: Sequence[int],
+    person_id: int, supervises: bool, state: str | None = None, meeting_id: int | None = None,
+    task_id: int | None = None, parent_id: int | None = None, owner: dict[str, Any] | None = None,
+    limit: int = 500,
+) -> list[Row]:  # fmt: skip
+    """Tasks the caller may read: overdue first (oldest due first), then open, then done."""
+    filters = [f" AND {_TASK_STATE} = %(state)s" if state else ""]
+    filters += [f" AND t.{col} = %({col})s" for col, value in (("meeting_id", meeting_id), ("id", task_id),
+                                                              ("parent_id", parent_id)) if value is not None]  # fmt: skip
+    for col in owner or {}:
+        filters.append(f" AND t.{col} = %({col})s")
+    return await fetch_all(
+        conn,
+        f"""
+SELECT {TASK_COLUMNS} FROM {_TASK_FROM}
+ WHERE m.county_code = %(county_code)s AND {_TASK_READABLE}{"".join(filters)}
+ ORDER BY CASE {_TASK_STATE} WHEN 'overdue' THEN 0 WHEN 'open' THEN 1 ELSE 2 END, t.due_on, t.id
+ LIMIT %(limit)s
+""",
+        {"county_code": county_code, "today": today, "state": state, "meeting_id": meeting_id, "id": task_id,
+         "parent_id": parent_id, "limit": limit, **(owner or {}),
+         **_scope(read_paths, department_ids, person_id, supervises)},
+    )  # fmt: skip
+
+
+async def task_locked(conn: Conn, *, task_id: int, today: Any) -> Row | None:
+    """The task with its meeting and owner, locked for a progress note or its completion."""
+    return await fetch_one(
+        conn,
+        f"SELECT {TASK_COLUMNS}, mn.path::text AS meeting_node_path, tn.path::text AS owner_node_path"
+        f" FROM {_TASK_FROM} WHERE t.id = %(id)s FOR UPDATE OF t",
+        {"id": task_id, "today": today},
+    )
+
+
+async def task_notes(conn: Conn, *, task_ids: Sequence[int]) -> list[Row]:
+    return await fetch_all(
+        conn,
+        """
+SELECT tn.id, tn.task_id, tn.person_id, p.name AS person_name, tn.note, tn.created_at
+  FROM meeting_task_note tn JOIN person p ON p.id = tn.person_id
+ WHERE tn.task_id = ANY(%(ids)s) ORDER BY tn.id
+""",
+        {"ids": list(task_ids)},
+    )
+
+
+async def insert_task_note(conn: Conn, *, task_id: int, person_id: int, note: str, at: Any) -> None:
+    await execute(
+        conn,
+        "INSERT INTO meeting_task_note (task_id, person_id, note, created_at) VALUES (%(t)s, %(p)s, %(note)s, %(at)s)",
+        {"t": task_id, "p": person_id, "note": note, "at": at},
+    )
+
+
+async def mark_task_done(conn: Conn, *, task_id: int, person_id: int, note: str | None, at: Any) -> None:
+    await execute(
+        conn,
+        "UPDATE meeting_task SET done_at = %(at)s, done_by = %(p)s, done_note = %(note)s"
+        " WHERE id = %(t)s AND done_at IS NULL",
+        {"t": task_id, "p": person_id, "note": note, "at": at},
+    )
+
+
+async def owner_people(conn: Conn, *, department_id: int | None, node_id: int | None) -> list[int]:
+    """Who answers for a unit: the department's staff, or the township's dispatchers
+    (enabled accounts, live grants)."""
+    rows = await fetch_all(
+        conn,
+        """
+SELECT DISTINCT u.person_id FROM user_account u
+  JOIN "grant" g ON g.user_id = u.id AND g.revoked_at IS NULL
+ WHERE u.disabled_at IS NULL
+   AND ((g.role = 'department_staff' AND g.department_id = %(d)s) OR (g.role = 'dispatcher' AND g.node_id = %(n)s))
+ ORDER BY u.person_id
+""",
+        {"d": department_id, "n": node_id},
+    )
+    return [r["person_id"] for r in rows]
+
+
+async def tasks_to_remind(conn: Conn, *, today: Any, batch: int) -> list[Row]:
+    """Tasks past their due day with no reminder yet, locked; a row another worker holds is skipped."""
+    return await fetch_all(
+        conn,
+        f"""
+SELECT {TASK_COLUMNS} FROM {_TASK_FROM}
+ WHERE t.done_at IS NULL AND t.reminded_at IS NULL AND t.due_on < %(today)s
+ ORDER BY t.due_on, t.id LIMIT %(batch)s
+   FOR UPDATE OF t SKIP LOCKED
+""",
+        {"today": today, "batch": batch},
+    )
+
+
+async def tasks_to_escalate(conn: Conn, *, today: Any, escalate_before: Any, batch: int) -> list[Row]:
+    """Tasks still not done whose due day lies before `escalate_before`, not escalated yet; locked."""
+    return await fetch_all(
+        conn,
+        f"""
+SELECT {TASK_COLUMNS} FROM {_TASK_FROM}
+ WHERE t.done_at IS NULL AND t.escalated_at IS NULL AND t.due_on < %(before)s
+ ORDER BY t.due_on, t.id LIMIT %(batch)s
+   FOR UPDATE OF t SKIP LOCKED
+""",
+        {"today": today, "before": escalate_before, "batch": batch},
+    )
+
+
+async def set_task_reminded(conn: Conn, *, task_ids: Sequence[int], at: Any) -> None:
+    if task_ids:
+        await execute(conn, "UPDATE meeting_task SET reminded_at = %(at)s WHERE id = ANY(%(ids)s)",
+                      {"ids": list(task_ids), "at": at})  # fmt: skip
+
+
+async def set_task_escalated(conn: Conn, *, task_id: int, to: int, at: Any) -> None:
+    await execute(conn, "UPDATE meeting_task SET escalated_at = %(at)s, escalated_to = %(to)s WHERE id = %(id)s",
+                  {"id": task_id, "to": to, "at": at})  # fmt: skip
+
+
+async def granted_person(conn: Conn, *, role: str, node_id: int) -> int | None:
+    """The first enabled account's person with a live `role` grant on the node (the demo's recorders)."""
+    found = await fetch_one(
+        conn,
+        """
+SELECT u.person_id FROM user_account u JOIN "grant" g ON g.user_id = u.id AND g.revoked_at IS NULL
+ WHERE u.disabled_at IS NULL AND g.role = %(role)s AND g.node_id = %(n)s ORDER BY u.id LIMIT 1
+""",
+        {"role": role, "n": node_id},
+    )
+    return None if found is None else int(found["person_id"])
+
+
+async def county_has_meetings(conn: Conn, *, county_code: str) -> bool:
+    return (
+        await fetch_one(conn, "SELECT 1 FROM meeting WHERE county_code = %(c)s LIMIT 1", {"c": county_code}) is not None
+    )
+
+
+async def townships(conn: Conn, *, county_code: str) -> list[Row]:
+    return await fetch_all(
+        conn,
+        "SELECT id, code, name, path::text AS path FROM node"
+        " WHERE county_code = %(c)s AND level = 'township' AND retired_at IS NULL ORDER BY code",
+        {"c": county_code},
+    )
+
+
+async def chief_inside(conn: Conn, *, path: str) -> int | None:
+    """A current village chief inside the subtree (the demo's sub-task owner)."""
+    found = await fetch_one(
+        conn,
+        """
+SELECT po.person_id FROM post po JOIN node n ON n.id = po.node_id
+ WHERE n.path <@ %(p)s::ltree AND n.level = 'village' AND po.role = 'chief' AND po.ended_at IS NULL
+ ORDER BY n.code LIMIT 1
+""",
+        {"p": path},
+    )
+    return None if found is None else int(found["person_id"])

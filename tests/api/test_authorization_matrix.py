@@ -298,6 +298,75 @@ CASES: dict[str, Case] = {
        for view in ("summary", "tiers", "monthly", "townships", "categories", "nodes")},
 }  # fmt: skip
 
+# --- 联席会议 and 督办 (app/routers/meetings.py) ----------------------------------------
+
+
+async def township_task(ctx: Ctx) -> tuple[int, int]:
+    """A township meeting of the village's township (in scope) or another's (out), recorded
+    by that township's dispatcher, with one task owned by the township: (meeting, task)."""
+    from datetime import UTC, date, datetime
+
+    from grid.leadership import meetings
+
+    code = ctx.nodes.township if ctx.in_scope else ctx.nodes.other_township
+    node = await fetch_one(ctx.db, "SELECT id, path::text AS path FROM node WHERE code = %(c)s", {"c": code})
+    assert node is not None
+    pid = await holder_person_id(ctx.db, ctx.village)
+    member = meetings.Member(person_id=pid, county_code="610827", grants=(("dispatcher", None, node["id"]),),
+                             read_paths=(node["path"],))  # fmt: skip
+    task = meetings.TaskIn(title="排查", owner=meetings.Owner(township_code=code), due_on=date(2099, 1, 1))
+    view = await meetings.record_meeting(conn=ctx.db, member=member, now=datetime.now(UTC), meeting=meetings.MeetingIn(
+        level="township", node_code=code, held_on=date(2026, 12, 1), title="乡镇联席会议", tasks=(task,)))  # fmt: skip
+    return view.meeting["id"], view.tasks[0]["id"]
+
+
+# Who records a township meeting, and works on the township's tasks: its dispatchers and hall mediators.
+TOWNSHIP_RECORDERS = {"dispatcher", "mediator_township_hall"}
+# Who reads every meeting (scope covers the county, or discipline inspection).
+MEETING_READERS = COUNTY_READERS | {"supervisor"}
+
+
+def township_record(role: str, in_scope: bool, ok: int) -> int:
+    """Recording on a township meeting: its recorders; readers who are not: 403; the rest: 404."""
+    if role in TOWNSHIP_RECORDERS and in_scope:
+        return ok
+    return 403 if role in MEETING_READERS else 404
+
+
+def task_read(role: str, in_scope: bool) -> int:
+    return 200 if role in MEETING_READERS or (role in TOWNSHIP_RECORDERS and in_scope) else 404
+
+
+def _meeting_body(c: Ctx) -> dict[str, Any]:
+    return {"json": {"level": "township", "node": c.nodes.township if c.in_scope else c.nodes.other_township,
+                     "held_on": "2026-12-01", "title": "乡镇联席会议"}}  # fmt: skip
+
+
+async def _on_township_task(c: Ctx, build: Callable[[int, int], Request]) -> Request:
+    return build(*(await township_task(c)))
+
+
+CASES |= {
+    "POST /api/v1/meetings": Case("meetings", lambda c: ("/api/v1/meetings", _meeting_body(c)), ok=201,
+                                  expect=lambda role, in_scope: 201 if role in TOWNSHIP_RECORDERS and in_scope else 403),
+    "GET /api/v1/meetings": Case("meetings", lambda c: ("/api/v1/meetings", {})),
+    "GET /api/v1/meetings/{meeting_id}": Case("meetings", lambda c: _on_township_task(
+        c, lambda mid, _: (f"/api/v1/meetings/{mid}", {})), expect=task_read),
+    "POST /api/v1/meetings/{meeting_id}/tasks": Case("meetings", lambda c: _on_township_task(c, lambda mid, _: (
+        f"/api/v1/meetings/{mid}/tasks", {"json": {"tasks": [{"title": "再排查", "due_on": "2099-01-01",
+            "owner": {"township_code": c.nodes.township if c.in_scope else c.nodes.other_township}}]}})),
+        ok=201, expect=lambda role, in_scope: township_record(role, in_scope, 201)),
+    "GET /api/v1/tasks": Case("logged_in", lambda c: ("/api/v1/tasks", {})),
+    "GET /api/v1/tasks/{task_id}": Case("logged_in", lambda c: _on_township_task(
+        c, lambda _, tid: (f"/api/v1/tasks/{tid}", {})), expect=task_read),
+    "POST /api/v1/tasks/{task_id}/progress": Case("logged_in", lambda c: _on_township_task(
+        c, lambda _, tid: (f"/api/v1/tasks/{tid}/progress", {"json": {"note": "进展"}})), ok=201,
+        expect=lambda role, in_scope: township_record(role, in_scope, 201)),
+    "POST /api/v1/tasks/{task_id}/done": Case("logged_in", lambda c: _on_township_task(
+        c, lambda _, tid: (f"/api/v1/tasks/{tid}/done", {"json": {}})),
+        expect=lambda role, in_scope: township_record(role, in_scope, 200)),
+}  # fmt: skip
+
 # Who may act on a case in their area: its holders, dispatchers and mediators; a leader reads only.
 ACTORS = WITH_DATA_SCOPE - {"leader"}
 

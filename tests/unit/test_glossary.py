@@ -56,6 +56,8 @@ LEADERSHIP_LISTS = (
     glossary.REFERRAL_OUTCOME_NAMES,
     glossary.CLOSURE_CHANNEL_NAMES,
     glossary.TEAM_MEMBER_KIND_NAMES,
+    glossary.TASK_OWNER_KIND_NAMES,
+    glossary.TASK_TIMELINESS_NAMES,
 )
 
 
