@@ -54,6 +54,8 @@ from grid.exceptions import (
     PersonNotFound,
     PostConflict,
 )
+from grid.leadership.backlog import BatchNotFound
+from grid.leadership.duty import NoDutyLeader
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,8 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     MissingCRS: 422,
     BadBoundaryFile: 422,
     PostConflict: 409,
+    NoDutyLeader: 409,  # 坐班接访: fill the roster first
+    BatchNotFound: 404,
     GridError: 400,
     GeoError: 400,
     NotAuthenticated: 401,

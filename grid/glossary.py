@@ -67,6 +67,12 @@ ACTION_NAMES: Mapping[str, str] = {
     "deadline_warning": "临期提醒",
     "push_unreachable": "提醒未送达",
     "take_ownership": "包案",
+    # 坐班接访 and 零倒流 (grid/leadership/visits.py, backlog.py)
+    "register_visit": "来访登记",
+    "settle": "当场化解",
+    "route_to_tier": "交办网格",
+    "assign_unit": "交办部门",
+    "reflow": "倒流",
 }
 SECTION_ACTION_PREFIX = "file_"
 
@@ -81,6 +87,7 @@ ROLE_NAMES: Mapping[str, str] = {
     "department_staff": "部门工作人员",
     "reception": "接访人员",
     "supervisor": "纪检监督员",
+    "staff": "部门承办人",  # a department's staff holding a case (坐班接访: 交办部门)
 }
 
 # Why push could not ring a person (app/push.py), for the ledger's note.
@@ -204,6 +211,19 @@ TEAM_MEMBER_KIND_NAMES: Mapping[str, str] = {
     "legal_adviser": "法律顾问",
     "social_worker": "社会工作者",
     "deputy": "两代表一委员",
+}
+
+# 坐班接访: what the duty leader decided for a walk-in visit (case_visit.decision).
+VISIT_DECISION_NAMES: Mapping[str, str] = {
+    "settle": "当场化解",
+    "route": "交办网格",
+    "unit": "交办部门",
+    "own": "领导包案",
+}
+# 零倒流: how a resolved backlog case came back (case_reflow.kind).
+REFLOW_KIND_NAMES: Mapping[str, str] = {
+    "reopen": "重新办理",
+    "linked": "关联新案",
 }
 
 
