@@ -126,10 +126,7 @@ async def visit_figures(
 ) -> schemas.VisitFigures:
     """Visits received per duty leader on days from `from` to `to` (default: the last 30
     days to today), and what became of them."""
-    now = _now()
-    last = last or duty.today(now)
-    first = first or date.fromordinal(last.toordinal() - 30)
-    first, last = duty.span(first, last, now)
+    first, last = duty.span(first, last, _now(), back=True)
     rows = await leadership_sql.visit_figures(conn, county_code=caller.county_code, first=first, last=last)
     return schemas.VisitFigures(first=first, last=last, decision_names=dict(VISIT_DECISION_NAMES),
                                 leaders=[schemas.VisitFigure(**r) for r in rows])  # fmt: skip

@@ -40,7 +40,7 @@ from grid.leadership.sheets import SheetRow, read_xlsx, text
 
 COLUMNS = ("description", "category", "place", "leader_phone", "unit")
 HEADERS_ZH = {"description": "事项", "category": "类别", "severity": "严重程度", "place": "所在网格编码",
-              "leader_phone": "包案领导手机号", "unit": "责任单位", "party_name": "当事人", "party_phone": "当事人手机号"}  # fmt: skip
+              "leader_phone": "包案领导手机号", "unit": word(UNIT_PART_NAMES, "owner"), "party_name": "当事人", "party_phone": "当事人手机号"}  # fmt: skip
 HEADER_ALIASES = {
     **{v: k for k, v in HEADERS_ZH.items()}, **{k: k for k in HEADERS_ZH},
     "问题描述": "description", "诉求": "description", "网格编码": "place", "node_code": "place",

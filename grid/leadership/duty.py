@@ -64,10 +64,18 @@ def _body_choices() -> str:
     return "、".join(f"{name}（{code}）" for code, name in LEADER_BODY_NAMES.items())
 
 
-def span(first: date | None, last: date | None, now: datetime) -> tuple[date, date]:
-    """[first, last] with defaults (today, and 30 days on); InvalidInput if reversed or too long."""
-    first = first or today(now)
-    last = last or first + timedelta(days=30)
+def span(first: date | None, last: date | None, now: datetime, *, back: bool = False) -> tuple[date, date]:
+    """[first, last] with defaults (today, and 30 days on; `back`: the 30 days up to today);
+    InvalidInput if reversed, too long, or off the calendar."""
+    try:
+        if back:
+            last = last or today(now)
+            first = first or last - timedelta(days=30)
+        else:
+            first = first or today(now)
+            last = last or first + timedelta(days=30)
+    except OverflowError:
+        raise InvalidInput("日期超出了日历范围", first=str(first), last=str(last)) from None
     if last < first or last - first > MAX_SPAN:
         raise InvalidInput(f"日期范围应从 from 到 to（不早于 from），最长 {MAX_SPAN.days} 天",
                            first=first.isoformat(), last=last.isoformat())  # fmt: skip

@@ -243,3 +243,12 @@ async def test_a_visit_needs_a_place_in_the_county(client, db, make_account, dem
     r = await register(client, reception, demo_nodes, **place)
     assert r.status_code == 422, r.text
     assert await fetch_value(db, "SELECT count(*) FROM case_visit") == 0
+
+
+@pytest.mark.parametrize("params", [{"from": "9999-12-31"}, {"to": "0001-01-02"}, {"from": "2026-01-02", "to": "2026-01-01"},
+                                    {"from": "2020-01-01", "to": "2026-01-01"}])  # fmt: skip
+async def test_a_span_off_the_calendar_or_too_long_is_a_422(client, make_account, params):
+    leader = await make_account("leader")
+    for path in ("/api/v1/duty", "/api/v1/duty/visits"):
+        r = await client.get(path, headers=leader.headers, params=params)
+        assert r.status_code == 422, (path, params, r.text)
