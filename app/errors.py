@@ -54,6 +54,8 @@ from grid.exceptions import (
     PersonNotFound,
     PostConflict,
 )
+from grid.leadership.backlog import BatchNotFound
+from grid.leadership.duty import NoDutyLeader
 from grid.leadership.meetings import MeetingNotFound, TaskDone, TaskNotFound
 from grid.stats.exceptions import NoDataScope
 
@@ -90,6 +92,8 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     MissingCRS: 422,
     BadBoundaryFile: 422,
     PostConflict: 409,
+    NoDutyLeader: 409,  # 坐班接访: fill the roster first
+    BatchNotFound: 404,
     GridError: 400,
     GeoError: 400,
     NotAuthenticated: 401,

@@ -18,7 +18,22 @@ from app.db import Database
 from app.headers import SecurityHeaders
 from app.limits import RequestGuard
 from app.listen import InboxBell, Listener
-from app.routers import admin, auth, cases, grid, health, imports, meetings, publishing, push, stats, tiles, web
+from app.routers import (
+    admin,
+    auth,
+    backlog,
+    cases,
+    duty,
+    grid,
+    health,
+    imports,
+    meetings,
+    publishing,
+    push,
+    stats,
+    tiles,
+    web,
+)
 from app.settings import PROJECT_ROOT, Settings, get_settings, libpq_url
 from app.tile_cache import TileCache, TileVersions
 from grid import people_time
@@ -76,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Busiest first: a request is matched against the routers in this order, route by route.
     for router in (grid.router, tiles.router, cases.router, push.router, auth.router, health.router, admin.router,
                    imports.router, imports.roster_router, metrics.router, web.router, publishing.router,
-                   publishing.public, stats.router, meetings.router):  # fmt: skip
+                   publishing.public, stats.router, meetings.router, duty.router, backlog.router):  # fmt: skip
         app.include_router(router)
     web.mount_static(app)
     policy.check_routes(app)

@@ -113,6 +113,14 @@ def roles(name: str, *allowed: str) -> Callable[..., Any]:
 reception = roles("reception", "reception")
 # 联席会议: those who hold joint meetings, and discipline inspection, which reads them.
 meetings = roles("meetings", "leader", "mediator", "dispatcher", "supervisor")
+# 坐班接访 and 积案 (app/routers/duty.py, backlog.py): the petition office keeps the roster and
+# imports batches (grid.leadership.duty.require_petition_office says which department); the
+# duty leader decides on a visit; leaders, departments and supervisors read the figures;
+# dispatchers and mediators link a reflow (倒流).
+petition_office = roles("petition_office", "department_staff", "admin")
+duty_leader = roles("duty_leader", "leader")
+leadership_figures = roles("leadership_figures", "leader", "department_staff", "supervisor", "admin")
+reflow = roles("reflow", "dispatcher", "mediator")
 
 PUBLIC = [Depends(public)]
 

@@ -728,3 +728,139 @@ class MeetingDetail(MeetingOut):
 
 class MeetingList(BaseModel):
     items: list[MeetingOut]
+
+
+# --- 坐班接访: the duty roster and walk-in visits (app/routers/duty.py) --------------------
+
+
+class DutyDayIn(BaseModel):
+    leader_person_id: Id = Field(description="the person id of a county leader (an account with the leader role)")
+    body: str = Field(min_length=1, max_length=24, description="party_committee, peoples_congress, government or "
+                      "cppcc (or its Chinese name: 县委, 县人大, 县政府, 县政协)")  # fmt: skip
+    note: str | None = Field(default=None, max_length=500)
+
+
+class DutyDayOut(BaseModel):
+    day: date
+    leader_person_id: int
+    leader_name: str
+    body: str
+    body_name: str = Field(description="the body's Chinese name, e.g. 县委")
+    note: str | None
+    updated_at: datetime
+
+
+class DutyTodayOut(BaseModel):
+    day: date = Field(description="today in the county's time zone")
+    on_duty: DutyDayOut | None = Field(description="null when nobody is on duty today: fill the roster")
+
+
+class DutyList(BaseModel):
+    first: date
+    last: date
+    items: list[DutyDayOut]
+
+
+class VisitIn(BaseModel):
+    visitor_name: str = Field(min_length=1, max_length=50)
+    visitor_phone: str | None = Field(default=None, pattern=r"^1[3-9]\d{9}$", description="mainland mobile")
+    category: str = Field(min_length=1, max_length=32)
+    severity: int = Field(default=2, ge=1, le=4)
+    description: str = Field(min_length=1, max_length=4000, description="the matter the visitor raises")
+    lon: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
+    lat: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
+    crs: CRS = CRS.wgs84
+    node_code: str | None = Field(default=None, max_length=64, description="the place as a node, instead of a point")
+
+
+class VisitDecisionIn(BaseModel):
+    action: str = Field(max_length=32, description="settle, route_to_tier, assign_unit or take_ownership")
+    note: str | None = Field(default=None, max_length=4000)
+    agreement_text: str | None = Field(default=None, max_length=20000, description="settle: the result agreed")
+    tier: str | None = Field(default=None, max_length=32, description="route_to_tier: chief, village_house, "
+                             "township_hall or county_center")  # fmt: skip
+    department_code: str | None = Field(default=None, max_length=32, description="assign_unit, take_ownership")
+    township_code: str | None = Field(default=None, max_length=64, description="take_ownership: a township as unit")
+
+
+class VisitFigure(BaseModel):
+    leader_person_id: int
+    leader_name: str
+    visits: int
+    settle: int = Field(description="settled on the spot")
+    route: int = Field(description="routed into the grid's tiers")
+    unit: int = Field(description="given to a department")
+    own: int = Field(description="taken as 包案 by the duty leader")
+    undecided: int = Field(description="still waiting for the duty leader")
+    resolved_later: int = Field(description="not settled on the spot, resolved since")
+
+
+class VisitFigures(BaseModel):
+    first: date
+    last: date
+    decision_names: dict[str, str]
+    leaders: list[VisitFigure]
+
+
+class SheetImportOut(BaseModel):
+    source: str
+    dry_run: bool
+    rows: int
+    imported: int
+    ok: bool
+    error_count: int
+    errors: list[dict[str, Any]]
+
+
+# --- 积案、双清零、零倒流 (app/routers/backlog.py) ------------------------------------------
+
+
+class BatchImportOut(BaseModel):
+    label: str
+    source: str
+    dry_run: bool
+    rows: int
+    imported: int
+    batch_id: int | None
+    case_ids: list[int]
+    ok: bool
+    error_count: int
+    errors: list[dict[str, Any]]
+
+
+class BatchOut(BaseModel):
+    id: int
+    label: str
+    handed_down_on: date | None
+    created_at: datetime
+    total: int
+    resolved: int = Field(description="resolved, in return visit, closed or ended lawfully (依法终结)")
+    open: int
+    owned: int = Field(description="cases with an owning leader (包案)")
+    cleared: bool = Field(description="清零: the batch has cases and every one is resolved")
+    reflows: int = Field(description="倒流: times a resolved case of the batch came back")
+
+
+class BatchCase(BaseModel):
+    id: int
+    state: State
+    state_name: str
+    hard_outcome: str | None
+    owner_leader_person_id: int | None
+    owner_leader_name: str | None
+    reflows: int
+
+
+class BatchDetail(BatchOut):
+    cases: list[BatchCase]
+
+
+class ReflowIn(BaseModel):
+    earlier_case_id: Id = Field(description="the resolved backlog case this one repeats")
+    note: str = Field(min_length=1, max_length=4000, description="why it is the same party and matter")
+
+
+class ReflowOut(BaseModel):
+    case_id: int = Field(description="the earlier (backlog) case, now flagged as a reflow")
+    new_case_id: int
+    reflows: int = Field(description="how often the earlier case has come back")

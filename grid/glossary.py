@@ -68,6 +68,12 @@ ACTION_NAMES: Mapping[str, str] = {
     "deadline_missed": "已超期",
     "push_unreachable": "提醒未送达",
     "take_ownership": "包案",
+    # 坐班接访 and 零倒流 (grid/leadership/visits.py, backlog.py)
+    "register_visit": "来访登记",
+    "settle": "当场化解",
+    "route_to_tier": "交办网格",
+    "assign_unit": "交办部门",
+    "reflow": "倒流",
 }
 SECTION_ACTION_PREFIX = "file_"
 
@@ -82,6 +88,7 @@ ROLE_NAMES: Mapping[str, str] = {
     "department_staff": "部门工作人员",
     "reception": "接访人员",
     "supervisor": "纪检监督员",
+    "staff": "部门承办人",  # a department's staff holding a case (坐班接访: 交办部门)
 }
 
 # Why push could not ring a person (app/push.py), for the ledger's note.
@@ -292,6 +299,18 @@ TASK_OWNER_KIND_NAMES: Mapping[str, str] = {
 TASK_TIMELINESS_NAMES: Mapping[str, str] = {
     "on_time": "按期办结",
     "late": "逾期办结",
+}
+# 坐班接访: what the duty leader decided for a walk-in visit (case_visit.decision).
+VISIT_DECISION_NAMES: Mapping[str, str] = {
+    "settle": "当场化解",
+    "route": "交办网格",
+    "unit": "交办部门",
+    "own": "领导包案",
+}
+# 零倒流: how a resolved backlog case came back (case_reflow.kind).
+REFLOW_KIND_NAMES: Mapping[str, str] = {
+    "reopen": "重新办理",
+    "linked": "关联新案",
 }
 
 

@@ -27,7 +27,8 @@ CASE_COLUMNS = """c.id, c.county_code, c.reporter_person_id, c.idempotency_key, 
   hn.path::text AS handling_path, ln.code AS located_node_code, ln.path::text AS located_path,
   c.source, c.batch_id, c.hard, c.owner_leader_person_id, c.hard_outcome,
   (SELECT u.department_id FROM case_unit u WHERE u.case_id = c.id AND u.part = 'owner') AS owner_department_id,
-  (SELECT u.node_id FROM case_unit u WHERE u.case_id = c.id AND u.part = 'owner') AS owner_node_id"""
+  (SELECT u.node_id FROM case_unit u WHERE u.case_id = c.id AND u.part = 'owner') AS owner_node_id,
+  (SELECT v.leader_person_id FROM case_visit v WHERE v.case_id = c.id AND v.decision IS NULL) AS visit_waits_for"""
 
 CASE_FROM = """case_file c JOIN node hn ON hn.id = c.handling_node_id LEFT JOIN node ln ON ln.id = c.located_node_id"""
 

@@ -61,6 +61,8 @@ from grid.cases.workflow import (
 from grid.db import Conn, ReadAudit, Row, fetch_read
 from grid.exceptions import InvalidInput, NodeNotFound, OutsideJurisdiction
 from grid.glossary import action_name, notice_title, progress_done, section_name, tier_name, unreachable_reason
+from grid.leadership import repository as leadership_sql
+from grid.leadership.models import VISIT_ACTIONS
 from grid.locate import Link, build_location, group_rows
 from grid.repository import nodes as node_sql
 
@@ -594,7 +596,11 @@ def is_overdue(case: Mapping[str, Any], now: datetime) -> bool:
 def allowed_for(actor: Actor, case: Mapping[str, Any]) -> list[str]:
     """The actions `actor` may take on `case` now: the state's actions if the same rule
     that guards an action (`can_act`) lets them act on it, none otherwise. `case` needs
-    `handling_path` and `is_recipient` (the case file's and the list's rows have them)."""
+    `handling_path` and `is_recipient` (the case file's and the list's rows have them).
+    A walk-in visit waiting for its duty leader offers them the leader's decisions instead
+    (grid.leadership.visits)."""
+    if case.get("visit_waits_for") == actor.person_id and case["state"] == State.assigned:
+        return list(VISIT_ACTIONS)
     return list(allowed_actions(case["state"])) if can_act(actor, case) else []
 
 
@@ -668,6 +674,8 @@ async def act_once(
             extra |= {k: v for k, v in w.values.items() if k in ("accept_by", "resolve_by")}
         seq = w.event(actor=actor.person_id, action=action, from_state=case["state"], to_state=to_state, at=now,
                       note=note, attachment_hashes=fields.get("attachment_hashes") or (), extra=extra)  # fmt: skip
+        if step.action is Action.reopen and case["batch_id"] is not None:  # 零倒流: a backlog case came back
+            await _reflow_reopened(conn, w, actor=actor.person_id, at=now, note=note)
         rules, tier = _case_rules(case), Tier(case["tier"])
         reporter = {case["reporter_person_id"]: REPORTER}
         if step.then is Then.escalate:
@@ -690,6 +698,14 @@ async def act_once(
         shown = len(updated["parties"]) if updated["readable"] else 0
         await _keep(conn, actor=actor, once=once, answer=answer, parties_shown=shown)
     return answer
+
+
+async def _reflow_reopened(conn: Conn, w: _Writes, *, actor: int, at: datetime, note: str | None) -> None:
+    """A resolved backlog case reopened is a reflow (倒流): signed, and counted (grid.leadership.backlog)."""
+    w.event(actor=actor, action="reflow", from_state=State.reopened.value, to_state=State.reopened.value, at=at,
+            note=note, extra={"kind": "reopen"})  # fmt: skip
+    await leadership_sql.insert_reflow(conn, case_id=w.case_id, kind="reopen", new_case_id=None, person_id=actor,
+                                       note=note, at=at)  # fmt: skip
 
 
 def _check_sections(

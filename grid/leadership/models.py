@@ -161,3 +161,75 @@ class MeetingTaskNote(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
     note: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- 坐班接访 and 零倒流 (migration 0119) ------------------------------------------------
+
+# The county bodies a duty leader comes from; names in grid/glossary.py LEADER_BODY_NAMES.
+LEADER_BODIES = ("party_committee", "peoples_congress", "government", "cppcc")
+# What the duty leader decided for a walk-in visit; names in VISIT_DECISION_NAMES.
+VISIT_DECISIONS = ("settle", "route", "unit", "own")
+# How a resolved backlog case came back (倒流); names in REFLOW_KIND_NAMES.
+REFLOW_KINDS = ("reopen", "linked")
+# The duty leader's actions on a visit waiting for them (grid.leadership.visits; offered by
+# grid.cases.service.allowed_for): settle it, route it into the tiers, give it to a unit, own it.
+VISIT_ACTIONS = ("settle", "route_to_tier", "assign_unit", "take_ownership")
+
+
+class DutyDay(Base):
+    """坐班接访: the county leader on reception duty on one of the county's calendar days."""
+
+    __tablename__ = "duty_day"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    day: Mapped[date] = mapped_column(Date)
+    leader_person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    body: Mapped[str] = mapped_column(String(24))
+    note: Mapped[str | None] = mapped_column(Text)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(f"body IN {LEADER_BODIES!r}", name="body_known"),
+        UniqueConstraint("county_code", "day", name="uq_duty_day_county_code_day"),
+    )
+
+
+class CaseVisit(Base):
+    """A case that began as a walk-in visit, its duty leader, and what they decided."""
+
+    __tablename__ = "case_visit"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    visited_on: Mapped[date] = mapped_column(Date)
+    leader_person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    decision: Mapped[str | None] = mapped_column(String(16))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(f"decision IS NULL OR decision IN {VISIT_DECISIONS!r}", name="decision_known"),
+        CheckConstraint("(decision IS NULL) = (decided_at IS NULL)", name="decided_together"),
+        Index("ix_case_visit_county_code_visited_on", "county_code", "visited_on"),
+    )
+
+
+class CaseReflow(Base):
+    """零倒流: a resolved backlog case that came back (reopened, or linked to a new case). Append-only."""
+
+    __tablename__ = "case_reflow"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    new_case_id: Mapped[int | None] = mapped_column(ForeignKey("case_file.id"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(f"kind IN {REFLOW_KINDS!r}", name="kind_known"),
+        CheckConstraint("(kind = 'linked') = (new_case_id IS NOT NULL)", name="linked_has_case"),
+        UniqueConstraint("case_id", "new_case_id", name="uq_case_reflow_case_id_new_case_id"),
+    )

@@ -367,6 +367,131 @@ CASES |= {
         expect=lambda role, in_scope: township_record(role, in_scope, 200)),
 }  # fmt: skip
 
+# --- 坐班接访 and 积案 (app/routers/duty.py, backlog.py) --------------------------------------
+
+
+async def _person(ctx: Ctx, account: Any) -> int:
+    return int((await fetch_one(ctx.db, "SELECT person_id FROM user_account WHERE id = %(u)s",
+                                {"u": account.user_id}))["person_id"])  # type: ignore[index]  # fmt: skip
+
+
+async def _on_duty(ctx: Ctx, day: Any = None) -> Any:
+    """A leader on duty on `day` (default today): the caller if they are a leader; (account, person id)."""
+    from datetime import UTC, datetime
+
+    from grid.leadership import duty
+
+    leader = (
+        ctx.account if ctx.account is not None and ctx.account.role == "leader" else await ctx.make_account("leader")
+    )
+    pid = await _person(ctx, leader)
+    await duty.set_day(conn=ctx.db, county_code="610827", on=day or duty.today(datetime.now(UTC)), leader_person_id=pid,
+                       body="government", note=None, by_person_id=pid, now=datetime.now(UTC))  # fmt: skip
+    return leader, pid
+
+
+async def _duty_sheet(ctx: Ctx) -> Request:
+    import io
+
+    from openpyxl import Workbook
+
+    leader = await ctx.make_account("leader")
+    book = Workbook()
+    book.active.append(["日期", "领导手机号", "所属班子"])
+    book.active.append(["2031-01-02", leader.phone, "县委"])
+    out = io.BytesIO()
+    book.save(out)
+    return "/api/v1/duty/imports", {"files": {"file": ("d.xlsx", out.getvalue(), "application/octet-stream")},
+                                    "data": {"dry_run": "true"}}  # fmt: skip
+
+
+async def _backlog_sheet(ctx: Ctx) -> Request:
+    import io
+
+    from openpyxl import Workbook
+
+    leader = await ctx.make_account("leader")
+    book = Workbook()
+    book.active.append(["事项", "类别", "所在网格编码", "包案领导手机号", "责任单位"])
+    book.active.append(["矩阵积案", "neighbours", ctx.village, leader.phone, "housing"])
+    out = io.BytesIO()
+    book.save(out)
+    return "/api/v1/backlog/imports", {"files": {"file": ("b.xlsx", out.getvalue(), "application/octet-stream")},
+                                       "data": {"dry_run": "true", "label": "矩阵批"}}  # fmt: skip
+
+
+async def _visit(ctx: Ctx) -> Request:
+    await _on_duty(ctx)
+    return "/api/v1/visits", {"json": {"visitor_name": "矩阵", "category": "neighbours", "description": "矩阵",
+                                       "node_code": ctx.village},
+                              "headers": {"Idempotency-Key": str(__import__("uuid").uuid4())}}  # fmt: skip
+
+
+async def _decision(ctx: Ctx) -> Request:
+    """A visit waiting for the duty leader (the caller, if a leader), settled on the spot."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from app.settings import get_settings
+    from grid.cases import service as cases
+    from grid.leadership import visits
+
+    await _on_duty(ctx)
+    desk = cases.Actor(await holder_person_id(ctx.db, ctx.village))
+    out = await visits.register_visit(
+        conn=ctx.db, actor=desk, key=uuid.uuid4(), now=datetime.now(UTC), signer=get_settings().ledger_signer(),
+        county_code="610827", visit=visits.Visit(visitor_name="矩阵", visitor_phone=None, category="neighbours",
+                                                 severity=2, description="矩阵", node_code=ctx.village),
+    )  # fmt: skip
+    return f"/api/v1/visits/{out.case['id']}/decision", {"json": {"action": "settle", "agreement_text": "当场说清"}}
+
+
+async def _cleared_day(ctx: Ctx) -> Request:
+    from datetime import date
+
+    await _on_duty(ctx, date(2031, 3, 4))
+    return "/api/v1/duty/2031-03-04", {}
+
+
+async def _batch(ctx: Ctx) -> Request:
+    from datetime import UTC, datetime
+
+    from grid.leadership import repository as leadership_sql
+
+    batch_id = await leadership_sql.insert_batch(ctx.db, county_code="610827", label="矩阵批", handed_down_on=None,
+                                                 person_id=None, at=datetime.now(UTC))  # fmt: skip
+    return f"/api/v1/backlog/batches/{batch_id}", {}
+
+
+async def _reflow(ctx: Ctx) -> Request:
+    """Two fresh cases in the caller's area; the earlier is no resolved backlog case, so one
+    who may act on the new case and read both meets the state rule: 409."""
+    earlier, new = await ctx.case_id(), await ctx.case_id()
+    return f"/api/v1/cases/{new}/reflow", {"json": {"earlier_case_id": earlier, "note": "矩阵"}}
+
+
+async def _leader_body(ctx: Ctx) -> Request:
+    return "/api/v1/duty/2031-01-01", {"json": {"leader_person_id": await _person(ctx, await ctx.make_account("leader")),
+                                                "body": "cppcc"}}  # fmt: skip
+
+
+CASES.update({
+    "GET /api/v1/duty": Case("logged_in", lambda c: ("/api/v1/duty", {})),
+    "GET /api/v1/duty/today": Case("logged_in", lambda c: ("/api/v1/duty/today", {})),
+    "PUT /api/v1/duty/{day}": Case("petition_office", _leader_body),
+    "DELETE /api/v1/duty/{day}": Case("petition_office", _cleared_day, ok=204),
+    "POST /api/v1/duty/imports": Case("petition_office", _duty_sheet),
+    "GET /api/v1/duty/visits": Case("leadership_figures", lambda c: ("/api/v1/duty/visits", {}),
+                                    expect=lambda role, in_scope: 200),
+    "POST /api/v1/visits": Case("reception", _visit, ok=201, expect=lambda role, in_scope: 201),
+    "POST /api/v1/visits/{case_id}/decision": Case("duty_leader", _decision, expect=lambda role, in_scope: 200),
+    "POST /api/v1/backlog/imports": Case("petition_office", _backlog_sheet),
+    "GET /api/v1/backlog/batches": Case("leadership_figures", lambda c: ("/api/v1/backlog/batches", {}),
+                                        expect=lambda role, in_scope: 200),
+    "GET /api/v1/backlog/batches/{batch_id}": Case("leadership_figures", _batch, expect=lambda role, in_scope: 200),
+    "POST /api/v1/cases/{case_id}/reflow": Case("reflow", _reflow, ok=409, scoped="write"),
+})  # fmt: skip
+
 # Who may act on a case in their area: its holders, dispatchers and mediators; a leader reads only.
 ACTORS = WITH_DATA_SCOPE - {"leader"}
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(
 
 APPEND_ONLY = {"case_event": "case_event_append_only", "audit_log": "audit_log_append_only"}
 # Append-only for the app by its rights alone (no trigger): published notices and agreements (0114).
-INSERT_ONLY = {"case_publication", "case_lateness", "meeting_task_note"}  # missed deadlines (0117), task notes (0121)
+INSERT_ONLY = {"case_publication", "case_lateness", "meeting_task_note", "case_reflow"}  # 0117, 0121, 0119
 
 
 async def _refused(url: str, sql: str) -> psycopg.Error:
