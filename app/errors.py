@@ -54,6 +54,7 @@ from grid.exceptions import (
     PersonNotFound,
     PostConflict,
 )
+from grid.leadership.departments import DepartmentExists, DepartmentNotFound
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     WeakPassword: 422,
     TooManyAttempts: 429,
     AccountsError: 400,
+    DepartmentNotFound: 404,
+    DepartmentExists: 409,
 }
 
 HTTP_CODES = {

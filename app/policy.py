@@ -111,6 +111,9 @@ def roles(name: str, *allowed: str) -> Callable[..., Any]:
 
 # The leadership mechanisms' doors (grid/leadership).
 reception = roles("reception", "reception")
+# 包案: the county centre's mediators and the petition office mark a case hard (the tier and
+# the department are the domain's to check: grid.leadership.ownership.take_on).
+case_ownership = roles("case_ownership", "mediator", "department_staff")
 
 PUBLIC = [Depends(public)]
 

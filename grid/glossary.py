@@ -67,6 +67,13 @@ ACTION_NAMES: Mapping[str, str] = {
     "deadline_warning": "临期提醒",
     "push_unreachable": "提醒未送达",
     "take_ownership": "包案",
+    # 包案 (grid.leadership.ownership): the server lists a case that reached the county
+    # centre as hard; its owners tick the five duties, hand it on, note progress, conclude it.
+    "mark_hard": "列为疑难案件",
+    "five_duty": "落实五包",
+    "direct": "交办",
+    "note": "记录进展",
+    "conclude": "包案办结",
 }
 SECTION_ACTION_PREFIX = "file_"
 
