@@ -132,8 +132,9 @@ async def on_photo(ctx: Ctx, build: Callable[[int, int], Request]) -> Request:
 
 async def _leader_person(ctx: Ctx) -> int:
     leader = await ctx.make_account("leader")
-    return int(await fetch_one(ctx.db, "SELECT person_id FROM user_account WHERE id = %(u)s",
-                               {"u": leader.user_id}))["person_id"]  # type: ignore[index]  # fmt: skip
+    row = await fetch_one(ctx.db, "SELECT person_id FROM user_account WHERE id = %(u)s", {"u": leader.user_id})
+    assert row is not None
+    return int(row["person_id"])
 
 
 async def on_owned_case(ctx: Ctx, build: Callable[[int], Request]) -> Request:
