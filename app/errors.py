@@ -55,6 +55,7 @@ from grid.exceptions import (
     PostConflict,
 )
 from grid.leadership.backlog import BatchNotFound
+from grid.leadership.departments import DepartmentExists, DepartmentNotFound
 from grid.leadership.duty import NoDutyLeader
 from grid.leadership.meetings import MeetingNotFound, TaskDone, TaskNotFound
 from grid.stats.exceptions import NoDataScope
@@ -106,6 +107,8 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     WeakPassword: 422,
     TooManyAttempts: 429,
     AccountsError: 400,
+    DepartmentNotFound: 404,
+    DepartmentExists: 409,
 }
 
 HTTP_CODES = {

@@ -27,6 +27,7 @@ from app.routers import (
     grid,
     health,
     imports,
+    leadership,
     meetings,
     publishing,
     push,
@@ -91,7 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Busiest first: a request is matched against the routers in this order, route by route.
     for router in (grid.router, tiles.router, cases.router, push.router, auth.router, health.router, admin.router,
                    imports.router, imports.roster_router, metrics.router, web.router, publishing.router,
-                   publishing.public, stats.router, meetings.router, duty.router, backlog.router):  # fmt: skip
+                   publishing.public, stats.router, meetings.router, duty.router, backlog.router,
+                   leadership.router):  # fmt: skip
         app.include_router(router)
     web.mount_static(app)
     policy.check_routes(app)

@@ -121,6 +121,9 @@ petition_office = roles("petition_office", "department_staff", "admin")
 duty_leader = roles("duty_leader", "leader")
 leadership_figures = roles("leadership_figures", "leader", "department_staff", "supervisor", "admin")
 reflow = roles("reflow", "dispatcher", "mediator")
+# 包案: the county centre's mediators and the petition office mark a case hard (the tier and
+# the department are the domain's to check: grid.leadership.ownership.take_on).
+case_ownership = roles("case_ownership", "mediator", "department_staff")
 
 PUBLIC = [Depends(public)]
 

@@ -238,6 +238,10 @@ class ActionIn(BaseModel):
     hours: float | None = Field(default=None, gt=0, le=720, allow_inf_nan=False)
     agreement_text: str | None = Field(default=None, max_length=20000)
     satisfaction: int | None = Field(default=None, ge=1, le=5)
+    tier: Tier | None = Field(default=None, description="for direct (交办, 包案 owners): the tier to hand it to")
+    hard_outcome: Literal["case_closed", "complaint_withdrawn", "heart_settled"] | None = Field(
+        default=None, description="for conclude (包案 owners): 案结事了, 息诉罢访 or 事心双结"
+    )
 
 
 class SectionIn(BaseModel):
@@ -309,6 +313,30 @@ class AttachmentInfo(BaseModel):
     thumbnail_url: str = Field(description="a JPEG at most 320 px on its long side (GET, audited)")
 
 
+class PersonRef(BaseModel):
+    person_id: int
+    name: str
+
+
+class UnitRef(BaseModel):
+    kind: Literal["department", "township"]
+    code: str
+    name: str
+
+
+class DutyOut(BaseModel):
+    """One of the five duties (五包) of a hard case."""
+
+    duty: str
+    name: str = Field(description="e.g. 包掌握情况")
+    done: bool
+    note: str | None = None
+    person_id: int | None = Field(default=None, description="who ticked it")
+    by: str | None = Field(default=None, description="their name")
+    at: datetime | None = None
+    at_text: str | None = Field(default=None, description="when, as the county reads it (its time zone)")
+
+
 class CaseDetail(CaseOut):
     parties: list[PartyOut] = Field(description="personal data: shown to readers in scope, every read audited")
     recipients: list[RecipientOut]
@@ -322,6 +350,13 @@ class CaseDetail(CaseOut):
         default=[], description="the same nodes as return_choices, in the same order, with their names"
     )
     attachments: list[AttachmentInfo] = Field(default=[], description="the case's photos, oldest first")
+    # 包案 (docs/leadership.md): a hard case's owners, its five duties and how it ended.
+    hard: bool = Field(default=False, description="a hard case (包案)")
+    owner_leader: PersonRef | None = Field(default=None, description="its owning county leader (包案领导)")
+    owner_unit: UnitRef | None = Field(default=None, description="its owning unit (责任单位)")
+    five_duties: list[DutyOut] = Field(default=[], description="五包, in their order; empty unless hard")
+    hard_outcome: str | None = None
+    hard_outcome_name: str | None = Field(default=None, description="案结事了, 息诉罢访 or 事心双结")
 
 
 class CasePage(BaseModel):
@@ -864,3 +899,84 @@ class ReflowOut(BaseModel):
     case_id: int = Field(description="the earlier (backlog) case, now flagged as a reflow")
     new_case_id: int
     reflows: int = Field(description="how often the earlier case has come back")
+
+
+# --- 包案 and the county's departments (app/routers/leadership.py) ----------------------
+
+
+class DepartmentOut(BaseModel):
+    code: str
+    name: str
+    active: bool
+
+
+class DepartmentIn(BaseModel):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,31}$", examples=["veterans"], description="lower-case letters, "
+                      "digits and _; stays as it is")  # fmt: skip
+    name: str = Field(min_length=1, max_length=50, examples=["退役军人事务局"])
+
+
+class DepartmentChangeIn(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=50)
+    active: bool | None = None
+
+
+class UnitIn(BaseModel):
+    department_code: str | None = Field(default=None, max_length=32)
+    township_code: str | None = Field(default=None, max_length=64)
+
+
+class OwnershipIn(BaseModel):
+    leader_person_id: int = Field(ge=1, le=2**63 - 1, description="the owning county leader's person id")
+    unit: UnitIn
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class OwnershipOut(BaseModel):
+    case_id: int
+    hard: bool
+    owner_leader: PersonRef
+    owner_unit: UnitRef
+
+
+class DutyIn(BaseModel):
+    note: str = Field(min_length=1, max_length=4000, description="what was done for this duty")
+
+
+class DutyTicked(BaseModel):
+    case_id: int
+    duty: str
+    name: str
+    done: int = Field(description="how many of the five are ticked now")
+    total: int = 5
+
+
+class OwnedCase(BaseModel):
+    """One hard case the caller owns, for the leader's page."""
+
+    id: int
+    state: State
+    state_name: str
+    tier: Tier
+    tier_name: str
+    category: str
+    severity: int
+    source: str
+    source_name: str
+    handling_node: str
+    handling_node_name: str
+    reported_at: datetime
+    overdue: bool
+    as_leader: bool = Field(description="true: the caller is its 包案领导; false: staff of its 责任单位")
+    owner_leader: PersonRef | None
+    owner_unit: UnitRef | None
+    duties_done: int = Field(description="of the five duties (五包)")
+    duties_total: int = 5
+    hard_outcome: str | None
+    hard_outcome_name: str | None
+    closed_at: datetime | None
+
+
+class OwnedPage(BaseModel):
+    items: list[OwnedCase]
+    next_cursor: int | None = Field(description="pass as ?cursor= for older cases; null on the last page")

@@ -74,6 +74,13 @@ ACTION_NAMES: Mapping[str, str] = {
     "route_to_tier": "交办网格",
     "assign_unit": "交办部门",
     "reflow": "倒流",
+    # 包案 (grid.leadership.ownership): the server lists a case that reached the county
+    # centre as hard; its owners tick the five duties, hand it on, note progress, conclude it.
+    "mark_hard": "列为疑难案件",
+    "five_duty": "落实五包",
+    "direct": "交办",
+    "note": "记录进展",
+    "conclude": "包案办结",
 }
 SECTION_ACTION_PREFIX = "file_"
 

@@ -18,7 +18,7 @@ from app.accounts.scope import Principal
 from app.deps import CallerDep, SessionDep, SettingsDep
 from app.inputs import Id
 from app.routers.grid import parse_bbox
-from grid import glossary
+from grid import glossary, people_time
 from grid.cases import service as cases
 from grid.cases.catalogue import SEVERITIES
 from grid.cases.enums import Section
@@ -82,8 +82,31 @@ def case_detail(row: Mapping[str, Any], now: datetime, actor: cases.Actor) -> sc
         **_case_fields(row, now, actor), parties=row["parties"], recipients=recipients, sections=row["sections"],
         agreement_text=row["agreement_text"], failure_reason=row["failure_reason"],
         return_choices=row["return_choices"], return_choice_nodes=row["return_choice_nodes"],
-        attachments=_attachments(row["id"], row.get("attachments") or []),
+        attachments=_attachments(row["id"], row.get("attachments") or []), **hard_case_fields(row),
     )  # fmt: skip
+
+
+def hard_case_fields(row: Any) -> dict[str, Any]:
+    """The case file's 包案 fields (schemas.CaseDetail): owners, the five duties, the outcome."""
+    ticked = {d["duty"]: d for d in row.get("duties") or []}
+    duties = []
+    if row.get("hard"):
+        for code, name in glossary.FIVE_DUTY_NAMES.items():
+            d = ticked.get(code)
+            at = datetime.fromisoformat(d["at"]) if d else None
+            duties.append(schemas.DutyOut(duty=code, name=name, done=d is not None, note=d and d["note"],
+                                          person_id=d and d["person_id"], by=d and d["name"], at=at,
+                                          at_text=people_time.for_person(at) if at else None))  # fmt: skip
+    leader = row.get("owner_leader_person_id")
+    unit = row.get("owner_unit")
+    outcome = row.get("hard_outcome")
+    return {
+        "hard": bool(row.get("hard")), "five_duties": duties, "hard_outcome": outcome,
+        "hard_outcome_name": glossary.word(glossary.HARD_OUTCOME_NAMES, outcome) if outcome else None,
+        "owner_leader": schemas.PersonRef(person_id=leader, name=row.get("owner_leader_name") or "") if leader
+        else None,
+        "owner_unit": schemas.UnitRef(**unit) if unit else None,
+    }  # fmt: skip
 
 
 def _attachments(case_id: int, rows: list[dict[str, Any]]) -> list[schemas.AttachmentInfo]:

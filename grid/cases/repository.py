@@ -294,6 +294,18 @@ _ATTACHMENTS = """COALESCE((
   ), '[]')"""
 
 
+# 包案: a hard case's owning leader, its owning unit (a department or a township) and the
+# five duties ticked so far (case_duty), for the case file.
+_OWNERSHIP = """(SELECT pe.name FROM person pe WHERE pe.id = c.owner_leader_person_id) AS owner_leader_name,
+  (SELECT json_build_object('kind', CASE WHEN u.department_id IS NULL THEN 'township' ELSE 'department' END,
+                            'code', COALESCE(d.code, un.code), 'name', COALESCE(d.name, un.name))
+     FROM case_unit u LEFT JOIN department d ON d.id = u.department_id LEFT JOIN node un ON un.id = u.node_id
+    WHERE u.case_id = c.id AND u.part = 'owner') AS owner_unit,
+  COALESCE((SELECT json_agg(json_build_object('duty', k.duty, 'note', k.note, 'person_id', k.person_id,
+                                              'name', pe.name, 'at', k.at) ORDER BY k.id)
+              FROM case_duty k JOIN person pe ON pe.id = k.person_id WHERE k.case_id = c.id), '[]') AS duties"""
+
+
 # The case file as its readers see it, in one statement: the case, its parties, who
 # holds it (and whether the reader does: what they may do depends on it), its sections. The parties are personal data: shown only to a reader in
 # scope (`readable`), and each read of them is an audit item.
@@ -313,6 +325,7 @@ SELECT {CASE_COLUMNS}, x.readable, {_IS_RECIPIENT} AS is_recipient,
   ARRAY(SELECT e.n->>'code' FROM json_array_elements(rc.nodes) WITH ORDINALITY e(n, i) ORDER BY e.i)
     AS return_choices,
   CASE WHEN x.readable THEN {_ATTACHMENTS} ELSE '[]' END AS attachments,
+  {_OWNERSHIP},
   'case:' || c.id AS audit_target,
   CASE WHEN x.readable THEN
     (SELECT jsonb_build_object('case', c.id, 'parties', count(*)) FROM case_party p WHERE p.case_id = c.id

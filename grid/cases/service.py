@@ -49,6 +49,8 @@ from grid.cases.ledger import (
 from grid.cases.routing import BODY_LEVELS, Route, RuleSet, decide, next_tier, route_to_tier
 from grid.cases.sections import REQUIRED, Requirements
 from grid.cases.workflow import (
+    OWNER_ACTIONS,
+    OWNERS_ONLY,
     WAITING_FOR_ACCEPT,
     WAITING_FOR_RESOLVE,
     Action,
@@ -71,7 +73,13 @@ CLOCK_TOLERANCE = timedelta(minutes=5)
 # Why a run of push failures ends, as the ledger's note says it (Writes.end_run).
 RUN_ENDS = {"case_step": "案件有了新进展", "window": "统计时段已满", "delivered": "之后推送已送达"}
 # The fields an action may need (grid.cases.workflow.Step.needs), as a message names them.
-FIELD_NAMES = {"note": "说明", "next_recipient": "接手的网格节点", "approver": "批准人"}
+FIELD_NAMES = {
+    "note": "说明",
+    "next_recipient": "接手的网格节点",
+    "approver": "批准人",
+    "tier": "交办的层级",
+    "hard_outcome": "办结结果",
+}
 SYSTEM = None  # actor_person_id of steps the server takes by itself (routing, deadlines)
 
 
@@ -144,6 +152,30 @@ def _under(path: str | None, roots: Sequence[str]) -> bool:
 def can_act(actor: Actor, case: Mapping[str, Any]) -> bool:
     """The responsible post holders, or a dispatcher or mediator in scope, may act."""
     return _under(case["handling_path"], actor.act_paths) or bool(case["is_recipient"])
+
+
+def unit_node_ids(actor: Actor) -> tuple[int, ...]:
+    """The nodes the actor works at as dispatcher or mediator (the last id of each act path):
+    a township among them makes the actor staff of that township as a case's owning unit."""
+    return tuple(int(p.rsplit(".", 1)[-1]) for p in actor.act_paths if p)
+
+
+def owns(actor: Actor, case: Mapping[str, Any]) -> bool:
+    """包案: the hard case's owning leader, or staff of its owning unit (the department's
+    staff; for a township, its dispatchers and its hall's mediators). `case` needs the
+    ownership columns of grid.cases.repository.CASE_COLUMNS."""
+    if not case.get("hard"):
+        return False
+    if case["owner_leader_person_id"] == actor.person_id:
+        return True
+    if case["owner_department_id"] is not None and case["owner_department_id"] in actor.department_ids:
+        return True
+    return case["owner_node_id"] is not None and case["owner_node_id"] in unit_node_ids(actor)
+
+
+def can_act_or_owns(actor: Actor, case: Mapping[str, Any]) -> bool:
+    """Whoever may take some step on the case: a handler (`can_act`) or an owner (`owns`)."""
+    return can_act(actor, case) or owns(actor, case)
 
 
 def can_attach(actor: Actor, case: Mapping[str, Any]) -> bool:
@@ -396,9 +428,10 @@ async def _holders(conn: Conn, route: Route, rooms: Rooms) -> list[tuple[int, st
 
 def _record_assignment(
     w: _Writes, *, route: Route, people: list[tuple[int, str]], deadlines: dict[str, Any], at: datetime,
-    from_state: str, reason: str,
+    from_state: str, reason: str, marks_hard: bool = True,
 ) -> None:  # fmt: skip
-    """The holders, the signed `assign` step, and the holders' notice."""
+    """The holders, the signed `assign` step, and the holders' notice. A case that reaches the
+    county centre is marked hard (`marks_hard`; a walk-in visit is not: its duty leader decides)."""
     w.recipients = people
     seq = w.event(
         actor=SYSTEM, action="assign", from_state=from_state, to_state=State.assigned.value, at=at, note=reason,
@@ -408,6 +441,11 @@ def _record_assignment(
     w.notify(person_ids=[pid for pid, _ in people], kind="assigned", seq=seq, at=at,
              title=f"新的矛盾纠纷待处理（{tier_name(route.tier)}）",
              body=f"案件 {w.case_id}：{route.node.name}，请在 {people_time.for_person(deadlines['accept_by'])} 前受理")  # fmt: skip
+    if marks_hard and route.tier is Tier.county_center and not (w.case.get("hard") or w.values.get("hard")):
+        # A case that reaches the county centre is hard (包案) from then on; its owners are named later.
+        w.values["hard"] = True
+        w.event(actor=SYSTEM, action="mark_hard", from_state=State.assigned.value, to_state=State.assigned.value,
+                at=at, note=f"已到{tier_name(route.tier)}，{action_name('mark_hard')}，待确定包案领导和责任单位")  # fmt: skip
 
 
 async def _assign(
@@ -594,14 +632,40 @@ def is_overdue(case: Mapping[str, Any], now: datetime) -> bool:
 
 
 def allowed_for(actor: Actor, case: Mapping[str, Any]) -> list[str]:
-    """The actions `actor` may take on `case` now: the state's actions if the same rule
-    that guards an action (`can_act`) lets them act on it, none otherwise. `case` needs
-    `handling_path` and `is_recipient` (the case file's and the list's rows have them).
-    A walk-in visit waiting for its duty leader offers them the leader's decisions instead
-    (grid.leadership.visits)."""
+    """The actions `actor` may take on `case` now, by the same rules that guard an action:
+    a handler's (`can_act`) and a hard case's owner's (`owns`) actions in its state, none
+    for anyone else. `case` needs `handling_path`, `is_recipient` and the ownership
+    columns (the case file's and the list's rows have them). A walk-in visit waiting for
+    its duty leader offers them the leader's decisions instead (grid.leadership.visits)."""
     if case.get("visit_waits_for") == actor.person_id and case["state"] == State.assigned:
         return list(VISIT_ACTIONS)
-    return list(allowed_actions(case["state"])) if can_act(actor, case) else []
+    handles, owner = can_act(actor, case), owns(actor, case)
+    return list(allowed_actions(case["state"], handles=handles, owns=owner)) if handles or owner else []
+
+
+def _check_may_take(actor: Actor, case: Mapping[str, Any], action: str) -> tuple[bool, bool]:
+    """(handles, owns) of the actor; NotResponsible if this action is not theirs to take."""
+    handles, owner = can_act(actor, case), owns(actor, case)
+    try:
+        which = Action(action)
+    except ValueError:
+        return handles, owner  # an unknown action: the workflow names what is possible
+    if which in OWNERS_ONLY and not owner:
+        raise NotResponsible(
+            f"{action_name(action)}（{action}）只能由包案案件的包案领导或责任单位办理；案件 {case['id']} "
+            + ("的包案领导和责任单位不包括你" if case.get("hard") else "还不是包案案件"),
+            case_id=case["id"], action=action,
+        )  # fmt: skip
+    if which not in OWNER_ACTIONS and not handles:
+        allowed = "、".join(
+            f"{action_name(a)}（{a}）" for a in allowed_actions(case["state"], handles=False, owns=True)
+        )
+        raise NotResponsible(
+            f"案件 {case['id']} 由 {case['handling_node_name']} 承办，{action_name(action)}须由承办人办理；"
+            f"包案领导和责任单位现在可以：{allowed or '无'}",
+            case_id=case["id"], action=action,
+        )  # fmt: skip
+    return handles, owner
 
 
 # --- acting ---------------------------------------------------------------------------
@@ -647,9 +711,10 @@ async def act_once(
         kept = await _claim(conn, actor=actor, case_id=case_id, once=once, at=now, audit=audit)
         if kept is not None:
             return kept
-        case = await _locked_for_actor(conn, actor=actor, case_id=case_id)
+        case = await _locked_for_actor(conn, actor=actor, case_id=case_id, may=can_act_or_owns)
+        handles, owner = _check_may_take(actor, case, action)
         try:
-            step = step_for(case["state"], action)
+            step = step_for(case["state"], action, handles=handles, owns=owner)
         except IllegalTransition as exc:
             raise IllegalAction(str(exc), state=str(exc.state), allowed=list(exc.allowed)) from None
         missing = missing_fields(step, fields)
@@ -663,7 +728,9 @@ async def act_once(
         w = _Writes.for_case(case, signer)
         _note_lateness(w, now=now)  # a deadline passed before the worker saw it: on record first
         w.values.update(step.changes(case, fields, now))
-        _check_sections(case, action=action, required=required, outcome=w.values.get("outcome", case["outcome"]),
+        # A hard case concluded is closed: the file's rules for closing apply (docs/leadership.md).
+        checked_as = Action.close.value if step.action is Action.conclude else action
+        _check_sections(case, action=checked_as, required=required, outcome=w.values.get("outcome", case["outcome"]),
                         writes=step.section.value if step.section is not None and note else None)  # fmt: skip
         to_state = (step.to or State(case["state"])).value
         w.values["state"] = to_state
@@ -689,6 +756,15 @@ async def act_once(
             route = await _route_at(conn, w.case, tier=tier, rules=rules)
             await _assign(conn, w, route=route, rules=rules, at=now, from_state=State.reopened.value, rooms=rooms,
                           reason="重新办理：群众反映纠纷未解决")  # fmt: skip
+        elif step.then is Then.direct:
+            target = _tier_field(fields["tier"])
+            route = await _route_at(conn, w.case, tier=target, rules=rules)
+            await _assign(conn, w, route=route, rules=rules, at=now, from_state=to_state, rooms=rooms,
+                          reason=f"{action_name('direct')}{tier_name(target)}：{note}" if note else
+                          f"{action_name('direct')}{tier_name(target)}")  # fmt: skip
+            w.tell(action=action, seq=seq, people=reporter, actor=actor.person_id)
+        elif step.then is Then.record:
+            pass  # a progress note: the signed step is all
         else:
             w.tell(action=action, seq=seq, people=reporter, actor=actor.person_id)
         await w.send(conn, at=now)
@@ -706,6 +782,15 @@ async def _reflow_reopened(conn: Conn, w: _Writes, *, actor: int, at: datetime, 
             note=note, extra={"kind": "reopen"})  # fmt: skip
     await leadership_sql.insert_reflow(conn, case_id=w.case_id, kind="reopen", new_case_id=None, person_id=actor,
                                        note=note, at=at)  # fmt: skip
+
+
+def _tier_field(given: Any) -> Tier:
+    """The tier an owner hands the case to (`tier`); InvalidInput naming the choices."""
+    try:
+        return Tier(str(given))
+    except ValueError:
+        names = "、".join(f"{tier_name(t)}（{t.value}）" for t in Tier)
+        raise InvalidInput(f"交办的层级（tier）应为：{names}", tier=given) from None
 
 
 def _check_sections(
@@ -739,6 +824,10 @@ async def _check_approver(conn: Conn, case: Mapping[str, Any], *, actor: Actor, 
         route = await _route_at(conn, case, tier=up, rules=rules)
         people = [pid for pid, _ in await _holders(conn, route, rooms)]
     allowed = [pid for pid in people if pid != actor.person_id]
+    # 包案: the hard case's owning leader approves too; their own extension is their approval.
+    leader = case["owner_leader_person_id"] if case.get("hard") else None
+    if leader is not None and leader not in allowed:
+        allowed.insert(0, leader)
     text = str(given).strip()
     if text.isascii() and text.isdigit() and int(text) in allowed:  # int("²") would raise
         return int(text)
@@ -746,7 +835,8 @@ async def _check_approver(conn: Conn, case: Mapping[str, Any], *, actor: Actor, 
     listed = "、".join(f"{pid}（{names.get(pid, '')}）" for pid in allowed) or "无（请改为上报）"
     raise ApproverNotAllowed(
         f"延期须由上一级批准：approver 填批准人的人员编号（person_id），须是 {tier_name(up or tier)} "
-        f"{route.node.name}（{route.node.code}）的负责人或调解员，且不是你本人。可选：{listed}",
+        f"{route.node.name}（{route.node.code}）的负责人或调解员，且不是你本人"
+        f"{'（包案案件也可由包案领导批准）' if leader is not None else ''}。可选：{listed}",
         approver=given, allowed=allowed, tier=(up or tier).value, node=route.node.code,
     )  # fmt: skip
 
@@ -822,7 +912,7 @@ async def write_section(
         kept = await _claim(conn, actor=actor, case_id=case_id, once=once, at=now, audit=None)
         if kept is not None:
             return kept
-        case = await _locked_for_actor(conn, actor=actor, case_id=case_id)
+        case = await _locked_for_actor(conn, actor=actor, case_id=case_id, may=can_act_or_owns)
         if case["state"] == State.closed:
             raise CaseClosed(
                 f"案件 {case_id} 已结案，六公开内容已冻结，不能再修改{which.name_zh}。如确需修改，请先重新开启案件"

@@ -12,6 +12,10 @@ what follows. Pure: the API and the worker ask it; grid.cases.service applies it
                handling node is what is offered (grid.cases.service._return_to)
     reopened: the resident says it is not settled; assigned again
     extend: a later deadline, approved one tier up (grid.cases.service._check_approver)
+    包案 (a hard case's owners: its leader and its unit's staff, grid.cases.service.owns):
+        direct (交办) to a tier along the case's own chain, assigned there at once;
+        note, a signed progress note; extend, as above, the owning leader approving;
+        conclude with a hard outcome (案结事了, 息诉罢访, 事心双结): closed
 
 `reported`, `escalated`, `returned` and `reopened` are passing states: the same
 transaction assigns the case, so a case only ever rests in the others.
@@ -27,7 +31,7 @@ from typing import Any
 
 from grid.cases.enums import Outcome, Section, State
 from grid.exceptions import InvalidInput
-from grid.glossary import action_name, state_name
+from grid.glossary import HARD_OUTCOME_NAMES, action_name, state_name
 
 
 class Action(StrEnum):
@@ -41,6 +45,10 @@ class Action(StrEnum):
     close = "close"
     reopen = "reopen"
     extend = "extend"  # a deadline extension, approved one tier up; the state does not change
+    # 包案: only a hard case's owners (grid.cases.service.owns) take these.
+    direct = "direct"  # 交办: to a tier along the case's own chain (`tier`), assigned there at once
+    note = "note"  # a signed progress note; nothing else changes
+    conclude = "conclude"  # ended with a hard outcome (`hard_outcome`): closed
 
 
 class Then(StrEnum):
@@ -50,6 +58,8 @@ class Then(StrEnum):
     escalate = "escalate"  # routed to the next tier up and assigned there
     return_to = "return_to"  # assigned to the node named in `next_recipient`
     reassign = "reassign"  # assigned again at the same tier
+    direct = "direct"  # assigned at the tier named in `tier` (an owner's 交办)
+    record = "record"  # nothing: the ledger step is all
 
 
 # Where a case waits for whom, and what it is late for.
@@ -59,6 +69,9 @@ WAITING_FOR_RESOLVE = frozenset({State.accepted, State.mediating, State.failed})
 WARNED = frozenset({State.assigned, State.accepted, State.mediating})
 # Not yet settled: someone must still act. A resolved case awaits only its return visit.
 OPEN = frozenset(State) - {State.resolved, State.return_visit, State.closed}
+# Where a case rests and has not ended: an owner may note progress on it or conclude it.
+RESTING = frozenset(State) - {State.reported, State.escalated, State.returned, State.reopened, State.closed,
+                              State.terminated}  # fmt: skip
 
 Changes = Callable[[Mapping[str, Any], Mapping[str, Any], datetime], dict[str, Any]]
 
@@ -95,6 +108,14 @@ def _extension(case: Mapping[str, Any], fields: Mapping[str, Any], now: datetime
     return {target: case[target] + timedelta(hours=hours), "deadline_no": case["deadline_no"] + 1}
 
 
+def _concluded(case: Mapping[str, Any], fields: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    outcome = fields.get("hard_outcome")
+    if outcome not in HARD_OUTCOME_NAMES:
+        names = "、".join(f"{name}（{code}）" for code, name in HARD_OUTCOME_NAMES.items())
+        raise InvalidInput(f"包案办结须写明结果（hard_outcome）：{names}", hard_outcome=outcome)
+    return {"hard_outcome": outcome, "closed_at": now}
+
+
 @dataclass(frozen=True)
 class Step:
     action: Action
@@ -128,8 +149,17 @@ STEPS: dict[Action, Step] = {
              needs=("note",), then=Then.reassign),
         Step(Action.extend, frozenset({State.assigned, State.accepted, State.mediating}), None,
              needs=("note", "approver"), changes=_extension),
+        # 包案: the owners' own steps (OWNERS_ONLY).
+        Step(Action.direct, frozenset({State.assigned, State.accepted, State.mediating, State.failed}),
+             State.assigned, needs=("tier",), then=Then.direct),
+        Step(Action.note, RESTING, None, needs=("note",), then=Then.record),
+        Step(Action.conclude, RESTING, State.closed, needs=("note", "hard_outcome"), changes=_concluded),
     )
 }  # fmt: skip
+# What a hard case's owners may take (its leader and its unit's staff), and which of those
+# only they may take; a handler takes the rest.
+OWNER_ACTIONS = frozenset({Action.extend, Action.direct, Action.note, Action.conclude})
+OWNERS_ONLY = frozenset({Action.direct, Action.note, Action.conclude})
 
 
 @dataclass(frozen=True)
@@ -144,19 +174,23 @@ class IllegalTransition(Exception):
         return f"案件处于“{state_name(self.state)}”状态，不能{action_name(self.action)}（{self.action}）；{now}"
 
 
-def allowed_actions(state: State | str) -> tuple[str, ...]:
-    """The actions a person may take in `state`, in the table's order."""
-    return tuple(a.value for a, step in STEPS.items() if state in step.sources)
+def allowed_actions(state: State | str, *, handles: bool = True, owns: bool = False) -> tuple[str, ...]:
+    """The actions a person may take in `state`, in the table's order: a handler's
+    (`handles`), a hard case's owner's (`owns`), or both."""
+    return tuple(
+        a.value for a, step in STEPS.items()
+        if state in step.sources and ((handles and a not in OWNERS_ONLY) or (owns and a in OWNER_ACTIONS))
+    )  # fmt: skip
 
 
-def step_for(state: State | str, action: str) -> Step:
+def step_for(state: State | str, action: str, *, handles: bool = True, owns: bool = False) -> Step:
     """The step `action` takes from `state`; IllegalTransition names what is possible instead."""
     try:
         step = STEPS[Action(action)]
     except ValueError:
         step = None
     if step is None or state not in step.sources:
-        raise IllegalTransition(State(state), action, allowed_actions(state))
+        raise IllegalTransition(State(state), action, allowed_actions(state, handles=handles, owns=owns))
     return step
 
 

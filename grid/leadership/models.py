@@ -233,3 +233,26 @@ class CaseReflow(Base):
         CheckConstraint("(kind = 'linked') = (new_case_id IS NOT NULL)", name="linked_has_case"),
         UniqueConstraint("case_id", "new_case_id", name="uq_case_reflow_case_id_new_case_id"),
     )
+
+
+# 五包: the five duties of a hard case's owners, in their order (names: grid/glossary.py FIVE_DUTY_NAMES).
+FIVE_DUTIES = ("know", "educate", "solve", "stabilise", "by_law")
+
+
+class CaseDuty(Base):
+    """One of the five duties (五包) ticked on a hard case, with its note; ticking again
+    replaces it. Every tick is also a signed ledger step (`five_duty`)."""
+
+    __tablename__ = "case_duty"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"))
+    duty: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(f"duty IN {FIVE_DUTIES!r}", name="duty_known"),
+        UniqueConstraint("case_id", "duty", name="uq_case_duty_case_id_duty"),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from grid.cases.repository import CASE_FROM
 from grid.db import Conn, Row, execute, execute_many, fetch_all, fetch_one, fetch_value
 
 # --- departments ----------------------------------------------------------------------
@@ -63,7 +64,8 @@ SELECT pe.id, pe.name FROM person pe
 async def township_by_code(conn: Conn, *, code: str) -> Row | None:
     return await fetch_one(
         conn,
-        "SELECT id, code, name FROM node WHERE code = %(code)s AND level = 'township' AND retired_at IS NULL",
+        "SELECT id, code, name, path::text AS path FROM node"
+        " WHERE code = %(code)s AND level = 'township' AND retired_at IS NULL",
         {"code": code},
     )
 
@@ -607,3 +609,103 @@ async def reflow_linked(conn: Conn, *, case_id: int, new_case_id: int) -> bool:
 
 async def reflow_count(conn: Conn, *, case_id: int) -> int:
     return int(await fetch_value(conn, "SELECT count(*) FROM case_reflow WHERE case_id = %(c)s", {"c": case_id}))
+
+
+# --- 包案 (the owners' work): departments edited, leaders listed, the five duties, my hard cases ---
+
+
+async def insert_department(conn: Conn, *, county_code: str, code: str, name: str) -> Row | None:
+    """The new department, or None if the county has one with this code already."""
+    return await fetch_one(
+        conn,
+        """
+INSERT INTO department (county_code, code, name, sort)
+VALUES (%(county_code)s::varchar, %(code)s, %(name)s,
+        (SELECT COALESCE(max(sort) + 1, 0) FROM department WHERE county_code = %(county_code)s::varchar))
+ON CONFLICT (county_code, code) DO NOTHING
+RETURNING code, name, active
+""",
+        {"county_code": county_code, "code": code, "name": name},
+    )
+
+
+async def update_department(
+    conn: Conn, *, county_code: str, code: str, name: str | None, active: bool | None
+) -> Row | None:
+    """The department after the change (a None leaves that column as it is); None if unknown."""
+    return await fetch_one(
+        conn,
+        """
+UPDATE department SET name = COALESCE(%(name)s, name), active = COALESCE(%(active)s, active)
+ WHERE county_code = %(county_code)s AND code = %(code)s
+RETURNING code, name, active
+""",
+        {"county_code": county_code, "code": code, "name": name, "active": active},
+    )
+
+
+async def live_leaders(conn: Conn) -> list[Row]:
+    """Everyone who may own a hard case (a live county-leader grant on an enabled account)."""
+    return await fetch_all(
+        conn,
+        """
+SELECT DISTINCT pe.id, pe.name FROM person pe
+  JOIN user_account u ON u.person_id = pe.id AND u.disabled_at IS NULL
+  JOIN "grant" g ON g.user_id = u.id AND g.role = 'leader' AND g.revoked_at IS NULL
+ ORDER BY pe.id
+""",
+    )
+
+
+async def tick_duty(conn: Conn, *, case_id: int, duty: str, note: str, person_id: int, at: Any) -> None:
+    """One of the five duties ticked (again: its note, who and when replaced)."""
+    await execute(
+        conn,
+        """
+INSERT INTO case_duty (case_id, duty, note, person_id, at) VALUES (%(c)s, %(d)s, %(n)s, %(p)s, %(at)s)
+ON CONFLICT (case_id, duty) DO UPDATE SET note = EXCLUDED.note, person_id = EXCLUDED.person_id, at = EXCLUDED.at
+""",
+        {"c": case_id, "d": duty, "n": note, "p": person_id, "at": at},
+    )
+
+
+async def duty_count(conn: Conn, *, case_id: int) -> int:
+    return int(await fetch_value(conn, "SELECT count(*) FROM case_duty WHERE case_id = %(c)s", {"c": case_id}))
+
+
+# The hard cases a person owns: as their leader, or as staff of their owning unit (a
+# department, or a township where they are dispatcher or hall mediator).
+_OWNED_SQL = f"""
+SELECT c.id, c.state, c.tier, c.category, c.severity, c.reported_at, c.accept_by, c.resolve_by, c.hard_outcome,
+       c.source, c.closed_at, hn.code AS handling_node_code, hn.name AS handling_node_name,
+       c.owner_leader_person_id, lp.name AS owner_leader_name,
+       c.owner_leader_person_id = %(pid)s AS as_leader,
+       CASE WHEN u.department_id IS NOT NULL THEN 'department' WHEN u.node_id IS NOT NULL THEN 'township' END
+         AS unit_kind,
+       COALESCE(d.code, un.code) AS unit_code, COALESCE(d.name, un.name) AS unit_name,
+       (SELECT count(*) FROM case_duty k WHERE k.case_id = c.id) AS duties_done
+  FROM {CASE_FROM}
+  LEFT JOIN person lp ON lp.id = c.owner_leader_person_id
+  LEFT JOIN case_unit u ON u.case_id = c.id AND u.part = 'owner'
+  LEFT JOIN department d ON d.id = u.department_id
+  LEFT JOIN node un ON un.id = u.node_id
+ WHERE c.hard
+   AND (c.owner_leader_person_id = %(pid)s OR u.department_id = ANY (%(departments)s::bigint[])
+        OR u.node_id = ANY (%(townships)s::bigint[]))
+   AND (%(open_only)s IS NOT TRUE OR c.state NOT IN ('closed', 'terminated'))
+   AND (%(before_id)s::bigint IS NULL OR c.id < %(before_id)s::bigint)
+ ORDER BY c.id DESC
+ LIMIT %(limit)s
+"""
+
+
+async def owned_cases(
+    conn: Conn, *, person_id: int, department_ids: Sequence[int], township_ids: Sequence[int], open_only: bool,
+    before_id: int | None, limit: int,
+) -> list[Row]:  # fmt: skip
+    return await fetch_all(
+        conn,
+        _OWNED_SQL,
+        {"pid": person_id, "departments": list(department_ids), "townships": list(township_ids),
+         "open_only": open_only, "before_id": before_id, "limit": limit},
+    )  # fmt: skip

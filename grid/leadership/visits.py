@@ -144,7 +144,7 @@ async def register_visit(
                        "located_node_code": chain[0].code, "duty_day": on.isoformat(),
                        "duty_leader_person_id": leader["leader_person_id"]})  # fmt: skip
         cases._record_assignment(w, route=route, people=[(leader["leader_person_id"], "leader")], deadlines=deadlines,
-                                 at=now, from_state=State.reported.value,
+                                 at=now, from_state=State.reported.value, marks_hard=False,
                                  reason=f"坐班接访：由今天的坐班领导 {leader['leader_name']} 接访")  # fmt: skip
         await case_sql.insert_parties(conn, case_id=case_id, parties=[
             {"name": visit.visitor_name, "phone": visit.visitor_phone, "role": VISITOR_ROLE}])  # fmt: skip

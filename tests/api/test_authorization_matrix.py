@@ -134,6 +134,44 @@ async def on_photo(ctx: Ctx, build: Callable[[int, int], Request]) -> Request:
     return build(case_id, photo_id)
 
 
+async def _leader_person(ctx: Ctx) -> int:
+    leader = await ctx.make_account("leader")
+    row = await fetch_one(ctx.db, "SELECT person_id FROM user_account WHERE id = %(u)s", {"u": leader.user_id})
+    assert row is not None
+    return int(row["person_id"])
+
+
+async def on_owned_case(ctx: Ctx, build: Callable[[int], Request]) -> Request:
+    """The request `build` makes for a fresh case owned (包案) by another leader and 信访局
+    (the department of the matrix's department_staff)."""
+    from datetime import UTC, datetime
+
+    from app.settings import get_settings
+    from grid.leadership.ownership import Unit, own_case
+
+    case_id, leader = await ctx.case_id(), await _leader_person(ctx)
+    await own_case(conn=ctx.db, case_id=case_id, by_person_id=leader, leader_person_id=leader,
+                   unit=Unit(department_code="petition"), now=datetime.now(UTC),
+                   signer=get_settings().ledger_signer())  # fmt: skip
+    return build(case_id)
+
+
+def marks_hard(role: str, in_scope: bool) -> int:
+    """包案 is marked by the county centre's mediators (422 here: the leader named is nobody)
+    and the petition office, on cases it reads (not this fresh one: 404); other mediators
+    who read the case get 403, those who do not 404."""
+    if role == "mediator_county_center":
+        return 422
+    return 403 if in_scope and role != "department_staff" else 404
+
+
+def owners_only(role: str, in_scope: bool) -> int:
+    """The five duties: the owning unit's staff (信访局's); readers 403, others 404."""
+    if role == "department_staff":
+        return 200
+    return 403 if role in COUNTY_READERS or (role in WITH_DATA_SCOPE and in_scope) else 404
+
+
 async def on_user(ctx: Ctx, build: Callable[[int], Request]) -> Request:
     """The request `build` makes for a fresh dispatcher's account (see Ctx.target_user)."""
     return build(await ctx.target_user())
@@ -296,6 +334,19 @@ CASES: dict[str, Case] = {
     **{f"GET /api/v1/stats/{view}": Case("logged_in", lambda c, view=view: (f"/api/v1/stats/{view}", {
         "params": {"township": c.township, "from": "2026-01-01", "level": "village"}}), scoped="figures", check=own_figures)
        for view in ("summary", "tiers", "monthly", "townships", "categories", "nodes")},
+    # 包案 and departments (app/routers/leadership.py).
+    "GET /api/v1/departments": Case("logged_in", lambda c: ("/api/v1/departments", {})),
+    "POST /api/v1/admin/departments": Case("admin", lambda c: ("/api/v1/admin/departments", {
+        "json": {"code": f"m{__import__('uuid').uuid4().hex[:12]}", "name": "矩阵局"}}), ok=201),
+    "PATCH /api/v1/admin/departments/{code}": Case(
+        "admin", lambda c: ("/api/v1/admin/departments/health", {"json": {"active": True}})),
+    "POST /api/v1/cases/{case_id}/ownership": Case("case_ownership", lambda c: on_case(c, lambda cid: (
+        f"/api/v1/cases/{cid}/ownership", {"json": {"leader_person_id": 2**40, "unit": {"department_code": "petition"}}})),
+        expect=lambda role, in_scope: marks_hard(role, in_scope)),
+    "POST /api/v1/cases/{case_id}/duties/{duty}": Case("logged_in", lambda c: on_owned_case(c, lambda cid: (
+        f"/api/v1/cases/{cid}/duties/know", {"json": {"note": "已掌握"}})),
+        expect=lambda role, in_scope: owners_only(role, in_scope)),
+    "GET /api/v1/me/owned": Case("logged_in", lambda c: ("/api/v1/me/owned", {})),
 }  # fmt: skip
 
 # --- 联席会议 and 督办 (app/routers/meetings.py) ----------------------------------------

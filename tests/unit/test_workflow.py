@@ -119,7 +119,7 @@ def test_every_action_is_reachable():
     reached, used, todo = {State.assigned}, set(), [State.assigned]
     while todo:
         state = todo.pop()
-        for action in allowed_actions(state):
+        for action in allowed_actions(state, handles=True, owns=True):  # a handler's and a hard case's owner's
             used.add(Action(action))
             after = take(state, action)
             if after not in reached:
@@ -195,8 +195,32 @@ def test_extend_moves_the_deadline_waited_for_and_counts_a_new_one():
 
 
 def test_the_other_steps_change_only_the_state():
-    others = set(Action) - {Action.resolve, Action.fail, Action.visit, Action.close, Action.extend}
+    others = set(Action) - {Action.resolve, Action.fail, Action.visit, Action.close, Action.extend, Action.conclude}
     for action in others:
         step = STEPS[action]
         source = sorted(step.sources)[0]
         assert step.changes(case_in(source), {"note": "x", "next_recipient": "y"}, NOW) == {}, action
+
+
+def test_the_owners_of_a_hard_case_have_their_own_steps():
+    """包案: a handler is never offered the owners' steps; an owner only those (and extend)."""
+    assert allowed_actions(State.assigned) == ("accept", "escalate", "return", "extend")
+    assert allowed_actions(State.assigned, handles=False, owns=True) == ("extend", "direct", "note", "conclude")
+    assert allowed_actions(State.resolved, handles=False, owns=True) == ("note", "conclude")
+    assert allowed_actions(State.closed, handles=False, owns=True) == ()
+    assert allowed_actions(State.assigned, handles=False, owns=False) == ()
+    with pytest.raises(IllegalTransition) as exc:
+        step_for(State.closed, "note", handles=False, owns=True)
+    assert exc.value.allowed == ()
+    # 交办 lands the case assigned (at the tier named); a note changes nothing.
+    assert take(State.mediating, "direct") is State.assigned and STEPS[Action.direct].needs == ("tier",)
+    assert take(State.mediating, "note") is State.mediating
+
+
+def test_conclude_closes_with_a_hard_outcome():
+    step = step_for(State.mediating, "conclude", owns=True)
+    assert step.to is State.closed and set(step.needs) == {"note", "hard_outcome"}
+    fields = {"note": "x", "hard_outcome": "heart_settled"}
+    assert step.changes(case_in(State.mediating), fields, NOW) == {"hard_outcome": "heart_settled", "closed_at": NOW}
+    with pytest.raises(InvalidInput, match="事心双结"):
+        step.changes(case_in(State.mediating), {"hard_outcome": "maybe"}, NOW)
