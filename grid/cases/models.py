@@ -112,6 +112,9 @@ class CaseFile(Base):
     hard: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     owner_leader_person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     hard_outcome: Mapped[str | None] = mapped_column(String(24))
+    # 依法终结 (migration 0120): the legal channel the centre referred the case to, and why.
+    closure_channel: Mapped[str | None] = mapped_column(String(24))
+    closure_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("reporter_person_id", "idempotency_key", name="uq_case_file_idempotency"),
@@ -135,6 +138,10 @@ class CaseFile(Base):
             name="hard_outcome_known",
         ),
         CheckConstraint("owner_leader_person_id IS NULL OR hard", name="owner_only_when_hard"),
+        CheckConstraint(
+            "closure_channel IS NULL OR closure_channel IN ('litigation', 'arbitration', 'administrative_review')",
+            name="closure_channel_known",
+        ),
     )
 
 
