@@ -54,6 +54,7 @@ from grid.exceptions import (
     PersonNotFound,
     PostConflict,
 )
+from grid.leadership.refusals import NotFound as LeadershipNotFound
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     WeakPassword: 422,
     TooManyAttempts: 429,
     AccountsError: 400,
+    LeadershipNotFound: 404,
 }
 
 HTTP_CODES = {

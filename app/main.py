@@ -18,7 +18,7 @@ from app.db import Database
 from app.headers import SecurityHeaders
 from app.limits import RequestGuard
 from app.listen import InboxBell, Listener
-from app.routers import admin, auth, cases, grid, health, imports, publishing, push, tiles, web
+from app.routers import admin, auth, cases, centre, grid, health, imports, publishing, push, tiles, web
 from app.settings import PROJECT_ROOT, Settings, get_settings, libpq_url
 from app.tile_cache import TileCache, TileVersions
 from grid import people_time
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Busiest first: a request is matched against the routers in this order, route by route.
     for router in (grid.router, tiles.router, cases.router, push.router, auth.router, health.router, admin.router,
                    imports.router, imports.roster_router, metrics.router, web.router, publishing.router,
-                   publishing.public):  # fmt: skip
+                   publishing.public, centre.router):  # fmt: skip
         app.include_router(router)
     web.mount_static(app)
     policy.check_routes(app)

@@ -111,6 +111,10 @@ def roles(name: str, *allowed: str) -> Callable[..., Any]:
 
 # The leadership mechanisms' doors (grid/leadership).
 reception = roles("reception", "reception")
+# 纪检监督; a department's own desk (joint parts, 民政局's referrals); assistance counts.
+supervision = roles("supervision", "supervisor")
+department_desk = roles("department_desk", "department_staff")
+assistance_stats = roles("assistance_stats", "leader", "department_staff", "supervisor")
 
 PUBLIC = [Depends(public)]
 

@@ -230,7 +230,7 @@ class ReportIn(BaseModel):
 
 class ActionIn(BaseModel):
     action: str = Field(description="accept, start_mediation, resolve, fail, escalate, return, return_visit, "
-                                    "close, reopen, extend")  # fmt: skip
+                                    "close, reopen, extend, terminate (依法终结, at the county centre)")  # fmt: skip
     note: str | None = Field(default=None, max_length=4000)
     next_recipient: str | None = Field(default=None, max_length=64, description="node code, for return (退回)")
     approver: str | None = Field(default=None, max_length=100, description="for extend: the person_id of who approved "
@@ -238,6 +238,12 @@ class ActionIn(BaseModel):
     hours: float | None = Field(default=None, gt=0, le=720, allow_inf_nan=False)
     agreement_text: str | None = Field(default=None, max_length=20000)
     satisfaction: int | None = Field(default=None, ge=1, le=5)
+    channel: Literal["litigation", "arbitration", "administrative_review"] | None = Field(
+        default=None, description="for terminate (依法终结): the legal channel the parties are referred to"
+    )
+    work_group: list[Id] | None = Field(
+        default=None, max_length=50, description="for start_mediation at a township hall: the ids of the team "
+        "members who mediate (工作组; GET /api/v1/grid/nodes/{township}/team)")  # fmt: skip
 
 
 class SectionIn(BaseModel):
@@ -322,6 +328,11 @@ class CaseDetail(CaseOut):
         default=[], description="the same nodes as return_choices, in the same order, with their names"
     )
     attachments: list[AttachmentInfo] = Field(default=[], description="the case's photos, oldest first")
+    closure_channel: str | None = Field(default=None, description="依法终结: the legal channel the case went to")
+    closure_channel_name: str | None = None
+    closure_reason: str | None = None
+    joint_units: list[JointUnitOut] = Field(default=[], description="the centre's co-handling departments (联合办理)")
+    work_group: list[TeamMemberRef] = Field(default=[], description="the township hall's work group (工作组)")
 
 
 class CasePage(BaseModel):
@@ -475,3 +486,112 @@ class ReadIn(BaseModel):
 
 class MarkedOut(BaseModel):
     marked: int
+
+
+# --- the county centre, the township hall's team, social assistance (grid/leadership) ---
+
+
+class JointUnitOut(BaseModel):
+    department_code: str
+    department_name: str
+    task: str | None
+    done_at: datetime | None
+    done_note: str | None
+
+
+class TeamMemberRef(BaseModel):
+    id: int
+    name: str
+    kind: str
+    kind_name: str = Field(description="五位一体: 镇村干部, 派出所干警, ...")
+
+
+class JointIn(BaseModel):
+    department_code: str = Field(min_length=1, max_length=32)
+    task: str = Field(min_length=1, max_length=4000, description="the department's part of the case")
+
+
+class NoteIn(BaseModel):
+    note: str = Field(min_length=1, max_length=4000)
+
+
+class TeamMemberIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    phone: str | None = Field(default=None, max_length=32)
+    kind: Literal["cadre", "police", "judicial", "legal_adviser", "social_worker", "deputy"]
+
+
+class TeamMemberPatch(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    phone: str | None = Field(default=None, max_length=32)
+    kind: Literal["cadre", "police", "judicial", "legal_adviser", "social_worker", "deputy"] | None = None
+    active: bool | None = None
+
+
+class TeamMemberOut(TeamMemberRef):
+    phone: str | None = Field(description="personal data: only for readers whose scope holds the township")
+    active: bool
+
+
+class TeamOut(BaseModel):
+    node: str
+    node_name: str
+    members: list[TeamMemberOut]
+    kinds: list[Word] = Field(description="the kinds a member may be, with their names")
+
+
+class ReferralIn(BaseModel):
+    party: str = Field(min_length=1, max_length=100, description="a party of the case: its name, or its number "
+                       "in the case file's list of parties, from 1")  # fmt: skip
+    type: Literal["subsistence", "destitute", "medical", "education", "housing", "employment", "disaster",
+                  "emergency", "social_forces"]  # fmt: skip
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class OutcomeIn(BaseModel):
+    outcome: Literal["approved", "declined"]
+    amount: float | None = Field(default=None, ge=0, le=10_000_000, allow_inf_nan=False, description="yuan")
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class ReferralOut(BaseModel):
+    id: int
+    case_id: int
+    party_name: str = Field(description="personal data: the referred party")
+    type: str
+    type_name: str
+    group: str
+    group_name: str
+    note: str | None
+    referred_at: datetime
+    outcome: str | None
+    outcome_name: str | None
+    amount: float | None
+    decision_note: str | None
+    decided_at: datetime | None
+
+
+class ReferralPage(BaseModel):
+    items: list[ReferralOut]
+
+
+class ReferralCount(BaseModel):
+    type: str
+    type_name: str
+    group: str
+    group_name: str
+    referred: int
+    approved: int
+    declined: int
+    amount: float = Field(description="yuan approved")
+
+
+class ReferralSummary(BaseModel):
+    types: list[ReferralCount]
+    referred: int
+    approved: int
+    declined: int
+    amount: float
+
+
+CaseDetail.model_rebuild()  # its leadership parts are defined after it

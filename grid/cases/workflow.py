@@ -12,6 +12,9 @@ what follows. Pure: the API and the worker ask it; grid.cases.service applies it
                handling node is what is offered (grid.cases.service._return_to)
     reopened: the resident says it is not settled; assigned again
     extend: a later deadline, approved one tier up (grid.cases.service._check_approver)
+    terminated (依法终结): at the county centre only, a failed mediation is referred to a
+               legal channel (litigation, arbitration, administrative review); the end.
+               The centre has no tier above it, so it cannot escalate.
 
 `reported`, `escalated`, `returned` and `reopened` are passing states: the same
 transaction assigns the case, so a case only ever rests in the others.
@@ -25,9 +28,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from grid.cases.enums import Outcome, Section, State
+from grid.cases.enums import TIER_ORDER, Outcome, Section, State, Tier
 from grid.exceptions import InvalidInput
-from grid.glossary import action_name, state_name
+from grid.glossary import CLOSURE_CHANNEL_NAMES, action_name, state_name, tier_name
 
 
 class Action(StrEnum):
@@ -41,6 +44,7 @@ class Action(StrEnum):
     close = "close"
     reopen = "reopen"
     extend = "extend"  # a deadline extension, approved one tier up; the state does not change
+    terminate = "terminate"  # 依法终结: the county centre refers the case to a legal channel
 
 
 class Then(StrEnum):
@@ -50,6 +54,7 @@ class Then(StrEnum):
     escalate = "escalate"  # routed to the next tier up and assigned there
     return_to = "return_to"  # assigned to the node named in `next_recipient`
     reassign = "reassign"  # assigned again at the same tier
+    notify_all = "notify_all"  # the reporter, the holders and an owning leader hear of it
 
 
 # Where a case waits for whom, and what it is late for.
@@ -58,7 +63,10 @@ WAITING_FOR_RESOLVE = frozenset({State.accepted, State.mediating, State.failed})
 # Warned in the last quarter of their deadline (a failed mediation is escalated, not warned).
 WARNED = frozenset({State.assigned, State.accepted, State.mediating})
 # Not yet settled: someone must still act. A resolved case awaits only its return visit.
-OPEN = frozenset(State) - {State.resolved, State.return_visit, State.closed}
+OPEN = frozenset(State) - {State.resolved, State.return_visit, State.closed, State.terminated}
+# Every tier; and those with a tier above them (the county centre has none: 依法终结 instead).
+ALL_TIERS = frozenset(Tier)
+BELOW_TOP = frozenset(TIER_ORDER[:-1])
 
 Changes = Callable[[Mapping[str, Any], Mapping[str, Any], datetime], dict[str, Any]]
 
@@ -86,6 +94,14 @@ def _closed(case: Mapping[str, Any], fields: Mapping[str, Any], now: datetime) -
     return {"closed_at": now}
 
 
+def _termination(case: Mapping[str, Any], fields: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    channel = fields.get("channel")
+    if channel not in CLOSURE_CHANNEL_NAMES:
+        choices = "、".join(f"{name}（{code}）" for code, name in CLOSURE_CHANNEL_NAMES.items())
+        raise InvalidInput(f"{action_name('terminate')}须写明法定途径（channel）：{choices}", channel=channel)
+    return {"closed_at": now, "closure_channel": channel, "closure_reason": fields.get("note")}
+
+
 def _extension(case: Mapping[str, Any], fields: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     """The deadline of the step the case waits for moves later; it counts as a new deadline."""
     hours = float(fields["hours"]) if fields.get("hours") is not None else 24.0
@@ -104,6 +120,7 @@ class Step:
     changes: Changes = _no_changes  # columns of the case it sets (pure)
     then: Then = Then.notify_reporter
     section: Section | None = None  # the note is also written as this section of the file
+    tiers: frozenset[Tier] = ALL_TIERS  # the tiers where the action may be taken
 
 
 STEPS: dict[Action, Step] = {
@@ -115,7 +132,7 @@ STEPS: dict[Action, Step] = {
         Step(Action.fail, frozenset({State.mediating}), State.failed, needs=("note",), changes=_failure),
         # Up a tier: when late, when mediation failed, or when the handler judges it too big.
         Step(Action.escalate, frozenset({State.assigned, State.accepted, State.mediating, State.failed}),
-             State.escalated, then=Then.escalate),
+             State.escalated, then=Then.escalate, tiers=BELOW_TOP),
         # 退回: the wrong place for it; never a dead end, it names who gets it next, inside
         # the handling node's subtree.
         Step(Action.return_, frozenset({State.assigned, State.accepted}), State.returned,
@@ -128,6 +145,9 @@ STEPS: dict[Action, Step] = {
              needs=("note",), then=Then.reassign),
         Step(Action.extend, frozenset({State.assigned, State.accepted, State.mediating}), None,
              needs=("note", "approver"), changes=_extension),
+        # 依法终结: mediation failed at the centre, the last tier; the parties go to a legal channel.
+        Step(Action.terminate, frozenset({State.failed}), State.terminated, needs=("note", "channel"),
+             changes=_termination, then=Then.notify_all, tiers=frozenset({Tier.county_center})),
     )
 }  # fmt: skip
 
@@ -137,26 +157,38 @@ class IllegalTransition(Exception):
     state: State
     action: str
     allowed: tuple[str, ...]
+    tier: Tier | None = None
 
     def __str__(self) -> str:
         allowed = "、".join(f"{action_name(a)}（{a}）" for a in self.allowed)
         now = f"现在可以：{allowed}" if allowed else "现在没有可以做的操作"
-        return f"案件处于“{state_name(self.state)}”状态，不能{action_name(self.action)}（{self.action}）；{now}"
+        if self.action == Action.escalate and self.tier is not None and self.tier not in BELOW_TOP:
+            channels = "、".join(CLOSURE_CHANNEL_NAMES.values())
+            return (f"{tier_name(self.tier)}已是最后一级，不能{action_name('escalate')}；调解未成的，请"
+                    f"{action_name('terminate')}（action: terminate，写明 channel 与理由），引导当事人通过{channels}"
+                    f"解决；{now}")  # fmt: skip
+        step = next((s for a, s in STEPS.items() if a.value == self.action), None)
+        # Where the tier, not the state, is the reason, say so.
+        where = f"在{tier_name(self.tier)}" if self.tier is not None and step and self.state in step.sources else ""
+        return f"案件处于“{state_name(self.state)}”状态，{where}不能{action_name(self.action)}（{self.action}）；{now}"
 
 
-def allowed_actions(state: State | str) -> tuple[str, ...]:
-    """The actions a person may take in `state`, in the table's order."""
-    return tuple(a.value for a, step in STEPS.items() if state in step.sources)
+def allowed_actions(state: State | str, tier: Tier | str | None = None) -> tuple[str, ...]:
+    """The actions a person may take in `state` (at `tier`, if given), in the table's order."""
+    return tuple(a.value for a, step in STEPS.items()
+                 if state in step.sources and (tier is None or tier in step.tiers))  # fmt: skip
 
 
-def step_for(state: State | str, action: str) -> Step:
-    """The step `action` takes from `state`; IllegalTransition names what is possible instead."""
+def step_for(state: State | str, action: str, tier: Tier | str | None = None) -> Step:
+    """The step `action` takes from `state` (at `tier`, if given); IllegalTransition names
+    what is possible instead."""
     try:
         step = STEPS[Action(action)]
     except ValueError:
         step = None
-    if step is None or state not in step.sources:
-        raise IllegalTransition(State(state), action, allowed_actions(state))
+    if step is None or state not in step.sources or (tier is not None and tier not in step.tiers):
+        raise IllegalTransition(State(state), action, allowed_actions(state, tier),
+                                Tier(tier) if tier is not None else None)  # fmt: skip
     return step
 
 
