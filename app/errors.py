@@ -58,6 +58,7 @@ from grid.leadership.backlog import BatchNotFound
 from grid.leadership.departments import DepartmentExists, DepartmentNotFound
 from grid.leadership.duty import NoDutyLeader
 from grid.leadership.meetings import MeetingNotFound, TaskDone, TaskNotFound
+from grid.leadership.refusals import NotFound as LeadershipNotFound
 from grid.stats.exceptions import NoDataScope
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     AccountsError: 400,
     DepartmentNotFound: 404,
     DepartmentExists: 409,
+    LeadershipNotFound: 404,
 }
 
 HTTP_CODES = {

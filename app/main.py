@@ -23,6 +23,7 @@ from app.routers import (
     auth,
     backlog,
     cases,
+    centre,
     duty,
     grid,
     health,
@@ -93,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (grid.router, tiles.router, cases.router, push.router, auth.router, health.router, admin.router,
                    imports.router, imports.roster_router, metrics.router, web.router, publishing.router,
                    publishing.public, stats.router, meetings.router, duty.router, backlog.router,
-                   leadership.router):  # fmt: skip
+                   leadership.router, centre.router):  # fmt: skip
         app.include_router(router)
     web.mount_static(app)
     policy.check_routes(app)

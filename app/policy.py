@@ -124,6 +124,10 @@ reflow = roles("reflow", "dispatcher", "mediator")
 # 包案: the county centre's mediators and the petition office mark a case hard (the tier and
 # the department are the domain's to check: grid.leadership.ownership.take_on).
 case_ownership = roles("case_ownership", "mediator", "department_staff")
+# 纪检监督; a department's own desk (joint parts, 民政局's referrals); assistance counts.
+supervision = roles("supervision", "supervisor")
+department_desk = roles("department_desk", "department_staff")
+assistance_stats = roles("assistance_stats", "leader", "department_staff", "supervisor")
 
 PUBLIC = [Depends(public)]
 

@@ -230,7 +230,7 @@ class ReportIn(BaseModel):
 
 class ActionIn(BaseModel):
     action: str = Field(description="accept, start_mediation, resolve, fail, escalate, return, return_visit, "
-                                    "close, reopen, extend")  # fmt: skip
+                                    "close, reopen, extend, terminate (依法终结, at the county centre)")  # fmt: skip
     note: str | None = Field(default=None, max_length=4000)
     next_recipient: str | None = Field(default=None, max_length=64, description="node code, for return (退回)")
     approver: str | None = Field(default=None, max_length=100, description="for extend: the person_id of who approved "
@@ -242,6 +242,12 @@ class ActionIn(BaseModel):
     hard_outcome: Literal["case_closed", "complaint_withdrawn", "heart_settled"] | None = Field(
         default=None, description="for conclude (包案 owners): 案结事了, 息诉罢访 or 事心双结"
     )
+    channel: Literal["litigation", "arbitration", "administrative_review"] | None = Field(
+        default=None, description="for terminate (依法终结): the legal channel the parties are referred to"
+    )
+    work_group: list[Id] | None = Field(
+        default=None, max_length=50, description="for start_mediation at a township hall: the ids of the team "
+        "members who mediate (工作组; GET /api/v1/grid/nodes/{township}/team)")  # fmt: skip
 
 
 class SectionIn(BaseModel):
@@ -357,6 +363,11 @@ class CaseDetail(CaseOut):
     five_duties: list[DutyOut] = Field(default=[], description="五包, in their order; empty unless hard")
     hard_outcome: str | None = None
     hard_outcome_name: str | None = Field(default=None, description="案结事了, 息诉罢访 or 事心双结")
+    closure_channel: str | None = Field(default=None, description="依法终结: the legal channel the case went to")
+    closure_channel_name: str | None = None
+    closure_reason: str | None = None
+    joint_units: list[JointUnitOut] = Field(default=[], description="the centre's co-handling departments (联合办理)")
+    work_group: list[TeamMemberRef] = Field(default=[], description="the township hall's work group (工作组)")
 
 
 class CasePage(BaseModel):
@@ -980,3 +991,112 @@ class OwnedCase(BaseModel):
 class OwnedPage(BaseModel):
     items: list[OwnedCase]
     next_cursor: int | None = Field(description="pass as ?cursor= for older cases; null on the last page")
+
+
+# --- the county centre, the township hall's team, social assistance (grid/leadership) ---
+
+
+class JointUnitOut(BaseModel):
+    department_code: str
+    department_name: str
+    task: str | None
+    done_at: datetime | None
+    done_note: str | None
+
+
+class TeamMemberRef(BaseModel):
+    id: int
+    name: str
+    kind: str
+    kind_name: str = Field(description="五位一体: 镇村干部, 派出所干警, ...")
+
+
+class JointIn(BaseModel):
+    department_code: str = Field(min_length=1, max_length=32)
+    task: str = Field(min_length=1, max_length=4000, description="the department's part of the case")
+
+
+class NoteIn(BaseModel):
+    note: str = Field(min_length=1, max_length=4000)
+
+
+class TeamMemberIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    phone: str | None = Field(default=None, max_length=32)
+    kind: Literal["cadre", "police", "judicial", "legal_adviser", "social_worker", "deputy"]
+
+
+class TeamMemberPatch(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    phone: str | None = Field(default=None, max_length=32)
+    kind: Literal["cadre", "police", "judicial", "legal_adviser", "social_worker", "deputy"] | None = None
+    active: bool | None = None
+
+
+class TeamMemberOut(TeamMemberRef):
+    phone: str | None = Field(description="personal data: only for readers whose scope holds the township")
+    active: bool
+
+
+class TeamOut(BaseModel):
+    node: str
+    node_name: str
+    members: list[TeamMemberOut]
+    kinds: list[Word] = Field(description="the kinds a member may be, with their names")
+
+
+class ReferralIn(BaseModel):
+    party: str = Field(min_length=1, max_length=100, description="a party of the case: its name, or its number "
+                       "in the case file's list of parties, from 1")  # fmt: skip
+    type: Literal["subsistence", "destitute", "medical", "education", "housing", "employment", "disaster",
+                  "emergency", "social_forces"]  # fmt: skip
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class OutcomeIn(BaseModel):
+    outcome: Literal["approved", "declined"]
+    amount: float | None = Field(default=None, ge=0, le=10_000_000, allow_inf_nan=False, description="yuan")
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class ReferralOut(BaseModel):
+    id: int
+    case_id: int
+    party_name: str = Field(description="personal data: the referred party")
+    type: str
+    type_name: str
+    group: str
+    group_name: str
+    note: str | None
+    referred_at: datetime
+    outcome: str | None
+    outcome_name: str | None
+    amount: float | None
+    decision_note: str | None
+    decided_at: datetime | None
+
+
+class ReferralPage(BaseModel):
+    items: list[ReferralOut]
+
+
+class ReferralCount(BaseModel):
+    type: str
+    type_name: str
+    group: str
+    group_name: str
+    referred: int
+    approved: int
+    declined: int
+    amount: float = Field(description="yuan approved")
+
+
+class ReferralSummary(BaseModel):
+    types: list[ReferralCount]
+    referred: int
+    approved: int
+    declined: int
+    amount: float
+
+
+CaseDetail.model_rebuild()  # its leadership parts are defined after it

@@ -81,6 +81,14 @@ ACTION_NAMES: Mapping[str, str] = {
     "direct": "交办",
     "note": "记录进展",
     "conclude": "包案办结",
+    # The county centre's steps (grid/leadership/centre.py), the hall's team, social assistance.
+    "terminate": "依法终结",
+    "centre_overdue": "超期督促",
+    "joint_assign": "联合办理",
+    "joint_done": "联合办理完成",
+    "supervise": "纪检监督",
+    "refer_assistance": "救助转介",
+    "assistance_outcome": "救助结果",
 }
 SECTION_ACTION_PREFIX = "file_"
 
@@ -118,6 +126,7 @@ NOTICE_TITLES: Mapping[str, str] = {
     "return": "案件已退回",
     "resolve": "案件已调解成功",
     "close": "案件已结案",
+    "terminate": "案件已依法终结",
 }
 PROGRESS_DONE: Mapping[str, str] = {
     "accept": "已受理",
@@ -125,6 +134,7 @@ PROGRESS_DONE: Mapping[str, str] = {
     "fail": "调解未成",
     "return_visit": "已回访",
     "extend": "已延期",
+    "terminate": "依法终结，转入法定途径",
 }
 
 # The county's figures (grid/stats, docs/statistics.md): the name of each figure and of
@@ -296,6 +306,8 @@ TEAM_MEMBER_KIND_NAMES: Mapping[str, str] = {
     "social_worker": "社会工作者",
     "deputy": "两代表一委员",
 }
+# The members of the team who mediate one case.
+WORK_GROUP = "工作组"
 
 # 督办: who owns a supervised task, and how a done task stands against its due day.
 TASK_OWNER_KIND_NAMES: Mapping[str, str] = {

@@ -83,6 +83,12 @@ def case_detail(row: Mapping[str, Any], now: datetime, actor: cases.Actor) -> sc
         agreement_text=row["agreement_text"], failure_reason=row["failure_reason"],
         return_choices=row["return_choices"], return_choice_nodes=row["return_choice_nodes"],
         attachments=_attachments(row["id"], row.get("attachments") or []), **hard_case_fields(row),
+        closure_channel=row["closure_channel"], closure_reason=row["closure_reason"],
+        closure_channel_name=glossary.word(glossary.CLOSURE_CHANNEL_NAMES, row["closure_channel"])
+        if row["closure_channel"] else None,
+        joint_units=row.get("joint_units") or [],
+        work_group=[schemas.TeamMemberRef(**m, kind_name=glossary.word(glossary.TEAM_MEMBER_KIND_NAMES, m["kind"]))
+                    for m in row.get("work_group") or []],
     )  # fmt: skip
 
 

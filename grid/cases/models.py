@@ -115,6 +115,9 @@ class CaseFile(Base):
     # The lateness record (migration 0117): deadlines missed, and the due time of the first.
     late_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     first_late_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # 依法终结 (migration 0120): the legal channel the centre referred the case to, and why.
+    closure_channel: Mapped[str | None] = mapped_column(String(24))
+    closure_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("reporter_person_id", "idempotency_key", name="uq_case_file_idempotency"),
@@ -138,6 +141,10 @@ class CaseFile(Base):
             name="hard_outcome_known",
         ),
         CheckConstraint("owner_leader_person_id IS NULL OR hard", name="owner_only_when_hard"),
+        CheckConstraint(
+            "closure_channel IS NULL OR closure_channel IN ('litigation', 'arbitration', 'administrative_review')",
+            name="closure_channel_known",
+        ),
     )
 
 

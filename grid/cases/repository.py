@@ -28,7 +28,8 @@ CASE_COLUMNS = """c.id, c.county_code, c.reporter_person_id, c.idempotency_key, 
   c.source, c.batch_id, c.hard, c.owner_leader_person_id, c.hard_outcome,
   (SELECT u.department_id FROM case_unit u WHERE u.case_id = c.id AND u.part = 'owner') AS owner_department_id,
   (SELECT u.node_id FROM case_unit u WHERE u.case_id = c.id AND u.part = 'owner') AS owner_node_id,
-  (SELECT v.leader_person_id FROM case_visit v WHERE v.case_id = c.id AND v.decision IS NULL) AS visit_waits_for"""
+  (SELECT v.leader_person_id FROM case_visit v WHERE v.case_id = c.id AND v.decision IS NULL) AS visit_waits_for,
+  c.closure_channel, c.closure_reason"""
 
 CASE_FROM = """case_file c JOIN node hn ON hn.id = c.handling_node_id LEFT JOIN node ln ON ln.id = c.located_node_id"""
 
@@ -304,6 +305,17 @@ _OWNERSHIP = """(SELECT pe.name FROM person pe WHERE pe.id = c.owner_leader_pers
   COALESCE((SELECT json_agg(json_build_object('duty', k.duty, 'note', k.note, 'person_id', k.person_id,
                                               'name', pe.name, 'at', k.at) ORDER BY k.id)
               FROM case_duty k JOIN person pe ON pe.id = k.person_id WHERE k.case_id = c.id), '[]') AS duties"""
+# The centre's co-handling departments (一窗受理、集成办理), each with its part and completion;
+# and the township hall's work group (工作组) chosen at start_mediation. Staff, not parties.
+_JOINT_UNITS = """COALESCE((
+    SELECT json_agg(json_build_object('department_code', d.code, 'department_name', d.name, 'task', u.task,
+                                      'done_at', u.done_at, 'done_note', u.done_note) ORDER BY u.id)
+      FROM case_unit u JOIN department d ON d.id = u.department_id WHERE u.case_id = c.id AND u.part = 'joint'
+  ), '[]')"""
+_WORK_GROUP = """COALESCE((
+    SELECT json_agg(json_build_object('id', m.id, 'name', m.name, 'kind', m.kind) ORDER BY m.id)
+      FROM case_work_group g JOIN hall_member m ON m.id = g.member_id WHERE g.case_id = c.id
+  ), '[]')"""
 
 
 # The case file as its readers see it, in one statement: the case, its parties, who
@@ -326,6 +338,7 @@ SELECT {CASE_COLUMNS}, x.readable, {_IS_RECIPIENT} AS is_recipient,
     AS return_choices,
   CASE WHEN x.readable THEN {_ATTACHMENTS} ELSE '[]' END AS attachments,
   {_OWNERSHIP},
+  {_JOINT_UNITS} AS joint_units, {_WORK_GROUP} AS work_group,
   'case:' || c.id AS audit_target,
   CASE WHEN x.readable THEN
     (SELECT jsonb_build_object('case', c.id, 'parties', count(*)) FROM case_party p WHERE p.case_id = c.id

@@ -62,8 +62,17 @@ from grid.cases.workflow import (
 )
 from grid.db import Conn, ReadAudit, Row, fetch_read
 from grid.exceptions import InvalidInput, NodeNotFound, OutsideJurisdiction
-from grid.glossary import action_name, notice_title, progress_done, section_name, tier_name, unreachable_reason
+from grid.glossary import (
+    WORK_GROUP,
+    action_name,
+    notice_title,
+    progress_done,
+    section_name,
+    tier_name,
+    unreachable_reason,
+)
 from grid.leadership import repository as leadership_sql
+from grid.leadership import team
 from grid.leadership.models import VISIT_ACTIONS
 from grid.locate import Link, build_location, group_rows
 from grid.repository import nodes as node_sql
@@ -176,6 +185,17 @@ def owns(actor: Actor, case: Mapping[str, Any]) -> bool:
 def can_act_or_owns(actor: Actor, case: Mapping[str, Any]) -> bool:
     """Whoever may take some step on the case: a handler (`can_act`) or an owner (`owns`)."""
     return can_act(actor, case) or owns(actor, case)
+
+
+def can_terminate(actor: Actor, case: Mapping[str, Any]) -> bool:
+    """依法终结 and joint handling are the county centre's own: its mediators (granted on the
+    county, the centre's node), not every holder (the county's chief reads and acts, but
+    the lawful closure is the centre's decision)."""
+    return case["tier"] == Tier.county_center and _under(case["handling_path"], actor.act_paths)
+
+
+# Actions with a narrower rule than `can_act` (both must hold).
+NARROWER: dict[str, Callable[[Actor, Mapping[str, Any]], bool]] = {Action.terminate.value: can_terminate}
 
 
 def can_attach(actor: Actor, case: Mapping[str, Any]) -> bool:
@@ -404,7 +424,7 @@ def follow_notice(
     names = "、".join(holder_names[:3]) + (f"等 {len(holder_names)} 人" if len(holder_names) > 3 else "")
     what = {"escalate": f"已上交至{place}", "return": f"已退回至{place}", "resolve": f"已在{place}调解成功",
             "close": f"已在{place}{action_name('close')}"}.get(action, f"在{place}{progress_done(action)}")  # fmt: skip
-    if action == "close":
+    if action in ("close", "terminate"):
         holds = f"，承办人：{names}" if names else ""
     else:
         holds = f"，现由{names}处理" if names else "，正在安排承办人"
@@ -640,7 +660,10 @@ def allowed_for(actor: Actor, case: Mapping[str, Any]) -> list[str]:
     if case.get("visit_waits_for") == actor.person_id and case["state"] == State.assigned:
         return list(VISIT_ACTIONS)
     handles, owner = can_act(actor, case), owns(actor, case)
-    return list(allowed_actions(case["state"], handles=handles, owns=owner)) if handles or owner else []
+    if not (handles or owner):
+        return []
+    return [a for a in allowed_actions(case["state"], case["tier"], handles=handles, owns=owner)
+            if a not in NARROWER or NARROWER[a](actor, case)]  # fmt: skip
 
 
 def _check_may_take(actor: Actor, case: Mapping[str, Any], action: str) -> tuple[bool, bool]:
@@ -714,13 +737,26 @@ async def act_once(
         case = await _locked_for_actor(conn, actor=actor, case_id=case_id, may=can_act_or_owns)
         handles, owner = _check_may_take(actor, case, action)
         try:
-            step = step_for(case["state"], action, handles=handles, owns=owner)
+            step = step_for(case["state"], action, case["tier"], handles=handles, owns=owner)
         except IllegalTransition as exc:
             raise IllegalAction(str(exc), state=str(exc.state), allowed=list(exc.allowed)) from None
+        if action in NARROWER and not NARROWER[action](actor, case):
+            raise NotResponsible(f"只有{tier_name(Tier.county_center)}的调解员可以{action_name(action)}",
+                                 case_id=case_id, action=action)  # fmt: skip
         missing = missing_fields(step, fields)
         if missing:
             needed = "、".join(f"{FIELD_NAMES.get(f, f)}（{f}）" for f in missing)
             raise MissingFields(f"{action_name(action)}须填写：{needed}", missing=missing)
+        if fields.get("work_group") and step.action is not Action.start_mediation:
+            raise InvalidInput(f"{WORK_GROUP}（work_group）只在{action_name('start_mediation')}时选择",
+                               action=action)  # fmt: skip
+        if step.action is Action.start_mediation:  # 五位一体: who of the hall's team mediates, on the ledger
+            group = await team.choose_work_group(conn, case=case, member_ids=fields.get("work_group"))
+            fields = {k: v for k, v in fields.items() if k != "work_group"}
+            if group:
+                fields["work_group"] = [{"id": m["id"], "name": m["name"], "kind": m["kind"]} for m in group]
+                await leadership_sql.replace_work_group(conn, case_id=case_id, member_ids=[m["id"] for m in group],
+                                                        person_id=actor.person_id, at=now)  # fmt: skip
         if step.action is Action.extend:
             fields = {**fields, "approver": await _check_approver(conn, case, actor=actor, given=fields["approver"],
                                                                   rooms=rooms)}  # fmt: skip
@@ -752,6 +788,10 @@ async def act_once(
             await _return_to(conn, w, rules=rules, tier=tier, node_code=str(fields["next_recipient"]), at=now,
                              rooms=rooms)  # fmt: skip
             w.tell(action=action, seq=seq, people=reporter, actor=actor.person_id)
+        elif step.then is Then.notify_all:  # 依法终结: everyone who had the case hears where it went
+            holders = {r["person_id"]: HANDLED for r in await repo.recipients(conn, case_id=case_id)}
+            leader = {case["owner_leader_person_id"]: HANDLED} if case["owner_leader_person_id"] else {}
+            w.tell(action=action, seq=seq, people=holders | leader | reporter, actor=actor.person_id)
         elif step.then is Then.reassign:
             route = await _route_at(conn, w.case, tier=tier, rules=rules)
             await _assign(conn, w, route=route, rules=rules, at=now, from_state=State.reopened.value, rooms=rooms,
@@ -852,18 +892,7 @@ async def _escalate(
 ) -> None:  # fmt: skip
     """Up one tier. The reporter and the holders it leaves hear where it went and who has it."""
     up = next_tier(tier)
-    if up is None:
-        # Above the county centre there are only lawful channels: record, keep, notify. Its
-        # deadlines start again, so a late case is escalated once per deadline, not on every
-        # tick of the worker (each had written two events and an `overdue` notice per holder).
-        w.values.update(_deadlines(rules, tier, at), state=State.assigned.value, deadline_no=w.case["deadline_no"] + 1)
-        seq = w.event(actor=SYSTEM, action="assign", from_state=State.escalated.value, to_state=State.assigned.value,
-                      at=at, note=f"{tier_name(tier)}已是最后一级，此后依法终结",
-                      extra={"tier": tier.value})  # every assign names its tier (grid.stats reads it)  # fmt: skip
-        holders = await repo.recipients(conn, case_id=w.case_id)
-        w.notify(person_ids=[r["person_id"] for r in holders], kind="overdue", seq=seq, at=at, title="案件超期",
-                 body=f"案件 {w.case_id} 已超期")  # fmt: skip
-        return
+    assert up is not None, "the county centre closes lawfully (terminate); it never escalates"
     route = await _route_at(conn, w.case, tier=up, rules=rules)
     previous = {r["person_id"]: HANDLED for r in await repo.recipients(conn, case_id=w.case_id)}
     moved = f"由{tier_name(tier)}{action_name('escalate')}{tier_name(up)}"  # "from the house, up to the hall"
@@ -1009,6 +1038,7 @@ def _note_lateness(w: _Writes, *, now: datetime) -> None:
 class SweepResult:
     escalated: list[int] = field(default_factory=list)
     warned: list[int] = field(default_factory=list)
+    reminded: list[int] = field(default_factory=list)  # late at the county centre: reminded, not escalated
 
 
 async def sweep(*, conn: Conn, now: datetime, signer: Signer, rooms: Rooms, batch: int = 200) -> SweepResult:
@@ -1021,6 +1051,11 @@ async def sweep(*, conn: Conn, now: datetime, signer: Signer, rooms: Rooms, batc
             which = "accept" if case["state"] in WAITING_FOR_ACCEPT else "resolve"
             w = _Writes.for_case(case, signer)
             _note_lateness(w, now=now)  # the lateness record comes before the escalation
+            if next_tier(Tier(case["tier"])) is None:  # the centre: no tier above, so remind, never loop
+                await _remind_centre(conn, w, rules=_case_rules(case), which=which, at=now)
+                await w.send(conn, at=now)
+                result.reminded.append(w.case_id)
+                continue
             w.values["state"] = State.escalated.value
             w.event(actor=SYSTEM, action="escalate", from_state=case["state"], to_state=State.escalated.value, at=now,
                     note=f"未在 {people_time.for_person(case[which + '_by'])} 前{_DEADLINE_STEP[which]}",
@@ -1043,6 +1078,27 @@ async def sweep(*, conn: Conn, now: datetime, signer: Signer, rooms: Rooms, batc
             await w.send(conn, at=now)
             result.warned.append(w.case_id)
     return result
+
+
+async def _remind_centre(conn: Conn, w: _Writes, *, rules: RuleSet, which: str, at: datetime) -> None:
+    """A late case at the county centre has no tier to go up to: it stays where it is (its
+    state and holders unchanged), a signed `centre_overdue` step records the lateness, and
+    its holders and owning leader are told to settle it or close it lawfully (依法终结).
+    The missed deadline starts again, so this happens once per deadline, not every tick."""
+    case, d = w.case, rules.deadlines[Tier.county_center]
+    window = d.accept_within if which == "accept" else d.resolve_within
+    due = at + window
+    w.values.update({f"{which}_by": due, "warn_at": due - window / 4, "deadline_no": case["deadline_no"] + 1})
+    seq = w.event(actor=SYSTEM, action="centre_overdue", from_state=case["state"], to_state=case["state"], at=at,
+                  note=f"未在 {people_time.for_person(case[which + '_by'])} 前{_DEADLINE_STEP[which]}；"
+                  f"{tier_name(Tier.county_center)}已是最后一级，不再{action_name('escalate')}，"
+                  f"请尽快化解或{action_name('terminate')}",
+                  extra={"deadline_no": case["deadline_no"], "next_due": due.isoformat()})  # fmt: skip
+    people = [r["person_id"] for r in await repo.recipients(conn, case_id=w.case_id)]
+    if case["owner_leader_person_id"]:
+        people.append(case["owner_leader_person_id"])
+    w.notify(person_ids=people, kind="overdue", seq=seq, at=at, title="案件超期",
+             body=f"案件 {w.case_id} 已超期：请尽快化解，或{action_name('terminate')}")  # fmt: skip
 
 
 # Kinds that ask someone to act: if they cannot ring anyone, someone above must know.

@@ -543,6 +543,106 @@ CASES.update({
     "POST /api/v1/cases/{case_id}/reflow": Case("reflow", _reflow, ok=409, scoped="write"),
 })  # fmt: skip
 
+# --- the county centre, the hall's team, social assistance (tests/api/test_centre.py) ----------
+
+
+async def centre_case(ctx: Ctx, *, joint: str | None = None, party: bool = False) -> int:
+    """A fresh severity-4 case, routed to the county centre (handled on the county node,
+    located in `village` or `other_village`); with `joint`, that department co-handles it;
+    with `party`, it has one party."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from app.accounts.service import ROOMS
+    from app.settings import get_settings
+    from geo.crs import CRS
+    from grid.cases import service as cases
+
+    code = ctx.nodes.household if ctx.in_scope else ctx.nodes.other_household
+    lon, lat = ctx.nodes.points[code]
+    report = cases.Report(lon=lon, lat=lat, crs=CRS.wgs84, category="neighbours", severity=4, description="矩阵",
+                          parties=(cases.Party("李四", None, "申请人"),) if party else ())  # fmt: skip
+    out = await cases.submit_report(conn=ctx.db, actor=cases.Actor(await holder_person_id(ctx.db, code)),
+                                    key=uuid.uuid4(), report=report, now=datetime.now(UTC),
+                                    signer=get_settings().ledger_signer(), rooms=ROOMS, county_code="610827")  # fmt: skip
+    case_id = out.case["id"]
+    if joint is not None:
+        await ctx.db.execute(
+            "INSERT INTO case_unit (case_id, part, department_id, task, created_at)"
+            " SELECT %(c)s, 'joint', id, '矩阵', now() FROM department WHERE code = %(d)s",
+            {"c": case_id, "d": joint},
+        )
+    return case_id
+
+
+async def with_party(ctx: Ctx) -> int:
+    """A fresh case (Ctx.case_id) with one party, to refer to assistance."""
+    case_id = await ctx.case_id()
+    await ctx.db.execute(
+        "INSERT INTO case_party (case_id, name, role) VALUES (%(c)s, '李四', '申请人')", {"c": case_id}
+    )
+    return case_id
+
+
+async def team_member(ctx: Ctx) -> tuple[str, dict[str, Any]]:
+    township = ctx.nodes.township if ctx.in_scope else ctx.nodes.other_township
+    row = await fetch_one(
+        ctx.db,
+        "INSERT INTO hall_member (node_id, name, kind, created_at) SELECT id, '矩阵', 'cadre', now() FROM node"
+        " WHERE code = %(t)s RETURNING id",
+        {"t": township},
+    )
+    assert row is not None
+    return f"/api/v1/grid/nodes/{township}/team/{row['id']}", {"json": {"kind": "police"}}
+
+
+def _reads_centre(role: str, in_scope: bool) -> bool:
+    """Who reads a county-centre case located in `village`: county readers, discipline
+    inspection, and the roles whose scope holds the located node."""
+    return role in COUNTY_READERS or role == "supervisor" or (role in WITH_DATA_SCOPE and in_scope)
+
+
+def _centre_mediators_only(ok: int) -> Callable[[str, bool], int]:
+    return lambda role, in_scope: (
+        ok if role == "mediator_county_center" else 403 if _reads_centre(role, in_scope) else 404
+    )
+
+
+def _hall_editors(ok: int) -> Callable[[str, bool], int]:
+    """The township's dispatchers and its hall's mediators edit its team; nobody else (not secret: 403)."""
+    return lambda role, in_scope: ok if role in ("dispatcher", "mediator_township_hall") and in_scope else 403
+
+
+CENTRE_CASES: dict[str, Case] = {
+    "POST /api/v1/cases/{case_id}/joint": Case("logged_in", lambda c: _then(centre_case(c), lambda cid: (
+        f"/api/v1/cases/{cid}/joint", {"json": {"department_code": "justice", "task": "出具法律意见"}})), ok=201,
+        expect=_centre_mediators_only(201)),
+    # Reaches the domain only as department_staff (of 信访局, a joint unit of the case here).
+    "POST /api/v1/cases/{case_id}/joint/{department_code}/done": Case("department_desk", lambda c: _then(
+        centre_case(c, joint="petition"), lambda cid: (f"/api/v1/cases/{cid}/joint/petition/done",
+                                                       {"json": {"note": "完成"}})), expect=lambda r, s: 200),
+    "POST /api/v1/cases/{case_id}/supervision": Case("supervision", lambda c: _then(centre_case(c), lambda cid: (
+        f"/api/v1/cases/{cid}/supervision", {"json": {"note": "请报告进展"}})), ok=204, expect=lambda r, s: 204),
+    "GET /api/v1/supervision/cases": Case("supervision", lambda c: ("/api/v1/supervision/cases", {}),
+                                          expect=lambda r, s: 200),
+    "GET /api/v1/grid/nodes/{code}/team": Case("logged_in", lambda c: (
+        f"/api/v1/grid/nodes/{c.nodes.township if c.in_scope else c.nodes.other_township}/team", {})),
+    "POST /api/v1/grid/nodes/{code}/team": Case("logged_in", lambda c: (
+        f"/api/v1/grid/nodes/{c.nodes.township if c.in_scope else c.nodes.other_township}/team",
+        {"json": {"name": "矩阵", "kind": "cadre"}}), ok=201, expect=_hall_editors(201)),
+    "PATCH /api/v1/grid/nodes/{code}/team/{member_id}": Case("logged_in", team_member, expect=_hall_editors(200)),
+    "POST /api/v1/cases/{case_id}/referrals": Case("logged_in", lambda c: _then(with_party(c), lambda cid: (
+        f"/api/v1/cases/{cid}/referrals", {"json": {"party": "1", "type": "medical"}})), ok=201, scoped="write"),
+    # 民政局's desk: other departments' staff (信访局 here) are refused by the domain; tests/api/test_centre.py
+    # shows 民政局's own answers.
+    "GET /api/v1/referrals": Case("department_desk", lambda c: ("/api/v1/referrals", {}), expect=lambda r, s: 403),
+    "POST /api/v1/referrals/{referral_id}/outcome": Case("department_desk", lambda c: (
+        "/api/v1/referrals/1/outcome", {"json": {"outcome": "approved"}}), expect=lambda r, s: 403),
+    "GET /api/v1/referrals/summary": Case("assistance_stats", lambda c: ("/api/v1/referrals/summary", {}),
+                                          expect=lambda r, s: 200),
+}  # fmt: skip
+CASES.update(CENTRE_CASES)
+
 # Who may act on a case in their area: its holders, dispatchers and mediators; a leader reads only.
 ACTORS = WITH_DATA_SCOPE - {"leader"}
 

@@ -259,8 +259,9 @@ async def test_a_case_reaching_the_county_centre_is_marked_hard(client, db, make
     ledger = (await client.get(f"/api/v1/cases/{cid}/ledger", headers=centre.headers)).json()["events"]
     assert [e["action"] for e in ledger] == ["report", "assign", "mark_hard"]
     assert ledger[-1]["action_name"] == "列为疑难案件" and ledger[-1]["actor_person_id"] is None
-    # Hard, with no owner yet: nobody is offered the owners' steps, the centre its own.
-    assert case["allowed_actions"] == ["accept", "escalate", "return", "extend"]
+    # Hard, with no owner yet: nobody is offered the owners' steps, the centre its own (no
+    # escalation: the centre is the last tier, it closes lawfully instead).
+    assert case["allowed_actions"] == ["accept", "return", "extend"]
     verdict = (await client.get(f"/api/v1/cases/{cid}/ledger/verify", headers=centre.headers)).json()
     assert verdict["valid"]
 

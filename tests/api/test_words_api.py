@@ -100,9 +100,11 @@ async def test_the_catalogue_names_every_state_tier_action_section_and_role(clie
     assert cat["tiers"] == [{"code": "chief", "name": "五长"}, {"code": "village_house", "name": "和事屋"},
                             {"code": "township_hall", "name": "和事堂"}, {"code": "county_center", "name": "调处中心"}]  # fmt: skip
     states = {w["code"]: w["name"] for w in cat["states"]}
-    assert states["assigned"] == "待受理" and states["closed"] == "已结案" and len(states) == 11
+    assert states["assigned"] == "待受理" and states["closed"] == "已结案" and len(states) == 12
+    assert states["terminated"] == "依法终结"
     actions = {w["code"]: w["name"] for w in cat["actions"]}
     assert actions["accept"] == "受理" and actions["push_unreachable"] == "提醒未送达"
+    assert actions["terminate"] == "依法终结" and actions["supervise"] == "纪检监督"
     assert {w["code"]: w["name"] for w in cat["sections"]}["reasoning"] == "评理"
     assert {w["code"]: w["name"] for w in cat["roles"]}["dispatcher"] == "调度员"
 

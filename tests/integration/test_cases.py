@@ -456,15 +456,26 @@ async def test_overdue_means_the_same_in_python_and_in_sql_for_every_state(db):
             assert in_sql == cases.is_overdue(row, now), (state, accept_by, resolve_by)
 
 
-async def test_a_late_case_at_the_county_centre_is_escalated_once_per_deadline_not_on_every_sweep(db, loaded_county):
+async def test_a_late_case_at_the_county_centre_is_reminded_once_per_deadline_and_never_loops(db, loaded_county):
+    """The centre has no tier above it: a late case stays as it is (no escalation back to
+    `assigned`), its lateness is a signed step, and its holders are told once per deadline."""
     household, report = household_report(loaded_county, 313, severity=4)
     case = (await submit(db, await actor_for(db, household.code), report)).case
     assert case["tier"] == "county_center"
-    late = T0 + timedelta(days=10)
-    escalated = [(await cases.sweep(conn=db, now=late + timedelta(seconds=s), signer=SIGNER, rooms=ROOMS)).escalated
-                 for s in (0, 2, 4)]  # three ticks of the worker  # fmt: skip
-    assert [case["id"] in e for e in escalated] == [True, False, False]
-    after = await fetch_one(db, "SELECT state, accept_by FROM case_file WHERE id = %(c)s", {"c": case["id"]})
-    assert after is not None and after["state"] == "assigned" and after["accept_by"] > late
+    centre = await actor_for(db, "610827")
+    for action in ("accept", "start_mediation"):
+        await cases.act(conn=db, actor=centre, case_id=case["id"], action=action, fields={}, now=T0, signer=SIGNER,
+                        rooms=ROOMS)  # fmt: skip
+    late = T0 + timedelta(days=20)
+    ticks = [await cases.sweep(conn=db, now=late + timedelta(seconds=s), signer=SIGNER, rooms=ROOMS) for s in (0, 2, 4)]
+    assert [case["id"] in t.reminded for t in ticks] == [True, False, False]
+    assert not any(case["id"] in t.escalated for t in ticks)
+    after = await fetch_one(db, "SELECT state, tier, resolve_by FROM case_file WHERE id = %(c)s", {"c": case["id"]})
+    assert after is not None and after["state"] == "mediating" and after["tier"] == "county_center"
+    assert after["resolve_by"] > late
     actions = [e["action"] for e in await case_sql.events(db, case_id=case["id"])]
-    assert actions.count("escalate") == 1
+    assert actions[-1] == "centre_overdue" and "escalate" not in actions and actions.count("assign") == 1
+    told = await fetch_one(db, "SELECT count(*) AS n, min(body) AS body FROM notification"
+                               " WHERE case_id = %(c)s AND kind = 'overdue'", {"c": case["id"]})  # fmt: skip
+    assert told is not None and told["n"] >= 1 and "依法终结" in told["body"]
+    assert (await cases.verify_ledger(conn=db, case_id=case["id"], keys=KEYS)).valid

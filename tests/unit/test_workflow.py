@@ -126,7 +126,29 @@ def test_every_action_is_reachable():
                 reached.add(after)
                 todo.append(after)
     assert used == set(Action)
-    assert reached == set(State) - PASSING - {State.terminated}  # LAWFUL-CLOSURE: reached once `terminate` lands
+    assert reached == set(State) - PASSING
+
+
+def test_the_county_centre_closes_lawfully_and_never_escalates():
+    """依法终结 is the centre's, from a failed mediation; escalation stops below the centre."""
+    assert take(State.failed, "terminate") is State.terminated
+    assert "terminate" in allowed_actions(State.failed, "county_center")
+    assert "escalate" not in allowed_actions(State.failed, "county_center")
+    for tier in ("chief", "village_house", "township_hall"):
+        assert "escalate" in allowed_actions(State.failed, tier) and "terminate" not in allowed_actions(
+            State.failed, tier
+        )
+        with pytest.raises(IllegalTransition):
+            step_for(State.failed, "terminate", tier)
+    with pytest.raises(IllegalTransition) as exc:
+        step_for(State.failed, "escalate", "county_center")
+    assert exc.value.allowed == ("terminate",)
+    assert "调处中心已是最后一级" in str(exc.value) and "依法终结（action: terminate" in str(exc.value)
+    assert missing_fields(STEPS[Action.terminate], {"note": "双方分歧大"}) == ["channel"]
+    changes = STEPS[Action.terminate].changes(case_in(State.failed), {"note": "分歧大", "channel": "arbitration"}, NOW)
+    assert changes == {"closed_at": NOW, "closure_channel": "arbitration", "closure_reason": "分歧大"}
+    with pytest.raises(InvalidInput, match="诉讼"):
+        STEPS[Action.terminate].changes(case_in(State.failed), {"note": "x", "channel": "prayer"}, NOW)
 
 
 def test_return_needs_a_reason_and_a_next_recipient():
@@ -195,7 +217,8 @@ def test_extend_moves_the_deadline_waited_for_and_counts_a_new_one():
 
 
 def test_the_other_steps_change_only_the_state():
-    others = set(Action) - {Action.resolve, Action.fail, Action.visit, Action.close, Action.extend, Action.conclude}
+    others = set(Action) - {Action.resolve, Action.fail, Action.visit, Action.close, Action.extend, Action.conclude,
+                            Action.terminate}  # fmt: skip
     for action in others:
         step = STEPS[action]
         source = sorted(step.sources)[0]
