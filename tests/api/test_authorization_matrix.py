@@ -296,6 +296,8 @@ CASES: dict[str, Case] = {
     **{f"GET /api/v1/stats/{view}": Case("logged_in", lambda c, view=view: (f"/api/v1/stats/{view}", {
         "params": {"township": c.township, "from": "2026-01-01", "level": "village"}}), scoped="figures", check=own_figures)
        for view in ("summary", "tiers", "monthly", "townships", "categories", "nodes")},
+    "GET /api/v1/stats/report": Case("logged_in", lambda c: ("/api/v1/stats/report", {
+        "params": {"township": c.township, "quarter": "2026Q1", "format": "xlsx"}}), scoped="figures"),
 }  # fmt: skip
 
 # Who may act on a case in their area: its holders, dispatchers and mediators; a leader reads only.
@@ -333,7 +335,8 @@ def expected_status(case: Case, role: str, in_scope: bool) -> int:
     if case.scoped == "read":
         return case.ok if readable else 404
     if case.scoped == "figures":
-        return case.ok if readable else 403 if role == "admin" else 404
+        # No node scope at all (admin and the leadership's desk roles): 403 no_data_scope.
+        return case.ok if readable else 403 if role in NO_NODE_SCOPE else 404
     if case.scoped == "write":
         return case.ok if role in ACTORS and in_scope else 403 if readable else 404
     # Boundaries and names are open to every logged-in user; personal data inside
