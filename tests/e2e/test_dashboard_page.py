@@ -27,17 +27,20 @@ from app.settings import libpq_url
 from grid.cases import history
 from grid.cases.ledger import Signer
 from grid.db import connect
-from tests.e2e.test_map_page import (  # noqa: F401 (fixtures)
+from tests.e2e import test_map_page as map_page
+from tests.e2e.test_map_page import (
     ARTIFACTS,
     CHROMIUM,
     CHROMIUM_FLAGS,
     CSP_WATCH,
     HOUSEHOLD_CHIEF,
     _report,
-    chief_point,
-    e2e_database,
     uvicorn_app,
 )
+
+# The map test's own fixtures: a database with the demo county and accounts, a chief's point.
+e2e_database = map_page.e2e_database
+chief_point = map_page.chief_point
 
 LEADER = "19100000005"  # README, "Demo accounts": the county leader
 BEIJING = ZoneInfo("Asia/Shanghai")
