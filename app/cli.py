@@ -692,6 +692,61 @@ def users_create_for_posts(
         err.print(f"跳过了 {len(skipped)} 位任职人员：手机号不是 11 位手机号码")
 
 
+stats_cli = typer.Typer(help="The county's figures (docs/statistics.md).", no_args_is_help=True)
+cli.add_typer(stats_cli, name="stats")
+
+
+@stats_cli.command("report")
+def stats_report(
+    quarter: Annotated[str, typer.Option(help="the county's quarter, e.g. 2026Q3 (1 July to 30 September)")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="pdf or xlsx (default: from --out, else pdf)")] = "",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="file to write (default: named after the quarter)")
+    ] = None,
+    township: Annotated[str | None, typer.Option(help="a township's code: its report only")] = None,
+) -> None:
+    """Write the quarterly report for the county joint meeting (联席会议) as PDF or XLSX: the
+    quarter's figures for the whole county, or one township, every time in the county's zone."""
+    from datetime import UTC, datetime
+
+    from app import documents
+    from grid.exceptions import GridError, InvalidInput, NodeNotFound
+    from grid.stats import report as quarterly
+    from grid.stats.exceptions import NoDataScope
+
+    settings = get_settings()
+    fmt = (fmt or (out.suffix.lstrip(".").lower() if out and out.suffix else "pdf")).lower()
+    if fmt not in ("pdf", "xlsx"):
+        err.print(f"[red]错误：[/red]不认识的格式“{fmt}”；请用 pdf 或 xlsx", soft_wrap=True)
+        raise typer.Exit(2)
+    try:
+        q = quarterly.Quarter.parse(quarter)
+    except InvalidInput as exc:
+        err.print(f"[red]错误：[/red]{exc.message}", soft_wrap=True)
+        raise typer.Exit(2) from None
+
+    async def build() -> quarterly.QuarterReport:
+        async with _connection() as conn:
+            scope = await quarterly.county_scope(conn, county_code=settings.county_code)
+            return await quarterly.build(conn=conn, scope_paths=scope, quarter=q, now=datetime.now(UTC),
+                                         place=settings.county_name, township=township,
+                                         exclusions=settings.stats_exclusions())  # fmt: skip
+
+    try:
+        r = _run(build())
+        body = quarterly.to_xlsx(r) if fmt == "xlsx" else documents.figures_pdf(r, font=settings.pdf_font)
+    except (GridError, documents.FontMissing) as exc:
+        message = exc.message if isinstance(exc, GridError) else str(exc)
+        hint = "；本县的边界尚未载入时请先运行 wuzhang demo load" if isinstance(exc, NodeNotFound | NoDataScope) else ""
+        err.print(f"[red]错误：[/red]{message}{hint}", soft_wrap=True)
+        raise typer.Exit(2 if isinstance(exc, InvalidInput) else 1) from None
+    path = out or Path(quarterly.file_name(r, fmt))
+    path.write_bytes(body)
+    s = r.summary
+    err.print(f"已写入 {path}：{r.title}，{q.title}；收案 {s['received']:,} 件，"
+              f"调解成功率 {quarterly.percent(s['success_rate'])}", soft_wrap=True)  # fmt: skip
+
+
 def main() -> None:
     cli()
 

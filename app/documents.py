@@ -27,6 +27,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from grid.cases.notice import county_date, county_time
+from grid.glossary import figure_name
 
 # Debian's CJK fonts that reportlab can embed (TrueType outlines; Noto CJK is CFF and cannot).
 FONT_CANDIDATES = (
@@ -189,6 +190,51 @@ def agreement_pdf(content: Mapping[str, Any], *, sha256: str, verify_url: str, f
         _qr_block(verify_url, "扫描二维码核验本协议书：核验页显示协议书的哈希与本案台账是否完整，不含个人信息", s),
     ]
     return _pdf(story, title=f"人民调解协议书（案件 {content['case_id']}）")
+
+
+def figures_pdf(report: Any, *, font: str = "") -> bytes:
+    """The quarterly report (grid.stats.report.QuarterReport) for the county joint meeting:
+    the headline figures, then a table per view; every time in the county's zone."""
+    from grid.stats import report as figures
+
+    s = _styles(font)
+    cell = ParagraphStyle("cell", parent=s["small"], fontSize=7.5, leading=10)
+
+    def grid_table(rows: list[list[str]]) -> Table:
+        t = Table([[_p(v, cell) for v in row] for row in rows], repeatRows=1, hAlign="LEFT")
+        t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, (0.6, 0.6, 0.6)),
+                               ("BACKGROUND", (0, 0), (-1, 0), (0.9, 0.92, 0.95)),
+                               ("VALIGN", (0, 0), (-1, -1), "MIDDLE")]))  # fmt: skip
+        return t
+
+    r = report
+    story: list[Flowable] = [
+        _p(r.title, s["title"]),
+        _p(r.quarter.title, s["sub"]),
+        _p(
+            f"生成时间：{county_time(r.generated_at)}"
+            + ("（本季度尚未结束，数字截至生成时间）" if r.unfinished else ""),
+            s["small"],
+        ),
+        _p("一、主要指标", s["h"]),
+        grid_table([[figure_name("figure"), figure_name("value")], *([n, v] for n, v in figures.headline(r))]),
+        _p(
+            "调解成功率 = 调解成功数 ÷ 有调解结果数（本季度内有调解结果的案件，不含按设置不计入的）；"
+            "小事不出村、大事不出镇、矛盾不上交的比例均以化解案件数为分母。",
+            s["small"],
+        ),
+        _p("二、各层级办理情况", s["h"]),
+        grid_table(figures.printed(r.tiers["items"], figures.TIER_PRINTED[1:], first="tier_name")),
+        _p("三、各镇街", s["h"]),
+        grid_table(figures.printed(r.townships["items"], figures.PRINTED)),
+        _p("四、各类别", s["h"]),
+        grid_table(figures.printed(r.categories["items"], figures.PRINTED)),
+        _p("五、逐月", s["h"]),
+        grid_table(figures.printed(r.monthly["items"], figures.PRINTED, first="month")),
+        _p("六、超期情况", s["h"]),
+        *(item for rows in figures.printed_lateness(r) for item in (grid_table(rows), Spacer(1, 3 * mm))),
+    ]
+    return _pdf(story, title=f"{r.title} {r.quarter.code}")
 
 
 # --- HTML --------------------------------------------------------------------------------

@@ -207,6 +207,7 @@ FIGURE_VIEWS: Mapping[str, str] = {
     "townships": "各镇街",
     "categories": "各类别",
     "nodes": "各网格",
+    "lateness": "超期情况",  # a sheet of the quarterly report (grid/stats/report.py)
 }
 
 

@@ -55,7 +55,7 @@ usage() {
 usage: scripts/dev.sh COMMAND
   deps      install missing Debian packages (PostgreSQL 15, PostGIS 3, chromium, fonts, poppler-utils, zbar-tools, python3-venv)
   venv      create .venv and install requirements.lock (hash-checked) and the project
-  web       install the pages' JS (MapLibre GL, Swagger UI, Redoc) from npm into node_modules/, build the map's label glyphs
+  web       install the pages' JS (MapLibre GL, ECharts, Swagger UI, Redoc) from npm into node_modules/, build the map's label glyphs
   db-start  start the project-local PostgreSQL (nothing if DATABASE_URL is set)
   db-stop   stop it
   db-env    print `export DATABASE_URL=... WUZHANG_MIGRATION_DATABASE_URL=...`  (eval "$(scripts/dev.sh db-env)")
@@ -154,11 +154,11 @@ cmd_check() {
 
 # --- web -----------------------------------------------------------------------
 
-# The pages /map, /docs and /redoc are served with MapLibre GL JS, Swagger UI and Redoc
-# from node_modules/ (no CDN): install them from the lock file when one is missing or
-# the lock file changed. .npmrc: no install scripts, no peer dependencies.
+# The pages /map, /dashboard, /docs and /redoc are served with MapLibre GL JS, Apache
+# ECharts, Swagger UI and Redoc from node_modules/ (no CDN): install them from the lock
+# file when one is missing or the lock file changed. .npmrc: no install scripts, no peer dependencies.
 WEB_FILES=(node_modules/maplibre-gl/dist/maplibre-gl.js node_modules/swagger-ui-dist/swagger-ui-bundle.js
-           node_modules/redoc/bundles/redoc.standalone.js)
+           node_modules/redoc/bundles/redoc.standalone.js node_modules/echarts/dist/echarts.min.js)
 # Then the map labels' glyphs.
 cmd_web() {
   local stamp f missing=0

@@ -9,12 +9,13 @@ the scope is 404, the same as one that does not exist.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel
 
 from app import schemas
@@ -152,3 +153,36 @@ async def nodes(caller: CallerDep, conn: SessionDep, settings: SettingsDep, star
     return await _view(stats.nodes, "nodes", schemas.StatsNodes, caller=caller, conn=conn, settings=settings,
                        fmt=format, start=start, end=to, township=township, tier=tier, category=category,
                        source=source, level=level, silent_days=silent_days)  # fmt: skip
+
+
+PDF = "application/pdf"
+ReportFormat = Annotated[Literal["pdf", "xlsx"], Query(description="pdf (default; Chinese font from Debian) or xlsx")]
+
+
+@router.get("/report", responses={**ERRORS, 200: {"content": {PDF: {}, XLSX: {}}}}, response_class=Response)
+async def report(caller: CallerDep, conn: SessionDep, settings: SettingsDep,
+                 quarter: Annotated[str, Query(max_length=16, description="the county's quarter, e.g. 2026Q3")],
+                 township: Township = None, format: ReportFormat = "pdf") -> Response:  # fmt: skip
+    """The quarterly report for the county joint meeting: the quarter's headline figures,
+    the tiers, the townships, the categories, the months and lateness, for the caller's
+    scope (or one township of it), as PDF or as an XLSX workbook of several sheets."""
+    from app import documents
+    from grid.stats import report as quarterly
+
+    q = quarterly.Quarter.parse(quarter)
+    scope = stats.scope_paths([s.path for s in caller.scopes])
+    # The report is named after the widest nodes of the scope (a county leader: the county).
+    widest = [s.name for s in caller.scopes if not any(s.path.startswith(o + ".") for o in scope)]
+    place = "、".join(dict.fromkeys(widest)) or settings.county_name
+    r = await quarterly.build(conn=conn, scope_paths=scope, quarter=q, now=datetime.now(UTC), place=place,
+                              township=township, exclusions=settings.stats_exclusions())  # fmt: skip
+    if format == "xlsx":
+        body, media = await asyncio.to_thread(quarterly.to_xlsx, r), XLSX
+    else:
+        try:
+            body, media = await asyncio.to_thread(documents.figures_pdf, r, font=settings.pdf_font), PDF
+        except documents.FontMissing as exc:
+            raise HTTPException(503, f"服务器缺少中文字体，暂时无法生成 PDF：{exc}") from None
+    disposition = (f"attachment; filename=\"report-{q.code}.{format}\"; "
+                   f"filename*=UTF-8''{quote(quarterly.file_name(r, format))}")  # fmt: skip
+    return Response(body, media_type=media, headers={"Content-Disposition": disposition})

@@ -1,8 +1,8 @@
-"""The dispatcher's web page at /map, the API's pages /docs and /redoc, and the static
+"""The dispatcher's web page at /map, the leaders' dashboard at /dashboard, the API's pages /docs and /redoc, and the static
 files they need, all served here.
 
-The pages must work on an intranet with no internet: MapLibre GL JS, Swagger UI and
-Redoc come from node_modules (installed by `scripts/dev.sh web`) and are served under
+The pages must work on an intranet with no internet: MapLibre GL JS, Apache ECharts,
+Swagger UI and Redoc come from node_modules (installed by `scripts/dev.sh web`) and are served under
 /static/vendor/, never from a CDN; so are the map labels' glyphs. Each page sends a
 Content-Security-Policy that lets it load only this app's files (app/headers.py).
 """
@@ -23,6 +23,7 @@ from app.settings import PROJECT_ROOT
 STATIC = PROJECT_ROOT / "app" / "static"
 NODE_MODULES = PROJECT_ROOT / "node_modules"
 MAPLIBRE_DIST = NODE_MODULES / "maplibre-gl" / "dist"
+ECHARTS_DIST = NODE_MODULES / "echarts" / "dist"
 SWAGGER_DIST = NODE_MODULES / "swagger-ui-dist"
 REDOC_DIST = NODE_MODULES / "redoc" / "bundles"
 FAVICON = "/static/vendor/swagger-ui/favicon-32x32.png"
@@ -44,6 +45,18 @@ async def map_page(request: Request) -> FileResponse:
     csp = page_csp(images=outside, connect=outside, workers=True)
     return FileResponse(STATIC / "map" / "index.html",
                         headers={"Cache-Control": "no-cache", "Content-Security-Policy": csp})  # fmt: skip
+
+
+@router.get("/dashboard", include_in_schema=False)
+async def dashboard_page() -> FileResponse:
+    # ECharts draws on a canvas with the page's own script: no worker, no eval, no outside host.
+    return FileResponse(STATIC / "dashboard" / "index.html",
+                        headers={"Cache-Control": "no-cache", "Content-Security-Policy": page_csp()})  # fmt: skip
+
+
+@router.get("/dashboard/", include_in_schema=False)
+async def dashboard_slash() -> RedirectResponse:
+    return RedirectResponse("/dashboard")
 
 
 def _page(html: HTMLResponse, csp: str) -> HTMLResponse:
@@ -84,7 +97,7 @@ async def map_slash() -> RedirectResponse:
 
 @router.get("/map/config.json", include_in_schema=False)
 async def map_config(request: Request) -> JSONResponse:
-    """What the page needs before login: the optional base map (none by default), and
+    """What the pages (/map, /dashboard) need before login: the optional base map, and
     the county's time zone, in which the page shows every time."""
     s = request.app.state.settings
     return JSONResponse({"basemap_url": s.map_basemap_url or None, "basemap_attribution": s.map_basemap_attribution,
@@ -109,6 +122,7 @@ async def glyphs(fontstack: str, glyph_range: str) -> Response:
 def mount_static(app: FastAPI) -> None:
     # check_dir=False: the API still starts before `npm ci` has run; the page then says so.
     app.mount("/static/vendor/maplibre-gl", StaticFiles(directory=MAPLIBRE_DIST, check_dir=False), name="maplibre")
+    app.mount("/static/vendor/echarts", StaticFiles(directory=ECHARTS_DIST, check_dir=False), name="echarts")
     app.mount("/static/vendor/swagger-ui", StaticFiles(directory=SWAGGER_DIST, check_dir=False), name="swagger-ui")
     app.mount("/static/vendor/redoc", StaticFiles(directory=REDOC_DIST, check_dir=False), name="redoc")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

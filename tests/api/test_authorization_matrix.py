@@ -347,6 +347,8 @@ CASES: dict[str, Case] = {
         f"/api/v1/cases/{cid}/duties/know", {"json": {"note": "已掌握"}})),
         expect=lambda role, in_scope: owners_only(role, in_scope)),
     "GET /api/v1/me/owned": Case("logged_in", lambda c: ("/api/v1/me/owned", {})),
+    "GET /api/v1/stats/report": Case("logged_in", lambda c: ("/api/v1/stats/report", {
+        "params": {"township": c.township, "quarter": "2026Q1", "format": "xlsx"}}), scoped="figures"),
 }  # fmt: skip
 
 # --- 联席会议 and 督办 (app/routers/meetings.py) ----------------------------------------
@@ -678,6 +680,7 @@ def expected_status(case: Case, role: str, in_scope: bool) -> int:
     if case.scoped == "read":
         return case.ok if readable else 404
     if case.scoped == "figures":
+        # No node scope at all (admin and the leadership's desk roles): 403 no_data_scope.
         return case.ok if readable else 403 if role in NO_NODE_SCOPE else 404
     if case.scoped == "write":
         return case.ok if role in ACTORS and in_scope else 403 if readable else 404

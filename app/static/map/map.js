@@ -150,9 +150,13 @@
       fillFilters(cats);
       $('login').hidden = true;
       $('app').hidden = false;
-      var where = state.scope ? api('/api/v1/grid/nodes/' + encodeURIComponent(state.scope.node.code)).then(json)
-                              : Promise.resolve(null);
+      // /map?node=<code> (a link from the dashboard) opens on that node; else the caller's scope.
+      var focus = new URLSearchParams(location.search).get('node');
+      var code = focus || (state.scope && state.scope.node.code);
+      var where = code ? api('/api/v1/grid/nodes/' + encodeURIComponent(code)).then(json) : Promise.resolve(null);
+      if (focus) where = where.catch(function () { return null; }); // an unknown node: the whole county
       return where.then(function (node) {
+        state.focus = focus && node ? node.id : null;
         $('scope-name').textContent = node ? node.properties.name : config.county_name;
         initMap(config, node && node.geometry ? bboxOf(node.geometry) : null);
       });
