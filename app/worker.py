@@ -6,7 +6,8 @@ no case is handled twice. The clock is injectable (`--now`), so tests and drills
 move time; only in development, since its pretend times are signed into the ledger.
 
 Each tick sweeps deadlines first (a sweep writes notifications), then drains the
-notification outbox to phones (app/push.py), so an escalation rings in the same tick.
+notification outbox to phones (app/push.py), so an escalation rings in the same tick,
+then refreshes the figures' daily roll-up (grid/stats/rollup.py).
 One connection of its own, opened again if the database went away.
 """
 
@@ -26,6 +27,7 @@ from app.settings import Settings, libpq_url
 from grid import people_time
 from grid.cases import service as cases
 from grid.db import Conn, connect
+from grid.stats import rollup as stats_rollup
 
 log = logging.getLogger("wuzhang.worker")
 
@@ -39,6 +41,15 @@ async def sweep_once(conn: Conn, settings: Settings, *, now: datetime) -> cases.
     if result.escalated or result.warned:
         log.info("sweep at %s: escalated %s, warned %s", now.isoformat(), result.escalated, result.warned)
     return result
+
+
+async def rollup_once(conn: Conn, *, now: datetime) -> stats_rollup.Refreshed:
+    """Bring the figures' daily roll-up up to date (grid/stats/rollup.py): the cases the
+    ledger touched since the last refresh; the first time, every case."""
+    done = await stats_rollup.refresh(conn=conn, now=now)
+    if done.rebuilt or done.cases:
+        log.info("figures rolled up at %s: %s cases%s", now.isoformat(), done.cases, " (rebuilt)" * done.rebuilt)
+    return done
 
 
 async def push_once(
@@ -68,6 +79,7 @@ async def run(
                     conn = await connect(libpq_url(settings.database_url), application_name="wuzhang-worker")
                 await sweep_once(conn, settings, now=clock())
                 await push_once(conn, settings, now=clock(), sender=sender, clock=clock)
+                await rollup_once(conn, now=clock())
             except Exception:  # one bad tick must not end the worker; the next one retries
                 log.exception("worker tick failed")
                 if conn is not None and conn.broken:
