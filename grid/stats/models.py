@@ -58,6 +58,14 @@ class StatsStint(Base):
     failed: Mapped[bool] = mapped_column(Boolean)
     escalated: Mapped[bool] = mapped_column(Boolean)
     returned: Mapped[bool] = mapped_column(Boolean)
+    # The case's, so the period's cohort and the filters need no join.
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    place = mapped_column(LTree(), nullable=False)
+    entry_tier: Mapped[str | None] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (Index("ix_stats_stint_reported_at", "reported_at"),)
 
 
 class StatsLate(Base):
@@ -71,6 +79,12 @@ class StatsLate(Base):
     tier: Mapped[str] = mapped_column(String(16))
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The case's, as on a stint.
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    place = mapped_column(LTree(), nullable=False)
+    entry_tier: Mapped[str | None] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))
 
 
 class StatsDay(Base):
@@ -108,6 +122,40 @@ class StatsDay(Base):
     satisfied: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_stats_day_township_path_day", "township_path", "day"),)
+
+
+class StatsMonth(Base):
+    """The daily rows summed per county month (`month`: its first day), so a long period
+    reads a row per month and key, and day rows only for the months it cuts."""
+
+    __tablename__ = "stats_month"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    township_path = mapped_column(LTree(), primary_key=True)
+    entry_tier: Mapped[str] = mapped_column(String(16), primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    received: Mapped[int] = mapped_column(Integer)
+    escalated_cases: Mapped[int] = mapped_column(Integer)
+    escalations: Mapped[int] = mapped_column(Integer)
+    escalations_by_deadline: Mapped[int] = mapped_column(Integer)
+    returned_cases: Mapped[int] = mapped_column(Integer)
+    returns: Mapped[int] = mapped_column(Integer)
+    reopened_cases: Mapped[int] = mapped_column(Integer)
+    reopens: Mapped[int] = mapped_column(Integer)
+    extensions: Mapped[int] = mapped_column(Integer)
+    late_cases: Mapped[int] = mapped_column(Integer)
+    missed_deadlines: Mapped[int] = mapped_column(Integer)
+    outcomes: Mapped[int] = mapped_column(Integer)
+    resolved: Mapped[int] = mapped_column(Integer)
+    failed_open: Mapped[int] = mapped_column(Integer)
+    resolved_in_village: Mapped[int] = mapped_column(Integer)
+    resolved_in_township: Mapped[int] = mapped_column(Integer)
+    resolved_below_county: Mapped[int] = mapped_column(Integer)
+    visited: Mapped[int] = mapped_column(Integer)
+    satisfaction_scored: Mapped[int] = mapped_column(Integer)
+    satisfaction_sum: Mapped[int] = mapped_column(Integer)
+    satisfied: Mapped[int] = mapped_column(Integer)
 
 
 class StatsRollup(Base):

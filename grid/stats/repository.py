@@ -14,7 +14,7 @@ assignment is an `assign` event whose body carries `tier`); an assignment starts
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from grid.cases.workflow import OPEN
@@ -25,6 +25,7 @@ from grid.stats.definitions import (
     SETTLED_IN_VILLAGE,
     Exclusions,
     Filters,
+    Period,
 )
 
 
@@ -32,13 +33,26 @@ def params(*, roots: Sequence[str], filters: Filters, exclusions: Exclusions, zo
     start, end = filters.period.bounds()
     return {
         "roots": list(roots), "start": start, "end": end, "zone": zone,
-        "first_day": filters.period.start, "last_day": filters.period.end,
+        "first_day": filters.period.start, "last_day": filters.period.end, **_whole_months(filters.period),
         "tier": filters.tier, "category": filters.category, "source": filters.source,
         "excluded_categories": list(exclusions.categories), "exclude_open_failures": exclusions.open_failures,
         "open_states": sorted(s.value for s in OPEN),
         "village_tiers": list(SETTLED_IN_VILLAGE), "township_tiers": list(SETTLED_IN_TOWNSHIP),
         "below_county_tiers": list(SETTLED_BELOW_COUNTY),
     }  # fmt: skip
+
+
+def _whole_months(period: Period) -> dict[str, date]:
+    """The months the period covers whole: [first_whole_month, after_whole_months), by
+    their first days (an empty range when it covers none)."""
+    first = period.start if period.start.day == 1 else _next_month(period.start)
+    after = period.end + timedelta(days=1)
+    after = after if after.day == 1 else after.replace(day=1)
+    return {"first_whole_month": first, "after_whole_months": max(first, after)}
+
+
+def _next_month(d: date) -> date:
+    return date(d.year + d.month // 12, d.month % 12 + 1, 1)
 
 
 def _case_filters(filters: Filters) -> str:
@@ -53,6 +67,10 @@ FACT_COLUMNS = ("id", "category", "source", "state", "open", "reported_at", "sat
                 "located", "township_path", "entry_tier", "escalations", "escalations_by_deadline", "returns",
                 "reopens", "extensions", "visited_at", "outcome", "outcome_at", "outcome_tier")  # fmt: skip
 _FACTS = ", ".join(f"f.{c}" for c in FACT_COLUMNS)
+# A stint carries its case's report time and filter columns, so the cohort needs no join.
+STINT_COLUMNS = ("case_id", "stint", "tier", "assigned_at", "accepted_at", "resolved_at", "failed", "escalated",
+                 "returned", "reported_at", "place", "entry_tier", "category", "source")  # fmt: skip
+_STINTS = ", ".join(f"st.{c}" for c in STINT_COLUMNS)
 
 
 def _base(filters: Filters) -> str:
@@ -113,9 +131,10 @@ def _base_ctes(filters: Filters | None, *, only: str = "", facts: str = "facts",
          min(v.created_at) FILTER (WHERE v.action = 'accept') AS accepted_at,
          min(v.created_at) FILTER (WHERE v.action = 'resolve') AS resolved_at,
          bool_or(v.action = 'fail') AS failed, bool_or(v.action = 'escalate') AS escalated,
-         bool_or(v.action = 'return') AS returned
+         bool_or(v.action = 'return') AS returned,
+         f.reported_at, f.place, f.entry_tier, f.category, f.source
     FROM evt v JOIN {facts} f ON f.id = v.case_id
-   WHERE v.stint > 0 GROUP BY v.case_id, v.stint
+   WHERE v.stint > 0 GROUP BY v.case_id, v.stint, f.reported_at, f.place, f.entry_tier, f.category, f.source
 )"""
 
 
@@ -199,8 +218,9 @@ stale AS (
    WHERE f.place <@ %(roots)s::ltree[]{_fact_filters(filters)} AND f.id NOT IN (SELECT id FROM pending)
   UNION ALL SELECT {_FACTS} FROM fresh f
 ), stints AS (
-  SELECT st.* FROM stats_stint st JOIN facts f ON f.id = st.case_id WHERE f.id NOT IN (SELECT id FROM pending)
-  UNION ALL SELECT * FROM fresh_stints
+  SELECT {_STINTS} FROM stats_stint st
+   WHERE st.place <@ %(roots)s::ltree[]{_fact_filters(filters, "st")} AND st.case_id NOT IN (SELECT id FROM pending)
+  UNION ALL SELECT {_STINTS} FROM fresh_stints st
 )"""
 
 
@@ -215,20 +235,25 @@ def _cohort(a: str = "f") -> str:
     return f"{a}.reported_at >= %(start)s AND {a}.reported_at < %(end)s"
 
 
-def _late(mode: str) -> str:
+def _late(filters: Filters, mode: str, *, done: bool = True) -> str:
     """The missed deadlines of the cases received in the period (a CTE `late`): the tier,
-    when each was due and when its step was done (NULL: not yet)."""
-    direct = f"""SELECT l.case_id, l.tier, l.due_at, d.done_at
-    FROM case_lateness l JOIN facts f ON f.id = l.case_id
+    when each was due and (`done`) when its step was done (NULL: not yet)."""
+
+    def direct(facts: str) -> str:
+        if not done:
+            return f"SELECT l.case_id, l.tier, l.due_at FROM case_lateness l JOIN {facts} f ON f.id = l.case_id"
+        return f"""SELECT l.case_id, l.tier, l.due_at, d.done_at
+    FROM case_lateness l JOIN {facts} f ON f.id = l.case_id
     LEFT JOIN LATERAL (SELECT min(e.created_at) AS done_at FROM case_event e
-                        WHERE e.case_id = l.case_id AND e.action = l.step AND e.created_at >= l.due_at) d ON true
-   WHERE {_cohort()}"""
+                        WHERE e.case_id = l.case_id AND e.action = l.step AND e.created_at >= l.due_at) d ON true"""
+
     if mode == "direct":
-        return f"late AS (\n  {direct}\n)"
+        return f"late AS (\n  {direct('facts')} WHERE {_cohort()}\n)"
     return f"""late AS (
-  SELECT l.case_id, l.tier, l.due_at, l.done_at FROM stats_late l JOIN facts f ON f.id = l.case_id
-   WHERE {_cohort()} AND f.id NOT IN (SELECT id FROM pending)
-  UNION ALL {direct} AND f.id IN (SELECT id FROM pending)
+  SELECT l.case_id, l.tier, l.due_at{", l.done_at" if done else ""} FROM stats_late l
+   WHERE {_cohort("l")} AND l.place <@ %(roots)s::ltree[]{_fact_filters(filters, "l")}
+     AND l.case_id NOT IN (SELECT id FROM pending)
+  UNION ALL {direct("fresh")} WHERE {_cohort()}
 )"""
 
 
@@ -274,12 +299,17 @@ def _day_rows(rel: str, sign: str) -> str:
 
 
 def _days(filters: Filters) -> str:
-    """The daily rows of the period (a CTE `days`): the roll-up's, less what the pending
-    cases added when they were last rolled up, plus what they add now."""
+    """The rows of counts of the period (a CTE `days`): a row per month and key for the
+    months it covers whole, the daily rows of the days it cuts from the others, less what
+    the pending cases added when they were last rolled up, plus what they add now."""
     cols = ", ".join((*DAY_KEY, *DAY_COUNTS))
+    whole = "f.day >= %(first_whole_month)s AND f.day < %(after_whole_months)s"
+    keep = f"f.township_path <@ %(roots)s::ltree[]{_fact_filters(filters)}"
     return f"""days AS (
-  SELECT {cols} FROM stats_day f
-   WHERE f.day BETWEEN %(first_day)s AND %(last_day)s AND f.township_path <@ %(roots)s::ltree[]{_fact_filters(filters)}
+  SELECT f.month AS day, {cols.removeprefix("day, ")} FROM stats_month f
+   WHERE f.month >= %(first_whole_month)s AND f.month < %(after_whole_months)s AND {keep}
+  UNION ALL SELECT {cols} FROM stats_day f
+   WHERE f.day BETWEEN %(first_day)s AND %(last_day)s AND NOT ({whole}) AND {keep}
   UNION ALL SELECT * FROM ({_day_rows("stale", "-1")}) x WHERE x.day BETWEEN %(first_day)s AND %(last_day)s
   UNION ALL SELECT * FROM ({_day_rows("fresh", "1")}) x WHERE x.day BETWEEN %(first_day)s AND %(last_day)s
 )"""
@@ -313,15 +343,15 @@ async def summary(conn: Conn, *, filters: Filters, p: dict[str, Any], now: datet
     late_hours = _HOURS.format("COALESCE(done_at, %(now)s) - due_at")
     counts = (f"(SELECT {_day_measures()} FROM days d) m" if mode == "days"
               else f"(SELECT {_measures(*_PERIOD)} FROM facts f WHERE {_TOUCHES}) m")  # fmt: skip
-    sql = f"""{_ctes(filters, mode)}, {_late(mode)}
+    sql = f"""{_ctes(filters, mode)}, {_late(filters, mode)}
 SELECT m.*,
   (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {late_hours}) FROM late) AS late_hours_median,
   (SELECT max({late_hours}) FROM late) AS late_hours_max,
   (SELECT count(*) FROM late WHERE done_at IS NULL) AS still_late,
   (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {_HOURS.format("st.accepted_at - st.assigned_at")})
-     FROM stints st JOIN facts g ON g.id = st.case_id WHERE {_cohort("g")}) AS accept_hours_median,
+     FROM stints st WHERE {_cohort("st")}) AS accept_hours_median,
   (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {_HOURS.format("st.resolved_at - st.accepted_at")})
-     FROM stints st JOIN facts g ON g.id = st.case_id WHERE {_cohort("g")}) AS resolve_hours_median
+     FROM stints st WHERE {_cohort("st")}) AS resolve_hours_median
   FROM {counts}
 """
     row = await fetch_one(conn, sql, {**p, "now": now})
@@ -334,8 +364,8 @@ async def tiers(conn: Conn, *, filters: Filters, p: dict[str, Any], mode: str = 
     accepted, settled, failed, went up or were returned there, their missed deadlines, and
     the median hours to accept and from accept to resolve."""
     sql = f"""{_ctes(filters, "cases" if mode == "days" else mode)}, cohort AS (
-  SELECT st.* FROM stints st JOIN facts f ON f.id = st.case_id WHERE {_cohort()}
-), {_late(mode)}, missed AS (
+  SELECT st.* FROM stints st WHERE {_cohort("st")}
+), {_late(filters, mode, done=False)}, missed AS (
   SELECT tier, count(*) AS missed_deadlines, count(DISTINCT case_id) AS late_cases FROM late GROUP BY tier
 )
 SELECT c.tier, count(DISTINCT c.case_id) AS cases, count(*) AS assignments,
@@ -509,14 +539,16 @@ _DAY_COLUMNS = ", ".join((*DAY_KEY, *DAY_COUNTS))
 
 
 async def _add_days(conn: Conn, *, rel: str, sign: str, p: dict[str, Any]) -> None:
-    """Add what the cases of `rel` add to the daily rows, times `sign`."""
+    """Add what the cases of `rel` add to the daily and monthly rows, times `sign`."""
     sums = ", ".join(f"sum({c})" for c in DAY_COUNTS)
-    keys = ", ".join(DAY_KEY)
-    adds = ", ".join(f"{c} = stats_day.{c} + EXCLUDED.{c}" for c in DAY_COUNTS)
-    sql = f"""INSERT INTO stats_day ({_DAY_COLUMNS})
+    for table, day in (("stats_day", "day"), ("stats_month", "date_trunc('month', day)::date")):
+        keys = ", ".join(DAY_KEY).replace("day", day, 1)
+        conflict = ", ".join(DAY_KEY).replace("day", "month" if table == "stats_month" else "day", 1)
+        adds = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in DAY_COUNTS)
+        sql = f"""INSERT INTO {table} ({conflict}, {", ".join(DAY_COUNTS)})
 SELECT {keys}, {sums} FROM ({_day_rows(rel, sign)}) x GROUP BY {keys}
-ON CONFLICT ({keys}) DO UPDATE SET {adds}"""
-    await execute(conn, sql, p)
+ON CONFLICT ({conflict}) DO UPDATE SET {adds}"""
+        await execute(conn, sql, p)
 
 
 async def rollup_cases(conn: Conn, *, ids: Sequence[int] | None, p: dict[str, Any]) -> int:
@@ -525,7 +557,7 @@ async def rollup_cases(conn: Conn, *, ids: Sequence[int] | None, p: dict[str, An
     a case copied twice leaves the same rows. The caller holds the refresh's lock."""
     mine = {**p, "ids": list(ids or ())}
     if ids is None:
-        for table in ("stats_day", "stats_late", "stats_stint", "stats_case"):
+        for table in ("stats_month", "stats_day", "stats_late", "stats_stint", "stats_case"):
             await execute(conn, f"DELETE FROM {table}")
         only, late_where = "", ""
     else:
@@ -535,22 +567,28 @@ async def rollup_cases(conn: Conn, *, ids: Sequence[int] | None, p: dict[str, An
         only, late_where = " AND c.id = ANY (%(ids)s)", " WHERE l.case_id = ANY (%(ids)s)"
     sql = f"""WITH {_base_ctes(None, only=only)},
 copied AS (INSERT INTO stats_case ({", ".join(FACT_COLUMNS)}) SELECT {_FACTS} FROM facts f RETURNING 1),
-copied_stints AS (INSERT INTO stats_stint SELECT * FROM stints RETURNING 1)
+copied_stints AS (INSERT INTO stats_stint ({", ".join(STINT_COLUMNS)}) SELECT {_STINTS} FROM stints st RETURNING 1)
 SELECT (SELECT count(*) FROM copied) AS cases, (SELECT count(*) FROM copied_stints) AS stints"""
     row = await fetch_one(conn, sql, mine)
-    await execute(conn, f"""INSERT INTO stats_late (case_id, deadline_no, step, tier, due_at, done_at)
+    await execute(conn, f"""INSERT INTO stats_late (case_id, deadline_no, step, tier, due_at, done_at, reported_at,
+                        place, entry_tier, category, source)
 SELECT l.case_id, l.deadline_no, l.step, l.tier, l.due_at,
        (SELECT min(e.created_at) FROM case_event e
-         WHERE e.case_id = l.case_id AND e.action = l.step AND e.created_at >= l.due_at)
-  FROM case_lateness l{late_where}""", mine)  # fmt: skip
+         WHERE e.case_id = l.case_id AND e.action = l.step AND e.created_at >= l.due_at),
+       f.reported_at, f.place, f.entry_tier, f.category, f.source
+  FROM case_lateness l JOIN stats_case f ON f.id = l.case_id{late_where}""", mine)  # fmt: skip
     if ids is None:
         sums = ", ".join(f"sum({c})" for c in DAY_COUNTS)
         keys = ", ".join(DAY_KEY)
         await execute(conn, f"INSERT INTO stats_day ({_DAY_COLUMNS}) SELECT {keys}, {sums}"
                             f" FROM ({_day_rows('stats_case', '1')}) x GROUP BY {keys}", mine)  # fmt: skip
+        months = keys.replace("day", "date_trunc('month', day)::date", 1)
+        await execute(conn, f"INSERT INTO stats_month ({_DAY_COLUMNS.replace('day', 'month', 1)})"
+                            f" SELECT {months}, {sums} FROM stats_day GROUP BY {months}")  # fmt: skip
     else:
         await _add_days(conn, rel="(SELECT * FROM stats_case WHERE id = ANY (%(ids)s))", sign="1", p=mine)
-        await execute(conn, "DELETE FROM stats_day WHERE received = 0 AND outcomes = 0 AND visited = 0")
+        for table in ("stats_day", "stats_month"):
+            await execute(conn, f"DELETE FROM {table} WHERE received = 0 AND outcomes = 0 AND visited = 0")
     assert row is not None
     return int(row["cases"])
 

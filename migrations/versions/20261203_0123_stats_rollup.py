@@ -3,7 +3,8 @@
 Computing the figures from the ledger takes seconds on a county with a year of cases, so
 the worker keeps a copy: each case's facts, stints and missed deadlines as the figures'
 one query computes them (`stats_case`, `stats_stint`, `stats_late`), the additive counts
-per county day, township, entry tier, category and source (`stats_day`), and how far the
+per county day, township, entry tier, category and source (`stats_day`) and per month
+(`stats_month`), and how far the
 ledger has been read (`stats_rollup`, one row). All derived, all rebuilt on demand; the
 app role keeps every right on them (the worker rewrites them).
 
@@ -32,6 +33,15 @@ DAY_COUNTS = ("received", "escalated_cases", "escalations", "escalations_by_dead
 
 def _at(name: str) -> sa.Column:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=True)
+
+
+def _case_columns() -> list[sa.Column]:
+    """A stint's or missed deadline's case: its report time and filter columns."""
+    return [sa.Column("reported_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("place", LTree(), nullable=False),
+            sa.Column("entry_tier", sa.String(length=16), nullable=True),
+            sa.Column("category", sa.String(length=32), nullable=False),
+            sa.Column("source", sa.String(length=16), nullable=False)]  # fmt: skip
 
 
 def upgrade() -> None:
@@ -65,8 +75,10 @@ def upgrade() -> None:
         sa.Column("tier", sa.String(length=16), nullable=True),
         _at("assigned_at"), _at("accepted_at"), _at("resolved_at"),
         *(sa.Column(n, sa.Boolean(), nullable=False) for n in ("failed", "escalated", "returned")),
+        *_case_columns(),
         sa.PrimaryKeyConstraint("case_id", "stint", name="pk_stats_stint"),
     )  # fmt: skip
+    op.create_index("ix_stats_stint_reported_at", "stats_stint", ["reported_at"])
     op.create_table(
         "stats_late",
         sa.Column("case_id", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -75,6 +87,7 @@ def upgrade() -> None:
         sa.Column("tier", sa.String(length=16), nullable=False),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
         _at("done_at"),
+        *_case_columns(),
         sa.PrimaryKeyConstraint("case_id", "deadline_no", "step", name="pk_stats_late"),
     )
     op.create_table(
@@ -88,6 +101,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("day", "township_path", "entry_tier", "category", "source", name="pk_stats_day"),
     )
     op.create_index("ix_stats_day_township_path_day", "stats_day", ["township_path", "day"])
+    op.create_table(
+        "stats_month",
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("township_path", LTree(), nullable=False),
+        sa.Column("entry_tier", sa.String(length=16), nullable=False),
+        sa.Column("category", sa.String(length=32), nullable=False),
+        sa.Column("source", sa.String(length=16), nullable=False),
+        *(sa.Column(n, sa.Integer(), nullable=False) for n in DAY_COUNTS),
+        sa.PrimaryKeyConstraint("month", "township_path", "entry_tier", "category", "source", name="pk_stats_month"),
+    )
     op.create_table(
         "stats_rollup",
         sa.Column("id", sa.SmallInteger(), autoincrement=False, nullable=False),
@@ -103,5 +126,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("stats_rollup", "stats_day", "stats_late", "stats_stint", "stats_case"):
+    for table in ("stats_rollup", "stats_month", "stats_day", "stats_late", "stats_stint", "stats_case"):
         op.drop_table(table)

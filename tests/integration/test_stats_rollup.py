@@ -23,7 +23,8 @@ from tests.integration.test_stats import CHOICES, T0, YEAR, County, path_of
 VIEWS = ("summary", "tiers", "monthly", "townships", "categories", "nodes")
 FRESHNESS = ("fresh_as_of", "rolled_up_at", "pending_cases")
 ROLLUP_TABLES = {"stats_case": "id", "stats_stint": "case_id, stint", "stats_late": "case_id, deadline_no, step",
-                 "stats_day": "day, township_path, entry_tier, category, source"}  # fmt: skip
+                 "stats_day": "day, township_path, entry_tier, category, source",
+                 "stats_month": "month, township_path, entry_tier, category, source"}  # fmt: skip
 
 
 @pytest.fixture
@@ -92,6 +93,7 @@ async def test_the_roll_up_answers_as_the_ledger_does_on_random_workflows(county
         {"scope": county.path},  # the county: the daily rows
         {"scope": county.path, "township": demo_nodes.township},
         {"scope": township, "filters": Filters(period=Period(date(2030, 2, 1), date(2030, 8, 31)), tier="chief")},
+        {"scope": county.path, "filters": Filters(period=Period(date(2030, 3, 12), date(2030, 6, 20)))},  # cut months
         {"scope": village},  # finer than a township: the copied cases
         {"scope": county.path, "filters": Filters(period=YEAR, category="homestead"),
          "exclusions": Exclusions(categories=("neighbours",), open_failures=True)},
