@@ -573,6 +573,11 @@ class StatsPeriod(BaseModel):
     period_start: date = Field(description="the first county day counted")
     period_end: date = Field(description="the last county day counted")
     generated_at: datetime
+    fresh_as_of: datetime = Field(description="the figures count every ledger step up to this time")
+    rolled_up_at: datetime | None = Field(
+        description="the daily roll-up's last refresh (null: computed from the ledger directly)"
+    )
+    pending_cases: int | None = Field(description="cases touched since that refresh, counted directly")
 
 
 class StatsSummary(StatsPeriod, Measures):

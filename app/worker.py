@@ -5,8 +5,9 @@ processes). Several may run at once: every sweep locks its rows with SKIP LOCKED
 no case is handled twice. The clock is injectable (`--now`), so tests and drills can
 move time; only in development, since its pretend times are signed into the ledger.
 
-Each tick sweeps deadlines first (cases, then 督办 tasks; a sweep writes notifications), then drains the
-notification outbox to phones (app/push.py), so an escalation rings in the same tick.
+Each tick sweeps deadlines first (cases, then 督办 tasks; a sweep writes notifications), then
+drains the notification outbox to phones (app/push.py), so an escalation rings in the same
+tick, then refreshes the figures' daily roll-up (grid/stats/rollup.py).
 One connection of its own, opened again if the database went away.
 """
 
@@ -27,6 +28,7 @@ from grid import people_time
 from grid.cases import service as cases
 from grid.db import Conn, connect
 from grid.leadership import meetings
+from grid.stats import rollup as stats_rollup
 
 log = logging.getLogger("wuzhang.worker")
 
@@ -48,6 +50,15 @@ async def tasks_once(conn: Conn, settings: Settings, *, now: datetime) -> meetin
     if result.reminded or result.escalated:
         log.info("tasks at %s: reminded %s, escalated %s", now.isoformat(), result.reminded, result.escalated)
     return result
+
+
+async def rollup_once(conn: Conn, *, now: datetime) -> stats_rollup.Refreshed:
+    """Bring the figures' daily roll-up up to date (grid/stats/rollup.py): the cases the
+    ledger touched since the last refresh; the first time, every case."""
+    done = await stats_rollup.refresh(conn=conn, now=now)
+    if done.rebuilt or done.cases:
+        log.info("figures rolled up at %s: %s cases%s", now.isoformat(), done.cases, " (rebuilt)" * done.rebuilt)
+    return done
 
 
 async def push_once(
@@ -78,6 +89,7 @@ async def run(
                 await sweep_once(conn, settings, now=clock())
                 await tasks_once(conn, settings, now=clock())
                 await push_once(conn, settings, now=clock(), sender=sender, clock=clock)
+                await rollup_once(conn, now=clock())
             except Exception:  # one bad tick must not end the worker; the next one retries
                 log.exception("worker tick failed")
                 if conn is not None and conn.broken:

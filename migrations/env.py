@@ -12,7 +12,8 @@ from sqlalchemy import create_engine, pool
 import app.accounts.models
 import app.push_models  # noqa: F401  (device tokens and push counters)
 import grid.cases.models
-import grid.leadership.models  # noqa: F401  (departments, batches, case units)
+import grid.leadership.models  # departments, batches, case units
+import grid.stats.models  # noqa: F401  (the figures' roll-ups)
 from app.settings import sqlalchemy_url
 from grid.models import Base
 

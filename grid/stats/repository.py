@@ -1,4 +1,5 @@
-"""All SQL of the figures. Functions take the connection first; none writes.
+"""All SQL of the figures. Functions take the connection first; only the roll-up's
+(at the end) write.
 
 One place computes what every figure aggregates (`_BASE`): per case (`facts`), from
 `case_file` and its ledger, and per assignment of a case to a tier (`stints`). Each
@@ -13,17 +14,18 @@ assignment is an `assign` event whose body carries `tier`); an assignment starts
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from grid.cases.workflow import OPEN
-from grid.db import Conn, Row, fetch_all, fetch_one
+from grid.db import Conn, Row, execute, fetch_all, fetch_one, fetch_value
 from grid.stats.definitions import (
     SETTLED_BELOW_COUNTY,
     SETTLED_IN_TOWNSHIP,
     SETTLED_IN_VILLAGE,
     Exclusions,
     Filters,
+    Period,
 )
 
 
@@ -31,13 +33,26 @@ def params(*, roots: Sequence[str], filters: Filters, exclusions: Exclusions, zo
     start, end = filters.period.bounds()
     return {
         "roots": list(roots), "start": start, "end": end, "zone": zone,
-        "first_day": filters.period.start, "last_day": filters.period.end,
+        "first_day": filters.period.start, "last_day": filters.period.end, **_whole_months(filters.period),
         "tier": filters.tier, "category": filters.category, "source": filters.source,
         "excluded_categories": list(exclusions.categories), "exclude_open_failures": exclusions.open_failures,
         "open_states": sorted(s.value for s in OPEN),
         "village_tiers": list(SETTLED_IN_VILLAGE), "township_tiers": list(SETTLED_IN_TOWNSHIP),
         "below_county_tiers": list(SETTLED_BELOW_COUNTY),
     }  # fmt: skip
+
+
+def _whole_months(period: Period) -> dict[str, date]:
+    """The months the period covers whole: [first_whole_month, after_whole_months), by
+    their first days (an empty range when it covers none)."""
+    first = period.start if period.start.day == 1 else _next_month(period.start)
+    after = period.end + timedelta(days=1)
+    after = after if after.day == 1 else after.replace(day=1)
+    return {"first_whole_month": first, "after_whole_months": max(first, after)}
+
+
+def _next_month(d: date) -> date:
+    return date(d.year + d.month // 12, d.month % 12 + 1, 1)
 
 
 def _case_filters(filters: Filters) -> str:
@@ -47,18 +62,38 @@ def _case_filters(filters: Filters) -> str:
     )
 
 
+# The columns of a case's facts, in the order of `stats_case`.
+FACT_COLUMNS = ("id", "category", "source", "state", "open", "reported_at", "satisfaction", "late_count", "place",
+                "located", "township_path", "entry_tier", "escalations", "escalations_by_deadline", "returns",
+                "reopens", "extensions", "visited_at", "outcome", "outcome_at", "outcome_tier")  # fmt: skip
+_FACTS = ", ".join(f"f.{c}" for c in FACT_COLUMNS)
+# A stint carries its case's report time and filter columns, so the cohort needs no join.
+STINT_COLUMNS = ("case_id", "stint", "tier", "assigned_at", "accepted_at", "resolved_at", "failed", "escalated",
+                 "returned", "reported_at", "place", "entry_tier", "category", "source")  # fmt: skip
+_STINTS = ", ".join(f"st.{c}" for c in STINT_COLUMNS)
+
+
 def _base(filters: Filters) -> str:
-    """The per-case facts and the stints of the cases in scope and filters. A case's place
-    is its located node (its handling node when it was reported outside the county); its
-    township is the place's ancestor at depth 1."""
-    category = _case_filters(filters)
-    tier = " WHERE a.entry_tier = %(tier)s" if filters.tier is not None else ""
-    return f"""
-WITH scoped AS (
-  SELECT c.id, c.category, c.state, c.reported_at, c.satisfaction, c.late_count,
-         COALESCE(ln.path, hn.path) AS place
+    """The direct path: the facts and stints of the cases in scope and filters, computed
+    from the cases and the ledger."""
+    return "\nWITH " + _base_ctes(filters)
+
+
+def _base_ctes(filters: Filters | None, *, only: str = "", facts: str = "facts", stints: str = "stints") -> str:
+    """The per-case facts and the stints of the cases in scope and filters (`filters` None:
+    every case, for the roll-up; `only`: a further condition on `case_file c`). A case's
+    place is its located node (its handling node when it was reported outside the
+    county); its township is the place's ancestor at depth 1."""
+    if filters is None:
+        where, tier = f"true{only}", ""
+    else:
+        where = f"COALESCE(ln.path, hn.path) <@ %(roots)s::ltree[]{_case_filters(filters)}{only}"
+        tier = " WHERE a.entry_tier = %(tier)s" if filters.tier is not None else ""
+    return f"""scoped AS (
+  SELECT c.id, c.category, c.source, c.state, c.reported_at, c.satisfaction, c.late_count,
+         COALESCE(ln.path, hn.path) AS place, ln.path IS NOT NULL AS located
     FROM case_file c JOIN node hn ON hn.id = c.handling_node_id LEFT JOIN node ln ON ln.id = c.located_node_id
-   WHERE COALESCE(ln.path, hn.path) <@ %(roots)s::ltree[]{category}
+   WHERE {where}
 ), ev AS (
   SELECT e.case_id, e.seq, e.action, e.actor_person_id, e.created_at, e.body,
          count(*) FILTER (WHERE e.action = 'assign' AND e.body ? 'tier')
@@ -82,23 +117,24 @@ WITH scoped AS (
   SELECT DISTINCT ON (case_id) case_id, action, created_at, tier
     FROM evt WHERE action IN ('resolve', 'fail', 'reopen')
    ORDER BY case_id, seq DESC
-), facts AS (
-  SELECT s.id, s.category, s.state, s.state = ANY (%(open_states)s::text[]) AS open, s.reported_at,
-         s.satisfaction, s.late_count, s.place, subpath(s.place, 0, LEAST(2, nlevel(s.place))) AS township_path,
+), {facts} AS (
+  SELECT s.id, s.category, s.source, s.state, s.state = ANY (%(open_states)s::text[]) AS open, s.reported_at,
+         s.satisfaction, s.late_count, s.place, s.located, subpath(s.place, 0, LEAST(2, nlevel(s.place))) AS township_path,
          a.entry_tier, a.escalations, a.escalations_by_deadline, a.returns, a.reopens, a.extensions, a.visited_at,
          CASE WHEN o.action <> 'reopen' THEN o.action END AS outcome,
          CASE WHEN o.action <> 'reopen' THEN o.created_at END AS outcome_at,
          CASE WHEN o.action <> 'reopen' THEN o.tier END AS outcome_tier
     FROM scoped s JOIN per_case a ON a.case_id = s.id LEFT JOIN outcome o ON o.case_id = s.id{tier}
-), stints AS (
+), {stints} AS (
   SELECT v.case_id, v.stint, min(v.tier) AS tier,
          min(v.created_at) FILTER (WHERE v.action = 'assign') AS assigned_at,
          min(v.created_at) FILTER (WHERE v.action = 'accept') AS accepted_at,
          min(v.created_at) FILTER (WHERE v.action = 'resolve') AS resolved_at,
          bool_or(v.action = 'fail') AS failed, bool_or(v.action = 'escalate') AS escalated,
-         bool_or(v.action = 'return') AS returned
-    FROM evt v JOIN facts f ON f.id = v.case_id
-   WHERE v.stint > 0 GROUP BY v.case_id, v.stint
+         bool_or(v.action = 'return') AS returned,
+         f.reported_at, f.place, f.entry_tier, f.category, f.source
+    FROM evt v JOIN {facts} f ON f.id = v.case_id
+   WHERE v.stint > 0 GROUP BY v.case_id, v.stint, f.reported_at, f.place, f.entry_tier, f.category, f.source
 )"""
 
 
@@ -144,44 +180,193 @@ _TOUCHES = ("(f.reported_at >= %(start)s AND f.reported_at < %(end)s OR f.outcom
 _HOURS = "extract(epoch FROM {0}) / 3600"
 
 
-async def summary(conn: Conn, *, filters: Filters, p: dict[str, Any], now: datetime) -> Row:
-    """The measures over the period, the lateness in hours and the speeds over all tiers."""
-    sql = f"""{_base(filters)}, late AS (
-  SELECT l.case_id, l.due_at, d.done_at
-    FROM case_lateness l JOIN facts f ON f.id = l.case_id
+# --- where the facts come from: the ledger directly, or the roll-up ---------------------
+#
+# `mode` of every view: "direct" computes the facts from the cases and the ledger (`_base`);
+# "cases" reads the roll-up's copy of them (stats_case, stats_stint, stats_late); "days"
+# also takes the counts from the daily rows (stats_day), which only answers a scope of
+# whole townships or the county. In both roll-up modes the cases with a ledger event
+# after the roll-up's watermark (`pending`) are computed directly, so the answers are
+# those of the direct path, however far behind the worker is.
+MODES = ("direct", "cases", "days")
+
+# The additive counts of a daily row, in the order of `stats_day`.
+DAY_COUNTS = ("received", "escalated_cases", "escalations", "escalations_by_deadline", "returned_cases", "returns",
+              "reopened_cases", "reopens", "extensions", "late_cases", "missed_deadlines", "outcomes", "resolved",
+              "failed_open", "resolved_in_village", "resolved_in_township", "resolved_below_county", "visited",
+              "satisfaction_scored", "satisfaction_sum", "satisfied")  # fmt: skip
+DAY_KEY = ("day", "township_path", "entry_tier", "category", "source")
+
+
+def _fact_filters(filters: Filters, a: str = "f") -> str:
+    """The filters on a copied case (stats_case) or a daily row."""
+    out = f" AND {a}.category = %(category)s" if filters.category is not None else ""
+    out += f" AND {a}.source = %(source)s" if filters.source is not None else ""
+    return out + (f" AND {a}.entry_tier = %(tier)s" if filters.tier is not None else "")
+
+
+def _rolled_ctes(filters: Filters) -> str:
+    """`facts` and `stints` from the roll-up's copy, with the pending cases computed afresh."""
+    return f"""pending AS (
+  SELECT DISTINCT e.case_id AS id FROM case_event e WHERE e.id > %(safe_event_id)s
+), {_base_ctes(filters, only=" AND c.id IN (SELECT id FROM pending)", facts="fresh", stints="fresh_stints")},
+stale AS (
+  SELECT {_FACTS} FROM stats_case f
+   WHERE f.id IN (SELECT id FROM pending) AND f.place <@ %(roots)s::ltree[]{_fact_filters(filters)}
+), facts AS (
+  SELECT {_FACTS} FROM stats_case f
+   WHERE f.place <@ %(roots)s::ltree[]{_fact_filters(filters)} AND f.id NOT IN (SELECT id FROM pending)
+  UNION ALL SELECT {_FACTS} FROM fresh f
+), stints AS (
+  SELECT {_STINTS} FROM stats_stint st
+   WHERE st.place <@ %(roots)s::ltree[]{_fact_filters(filters, "st")} AND st.case_id NOT IN (SELECT id FROM pending)
+  UNION ALL SELECT {_STINTS} FROM fresh_stints st
+)"""
+
+
+def _ctes(filters: Filters, mode: str) -> str:
+    if mode == "direct":
+        return _base(filters)
+    out = "\nWITH " + _rolled_ctes(filters)
+    return out + (f", {_days(filters)}" if mode == "days" else "")
+
+
+def _cohort(a: str = "f") -> str:
+    return f"{a}.reported_at >= %(start)s AND {a}.reported_at < %(end)s"
+
+
+def _late(filters: Filters, mode: str, *, done: bool = True) -> str:
+    """The missed deadlines of the cases received in the period (a CTE `late`): the tier,
+    when each was due and (`done`) when its step was done (NULL: not yet)."""
+
+    def direct(facts: str) -> str:
+        if not done:
+            return f"SELECT l.case_id, l.tier, l.due_at FROM case_lateness l JOIN {facts} f ON f.id = l.case_id"
+        return f"""SELECT l.case_id, l.tier, l.due_at, d.done_at
+    FROM case_lateness l JOIN {facts} f ON f.id = l.case_id
     LEFT JOIN LATERAL (SELECT min(e.created_at) AS done_at FROM case_event e
-                        WHERE e.case_id = l.case_id AND e.action = l.step AND e.created_at >= l.due_at) d ON true
-   WHERE f.reported_at >= %(start)s AND f.reported_at < %(end)s
-)
-SELECT {_measures(*_PERIOD)},
-  (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {_HOURS.format("COALESCE(done_at, %(now)s) - due_at")})
-     FROM late) AS late_hours_median,
-  (SELECT max({_HOURS.format("COALESCE(done_at, %(now)s) - due_at")}) FROM late) AS late_hours_max,
+                        WHERE e.case_id = l.case_id AND e.action = l.step AND e.created_at >= l.due_at) d ON true"""
+
+    if mode == "direct":
+        return f"late AS (\n  {direct('facts')} WHERE {_cohort()}\n)"
+    return f"""late AS (
+  SELECT l.case_id, l.tier, l.due_at{", l.done_at" if done else ""} FROM stats_late l
+   WHERE {_cohort("l")} AND l.place <@ %(roots)s::ltree[]{_fact_filters(filters, "l")}
+     AND l.case_id NOT IN (SELECT id FROM pending)
+  UNION ALL {direct("fresh")} WHERE {_cohort()}
+)"""
+
+
+def _day_rows(rel: str, sign: str) -> str:
+    """What each case of `rel` (rows of facts) adds to the daily rows, times `sign`: to the
+    day of its report, received and the process counts; to the day of its outcome, the
+    outcome; to the day of its latest return visit, the visit."""
+
+    def part(at: str, counts: dict[str, str], where: str) -> str:
+        cols = ", ".join(
+            f"{sign} * COALESCE(({counts[c]})::int, 0) AS {c}" if c in counts else f"0 AS {c}" for c in DAY_COUNTS
+        )
+        return (f"SELECT (f.{at} AT TIME ZONE %(zone)s)::date AS day, f.township_path,"
+                f" COALESCE(f.entry_tier, '') AS entry_tier, f.category, f.source, {cols} FROM {rel} f{where}")  # fmt: skip
+
+    resolved = "f.outcome = 'resolve'"
+    reported = {
+        "received": "1",
+        "escalated_cases": "f.escalations > 0",
+        "escalations": "f.escalations",
+        "escalations_by_deadline": "f.escalations_by_deadline",
+        "returned_cases": "f.returns > 0",
+        "returns": "f.returns",
+        "reopened_cases": "f.reopens > 0",
+        "reopens": "f.reopens",
+        "extensions": "f.extensions",
+        "late_cases": "f.late_count > 0",
+        "missed_deadlines": "f.late_count",
+    }
+    concluded = {
+        "outcomes": "1",
+        "resolved": resolved,
+        "failed_open": "f.outcome = 'fail' AND f.open",
+        "resolved_in_village": f"{resolved} AND f.outcome_tier = ANY (%(village_tiers)s::text[])",
+        "resolved_in_township": f"{resolved} AND f.outcome_tier = ANY (%(township_tiers)s::text[])",
+        "resolved_below_county": f"{resolved} AND f.outcome_tier = ANY (%(below_county_tiers)s::text[])",
+    }
+    visited = {"visited": "1", "satisfaction_scored": "f.satisfaction IS NOT NULL",
+               "satisfaction_sum": "COALESCE(f.satisfaction, 0)", "satisfied": "f.satisfaction >= 4"}  # fmt: skip
+    return "\n  UNION ALL ".join((part("reported_at", reported, ""),
+                                  part("outcome_at", concluded, " WHERE f.outcome_at IS NOT NULL"),
+                                  part("visited_at", visited, " WHERE f.visited_at IS NOT NULL")))  # fmt: skip
+
+
+def _days(filters: Filters) -> str:
+    """The rows of counts of the period (a CTE `days`): a row per month and key for the
+    months it covers whole, the daily rows of the days it cuts from the others, less what
+    the pending cases added when they were last rolled up, plus what they add now."""
+    cols = ", ".join((*DAY_KEY, *DAY_COUNTS))
+    whole = "f.day >= %(first_whole_month)s AND f.day < %(after_whole_months)s"
+    keep = f"f.township_path <@ %(roots)s::ltree[]{_fact_filters(filters)}"
+    return f"""days AS (
+  SELECT f.month AS day, {cols.removeprefix("day, ")} FROM stats_month f
+   WHERE f.month >= %(first_whole_month)s AND f.month < %(after_whole_months)s AND {keep}
+  UNION ALL SELECT {cols} FROM stats_day f
+   WHERE f.day BETWEEN %(first_day)s AND %(last_day)s AND NOT ({whole}) AND {keep}
+  UNION ALL SELECT * FROM ({_day_rows("stale", "-1")}) x WHERE x.day BETWEEN %(first_day)s AND %(last_day)s
+  UNION ALL SELECT * FROM ({_day_rows("fresh", "1")}) x WHERE x.day BETWEEN %(first_day)s AND %(last_day)s
+)"""
+
+
+def _day_measures() -> str:
+    """`_measures`, from daily rows `d` instead of cases."""
+    counted = ("CASE WHEN d.category = ANY (%(excluded_categories)s::text[]) THEN 0 ELSE d.outcomes"
+               " - CASE WHEN %(exclude_open_failures)s THEN d.failed_open ELSE 0 END END")  # fmt: skip
+    same = {"settled": "resolved", "settled_in_village": "resolved_in_village",
+            "settled_in_township": "resolved_in_township", "settled_below_county": "resolved_below_county",
+            **{c: c for c in ("escalated_cases", "escalations", "escalations_by_deadline", "returned_cases",
+                              "returns", "reopened_cases", "reopens", "extensions", "late_cases", "missed_deadlines",
+                              "visited", "satisfaction_scored", "satisfaction_sum", "satisfied")}}  # fmt: skip
+    out = [
+        "COALESCE(sum(d.received), 0)::int AS received",
+        f"COALESCE(sum({counted}), 0)::int AS concluded",
+        "COALESCE(sum(CASE WHEN d.category = ANY (%(excluded_categories)s::text[]) THEN 0 ELSE d.resolved END),"
+        " 0)::int AS succeeded",
+        f"COALESCE(sum(d.outcomes - ({counted})), 0)::int AS excluded",
+    ]
+    out += [f"COALESCE(sum(d.{col}), 0)::int AS {name}" for name, col in same.items()]
+    return ",\n  ".join(out)
+
+
+# --- the views -------------------------------------------------------------------------
+
+
+async def summary(conn: Conn, *, filters: Filters, p: dict[str, Any], now: datetime, mode: str = "direct") -> Row:
+    """The measures over the period, the lateness in hours and the speeds over all tiers."""
+    late_hours = _HOURS.format("COALESCE(done_at, %(now)s) - due_at")
+    counts = (f"(SELECT {_day_measures()} FROM days d) m" if mode == "days"
+              else f"(SELECT {_measures(*_PERIOD)} FROM facts f WHERE {_TOUCHES}) m")  # fmt: skip
+    sql = f"""{_ctes(filters, mode)}, {_late(filters, mode)}
+SELECT m.*,
+  (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {late_hours}) FROM late) AS late_hours_median,
+  (SELECT max({late_hours}) FROM late) AS late_hours_max,
   (SELECT count(*) FROM late WHERE done_at IS NULL) AS still_late,
   (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {_HOURS.format("st.accepted_at - st.assigned_at")})
-     FROM stints st JOIN facts g ON g.id = st.case_id
-    WHERE g.reported_at >= %(start)s AND g.reported_at < %(end)s) AS accept_hours_median,
+     FROM stints st WHERE {_cohort("st")}) AS accept_hours_median,
   (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {_HOURS.format("st.resolved_at - st.accepted_at")})
-     FROM stints st JOIN facts g ON g.id = st.case_id
-    WHERE g.reported_at >= %(start)s AND g.reported_at < %(end)s) AS resolve_hours_median
-  FROM facts f WHERE {_TOUCHES}
+     FROM stints st WHERE {_cohort("st")}) AS resolve_hours_median
+  FROM {counts}
 """
     row = await fetch_one(conn, sql, {**p, "now": now})
     assert row is not None  # an aggregate without GROUP BY always answers one row
     return row
 
 
-async def tiers(conn: Conn, *, filters: Filters, p: dict[str, Any]) -> list[Row]:
+async def tiers(conn: Conn, *, filters: Filters, p: dict[str, Any], mode: str = "direct") -> list[Row]:
     """The funnel: per tier, over the cases received in the period, how many reached it,
     accepted, settled, failed, went up or were returned there, their missed deadlines, and
     the median hours to accept and from accept to resolve."""
-    sql = f"""{_base(filters)}, cohort AS (
-  SELECT st.* FROM stints st JOIN facts f ON f.id = st.case_id
-   WHERE f.reported_at >= %(start)s AND f.reported_at < %(end)s
-), missed AS (
-  SELECT l.tier, count(*) AS missed_deadlines, count(DISTINCT l.case_id) AS late_cases
-    FROM case_lateness l JOIN facts f ON f.id = l.case_id
-   WHERE f.reported_at >= %(start)s AND f.reported_at < %(end)s GROUP BY l.tier
+    sql = f"""{_ctes(filters, "cases" if mode == "days" else mode)}, cohort AS (
+  SELECT st.* FROM stints st WHERE {_cohort("st")}
+), {_late(filters, mode, done=False)}, missed AS (
+  SELECT tier, count(*) AS missed_deadlines, count(DISTINCT case_id) AS late_cases FROM late GROUP BY tier
 )
 SELECT c.tier, count(DISTINCT c.case_id) AS cases, count(*) AS assignments,
        count(c.accepted_at) AS accepted, count(c.resolved_at) AS settled,
@@ -198,9 +383,20 @@ SELECT c.tier, count(DISTINCT c.case_id) AS cases, count(*) AS assignments,
     return await fetch_all(conn, sql, p)
 
 
-async def monthly(conn: Conn, *, filters: Filters, p: dict[str, Any]) -> list[Row]:
+async def monthly(conn: Conn, *, filters: Filters, p: dict[str, Any], mode: str = "direct") -> list[Row]:
     """The measures per county month of the period (months cut to the period's days)."""
-    sql = f"""{_base(filters)}, months AS (
+    if mode == "days":
+        sql = f"""{_ctes(filters, mode)}, months AS (
+  SELECT to_char(d, 'YYYY-MM') AS month
+    FROM generate_series(date_trunc('month', %(first_day)s::timestamp), %(last_day)s::timestamp,
+                         interval '1 month') d
+)
+SELECT m.month, {_day_measures()}
+  FROM months m LEFT JOIN days d ON to_char(d.day, 'YYYY-MM') = m.month
+ GROUP BY m.month ORDER BY m.month
+"""
+        return await fetch_all(conn, sql, p)
+    sql = f"""{_ctes(filters, mode)}, months AS (
   SELECT to_char(d, 'YYYY-MM') AS month,
          GREATEST(d AT TIME ZONE %(zone)s, %(start)s) AS lo,
          LEAST((d + interval '1 month') AT TIME ZONE %(zone)s, %(end)s) AS hi
@@ -214,21 +410,41 @@ SELECT m.month, {_measures("m.lo", "m.hi")}
     return await fetch_all(conn, sql, p)
 
 
-async def townships(conn: Conn, *, filters: Filters, p: dict[str, Any]) -> list[Row]:
+_TOWNSHIPS = ("t.level = 'township' AND t.retired_at IS NULL"
+              " AND (t.path <@ %(roots)s::ltree[] OR %(roots)s::ltree[] <@ t.path)")  # fmt: skip
+
+
+async def townships(conn: Conn, *, filters: Filters, p: dict[str, Any], mode: str = "direct") -> list[Row]:
     """The measures per township of the cases' places (the league table): every live
     township the caller's subtrees reach, with zeros where nothing happened."""
-    sql = f"""{_base(filters)}
+    if mode == "days":
+        sql = f"""{_ctes(filters, mode)}
+SELECT t.code, t.name, t.level, {_day_measures()}
+  FROM node t LEFT JOIN days d ON d.township_path = t.path
+ WHERE {_TOWNSHIPS}
+ GROUP BY t.code, t.name, t.level ORDER BY t.code
+"""
+        return await fetch_all(conn, sql, p)
+    sql = f"""{_ctes(filters, mode)}
 SELECT t.code, t.name, t.level, {_measures(*_PERIOD)}
   FROM node t LEFT JOIN facts f ON f.township_path = t.path AND {_TOUCHES}
- WHERE t.level = 'township' AND t.retired_at IS NULL
-   AND (t.path <@ %(roots)s::ltree[] OR %(roots)s::ltree[] <@ t.path)
+ WHERE {_TOWNSHIPS}
  GROUP BY t.code, t.name, t.level ORDER BY t.code
 """
     return await fetch_all(conn, sql, p)
 
 
-async def categories(conn: Conn, *, filters: Filters, p: dict[str, Any]) -> list[Row]:
-    sql = f"""{_base(filters)}
+async def categories(conn: Conn, *, filters: Filters, p: dict[str, Any], mode: str = "direct") -> list[Row]:
+    if mode == "days":
+        # A category is listed when a case of it touches the period, as on the direct path.
+        sql = f"""{_ctes(filters, mode)}
+SELECT k.code, k.name_zh AS name, {_day_measures()}
+  FROM days d JOIN category k ON k.code = d.category
+ GROUP BY k.code, k.name_zh, k.sort HAVING sum(d.received) + sum(d.outcomes) + sum(d.visited) > 0
+ ORDER BY k.sort, k.code
+"""
+        return await fetch_all(conn, sql, p)
+    sql = f"""{_ctes(filters, mode)}
 SELECT k.code, k.name_zh AS name, {_measures(*_PERIOD)}
   FROM facts f JOIN category k ON k.code = f.category
  WHERE {_TOUCHES}
@@ -237,18 +453,22 @@ SELECT k.code, k.name_zh AS name, {_measures(*_PERIOD)}
     return await fetch_all(conn, sql, p)
 
 
-async def nodes(conn: Conn, *, filters: Filters, p: dict[str, Any], level: str, silent_days: int) -> list[Row]:
+async def nodes(
+    conn: Conn, *, filters: Filters, p: dict[str, Any], level: str, silent_days: int, mode: str = "direct"
+) -> list[Row]:
     """Per live node of `level` in the caller's subtrees: the reports located in it during
     the period, its latest report before the period's end, and whether it is silent (no
     report in the `silent_days` before the period's end)."""
-    category = _case_filters(filters)
-    tier = (" AND (SELECT e.body->>'tier' FROM case_event e WHERE e.case_id = c.id AND e.action = 'assign'"
-            " ORDER BY e.seq LIMIT 1) = %(tier)s") if filters.tier is not None else ""  # fmt: skip
-    sql = f"""
-WITH lvl AS (
+    lvl = """lvl AS (
   SELECT n.id, n.code, n.name, n.path, n.depth FROM node n
    WHERE n.level = %(level)s AND n.retired_at IS NULL AND n.path <@ %(roots)s::ltree[]
-), hits AS (
+)"""
+    if mode == "direct":
+        category = _case_filters(filters)
+        tier = (" AND (SELECT e.body->>'tier' FROM case_event e WHERE e.case_id = c.id AND e.action = 'assign'"
+                " ORDER BY e.seq LIMIT 1) = %(tier)s") if filters.tier is not None else ""  # fmt: skip
+        head = f"""
+WITH {lvl}, hits AS (
   SELECT subpath(ln.path, 0, (SELECT min(depth) FROM lvl) + 1) AS at,
          count(*) FILTER (WHERE c.reported_at >= %(start)s) AS reports,
          max(c.reported_at) AS last_report_at
@@ -256,7 +476,17 @@ WITH lvl AS (
    WHERE ln.path <@ %(roots)s::ltree[] AND nlevel(ln.path) > (SELECT min(depth) FROM lvl)
      AND c.reported_at < %(end)s{category}{tier}
    GROUP BY 1
-)
+)"""
+    else:
+        head = f"""{_ctes(filters, "cases")}, {lvl}, hits AS (
+  SELECT subpath(f.place, 0, (SELECT min(depth) FROM lvl) + 1) AS at,
+         count(*) FILTER (WHERE f.reported_at >= %(start)s) AS reports,
+         max(f.reported_at) AS last_report_at
+    FROM facts f
+   WHERE f.located AND nlevel(f.place) > (SELECT min(depth) FROM lvl) AND f.reported_at < %(end)s
+   GROUP BY 1
+)"""
+    sql = f"""{head}
 SELECT l.code, l.name, t.code AS township_code, t.name AS township_name,
        COALESCE(h.reports, 0)::int AS reports, h.last_report_at,
        (h.last_report_at IS NULL OR h.last_report_at < %(end)s - make_interval(days => %(silent_days)s)) AS silent
@@ -274,3 +504,100 @@ async def node_by_code(conn: Conn, *, code: str) -> Row | None:
 
 async def category_exists(conn: Conn, *, code: str) -> bool:
     return await fetch_one(conn, "SELECT 1 FROM category WHERE code = %(c)s", {"c": code}) is not None
+
+
+# --- the roll-up: kept by the worker (grid/stats/rollup.py) ------------------------------
+
+
+def rollup_params(*, zone: str) -> dict[str, Any]:
+    return {"zone": zone, "open_states": sorted(s.value for s in OPEN), "village_tiers": list(SETTLED_IN_VILLAGE),
+            "township_tiers": list(SETTLED_IN_TOWNSHIP), "below_county_tiers": list(SETTLED_BELOW_COUNTY)}  # fmt: skip
+
+
+async def rollup_state(conn: Conn, *, lock: bool = False) -> Row:
+    """The refresh's one row; `lock`: and hold it, so refreshes take turns."""
+    sql = "SELECT * FROM stats_rollup WHERE id = 1" + (" FOR UPDATE" if lock else "")
+    row = await fetch_one(conn, sql)
+    assert row is not None  # migration 0123 inserted it
+    return row
+
+
+async def newest_event_id(conn: Conn, *, before: datetime | None = None) -> int:
+    """The newest ledger event's id (`before`: of those signed before that time), 0 if none."""
+    if before is None:
+        return int(await fetch_value(conn, "SELECT COALESCE(max(id), 0) FROM case_event"))
+    sql = "SELECT COALESCE(max(id), 0) FROM case_event WHERE created_at < %(t)s"
+    return int(await fetch_value(conn, sql, {"t": before}))
+
+
+async def touched_cases(conn: Conn, *, after_event_id: int) -> list[int]:
+    rows = await fetch_all(conn, "SELECT DISTINCT case_id FROM case_event WHERE id > %(a)s", {"a": after_event_id})
+    return [r["case_id"] for r in rows]
+
+
+_DAY_COLUMNS = ", ".join((*DAY_KEY, *DAY_COUNTS))
+
+
+async def _add_days(conn: Conn, *, rel: str, sign: str, p: dict[str, Any]) -> None:
+    """Add what the cases of `rel` add to the daily and monthly rows, times `sign`."""
+    sums = ", ".join(f"sum({c})" for c in DAY_COUNTS)
+    for table, day in (("stats_day", "day"), ("stats_month", "date_trunc('month', day)::date")):
+        keys = ", ".join(DAY_KEY).replace("day", day, 1)
+        conflict = ", ".join(DAY_KEY).replace("day", "month" if table == "stats_month" else "day", 1)
+        adds = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in DAY_COUNTS)
+        sql = f"""INSERT INTO {table} ({conflict}, {", ".join(DAY_COUNTS)})
+SELECT {keys}, {sums} FROM ({_day_rows(rel, sign)}) x GROUP BY {keys}
+ON CONFLICT ({conflict}) DO UPDATE SET {adds}"""
+        await execute(conn, sql, p)
+
+
+async def rollup_cases(conn: Conn, *, ids: Sequence[int] | None, p: dict[str, Any]) -> int:
+    """Copy the facts, stints and missed deadlines of the cases `ids` afresh from the ledger
+    and move their daily counts (None: every case, the daily rows rebuilt). Idempotent:
+    a case copied twice leaves the same rows. The caller holds the refresh's lock."""
+    mine = {**p, "ids": list(ids or ())}
+    if ids is None:
+        for table in ("stats_month", "stats_day", "stats_late", "stats_stint", "stats_case"):
+            await execute(conn, f"DELETE FROM {table}")
+        only, late_where = "", ""
+    else:
+        await _add_days(conn, rel="(SELECT * FROM stats_case WHERE id = ANY (%(ids)s))", sign="-1", p=mine)
+        for table, key in (("stats_case", "id"), ("stats_stint", "case_id"), ("stats_late", "case_id")):
+            await execute(conn, f"DELETE FROM {table} WHERE {key} = ANY (%(ids)s)", mine)
+        only, late_where = " AND c.id = ANY (%(ids)s)", " WHERE l.case_id = ANY (%(ids)s)"
+    sql = f"""WITH {_base_ctes(None, only=only)},
+copied AS (INSERT INTO stats_case ({", ".join(FACT_COLUMNS)}) SELECT {_FACTS} FROM facts f RETURNING 1),
+copied_stints AS (INSERT INTO stats_stint ({", ".join(STINT_COLUMNS)}) SELECT {_STINTS} FROM stints st RETURNING 1)
+SELECT (SELECT count(*) FROM copied) AS cases, (SELECT count(*) FROM copied_stints) AS stints"""
+    row = await fetch_one(conn, sql, mine)
+    await execute(conn, f"""INSERT INTO stats_late (case_id, deadline_no, step, tier, due_at, done_at, reported_at,
+                        place, entry_tier, category, source)
+SELECT l.case_id, l.deadline_no, l.step, l.tier, l.due_at,
+       (SELECT min(e.created_at) FROM case_event e
+         WHERE e.case_id = l.case_id AND e.action = l.step AND e.created_at >= l.due_at),
+       f.reported_at, f.place, f.entry_tier, f.category, f.source
+  FROM case_lateness l JOIN stats_case f ON f.id = l.case_id{late_where}""", mine)  # fmt: skip
+    if ids is None:
+        sums = ", ".join(f"sum({c})" for c in DAY_COUNTS)
+        keys = ", ".join(DAY_KEY)
+        await execute(conn, f"INSERT INTO stats_day ({_DAY_COLUMNS}) SELECT {keys}, {sums}"
+                            f" FROM ({_day_rows('stats_case', '1')}) x GROUP BY {keys}", mine)  # fmt: skip
+        months = keys.replace("day", "date_trunc('month', day)::date", 1)
+        await execute(conn, f"INSERT INTO stats_month ({_DAY_COLUMNS.replace('day', 'month', 1)})"
+                            f" SELECT {months}, {sums} FROM stats_day GROUP BY {months}")  # fmt: skip
+    else:
+        await _add_days(conn, rel="(SELECT * FROM stats_case WHERE id = ANY (%(ids)s))", sign="1", p=mine)
+        for table in ("stats_day", "stats_month"):
+            await execute(conn, f"DELETE FROM {table} WHERE received = 0 AND outcomes = 0 AND visited = 0")
+    assert row is not None
+    return int(row["cases"])
+
+
+async def save_rollup_state(conn: Conn, **values: Any) -> None:
+    sets = ", ".join(f"{k} = %({k})s" for k in values)
+    await execute(conn, f"UPDATE stats_rollup SET {sets} WHERE id = 1", values)
+
+
+async def pending_cases(conn: Conn, *, after_event_id: int) -> int:
+    sql = "SELECT count(DISTINCT case_id) FROM case_event WHERE id > %(a)s"
+    return int(await fetch_value(conn, sql, {"a": after_event_id}))

@@ -19,6 +19,7 @@ from grid.exceptions import InvalidInput, NodeNotFound
 from grid.glossary import SOURCE_NAMES, tier_name
 from grid.levels import LEVEL_CODES, level_name
 from grid.stats import repository as repo
+from grid.stats import rollup
 from grid.stats.definitions import SILENT_DAYS, Exclusions, Filters, Ratio, hours, narrow
 from grid.stats.exceptions import NoDataScope
 
@@ -84,17 +85,27 @@ def _period(asked: Asked) -> dict[str, Any]:
     return {"period_start": asked.filters.period.start, "period_end": asked.filters.period.end}
 
 
+async def _source(conn: Conn, p: dict[str, Any]) -> rollup.Source:
+    """The roll-up where it answers (grid/stats/rollup.py), else the ledger directly; the
+    answers are the same either way."""
+    src = await rollup.source(conn, roots=p["roots"])
+    p["safe_event_id"] = src.safe_event_id
+    return src
+
+
 async def summary(*, conn: Conn, asked: Asked, now: datetime) -> dict[str, Any]:
     p = await _params(conn, asked)
-    row = await repo.summary(conn, filters=asked.filters, p=p, now=now)
-    return {**_period(asked), "generated_at": now, **measures(row), "still_late": int(row["still_late"]),
+    src = await _source(conn, p)
+    row = await repo.summary(conn, filters=asked.filters, p=p, now=now, mode=src.mode)
+    return {**_period(asked), "generated_at": now, **src.answer(now), **measures(row), "still_late": int(row["still_late"]),
             **{k: hours(row[k]) for k in ("late_hours_median", "late_hours_max", "accept_hours_median",
                                            "resolve_hours_median")}}  # fmt: skip
 
 
 async def tiers(*, conn: Conn, asked: Asked, now: datetime) -> dict[str, Any]:
     p = await _params(conn, asked)
-    found = {r["tier"]: r for r in await repo.tiers(conn, filters=asked.filters, p=p)}
+    src = await _source(conn, p)
+    found = {r["tier"]: r for r in await repo.tiers(conn, filters=asked.filters, p=p, mode=src.mode)}
     rows = []
     for t in Tier:  # every tier, bottom up, even one no case reached
         r: Row = found.get(t.value) or {}
@@ -103,26 +114,34 @@ async def tiers(*, conn: Conn, asked: Asked, now: datetime) -> dict[str, Any]:
                                                          "escalated", "returned", "missed_deadlines", "late_cases")},
                      "accept_hours_median": hours(r.get("accept_hours_median")),
                      "resolve_hours_median": hours(r.get("resolve_hours_median"))})  # fmt: skip
-    return {**_period(asked), "generated_at": now, "items": rows}
+    return {**_period(asked), "generated_at": now, **src.answer(now), "items": rows}
 
 
 async def monthly(*, conn: Conn, asked: Asked, now: datetime) -> dict[str, Any]:
     p = await _params(conn, asked)
-    rows = await repo.monthly(conn, filters=asked.filters, p=p)
-    return {**_period(asked), "generated_at": now, "items": [{"month": r["month"], **measures(r)} for r in rows]}
+    src = await _source(conn, p)
+    rows = await repo.monthly(conn, filters=asked.filters, p=p, mode=src.mode)
+    return {
+        **_period(asked),
+        "generated_at": now,
+        **src.answer(now),
+        "items": [{"month": r["month"], **measures(r)} for r in rows],
+    }
 
 
 async def townships(*, conn: Conn, asked: Asked, now: datetime) -> dict[str, Any]:
     p = await _params(conn, asked)
-    rows = await repo.townships(conn, filters=asked.filters, p=p)
-    return {**_period(asked), "generated_at": now,
+    src = await _source(conn, p)
+    rows = await repo.townships(conn, filters=asked.filters, p=p, mode=src.mode)
+    return {**_period(asked), "generated_at": now, **src.answer(now),
             "items": [{"code": r["code"], "name": r["name"], **measures(r)} for r in rows]}  # fmt: skip
 
 
 async def categories(*, conn: Conn, asked: Asked, now: datetime) -> dict[str, Any]:
     p = await _params(conn, asked)
-    rows = await repo.categories(conn, filters=asked.filters, p=p)
-    return {**_period(asked), "generated_at": now,
+    src = await _source(conn, p)
+    rows = await repo.categories(conn, filters=asked.filters, p=p, mode=src.mode)
+    return {**_period(asked), "generated_at": now, **src.answer(now),
             "items": [{"code": r["code"], "name": r["name"], **measures(r)} for r in rows]}  # fmt: skip
 
 
@@ -133,8 +152,9 @@ async def nodes(
         choices = "、".join(f"{level_name(lv)}（{lv}）" for lv in LEVEL_CODES if lv not in ("county", "floor"))
         raise InvalidInput(f"不认识或不能统计的层级“{level}”；可选：{choices}", level=level)
     p = await _params(conn, asked)
-    rows = await repo.nodes(conn, filters=asked.filters, p=p, level=level, silent_days=silent_days)
-    return {**_period(asked), "generated_at": now, "level": level, "level_name": level_name(level),
+    src = await _source(conn, p)
+    rows = await repo.nodes(conn, filters=asked.filters, p=p, level=level, silent_days=silent_days, mode=src.mode)
+    return {**_period(asked), "generated_at": now, **src.answer(now), "level": level, "level_name": level_name(level),
             "silent_days": silent_days, "silent_count": sum(1 for r in rows if r["silent"]), "items": rows}  # fmt: skip
 
 

@@ -15,6 +15,8 @@ async def test_the_summary_gives_rates_with_their_numerator_and_denominator(clie
     body = r.json()
     assert set(body["success_rate"]) == {"value", "numerator", "denominator"}
     assert isinstance(body["received"], int) and body["period_start"] == "2026-01-01"
+    # Never rolled up in this database: computed from the ledger, as of the request.
+    assert body["fresh_as_of"] and (body["rolled_up_at"], body["pending_cases"]) == (None, None)
 
 
 async def test_csv_is_utf8_with_a_bom_and_chinese_headers(client, make_account):

@@ -14,7 +14,8 @@ from sqlalchemy import create_engine, inspect, pool, text
 import app.accounts.models  # accounts' tables share grid's metadata
 import app.push_models  # noqa: F401  (device and push_counter)
 import grid.cases.models
-import grid.leadership.models  # noqa: F401  (departments, batches, case units)
+import grid.leadership.models  # departments, batches, case units
+import grid.stats.models  # noqa: F401  (the figures' roll-ups)
 from app.settings import sqlalchemy_url
 from grid.models import Base
 from tests.conftest import alembic_config, create_database, drop_database
