@@ -898,3 +898,34 @@ async def hall_node(conn: Conn, *, code: str) -> Row | None:
         " WHERE code = %(code)s AND level = 'township' AND retired_at IS NULL",
         {"code": code},
     )
+
+
+# --- the demo county's leadership records (grid/leadership/demo.py) ------------------------
+
+
+async def people_by_phone(conn: Conn, *, phones: Sequence[str]) -> dict[str, Row]:
+    """{phone: {id, name}} of the enabled accounts among `phones` (the demo's actors)."""
+    rows = await fetch_all(
+        conn,
+        """
+SELECT u.phone, pe.id, pe.name FROM user_account u JOIN person pe ON pe.id = u.person_id
+ WHERE u.phone = ANY (%(phones)s::text[]) AND u.disabled_at IS NULL
+""",
+        {"phones": list(phones)},
+    )
+    return {r["phone"]: r for r in rows}
+
+
+async def demo_places(conn: Conn, *, county_code: str) -> list[Row]:
+    """Live villages and communities with a footprint, each with its township's code."""
+    return await fetch_all(
+        conn,
+        """
+SELECT n.code, t.code AS township_code FROM node n
+  JOIN node t ON t.level = 'township' AND n.path <@ t.path
+ WHERE n.county_code = %(c)s AND n.level IN ('village', 'community') AND n.retired_at IS NULL
+   AND n.geom IS NOT NULL
+ ORDER BY t.code, n.code
+""",
+        {"c": county_code},
+    )
