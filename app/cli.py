@@ -275,6 +275,7 @@ async def _demo_load(scale: int, seed: int) -> None:
             )
         await _demo_accounts(conn)
         await _demo_meetings(conn)
+        await _demo_leadership(conn)
 
 
 async def _demo_meetings(conn: Conn) -> None:
@@ -288,6 +289,24 @@ async def _demo_meetings(conn: Conn) -> None:
         return
     if await meetings.ensure_demo(conn=conn, county_code=settings.county_code, now=datetime.now(UTC)):
         err.print("demo meetings: a county meeting with 6 tasks and a township meeting with 2 sub-tasks")
+
+
+async def _demo_leadership(conn: Conn) -> None:
+    """坐班接访, 积案 and 社会救助 in the demo county (idempotent; grid/leadership/demo.py)."""
+    from datetime import UTC, datetime
+
+    from app.accounts.service import ROOMS
+    from grid.leadership import demo as leadership_demo
+
+    settings = get_settings()
+    if settings.env == "production":  # made-up leaders must not own real cases
+        return
+    loaded = await leadership_demo.ensure(conn=conn, county_code=settings.county_code, now=datetime.now(UTC),
+                                          signer=settings.ledger_signer(), rooms=ROOMS)  # fmt: skip
+    if loaded is not None:
+        err.print(f"demo leadership: {loaded.roster_days} duty days added; backlog {leadership_demo.BATCH_LABEL} "
+                  f"{loaded.batch_cases} cases imported now, {loaded.duties_ticked} duties ticked, "
+                  f"{loaded.referrals} referrals")  # fmt: skip
 
 
 async def _demo_accounts(conn: Conn) -> None:

@@ -976,6 +976,7 @@ class OwnedCase(BaseModel):
     tier: Tier
     tier_name: str
     category: str
+    category_name: str = Field(description="the category's Chinese name, e.g. 征地拆迁")
     severity: int
     source: str
     source_name: str

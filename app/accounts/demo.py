@@ -1,5 +1,7 @@
 """Demo accounts for the demo county: a chief on every level of both chains, a
-dispatcher, a mediator per tier, a leader and an admin, all with one shared password.
+dispatcher, a mediator per tier, a leader and an admin; for the leadership mechanisms a
+reception desk, three departments' staff, a discipline-inspection supervisor and five
+named county leaders (grid/leadership/demo.py); all with one shared password.
 
 Created idempotently by `wuzhang demo load` (so by `make run`), never in production.
 README.md lists them; tests/api/test_demo_accounts.py checks the README against this.
@@ -22,7 +24,9 @@ from app.accounts import repository as repo
 from app.accounts import security, service
 from app.settings import Settings
 from grid.db import Conn
-from grid.glossary import role_name, tier_name
+from grid.glossary import LEADER_BODY_NAMES, role_name, tier_name
+from grid.leadership import demo as leadership_demo
+from grid.leadership.departments import STANDARD as DEPARTMENTS
 from grid.levels import Chain, level_info
 from grid.repository import nodes as node_sql
 
@@ -71,6 +75,15 @@ async def plan(conn: Conn) -> list[DemoAccount]:
     def mediator(tier: str) -> str:
         return tier_name(tier) + role_name("mediator")
 
+    def department_staff(code: str, phone: str) -> DemoAccount:
+        title = dict(DEPARTMENTS)[code] + "工作人员"
+        return DemoAccount(title, county["code"], county["name"], phone, f"演示{title}",
+                           service.GrantIn(role="department_staff", node_code=county["code"], department_code=code))  # fmt: skip
+
+    def leader(lead: leadership_demo.DemoLeader) -> DemoAccount:  # named: the duty roster shows who
+        return DemoAccount(LEADER_BODY_NAMES[lead.body] + role_name("leader"), county["code"], county["name"],
+                           lead.phone, lead.name, service.GrantIn(role="leader", node_code=county["code"]))  # fmt: skip
+
     return [
         *accounts,
         staff(role_name("dispatcher"), township, 1, "dispatcher"),
@@ -79,6 +92,10 @@ async def plan(conn: Conn) -> list[DemoAccount]:
         staff(mediator("county_center"), county, 4, "mediator", "county_center"),
         staff(level_info("county").name_zh + role_name("leader"), county, 5, "leader"),
         staff(role_name("admin"), county, 6, "admin"),
+        staff(role_name("reception"), county, 7, "reception"),
+        *(department_staff(code, phone) for code, phone in leadership_demo.STAFF_PHONES.items()),
+        staff(role_name("supervisor"), county, 11, "supervisor"),
+        *(leader(lead) for lead in leadership_demo.LEADERS),
     ]
 
 
@@ -97,7 +114,7 @@ async def ensure(*, conn: Conn, settings: Settings, county_code: str) -> tuple[l
 
 
 # The staff accounts' phones (plan's `staff`); chiefs' phones come from the loaded county.
-STAFF_PHONES = tuple(f"1910000{n:04d}" for n in range(1, 7))
+STAFF_PHONES = tuple(f"1910000{n:04d}" for n in range(1, 17))
 
 
 async def still_demo(*, conn: Conn, settings: Settings) -> list[str]:

@@ -132,7 +132,8 @@ async def my_owned(
     items = [
         schemas.OwnedCase(
             id=r["id"], state=r["state"], state_name=glossary.state_name(r["state"]), tier=r["tier"],
-            tier_name=glossary.tier_name(r["tier"]), category=r["category"], severity=r["severity"],
+            tier_name=glossary.tier_name(r["tier"]), category=r["category"],
+            category_name=r["category_name"], severity=r["severity"],
             source=r["source"], source_name=glossary.word(glossary.SOURCE_NAMES, r["source"]),
             handling_node=r["handling_node_code"], handling_node_name=r["handling_node_name"],
             reported_at=r["reported_at"], overdue=cases.is_overdue(r, now), as_leader=bool(r["as_leader"]),

@@ -1,5 +1,5 @@
-"""The dispatcher's web page at /map, the leaders' dashboard at /dashboard, the API's pages /docs and /redoc, and the static
-files they need, all served here.
+"""The dispatcher's web page at /map, the leaders' dashboard at /dashboard and their desk at
+/leader, the API's pages /docs and /redoc, and the static files they need, all served here.
 
 The pages must work on an intranet with no internet: MapLibre GL JS, Apache ECharts,
 Swagger UI and Redoc come from node_modules (installed by `scripts/dev.sh web`) and are served under
@@ -57,6 +57,18 @@ async def dashboard_page() -> FileResponse:
 @router.get("/dashboard/", include_in_schema=False)
 async def dashboard_slash() -> RedirectResponse:
     return RedirectResponse("/dashboard")
+
+
+@router.get("/leader", include_in_schema=False)
+async def leader_page() -> FileResponse:
+    # 领导工作台: its own script and styles, nothing else (no library, no outside host).
+    return FileResponse(STATIC / "leader" / "index.html",
+                        headers={"Cache-Control": "no-cache", "Content-Security-Policy": page_csp()})  # fmt: skip
+
+
+@router.get("/leader/", include_in_schema=False)
+async def leader_slash() -> RedirectResponse:
+    return RedirectResponse("/leader")
 
 
 def _page(html: HTMLResponse, csp: str) -> HTMLResponse:

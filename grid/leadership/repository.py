@@ -676,7 +676,8 @@ async def duty_count(conn: Conn, *, case_id: int) -> int:
 # The hard cases a person owns: as their leader, or as staff of their owning unit (a
 # department, or a township where they are dispatcher or hall mediator).
 _OWNED_SQL = f"""
-SELECT c.id, c.state, c.tier, c.category, c.severity, c.reported_at, c.accept_by, c.resolve_by, c.hard_outcome,
+SELECT c.id, c.state, c.tier, c.category, COALESCE(cat.name_zh, c.category) AS category_name, c.severity,
+       c.reported_at, c.accept_by, c.resolve_by, c.hard_outcome,
        c.source, c.closed_at, hn.code AS handling_node_code, hn.name AS handling_node_name,
        c.owner_leader_person_id, lp.name AS owner_leader_name,
        c.owner_leader_person_id = %(pid)s AS as_leader,
@@ -686,6 +687,7 @@ SELECT c.id, c.state, c.tier, c.category, c.severity, c.reported_at, c.accept_by
        (SELECT count(*) FROM case_duty k WHERE k.case_id = c.id) AS duties_done
   FROM {CASE_FROM}
   LEFT JOIN person lp ON lp.id = c.owner_leader_person_id
+  LEFT JOIN category cat ON cat.code = c.category
   LEFT JOIN case_unit u ON u.case_id = c.id AND u.part = 'owner'
   LEFT JOIN department d ON d.id = u.department_id
   LEFT JOIN node un ON un.id = u.node_id
@@ -897,4 +899,35 @@ async def hall_node(conn: Conn, *, code: str) -> Row | None:
         "SELECT id, code, name, path::text AS path FROM node"
         " WHERE code = %(code)s AND level = 'township' AND retired_at IS NULL",
         {"code": code},
+    )
+
+
+# --- the demo county's leadership records (grid/leadership/demo.py) ------------------------
+
+
+async def people_by_phone(conn: Conn, *, phones: Sequence[str]) -> dict[str, Row]:
+    """{phone: {id, name}} of the enabled accounts among `phones` (the demo's actors)."""
+    rows = await fetch_all(
+        conn,
+        """
+SELECT u.phone, pe.id, pe.name FROM user_account u JOIN person pe ON pe.id = u.person_id
+ WHERE u.phone = ANY (%(phones)s::text[]) AND u.disabled_at IS NULL
+""",
+        {"phones": list(phones)},
+    )
+    return {r["phone"]: r for r in rows}
+
+
+async def demo_places(conn: Conn, *, county_code: str) -> list[Row]:
+    """Live villages and communities with a footprint, each with its township's code."""
+    return await fetch_all(
+        conn,
+        """
+SELECT n.code, t.code AS township_code FROM node n
+  JOIN node t ON t.level = 'township' AND n.path <@ t.path
+ WHERE n.county_code = %(c)s AND n.level IN ('village', 'community') AND n.retired_at IS NULL
+   AND n.geom IS NOT NULL
+ ORDER BY t.code, n.code
+""",
+        {"c": county_code},
     )

@@ -17,6 +17,7 @@ from app.accounts import security
 from app.main import create_app
 from app.settings import PROJECT_ROOT, libpq_url
 from grid.db import connect, fetch_value
+from grid.leadership import demo as leadership_demo
 from tests.conftest import PASSWORD, SharedConnection, asgi_client, settings_for_tests
 
 
@@ -47,7 +48,7 @@ async def app_on(url) -> AsyncIterator[httpx.AsyncClient]:
 
 async def test_demo_accounts_are_made_once_log_in_and_match_the_readme(client, db, settings):
     accounts, created = await demo_accounts.ensure(conn=db, settings=settings, county_code="610827")
-    assert created == len(accounts) == 16
+    assert created == len(accounts) == 26
     assert (await demo_accounts.ensure(conn=db, settings=settings, county_code="610827"))[1] == 0
 
     password, rows = readme_rows()
@@ -55,10 +56,15 @@ async def test_demo_accounts_are_made_once_log_in_and_match_the_readme(client, d
     assert rows == [(a.title, a.node_code, a.node_name, a.phone) for a in accounts]
     titles = [a.title for a in accounts]
     assert titles == ["城区片长", "社区长", "网格长", "单元长", "楼层长", "农村片长", "分片长", "村长", "组长", "中心户长",
-                      "调度员", "和事屋调解员", "和事堂调解员", "调处中心调解员", "县领导", "管理员"]  # fmt: skip
-    # Names a person reads are Chinese: no "演示dispatcher".
+                      "调度员", "和事屋调解员", "和事堂调解员", "调处中心调解员", "县领导", "管理员",
+                      "接访人员", "信访局工作人员", "民政局工作人员", "住建局工作人员", "纪检监督员",
+                      "县委领导", "县人大领导", "县政府领导", "县政府领导", "县政协领导"]  # fmt: skip
+    # Names a person reads are Chinese: no "演示dispatcher". The county leaders on the duty
+    # roster have names of their own (王志刚, ...); the other staff are named after their role.
     staff = [a for a in accounts if a.grant is not None]
-    assert [a.name for a in staff] == [f"演示{a.title}" for a in staff]
+    named = {lead.phone for lead in leadership_demo.LEADERS}
+    assert [a.name for a in staff if a.phone not in named] == [f"演示{a.title}" for a in staff if a.phone not in named]
+    assert len({a.name for a in staff}) == len(staff)
     assert all(re.fullmatch(r"[\u4e00-\u9fff]+", a.title + a.name) for a in staff)
 
     for a in accounts:

@@ -79,6 +79,7 @@ async def test_a_hard_case_owned_five_duties_ticked_and_concluded_on_a_verified_
     assert [(o["id"], o["duties_done"], o["as_leader"], o["owner_unit"]["name"]) for o in owned] == [
         (cid, 5, True, "住建局")
     ]
+    assert owned[0]["category_name"] == "宅基地"  # the leader's page shows it as it is
     detail = (await client.get(f"/api/v1/cases/{cid}", headers=leader.headers)).json()
     know = detail["five_duties"][0]
     assert know["done"] and know["note"] == "第1项已落实" and know["by"] == "测试leader"
