@@ -203,6 +203,7 @@ FIGURE_NAMES: Mapping[str, str] = {
     "total": "合计",
     "item": "对象",
     "visits": "接访数",
+    "leader_name": "坐班领导",
     "undecided": "尚未处理",
     "resolved_later": "后续化解",
     "hard": "包案案件数",
