@@ -233,6 +233,17 @@ def figures_pdf(report: Any, *, font: str = "") -> bytes:
         grid_table(figures.printed(r.monthly["items"], figures.PRINTED, first="month")),
         _p("六、超期情况", s["h"]),
         *(item for rows in figures.printed_lateness(r) for item in (grid_table(rows), Spacer(1, 3 * mm))),
+        _p("七、领导机制", s["h"]),
+        grid_table(
+            [[figure_name("figure"), figure_name("value")], *([n, v] for n, v in figures.leadership_headline(r))]
+        ),
+        Spacer(1, 3 * mm),
+        grid_table(figures.printed_visits(r)),
+        _p(
+            "按期办结率 = 按期办结 ÷（已办结 + 已超期未办结）：本季度内到期的督办事项；"
+            "包案按本季度收案的疑难案件计，结果为现状；倒流、依法终结、救助转介按发生时间计。",
+            s["small"],
+        ),
     ]
     return _pdf(story, title=f"{r.title} {r.quarter.code}")
 

@@ -1106,3 +1106,91 @@ class ReferralSummary(BaseModel):
 
 
 CaseDetail.model_rebuild()  # its leadership parts are defined after it
+
+
+# --- the leadership figures (GET /api/v1/stats/leadership; docs/statistics.md) ---------------
+
+
+class LeadershipVisits(BaseModel):
+    items: list[VisitFigure] = Field(description="per duty leader, visits on county days of the period")
+    visits: int
+    settle: int
+    route: int
+    unit: int
+    own: int
+    undecided: int
+    resolved_later: int
+
+
+class DutiesTicked(BaseModel):
+    done: int = Field(description="how many of the five duties (五包) are ticked, 0 to 5")
+    cases: int
+
+
+class LeadershipOwnership(BaseModel):
+    """包案 over the hard cases reported in the period, as they stand now."""
+
+    hard: int
+    owned: int = Field(description="with an owning leader")
+    unowned: int
+    open: int = Field(description="not yet closed or ended lawfully")
+    concluded: int = Field(description="concluded by their owners with a hard outcome (the three below)")
+    case_closed: int
+    complaint_withdrawn: int
+    heart_settled: int
+    closed_otherwise: int = Field(description="closed by the ordinary workflow, without a hard outcome")
+    terminated: int = Field(description="ended lawfully (依法终结)")
+    duties: list[DutiesTicked]
+
+
+class LeadershipBatches(BaseModel):
+    items: list[BatchOut] = Field(description="batches imported before the period's end, counting their cases in scope")
+    batches: int
+    batches_cleared: int = Field(description="清零: every case of the batch (in scope) resolved")
+
+
+class LeadershipReflows(BaseModel):
+    reflows: int = Field(description="倒流 recorded in the period")
+    reopen: int
+    linked: int
+
+
+class LeadershipTasks(BaseModel):
+    """Supervised tasks due on a day of the period."""
+
+    due: int
+    done: int
+    on_time: int = Field(description="done on or before the due day (county calendar)")
+    late: int
+    open: int = Field(description="not done, due day not past")
+    overdue: int = Field(description="not done, due day past")
+    on_time_rate: RateOut = Field(description="on_time ÷ (done + overdue)")
+
+
+class LeadershipReferrals(BaseModel):
+    types: list[ReferralCount] = Field(description="referrals made in the period, their outcomes as now")
+    referred: int
+    approved: int
+    declined: int
+    amount: float
+
+
+class ClosureCount(BaseModel):
+    channel: str
+    channel_name: str
+    lawful_closures: int
+
+
+class LeadershipClosures(BaseModel):
+    lawful_closures: int = Field(description="cases ended lawfully (依法终结) in the period")
+    items: list[ClosureCount]
+
+
+class StatsLeadership(StatsPeriod):
+    visits: LeadershipVisits
+    ownership: LeadershipOwnership
+    batches: LeadershipBatches
+    reflows: LeadershipReflows
+    tasks: LeadershipTasks
+    referrals: LeadershipReferrals
+    closures: LeadershipClosures

@@ -198,6 +198,32 @@ FIGURE_NAMES: Mapping[str, str] = {
     "generated_at": "生成时间",
     "yes": "是",
     "no": "否",
+    # The leadership figures (/stats/leadership, grid/stats/leadership.py).
+    "section": "分项",
+    "total": "合计",
+    "item": "对象",
+    "visits": "接访数",
+    "leader_name": "坐班领导",
+    "undecided": "尚未处理",
+    "resolved_later": "后续化解",
+    "hard": "包案案件数",
+    "owned": "已落实包案领导",
+    "unowned": "未落实包案领导",
+    "hard_open": "尚未办结",
+    "closed_otherwise": "按一般程序结案",
+    "batches": "积案批次数",
+    "batches_cleared": "已清零批次数",
+    "batch_total": "积案数",
+    "batch_resolved": "已化解积案",
+    "batch_open": "未化解积案",
+    "batch_owned": "已包案积案",
+    "cleared": "清零",
+    "reflows": "倒流次数",
+    "tasks_due": "期内到期督办事项",
+    "on_time_rate": "按期办结率",
+    "referred": "转介数",
+    "amount": "批准金额（元）",
+    "lawful_closures": "依法终结数",
 }
 # The title of each view of the figures (the XLSX sheet's name, the file's name).
 FIGURE_VIEWS: Mapping[str, str] = {
@@ -208,6 +234,17 @@ FIGURE_VIEWS: Mapping[str, str] = {
     "categories": "各类别",
     "nodes": "各网格",
     "lateness": "超期情况",  # a sheet of the quarterly report (grid/stats/report.py)
+    "leadership": "领导机制",
+}
+# The parts of the leadership figures (/stats/leadership).
+LEADERSHIP_SECTIONS: Mapping[str, str] = {
+    "visits": "坐班接访",
+    "ownership": "领导包案",
+    "batches": "积案清零",
+    "reflows": "零倒流",
+    "tasks": "督办落实",
+    "referrals": "社会救助转介",
+    "closures": "依法终结情况",
 }
 
 

@@ -24,6 +24,7 @@ from app.deps import CallerDep, SessionDep, SettingsDep
 from app.settings import Settings
 from grid.db import Conn
 from grid.glossary import FIGURE_VIEWS
+from grid.stats import leadership as leadership_figures
 from grid.stats import service as stats
 from grid.stats import tables
 from grid.stats.definitions import SILENT_DAYS, Filters, Period, Ratio
@@ -153,6 +154,27 @@ async def nodes(caller: CallerDep, conn: SessionDep, settings: SettingsDep, star
     return await _view(stats.nodes, "nodes", schemas.StatsNodes, caller=caller, conn=conn, settings=settings,
                        fmt=format, start=start, end=to, township=township, tier=tier, category=category,
                        source=source, level=level, silent_days=silent_days)  # fmt: skip
+
+
+def leadership_scope(caller: Principal) -> tuple[str, ...]:
+    """The leadership figures' subtrees: the caller's data scope, and the county for those
+    who read these records county-wide already (/duty/visits, /backlog/batches, the task
+    queue, /referrals/summary): discipline inspection and the departments' staff."""
+    county = [g.path for g in caller.grants if g.role in ("supervisor", "department_staff")]
+    return stats.scope_paths([*(s.path for s in caller.scopes), *county])
+
+
+@router.get("/leadership", responses=RESPONSES, response_model=schemas.StatsLeadership)
+async def leadership(caller: CallerDep, conn: SessionDep, start: From = None, to: To = None,
+                     township: Township = None, format: Format = "json") -> Any:  # fmt: skip
+    """The leadership mechanisms' figures: visits per duty leader, 包案 progress, backlog
+    batches and 清零, reflows (倒流), supervised tasks done in time, social-assistance
+    referrals and lawful closures (依法终结), for the caller's scope (or one township)."""
+    now = datetime.now(UTC)
+    asked = stats.Asked(scope_paths=leadership_scope(caller), filters=Filters(period=Period.of(start, to, now=now)),
+                        township=township)  # fmt: skip
+    return _answer("leadership", await leadership_figures.leadership(conn=conn, asked=asked, now=now),
+                   schemas.StatsLeadership, format)  # fmt: skip
 
 
 PDF = "application/pdf"

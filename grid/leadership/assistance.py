@@ -6,7 +6,7 @@ cannot forget) nor in a notice (which passes through push services)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -142,9 +142,14 @@ async def decide(
     return {**referral, **values}
 
 
-async def summary(*, conn: Conn, county_code: str) -> list[dict[str, Any]]:
-    """Per type of the catalogue, in its order: referred, approved, declined, yuan approved."""
-    counts = {r["type"]: r for r in await repo.referral_counts(conn, county_code=county_code)}
+async def summary(
+    *, conn: Conn, county_code: str, roots: Sequence[str] | None = None, start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Per type of the catalogue, in its order: referred, approved, declined, yuan approved;
+    the figures (grid/stats) narrow it to cases in `roots` and referrals made in [start, end)."""
+    rows = await repo.referral_counts(conn, county_code=county_code, roots=roots, start=start, end=end)
+    counts = {r["type"]: r for r in rows}
     zero = {"referred": 0, "approved": 0, "declined": 0, "amount": Decimal(0)}
     return [{"type": t, "group": GROUP_OF[t], **{k: (counts.get(t) or zero)[k] for k in zero}}
             for t in ASSISTANCE_TYPES]  # fmt: skip

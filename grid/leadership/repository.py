@@ -509,12 +509,22 @@ SELECT DISTINCT u.person_id FROM user_account u
 ENDED_STATES = ("resolved", "return_visit", "closed", "terminated")
 
 
-async def visit_figures(conn: Conn, *, county_code: str, first: Any, last: Any) -> list[Row]:
+# A case's place for the figures (grid/stats): its located node, or its handling node
+# when it was reported outside the county; `roots` NULL means the whole county.
+CASE_PLACE_FROM = ("case_file c JOIN node hn ON hn.id = c.handling_node_id"
+                   " LEFT JOIN node ln ON ln.id = c.located_node_id")  # fmt: skip
+IN_ROOTS = "(%(roots)s::ltree[] IS NULL OR COALESCE(ln.path, hn.path) <@ %(roots)s::ltree[])"
+
+
+async def visit_figures(
+    conn: Conn, *, county_code: str, first: Any, last: Any, roots: Sequence[str] | None = None
+) -> list[Row]:
     """Per duty leader: visits received on days in [first, last], each decision's count, the
-    visits still undecided, and those not settled on the spot but resolved since."""
+    visits still undecided, and those not settled on the spot but resolved since. With
+    `roots` (ltree paths), only the visits whose case lies in those subtrees."""
     return await fetch_all(
         conn,
-        """
+        f"""
 SELECT v.leader_person_id, pe.name AS leader_name, count(*) AS visits,
        count(*) FILTER (WHERE v.decision = 'settle') AS settle,
        count(*) FILTER (WHERE v.decision = 'route') AS route,
@@ -522,13 +532,14 @@ SELECT v.leader_person_id, pe.name AS leader_name, count(*) AS visits,
        count(*) FILTER (WHERE v.decision = 'own') AS own,
        count(*) FILTER (WHERE v.decision IS NULL) AS undecided,
        count(*) FILTER (WHERE v.decision <> 'settle' AND c.state = ANY (%(ended)s::text[])) AS resolved_later
-  FROM case_visit v JOIN case_file c ON c.id = v.case_id JOIN person pe ON pe.id = v.leader_person_id
- WHERE v.county_code = %(c)s AND v.visited_on BETWEEN %(first)s AND %(last)s
+  FROM case_visit v JOIN {CASE_PLACE_FROM} ON c.id = v.case_id JOIN person pe ON pe.id = v.leader_person_id
+ WHERE v.county_code = %(c)s AND v.visited_on BETWEEN %(first)s AND %(last)s AND {IN_ROOTS}
  GROUP BY v.leader_person_id, pe.name
  ORDER BY count(*) DESC, v.leader_person_id
 """,
-        {"c": county_code, "first": first, "last": last, "ended": list(ENDED_STATES)},
-    )
+        {"c": county_code, "first": first, "last": last, "ended": list(ENDED_STATES),
+         "roots": None if roots is None else list(roots)},
+    )  # fmt: skip
 
 
 # --- 积案、双清零、零倒流: backlog batches and reflows -------------------------------------
@@ -556,23 +567,31 @@ async def set_case_batch(conn: Conn, *, case_id: int, batch_id: int) -> None:
 
 
 # A batch's progress: its cases, how many ended (ENDED_STATES), owned, and reflows counted.
-_BATCH_PROGRESS = """
+# The figures (grid/stats) narrow it to the cases placed in `roots` and to the batches
+# imported before `before`; a batch with none of its cases there is left out.
+_BATCH_PROGRESS = f"""
 SELECT b.id, b.label, b.handed_down_on, b.created_at,
        count(c.id) AS total,
        count(c.id) FILTER (WHERE c.state = ANY (%(ended)s::text[])) AS resolved,
        count(c.id) FILTER (WHERE c.owner_leader_person_id IS NOT NULL) AS owned,
-       (SELECT count(*) FROM case_reflow r JOIN case_file rc ON rc.id = r.case_id WHERE rc.batch_id = b.id)
-         AS reflows
-  FROM backlog_batch b LEFT JOIN case_file c ON c.batch_id = b.id
+       (SELECT count(*) FROM case_reflow r JOIN {CASE_PLACE_FROM} ON c.id = r.case_id
+         WHERE c.batch_id = b.id AND {IN_ROOTS}) AS reflows
+  FROM backlog_batch b LEFT JOIN ({CASE_PLACE_FROM}) ON c.batch_id = b.id AND {IN_ROOTS}
  WHERE b.county_code = %(county)s AND (%(id)s::bigint IS NULL OR b.id = %(id)s::bigint)
+   AND (%(before)s::timestamptz IS NULL OR b.created_at < %(before)s::timestamptz)
  GROUP BY b.id
+HAVING %(roots)s::ltree[] IS NULL OR count(c.id) > 0
  ORDER BY b.handed_down_on DESC NULLS LAST, b.id DESC
 """
 
 
-async def batches(conn: Conn, *, county_code: str, batch_id: int | None = None) -> list[Row]:
-    return await fetch_all(conn, _BATCH_PROGRESS, {"county": county_code, "id": batch_id,
-                                                   "ended": list(ENDED_STATES)})  # fmt: skip
+async def batches(
+    conn: Conn, *, county_code: str, batch_id: int | None = None, roots: Sequence[str] | None = None,
+    before: Any = None,
+) -> list[Row]:  # fmt: skip
+    return await fetch_all(conn, _BATCH_PROGRESS, {"county": county_code, "id": batch_id, "ended": list(ENDED_STATES),
+                                                   "roots": None if roots is None else list(roots),
+                                                   "before": before})  # fmt: skip
 
 
 async def batch_cases(conn: Conn, *, batch_id: int) -> list[Row]:
@@ -878,17 +897,24 @@ UPDATE assistance_referral SET outcome = %(outcome)s, amount = %(amount)s, decis
     )
 
 
-async def referral_counts(conn: Conn, *, county_code: str) -> list[Row]:
-    """Per type: referred, approved, declined, and the yuan approved."""
+async def referral_counts(
+    conn: Conn, *, county_code: str, roots: Sequence[str] | None = None, start: Any = None, end: Any = None
+) -> list[Row]:  # fmt: skip
+    """Per type: referred, approved, declined, and the yuan approved. The figures (grid/stats)
+    narrow it to the referrals made in [start, end) on cases placed in `roots`."""
     return await fetch_all(
         conn,
-        """
-SELECT type, count(*) AS referred, count(*) FILTER (WHERE outcome = 'approved') AS approved,
-       count(*) FILTER (WHERE outcome = 'declined') AS declined,
-       COALESCE(sum(amount) FILTER (WHERE outcome = 'approved'), 0) AS amount
-  FROM assistance_referral WHERE county_code = %(cc)s GROUP BY type
+        f"""
+SELECT r.type, count(*) AS referred, count(*) FILTER (WHERE r.outcome = 'approved') AS approved,
+       count(*) FILTER (WHERE r.outcome = 'declined') AS declined,
+       COALESCE(sum(r.amount) FILTER (WHERE r.outcome = 'approved'), 0) AS amount
+  FROM assistance_referral r JOIN {CASE_PLACE_FROM} ON c.id = r.case_id
+ WHERE r.county_code = %(cc)s AND {IN_ROOTS}
+   AND (%(start)s::timestamptz IS NULL OR r.referred_at >= %(start)s::timestamptz)
+   AND (%(end)s::timestamptz IS NULL OR r.referred_at < %(end)s::timestamptz)
+ GROUP BY r.type
 """,
-        {"cc": county_code},
+        {"cc": county_code, "roots": None if roots is None else list(roots), "start": start, "end": end},
     )
 
 

@@ -8,7 +8,8 @@
 - `service.py`: the use cases, one per view (summary, tiers, monthly, townships,
   categories, nodes), each with its table for CSV and XLSX (`tables.py`).
 
+- `leadership.py`: the leadership mechanisms' figures (visits per duty leader, 包案, backlog
+  batches cleared, reflows, tasks done in time, referrals, lawful closures), one more view.
+
 The definitions in words, with their denominators and exclusions: docs/statistics.md.
-Still to come with the leadership issue: visits per duty leader, 包案 progress, backlog
-batches cleared (清零), reflows (倒流) and tasks done in time; they join the summary.
 """

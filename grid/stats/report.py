@@ -21,9 +21,10 @@ from grid import people_time
 from grid.db import Conn
 from grid.exceptions import InvalidInput
 from grid.glossary import FIGURE_VIEWS, figure_name
+from grid.leadership.models import HARD_OUTCOMES
 from grid.sheets import append_row
+from grid.stats import leadership, service
 from grid.stats import repository as repo
-from grid.stats import service
 from grid.stats.definitions import Exclusions, Filters, Period, Ratio
 from grid.stats.tables import Table, cell, table
 
@@ -82,8 +83,7 @@ class QuarterReport:
     monthly: dict[str, Any]
     townships: dict[str, Any]
     categories: dict[str, Any]
-    # The leadership figures (visits per duty leader, 包案, backlog batches cleared, reflows,
-    # tasks done in time) join here, and as sheets and a section below, once issue 12 lands.
+    leadership: dict[str, Any]  # grid/stats/leadership.py: a sheet and a section of their own
 
     @property
     def unfinished(self) -> bool:
@@ -102,6 +102,7 @@ async def build(*, conn: Conn, scope_paths: Sequence[str], quarter: Quarter, now
     asked = service.Asked(scope_paths=tuple(scope_paths), filters=Filters(period=quarter.period), township=township,
                           exclusions=exclusions)  # fmt: skip
     views = {name: await view(conn=conn, asked=asked, now=now) for name, view in service.VIEWS.items()}
+    views["leadership"] = await leadership.leadership(conn=conn, asked=asked, now=now)
     if township is not None and views["townships"]["items"]:
         place = views["townships"]["items"][0]["name"]
     return QuarterReport(quarter=quarter, place=place, generated_at=now, **views)
@@ -159,9 +160,31 @@ def printed_lateness(r: QuarterReport) -> tuple[list[list[str]], list[list[str]]
     return totals, printed(r.tiers["items"], TIER_LATENESS[1:], first="tier_name")
 
 
+def leadership_headline(r: QuarterReport) -> list[tuple[str, str]]:
+    """(figure name, value) of the leadership figures on paper; the workbook has them all."""
+    f = r.leadership
+    picked = [("visits", f["visits"]["visits"]), *((k, f["visits"][k]) for k in ("settle", "own", "resolved_later")),
+              ("hard", f["ownership"]["hard"]), *((k, f["ownership"][k]) for k in HARD_OUTCOMES),
+              ("hard_open", f["ownership"]["open"]), ("batches", f["batches"]["batches"]),
+              ("batches_cleared", f["batches"]["batches_cleared"]), ("reflows", f["reflows"]["reflows"]),
+              ("tasks_due", f["tasks"]["due"]), *((k, f["tasks"][k]) for k in ("on_time", "late", "overdue")),
+              ("on_time_rate", f["tasks"]["on_time_rate"]), ("referred", f["referrals"]["referred"]),
+              ("approved", f["referrals"]["approved"]), ("amount", f["referrals"]["amount"]),
+              ("lawful_closures", f["closures"]["lawful_closures"])]  # fmt: skip
+    return [(leadership.figure_label(k), percent(v) if isinstance(v, Ratio) else shown(v)) for k, v in picked]
+
+
+def printed_visits(r: QuarterReport) -> list[list[str]]:
+    """Visits per duty leader, on paper."""
+    return [[figure_name("leader_name"), *(leadership.figure_label(k) for k in leadership.VISIT_COUNTS)],
+            *([shown(v["leader_name"]), *(shown(v[k]) for k in leadership.VISIT_COUNTS)]
+              for v in r.leadership["visits"]["items"])]  # fmt: skip
+
+
 def sheets(r: QuarterReport) -> list[Table]:
     return [table("summary", r.summary), table("tiers", r.tiers), table("townships", r.townships),
-            table("categories", r.categories), table("monthly", r.monthly), lateness_table(r)]  # fmt: skip
+            table("categories", r.categories), table("monthly", r.monthly), lateness_table(r),
+            table("leadership", r.leadership)]  # fmt: skip
 
 
 def to_xlsx(r: QuarterReport) -> bytes:

@@ -601,3 +601,81 @@ async def save_rollup_state(conn: Conn, **values: Any) -> None:
 async def pending_cases(conn: Conn, *, after_event_id: int) -> int:
     sql = "SELECT count(DISTINCT case_id) FROM case_event WHERE id > %(a)s"
     return int(await fetch_value(conn, sql, {"a": after_event_id}))
+
+
+# --- the leadership figures (grid/stats/leadership.py; issue 12's records) ------------------
+# Visits per duty leader, backlog batches and referrals are counted by the SQL behind their
+# own endpoints (grid/leadership/repository.py), narrowed by `roots`; the rest is here.
+# A case's place is as in `_base`: its located node, else its handling node.
+
+_CASE_PLACE = "case_file c JOIN node hn ON hn.id = c.handling_node_id LEFT JOIN node ln ON ln.id = c.located_node_id"
+_IN_ROOTS = "COALESCE(ln.path, hn.path) <@ %(roots)s::ltree[]"
+
+
+async def hard_cases(conn: Conn, *, p: dict[str, Any], outcomes: Sequence[str]) -> Row:
+    """包案 progress over the hard cases reported in the period, as they stand now: owned or
+    not, ended by each hard outcome, closed otherwise, ended lawfully, or still open; and
+    how many of the five duties each has ticked (`duties_<n>`, n = 0..5)."""
+    by_outcome = "".join(f",\n  count(*) FILTER (WHERE c.state = 'closed' AND c.hard_outcome = '{o}') AS {o}"
+                         for o in outcomes)  # fmt: skip
+    by_duties = "".join(f",\n  count(*) FILTER (WHERE d.n = {n}) AS duties_{n}" for n in range(6))
+    sql = f"""
+SELECT count(*) AS hard, count(*) FILTER (WHERE c.owner_leader_person_id IS NOT NULL) AS owned,
+  count(*) FILTER (WHERE c.state NOT IN ('closed', 'terminated')) AS open,
+  count(*) FILTER (WHERE c.state = 'closed' AND c.hard_outcome IS NULL) AS closed_otherwise,
+  count(*) FILTER (WHERE c.state = 'terminated') AS terminated{by_outcome}{by_duties}
+  FROM {_CASE_PLACE}
+  CROSS JOIN LATERAL (SELECT count(*) AS n FROM case_duty k WHERE k.case_id = c.id) d
+ WHERE {_IN_ROOTS} AND c.hard AND c.reported_at >= %(start)s AND c.reported_at < %(end)s
+"""
+    row = await fetch_one(conn, sql, p)
+    assert row is not None  # an aggregate without GROUP BY always answers one row
+    return row
+
+
+async def reflows(conn: Conn, *, p: dict[str, Any]) -> Row:
+    """倒流 recorded in the period, on backlog cases in the caller's subtrees, by kind."""
+    row = await fetch_one(conn, f"""
+SELECT count(*) AS reflows, count(*) FILTER (WHERE r.kind = 'reopen') AS reopen,
+       count(*) FILTER (WHERE r.kind = 'linked') AS linked
+  FROM case_reflow r JOIN {_CASE_PLACE} ON c.id = r.case_id
+ WHERE {_IN_ROOTS} AND r.created_at >= %(start)s AND r.created_at < %(end)s
+""", p)  # fmt: skip
+    assert row is not None
+    return row
+
+
+async def tasks(conn: Conn, *, p: dict[str, Any], today: Any) -> Row:
+    """The supervised tasks due on a day of the period, whose place (the owning township,
+    else the meeting's node) lies in the caller's subtrees: done in time or late by the
+    county's calendar (grid.leadership.meetings.on_time), open, or overdue on `today`."""
+    done_day = "(t.done_at AT TIME ZONE %(zone)s)::date"
+    row = await fetch_one(conn, f"""
+SELECT count(*) AS due, count(t.done_at) AS done,
+       count(*) FILTER (WHERE {done_day} <= t.due_on) AS on_time,
+       count(*) FILTER (WHERE {done_day} > t.due_on) AS late,
+       count(*) FILTER (WHERE t.done_at IS NULL AND t.due_on >= %(today)s) AS open,
+       count(*) FILTER (WHERE t.done_at IS NULL AND t.due_on < %(today)s) AS overdue
+  FROM meeting_task t JOIN meeting m ON m.id = t.meeting_id JOIN node mn ON mn.id = m.node_id
+  LEFT JOIN node tn ON tn.id = t.owner_node_id
+ WHERE COALESCE(tn.path, mn.path) <@ %(roots)s::ltree[] AND t.due_on BETWEEN %(first_day)s AND %(last_day)s
+""", {**p, "today": today})  # fmt: skip
+    assert row is not None
+    return row
+
+
+async def lawful_closures(conn: Conn, *, p: dict[str, Any]) -> list[Row]:
+    """依法终结 in the period (a terminated case's `closed_at` is its `terminate` step), per channel."""
+    return await fetch_all(conn, f"""
+SELECT c.closure_channel AS channel, count(*) AS closed
+  FROM {_CASE_PLACE}
+ WHERE {_IN_ROOTS} AND c.state = 'terminated' AND c.closed_at >= %(start)s AND c.closed_at < %(end)s
+ GROUP BY c.closure_channel
+""", p)  # fmt: skip
+
+
+async def county_code_of(conn: Conn, *, path: str) -> str:
+    """The code of the county a node path lies in (the root of its tree)."""
+    row = await fetch_one(conn, "SELECT code FROM node WHERE path = subpath(%(p)s::ltree, 0, 1)", {"p": path})
+    assert row is not None  # every path starts at its county
+    return str(row["code"])

@@ -158,6 +158,9 @@ async def nodes(
             "silent_days": silent_days, "silent_count": sum(1 for r in rows if r["silent"]), "items": rows}  # fmt: skip
 
 
+# The leadership figures' view (grid/stats/leadership.py) checks what is asked the same way.
+params = _params
+
 VIEWS = {"summary": summary, "tiers": tiers, "monthly": monthly, "townships": townships, "categories": categories}
 
 

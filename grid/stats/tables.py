@@ -18,6 +18,7 @@ from openpyxl import Workbook
 from grid import people_time
 from grid.glossary import FIGURE_VIEWS, figure_name
 from grid.sheets import append_row, csv_text
+from grid.stats import leadership
 from grid.stats.definitions import Ratio
 from grid.stats.service import COUNTS
 
@@ -61,6 +62,9 @@ def cell(value: Any) -> Any:
 
 def table(view: str, result: Mapping[str, Any]) -> Table:
     """The rows of an export of `result` (what service.<view> answered)."""
+    if view == "leadership":  # one long table: section, item, figure, value
+        return Table(view, [figure_name(c) for c in leadership.COLUMNS],
+                     [[cell(v) for v in row] for row in leadership.rows(dict(result))])  # fmt: skip
     if view == "summary":
         head = [figure_name(k) for k in ("figure", "value", "numerator", "denominator")]
         rows: list[list[Any]] = [[figure_name(k), cell(result[k]), None, None]

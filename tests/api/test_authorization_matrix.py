@@ -349,6 +349,12 @@ CASES: dict[str, Case] = {
     "GET /api/v1/me/owned": Case("logged_in", lambda c: ("/api/v1/me/owned", {})),
     "GET /api/v1/stats/report": Case("logged_in", lambda c: ("/api/v1/stats/report", {
         "params": {"township": c.township, "quarter": "2026Q1", "format": "xlsx"}}), scoped="figures"),
+    # The leadership figures: a data scope as for the figures, and the county for the roles
+    # that read these records county-wide already (discipline inspection, department staff).
+    "GET /api/v1/stats/leadership": Case("logged_in", lambda c: ("/api/v1/stats/leadership", {
+        "params": {"township": c.township, "from": "2026-01-01"}}),
+        expect=lambda role, in_scope: 200 if role in ("supervisor", "department_staff") or (
+            role in WITH_DATA_SCOPE and in_scope) else 403 if role in NO_NODE_SCOPE else 404),
 }  # fmt: skip
 
 # --- 联席会议 and 督办 (app/routers/meetings.py) ----------------------------------------

@@ -70,3 +70,39 @@ async def test_the_source_filter_counts_only_cases_from_that_source(client, make
     grid_before, hotline_before = await received("grid"), await received("hotline")
     await db.execute("UPDATE case_file SET source = 'hotline' WHERE id = %(c)s", {"c": case_id})
     assert (await received("grid"), await received("hotline")) == (grid_before - 1, hotline_before + 1)
+
+
+async def test_the_leadership_figures_are_scoped_and_export_with_chinese_headers(client, make_account, demo_nodes):
+    leader, supervisor = await make_account("leader"), await make_account("supervisor")
+    params = {"from": "2026-01-01", "to": "2026-12-31"}
+    r = await client.get("/api/v1/stats/leadership", params=params, headers=leader.headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) >= {"visits", "ownership", "batches", "reflows", "tasks", "referrals", "closures"}
+    assert set(body["tasks"]["on_time_rate"]) == {"value", "numerator", "denominator"}
+    assert [c["channel_name"] for c in body["closures"]["items"]] == ["诉讼", "仲裁", "行政复议"]
+    assert [d["done"] for d in body["ownership"]["duties"]] == [0, 1, 2, 3, 4, 5]
+    # Discipline inspection reads the county's, as it reads the task queue and the batches.
+    r = await client.get("/api/v1/stats/leadership", params=params, headers=supervisor.headers)
+    assert r.status_code == 200 and r.json()["tasks"] == body["tasks"]
+
+    r = await client.get("/api/v1/stats/leadership", params={**params, "format": "csv"}, headers=leader.headers)
+    assert r.status_code == 200 and r.content.startswith(b"\xef\xbb\xbf")
+    lines = r.content.decode("utf-8-sig").splitlines()
+    assert lines[0] == "分项,对象,指标,数值,分子,分母"
+    assert any(line.startswith("督办落实,,按期办结率,") for line in lines)
+    assert any(line.startswith("依法终结情况,合计,依法终结数,") for line in lines)
+    r = await client.get("/api/v1/stats/leadership", params={**params, "format": "xlsx"}, headers=leader.headers)
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    assert sheet.title == "领导机制"
+    assert [c.value for c in next(sheet.iter_rows(max_row=1))] == ["分项", "对象", "指标", "数值", "分子", "分母"]
+
+    admin, dispatcher = await make_account("admin"), await make_account("dispatcher")
+    r = await client.get("/api/v1/stats/leadership", headers=admin.headers)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "no_data_scope"
+    r = await client.get("/api/v1/stats/leadership", params={"township": demo_nodes.other_township},
+                         headers=dispatcher.headers)  # fmt: skip
+    assert r.status_code == 404 and "辖区" in r.json()["error"]["message"]
+    r = await client.get("/api/v1/stats/leadership", params={"from": "2026-05-01", "to": "2026-04-01"},
+                         headers=dispatcher.headers)  # fmt: skip
+    assert r.status_code == 422

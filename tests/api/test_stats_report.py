@@ -64,7 +64,7 @@ async def test_the_xlsx_has_a_chinese_sheet_per_view_with_the_apis_figures(clien
     assert r.status_code == 200, r.text
     assert "attachment" in r.headers["content-disposition"] and "2031Q3" in r.headers["content-disposition"]
     book = load_workbook(io.BytesIO(r.content))
-    assert book.sheetnames == ["总体指标", "各层级", "各镇街", "各类别", "逐月", "超期情况"]
+    assert book.sheetnames == ["总体指标", "各层级", "各镇街", "各类别", "逐月", "超期情况", "领导机制"]
     rows = list(book["总体指标"].iter_rows(values_only=True))
     assert "2031年第三季度（2031-07-01至2031-09-30）" in rows[0]
     assert rows[2][:4] == ("指标", "数值", "分子", "分母")
@@ -86,7 +86,16 @@ async def test_the_xlsx_has_a_chinese_sheet_per_view_with_the_apis_figures(clien
 
 @needs_pdftotext
 async def test_the_pdf_carries_the_quarters_figures_in_beijing_time(client, make_account, quarter_cases, tmp_path):
+    # A case that failed at the county centre in August and was closed lawfully: a leadership figure.
+    t = datetime(2031, 8, 3, 1, 0, tzinfo=UTC)
+    cid = await quarter_cases.report(612, at=t, severity=4)
+    for action in ("accept", "start_mediation"):
+        await quarter_cases.step(cid, action, t + timedelta(hours=1))
+    await quarter_cases.step(cid, "fail", t + timedelta(hours=2), note="未达成")
+    await quarter_cases.step(cid, "terminate", t + timedelta(hours=3), note="引导仲裁", channel="arbitration")
     leader = await make_account("leader")
+    figures = (await client.get("/api/v1/stats/leadership", params=PERIOD, headers=leader.headers)).json()
+    assert figures["closures"]["lawful_closures"] == 1
     summary = (await client.get("/api/v1/stats/summary", params=PERIOD, headers=leader.headers)).json()
     before = datetime.now(UTC)
     r = await client.get("/api/v1/stats/report", params=QUARTER, headers=leader.headers)
@@ -106,6 +115,7 @@ async def test_the_pdf_carries_the_quarters_figures_in_beijing_time(client, make
     made = {f"生成时间：{t.astimezone(BEIJING):%Y年%m月%d日%H:%M}" for t in (before, after)}
     assert any(m in flat for m in made), (made, flat[:300])
     assert "2031-09" in flat and "2031-10" not in flat  # the months are the county's
+    assert "七、领导机制" in flat and "依法终结数1" in flat and "按期办结率" in flat
 
 
 async def test_the_report_is_scoped_and_refuses_clearly(client, make_account, demo_nodes, quarter_cases):
