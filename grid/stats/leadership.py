@@ -63,6 +63,8 @@ async def leadership(*, conn: Conn, asked: service.Asked, now: datetime) -> dict
     task_counts = {k: int(tasks[k]) for k in TASK_COUNTS}
     return {
         "period_start": period.start, "period_end": period.end, "generated_at": now,
+        # Counted from the records directly, never from the daily roll-up: fresh as of now.
+        "fresh_as_of": now, "rolled_up_at": None, "pending_cases": None,
         "visits": {"items": visits, **{k: sum(int(v[k]) for v in visits) for k in VISIT_COUNTS}},
         "ownership": _ownership(hard),
         "batches": {"items": batches, "batches": len(batches), "batches_cleared": sum(b["cleared"] for b in batches)},
