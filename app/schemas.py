@@ -258,6 +258,10 @@ class CaseOut(BaseModel):
     id: int
     state: State
     state_name: str = Field(description="the state's Chinese name, e.g. 待受理")
+    source: Literal["grid", "visit", "hotline", "online", "handed_down"] = Field(
+        description="where the case came from: a grid report, a walk-in visit, the 12345 hotline, online, handed down"
+    )
+    source_name: str = Field(description="its Chinese name, e.g. 网格上报, 来访, 中省交办")
     tier: Tier
     tier_name: str = Field(description="the tier's Chinese name (grid/glossary.py)")
     category: str

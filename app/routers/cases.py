@@ -68,6 +68,7 @@ def _case_fields(row: Mapping[str, Any], now: datetime, actor: cases.Actor) -> d
         "reported_at": row["reported_at"], "occurred_at": row["occurred_at"], "accept_by": row["accept_by"],
         "resolve_by": row["resolve_by"], "overdue": cases.is_overdue(row, now),
         "outcome": row["outcome"], "satisfaction": row["satisfaction"],
+        "source": row["source"], "source_name": glossary.word(glossary.SOURCE_NAMES, row["source"]),
         "allowed_actions": allowed, "allowed_action_names": {a: glossary.action_name(a) for a in allowed},
     }  # fmt: skip
 
