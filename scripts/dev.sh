@@ -67,7 +67,8 @@ usage: scripts/dev.sh COMMAND
   stop      stop the server started by `run` and the local PostgreSQL
 Environment: WUZHANG_PG_PORT (default 55432), DATABASE_URL (use an existing database, as the
 app role; WUZHANG_MIGRATION_DATABASE_URL for its owner, default DATABASE_URL),
-PYTHON (interpreter for .venv, default python3).
+PYTHON (interpreter for .venv, default python3), WUZHANG_TEST_PROCESSES (test processes,
+default 2; 0 runs the suite in one).
 EOF
 }
 
@@ -519,7 +520,9 @@ cmd_test() {
   cmd_check
   cmd_db_start
   use_db_url
-  "$VENV/bin/python" -m pytest "$@" || rc=$?
+  # Two processes (pytest-xdist): the suite mostly waits on PostgreSQL and on the servers and
+  # browsers it starts, so two halve its time on two cores. WUZHANG_TEST_PROCESSES=0: one.
+  "$VENV/bin/python" -m pytest -n "${WUZHANG_TEST_PROCESSES:-2}" "$@" || rc=$?
   # CI must not leave a server behind; a developer keeps it for fast reruns.
   if [[ ${CI:-} == true ]] && ((PG_STARTED_HERE)); then
     (cmd_db_stop) || say "warning: could not stop PostgreSQL"
