@@ -4,6 +4,7 @@ The definitions in words: docs/statistics.md."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -103,3 +104,30 @@ def _inside(path: str, root: str) -> bool:
 
 def hours(value: float | None) -> float | None:
     return None if value is None else round(float(value), 2)
+
+
+# The medians' histograms (the roll-up's stats_hours): bucket 0 holds hours under
+# HOURS_FLOOR, bucket b >= 1 holds [HOURS_FLOOR * g^(b-1), HOURS_FLOOR * g^b) with
+# g = HOURS_GROWTH, and a bucket stands for its geometric middle. So a median read from
+# them is within HOURS_FLOOR / 2 or a factor sqrt(g) (under 1%) of the exact one.
+HOURS_FLOOR = 0.01
+HOURS_GROWTH = 1.02
+
+
+def hours_bucket(value: float) -> int:
+    """The bucket of `value` hours (the SQL of grid/stats/repository.py computes the same)."""
+    return 0 if value < HOURS_FLOOR else 1 + math.floor(math.log(value / HOURS_FLOOR) / math.log(HOURS_GROWTH))
+
+
+def bucket_hours(bucket: int) -> float:
+    """The hours a bucket stands for."""
+    return HOURS_FLOOR / 2 if bucket == 0 else HOURS_FLOOR * HOURS_GROWTH ** (bucket - 0.5)
+
+
+def within_hours_bound(got: float | None, exact: float | None) -> bool:
+    """Whether a median read from the histograms is as close to the exact one as promised
+    (before `hours` rounds both to 0.01 h, hence the 0.01 of slack)."""
+    if got is None or exact is None:
+        return got is exact
+    bound = max(HOURS_FLOOR / 2, abs(exact) * (math.sqrt(HOURS_GROWTH) - 1))
+    return abs(got - exact) <= bound + 0.01

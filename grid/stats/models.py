@@ -174,3 +174,18 @@ class StatsRollup(Base):
     built_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+
+class StatsHours(Base):
+    """Histograms of a stint's hours (migration 0124): per county month of the report,
+    township, stint tier and measure ('accept', 'resolve'), the stints per log-spaced
+    bucket (grid/stats/definitions.py, `hours_bucket`), for the medians."""
+
+    __tablename__ = "stats_hours"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    township_path = mapped_column(LTree(), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(16), primary_key=True)
+    measure: Mapped[str] = mapped_column(String(8), primary_key=True)
+    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)

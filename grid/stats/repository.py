@@ -20,6 +20,8 @@ from typing import Any
 from grid.cases.workflow import OPEN
 from grid.db import Conn, Row, execute, fetch_all, fetch_one, fetch_value
 from grid.stats.definitions import (
+    HOURS_FLOOR,
+    HOURS_GROWTH,
     SETTLED_BELOW_COUNTY,
     SETTLED_IN_TOWNSHIP,
     SETTLED_IN_VILLAGE,
@@ -38,7 +40,7 @@ def params(*, roots: Sequence[str], filters: Filters, exclusions: Exclusions, zo
         "excluded_categories": list(exclusions.categories), "exclude_open_failures": exclusions.open_failures,
         "open_states": sorted(s.value for s in OPEN),
         "village_tiers": list(SETTLED_IN_VILLAGE), "township_tiers": list(SETTLED_IN_TOWNSHIP),
-        "below_county_tiers": list(SETTLED_BELOW_COUNTY),
+        "below_county_tiers": list(SETTLED_BELOW_COUNTY), **_HOURS_PARAMS,
     }  # fmt: skip
 
 
@@ -335,6 +337,70 @@ def _day_measures() -> str:
     return ",\n  ".join(out)
 
 
+_HOURS_PARAMS = {"hours_floor": HOURS_FLOOR, "hours_growth": HOURS_GROWTH}
+
+
+def _hour_rows(rel: str, sign: str, where: str = "true") -> str:
+    """What each stint of `rel` (rows of stints) adds to the histograms of hours (stats_hours),
+    times `sign`: a row per measure it has, in its bucket (definitions.hours_bucket)."""
+    bucket = ("CASE WHEN h.hours < %(hours_floor)s THEN 0"
+              " ELSE 1 + floor(ln(h.hours / %(hours_floor)s) / ln(%(hours_growth)s))::int END")  # fmt: skip
+    return f"""SELECT date_trunc('month', st.reported_at AT TIME ZONE %(zone)s)::date AS month,
+         subpath(st.place, 0, LEAST(2, nlevel(st.place))) AS township_path, COALESCE(st.tier, '') AS tier,
+         h.measure, {bucket} AS bucket, {sign} AS n
+    FROM {rel} st CROSS JOIN LATERAL (VALUES
+         ('accept', date_part('epoch', st.accepted_at - st.assigned_at) / 3600),
+         ('resolve', date_part('epoch', st.resolved_at - st.accepted_at) / 3600)) h (measure, hours)
+   WHERE h.hours IS NOT NULL AND {where}"""
+
+
+def _uses_hours(filters: Filters, mode: str) -> bool:
+    """The histograms answer the medians in "days" mode without filters (they are kept per
+    township and tier only, so they stay small)."""
+    return mode == "days" and filters.tier is None and filters.category is None and filters.source is None
+
+
+_WHOLE = ("st.reported_at >= (%(first_whole_month)s::timestamp AT TIME ZONE %(zone)s)"
+          " AND st.reported_at < (%(after_whole_months)s::timestamp AT TIME ZONE %(zone)s)")  # fmt: skip
+
+
+def _hours() -> str:
+    """The histogram rows of the stints received in the period (CTE `hours`): the months it
+    covers whole from stats_hours, less what the pending cases' copied stints added there,
+    plus what they add now; the days it cuts from the stints themselves."""
+    stale = f"st.case_id IN (SELECT id FROM pending) AND st.place <@ %(roots)s::ltree[] AND {_WHOLE}"
+    return f"""hours AS (
+  SELECT h.tier, h.measure, h.bucket, h.n FROM stats_hours h
+   WHERE h.month >= %(first_whole_month)s AND h.month < %(after_whole_months)s
+     AND h.township_path <@ %(roots)s::ltree[]
+  UNION ALL SELECT tier, measure, bucket, n FROM ({_hour_rows("stats_stint", "-1", stale)}) x
+  UNION ALL SELECT tier, measure, bucket, n FROM ({_hour_rows("fresh_stints", "1", _WHOLE)}) x
+  UNION ALL SELECT tier, measure, bucket, n FROM ({_hour_rows("stints", "1", f"{_cohort('st')} AND NOT ({_WHOLE})")}) x
+), hist AS (
+  SELECT tier, measure, bucket, sum(n) AS n FROM hours GROUP BY tier, measure, bucket HAVING sum(n) <> 0
+)"""
+
+
+def _hours_medians(by_tier: bool) -> str:
+    """The median of each measure (per tier if `by_tier`) from `hist` (CTE `medians`): the
+    middle of the buckets of the two middle stints (one when their number is odd)."""
+    grp = "tier" if by_tier else "''"
+    rep = ("CASE WHEN {0} = 0 THEN %(hours_floor)s / 2"
+           " ELSE %(hours_floor)s * power(%(hours_growth)s, {0} - 0.5) END")  # fmt: skip
+    return f"""cum AS (
+  SELECT {grp} AS grp, measure, bucket,
+         sum(n) OVER (PARTITION BY {grp}, measure ORDER BY bucket) AS upto,
+         sum(n) OVER (PARTITION BY {grp}, measure) AS total
+    FROM (SELECT {grp} AS tier, measure, bucket, sum(n) AS n FROM hist GROUP BY 1, 2, 3) x
+), mid AS (
+  SELECT grp, measure, min(bucket) FILTER (WHERE upto >= floor((total + 1) / 2)) AS lo,
+         min(bucket) FILTER (WHERE upto >= floor(total / 2) + 1) AS hi
+    FROM cum GROUP BY grp, measure
+), medians AS (
+  SELECT grp, measure, ({rep.format("lo")} + {rep.format("hi")}) / 2 AS median FROM mid
+)"""
+
+
 # --- the views -------------------------------------------------------------------------
 
 
@@ -343,15 +409,22 @@ async def summary(conn: Conn, *, filters: Filters, p: dict[str, Any], now: datet
     late_hours = _HOURS.format("COALESCE(done_at, %(now)s) - due_at")
     counts = (f"(SELECT {_day_measures()} FROM days d) m" if mode == "days"
               else f"(SELECT {_measures(*_PERIOD)} FROM facts f WHERE {_TOUCHES}) m")  # fmt: skip
-    sql = f"""{_ctes(filters, mode)}, {_late(filters, mode)}
+    accept = f"""(SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {_HOURS.format("st.accepted_at - st.assigned_at")})
+     FROM stints st WHERE {_cohort("st")})"""
+    resolve = f"""(SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {_HOURS.format("st.resolved_at - st.accepted_at")})
+     FROM stints st WHERE {_cohort("st")})"""
+    more = ""
+    if _uses_hours(filters, mode):
+        more = f", {_hours()}, {_hours_medians(by_tier=False)}"
+        accept, resolve = ("(SELECT median FROM medians WHERE measure = 'accept')",
+                           "(SELECT median FROM medians WHERE measure = 'resolve')")  # fmt: skip
+    sql = f"""{_ctes(filters, mode)}, {_late(filters, mode)}{more}
 SELECT m.*,
   (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {late_hours}) FROM late) AS late_hours_median,
   (SELECT max({late_hours}) FROM late) AS late_hours_max,
   (SELECT count(*) FROM late WHERE done_at IS NULL) AS still_late,
-  (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {_HOURS.format("st.accepted_at - st.assigned_at")})
-     FROM stints st WHERE {_cohort("st")}) AS accept_hours_median,
-  (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {_HOURS.format("st.resolved_at - st.accepted_at")})
-     FROM stints st WHERE {_cohort("st")}) AS resolve_hours_median
+  {accept} AS accept_hours_median,
+  {resolve} AS resolve_hours_median
   FROM {counts}
 """
     row = await fetch_one(conn, sql, {**p, "now": now})
@@ -363,21 +436,26 @@ async def tiers(conn: Conn, *, filters: Filters, p: dict[str, Any], mode: str = 
     """The funnel: per tier, over the cases received in the period, how many reached it,
     accepted, settled, failed, went up or were returned there, their missed deadlines, and
     the median hours to accept and from accept to resolve."""
+    accept = f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {_HOURS.format('c.accepted_at - c.assigned_at')})"
+    resolve = f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {_HOURS.format('c.resolved_at - c.accepted_at')})"
+    more, join = "", ""
+    if _uses_hours(filters, mode):
+        more = f", {_hours()}, {_hours_medians(by_tier=True)}"
+        join = (" LEFT JOIN medians ma ON ma.grp = c.tier AND ma.measure = 'accept'"
+                " LEFT JOIN medians mr ON mr.grp = c.tier AND mr.measure = 'resolve'")  # fmt: skip
+        accept, resolve = "max(ma.median)", "max(mr.median)"
     sql = f"""{_ctes(filters, "cases" if mode == "days" else mode)}, cohort AS (
   SELECT st.* FROM stints st WHERE {_cohort("st")}
 ), {_late(filters, mode, done=False)}, missed AS (
   SELECT tier, count(*) AS missed_deadlines, count(DISTINCT case_id) AS late_cases FROM late GROUP BY tier
-)
+){more}
 SELECT c.tier, count(DISTINCT c.case_id) AS cases, count(*) AS assignments,
        count(c.accepted_at) AS accepted, count(c.resolved_at) AS settled,
        count(*) FILTER (WHERE c.failed) AS failed, count(*) FILTER (WHERE c.escalated) AS escalated,
        count(*) FILTER (WHERE c.returned) AS returned,
        COALESCE(max(m.missed_deadlines), 0)::int AS missed_deadlines, COALESCE(max(m.late_cases), 0)::int AS late_cases,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY {_HOURS.format("c.accepted_at - c.assigned_at")})
-         AS accept_hours_median,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY {_HOURS.format("c.resolved_at - c.accepted_at")})
-         AS resolve_hours_median
-  FROM cohort c LEFT JOIN missed m ON m.tier = c.tier
+       {accept} AS accept_hours_median, {resolve} AS resolve_hours_median
+  FROM cohort c LEFT JOIN missed m ON m.tier = c.tier{join}
  GROUP BY c.tier
 """
     return await fetch_all(conn, sql, p)
@@ -511,7 +589,8 @@ async def category_exists(conn: Conn, *, code: str) -> bool:
 
 def rollup_params(*, zone: str) -> dict[str, Any]:
     return {"zone": zone, "open_states": sorted(s.value for s in OPEN), "village_tiers": list(SETTLED_IN_VILLAGE),
-            "township_tiers": list(SETTLED_IN_TOWNSHIP), "below_county_tiers": list(SETTLED_BELOW_COUNTY)}  # fmt: skip
+            "township_tiers": list(SETTLED_IN_TOWNSHIP), "below_county_tiers": list(SETTLED_BELOW_COUNTY),
+            **_HOURS_PARAMS}  # fmt: skip
 
 
 async def rollup_state(conn: Conn, *, lock: bool = False) -> Row:
@@ -551,17 +630,26 @@ ON CONFLICT ({conflict}) DO UPDATE SET {adds}"""
         await execute(conn, sql, p)
 
 
+async def _add_hours(conn: Conn, *, rel: str, sign: str, p: dict[str, Any]) -> None:
+    """Add what the stints of `rel` add to the histograms of hours, times `sign`."""
+    keys = "month, township_path, tier, measure, bucket"
+    await execute(conn, f"""INSERT INTO stats_hours ({keys}, n)
+SELECT {keys}, sum(n) FROM ({_hour_rows(rel, sign)}) x GROUP BY {keys}
+ON CONFLICT ({keys}) DO UPDATE SET n = stats_hours.n + EXCLUDED.n""", p)  # fmt: skip
+
+
 async def rollup_cases(conn: Conn, *, ids: Sequence[int] | None, p: dict[str, Any]) -> int:
     """Copy the facts, stints and missed deadlines of the cases `ids` afresh from the ledger
     and move their daily counts (None: every case, the daily rows rebuilt). Idempotent:
     a case copied twice leaves the same rows. The caller holds the refresh's lock."""
     mine = {**p, "ids": list(ids or ())}
     if ids is None:
-        for table in ("stats_month", "stats_day", "stats_late", "stats_stint", "stats_case"):
+        for table in ("stats_hours", "stats_month", "stats_day", "stats_late", "stats_stint", "stats_case"):
             await execute(conn, f"DELETE FROM {table}")
         only, late_where = "", ""
     else:
         await _add_days(conn, rel="(SELECT * FROM stats_case WHERE id = ANY (%(ids)s))", sign="-1", p=mine)
+        await _add_hours(conn, rel="(SELECT * FROM stats_stint WHERE case_id = ANY (%(ids)s))", sign="-1", p=mine)
         for table, key in (("stats_case", "id"), ("stats_stint", "case_id"), ("stats_late", "case_id")):
             await execute(conn, f"DELETE FROM {table} WHERE {key} = ANY (%(ids)s)", mine)
         only, late_where = " AND c.id = ANY (%(ids)s)", " WHERE l.case_id = ANY (%(ids)s)"
@@ -585,8 +673,11 @@ SELECT l.case_id, l.deadline_no, l.step, l.tier, l.due_at,
         months = keys.replace("day", "date_trunc('month', day)::date", 1)
         await execute(conn, f"INSERT INTO stats_month ({_DAY_COLUMNS.replace('day', 'month', 1)})"
                             f" SELECT {months}, {sums} FROM stats_day GROUP BY {months}")  # fmt: skip
+        await _add_hours(conn, rel="stats_stint", sign="1", p=mine)
     else:
         await _add_days(conn, rel="(SELECT * FROM stats_case WHERE id = ANY (%(ids)s))", sign="1", p=mine)
+        await _add_hours(conn, rel="(SELECT * FROM stats_stint WHERE case_id = ANY (%(ids)s))", sign="1", p=mine)
+        await execute(conn, "DELETE FROM stats_hours WHERE n = 0")
         for table in ("stats_day", "stats_month"):
             await execute(conn, f"DELETE FROM {table} WHERE received = 0 AND outcomes = 0 AND visited = 0")
     assert row is not None
