@@ -26,6 +26,7 @@ from app.settings import Settings
 from grid.db import Conn
 from grid.glossary import LEADER_BODY_NAMES, role_name, tier_name
 from grid.leadership import demo as leadership_demo
+from grid.leadership import departments
 from grid.leadership.departments import STANDARD as DEPARTMENTS
 from grid.levels import Chain, level_info
 from grid.repository import nodes as node_sql
@@ -100,7 +101,10 @@ async def plan(conn: Conn) -> list[DemoAccount]:
 
 
 async def ensure(*, conn: Conn, settings: Settings, county_code: str) -> tuple[list[DemoAccount], int]:
-    """Create the demo accounts that do not exist yet; returns (all of them, how many were new)."""
+    """Create the demo accounts that do not exist yet; returns (all of them, how many were new).
+    Some work for a department, so the county's standard departments are made first where
+    missing (a county loaded without `wuzhang demo load`, as the benchmarks load theirs)."""
+    await departments.ensure_standard(conn=conn, county_code=county_code)
     accounts, created = await plan(conn), 0
     for a in accounts:
         if await repo.user_by_phone(conn, phone=a.phone) is not None:
