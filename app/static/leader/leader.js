@@ -5,7 +5,6 @@
 (function () {
   'use strict';
 
-  var auth = JSON.parse(sessionStorage.getItem('wz.auth') || 'null'); // shared with /map and /dashboard
   var state = { me: null, config: null, today: null, duty: null, owned: [], tasks: [], loads: 0 };
   window.wzl = state; // for the browser test and for debugging from the console
 
@@ -39,66 +38,9 @@
 
   // --- HTTP with the bearer token, refreshed once on 401 (as on /map and /dashboard) --------
 
-  function saveAuth(tokens) {
-    auth = tokens;
-    if (tokens) sessionStorage.setItem('wz.auth', JSON.stringify(tokens));
-    else sessionStorage.removeItem('wz.auth');
-  }
-
-  function refresh() {
-    return fetch('/api/v1/auth/refresh', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ refresh_token: auth.refresh_token })
-    }).then(function (r) {
-      if (!r.ok) return false;
-      return r.json().then(function (t) { saveAuth(t); return true; });
-    });
-  }
-
-  function api(path, retried) {
-    var headers = auth ? { Authorization: 'Bearer ' + auth.access_token } : {};
-    return fetch(path, { headers: headers }).then(function (r) {
-      if (r.status === 401 && auth && !retried) {
-        return refresh().then(function (ok) {
-          if (ok) return api(path, true);
-          logout();
-          throw new Error('登录已过期，请重新登录');
-        });
-      }
-      return r;
-    });
-  }
-
-  function json(r) {
-    return r.json().then(function (body) {
-      if (!r.ok) throw new Error((body.error && body.error.message) || ('HTTP ' + r.status));
-      return body;
-    });
-  }
-
-  // --- login ------------------------------------------------------------------------------
-
-  $('login-form').addEventListener('submit', function (ev) {
-    ev.preventDefault();
-    var form = new URLSearchParams(new FormData(ev.target));
-    $('login-error').textContent = '';
-    fetch('/api/v1/auth/token', { method: 'POST', body: form }).then(json).then(function (tokens) {
-      saveAuth(tokens);
-      start();
-    }).catch(function (e) { $('login-error').textContent = '登录失败：' + e.message; });
-  });
-
-  function logout() {
-    if (auth) {
-      fetch('/api/v1/auth/logout', {
-        method: 'POST', headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ refresh_token: auth.refresh_token })
-      });
-    }
-    saveAuth(null);
-    location.reload();
-  }
-  $('logout').addEventListener('click', logout);
+  // The login, the tokens and the API calls: app/static/common/session.js.
+  var session = window.wzSession(start);
+  var api = session.api, json = session.json;
 
   // --- start ------------------------------------------------------------------------------
 
@@ -183,5 +125,5 @@
     if (!late.length) body.appendChild(el('tr', null, el('td', { colspan: 5, class: 'empty', text: '没有超期的督办事项' })));
   }
 
-  if (auth) start();
+  session.begin();
 })();
