@@ -1190,6 +1190,14 @@ class LeadershipClosures(BaseModel):
     items: list[ClosureCount]
 
 
+class LeadershipNames(BaseModel):
+    """The Chinese words a page shows with the figures (grid/glossary.py)."""
+
+    title: str = Field(description="the dashboard's section: 领导工作")
+    sections: dict[str, str] = Field(description="each part's name, by its key above")
+    figures: dict[str, str] = Field(description="each figure's name, by its key (the ownership's open: hard_open)")
+
+
 class StatsLeadership(StatsPeriod):
     visits: LeadershipVisits
     ownership: LeadershipOwnership
@@ -1198,3 +1206,4 @@ class StatsLeadership(StatsPeriod):
     tasks: LeadershipTasks
     referrals: LeadershipReferrals
     closures: LeadershipClosures
+    names: LeadershipNames

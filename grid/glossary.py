@@ -246,6 +246,8 @@ LEADERSHIP_SECTIONS: Mapping[str, str] = {
     "referrals": "社会救助转介",
     "closures": "依法终结情况",
 }
+# The dashboard's section of those figures (/dashboard).
+LEADERSHIP_WORK = "领导工作"
 
 
 def figure_name(key: str) -> str:

@@ -24,6 +24,7 @@ from grid.glossary import (
     FIVE_DUTY_NAMES,
     HARD_OUTCOME_NAMES,
     LEADERSHIP_SECTIONS,
+    LEADERSHIP_WORK,
     REFERRAL_OUTCOME_NAMES,
     REFLOW_KIND_NAMES,
     TASK_STATE_NAMES,
@@ -82,6 +83,7 @@ async def leadership(*, conn: Conn, asked: service.Asked, now: datetime) -> dict
         "closures": {"lawful_closures": sum(closed.values()),
                      "items": [{"channel": c, "channel_name": word(CLOSURE_CHANNEL_NAMES, c),
                                 "lawful_closures": closed.get(c, 0)} for c in CLOSURE_CHANNELS]},
+        "names": names(),
     }  # fmt: skip
 
 
@@ -116,6 +118,18 @@ def figure_label(key: str) -> str:
     if key == "terminated":
         return state_name(key)
     return figure_name(key)
+
+
+# The words a page shows beside the figures: the dashboard spells none of its own.
+NAMED = (*VISIT_COUNTS, "leader_name", *OWNERSHIP_ROWS, *BATCH_ROWS, "batches", "batches_cleared", "reopen",
+         "linked", "tasks_due", *TASK_COUNTS[1:], "on_time_rate", "referred", "approved", "declined", "amount",
+         "lawful_closures", "total", "item", "name", "yes", "no")  # fmt: skip
+
+
+def names() -> dict[str, Any]:
+    """The section's title, its parts' names and every figure's name, from the glossary."""
+    return {"title": LEADERSHIP_WORK, "sections": dict(LEADERSHIP_SECTIONS),
+            "figures": {k: figure_label(k) for k in NAMED}}  # fmt: skip
 
 
 def rows(result: dict[str, Any]) -> list[list[Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from openpyxl import load_workbook
 
@@ -82,6 +83,11 @@ async def test_the_leadership_figures_are_scoped_and_export_with_chinese_headers
     assert set(body["tasks"]["on_time_rate"]) == {"value", "numerator", "denominator"}
     assert [c["channel_name"] for c in body["closures"]["items"]] == ["诉讼", "仲裁", "行政复议"]
     assert [d["done"] for d in body["ownership"]["duties"]] == [0, 1, 2, 3, 4, 5]
+    # The words a page shows with them (the dashboard's 领导工作), every one Chinese.
+    names = body["names"]
+    assert names["title"] == "领导工作" and names["sections"]["tasks"] == "督办落实"
+    assert names["figures"]["on_time_rate"] == "按期办结率" and names["figures"]["hard_open"] == "尚未办结"
+    assert all(re.search(r"[\u4e00-\u9fff]", n) for n in names["figures"].values()), names
     # Discipline inspection reads the county's, as it reads the task queue and the batches.
     r = await client.get("/api/v1/stats/leadership", params=params, headers=supervisor.headers)
     assert r.status_code == 200 and r.json()["tasks"] == body["tasks"]
