@@ -100,16 +100,26 @@
     }).catch(function () { return []; });
   }
 
+  // The leadership figures have their own readers: a 403 hides the section with a note.
+  function leadershipFigures() {
+    return api('/api/v1/stats/leadership' + query()).then(function (r) {
+      if (r.status !== 403) return json(r);
+      return json(r).catch(function (e) { return { refused: e.message }; });
+    });
+  }
+
   function load() {
     $('status').textContent = '正在加载……';
     var views = ['summary', 'tiers', 'monthly', 'townships', 'categories'];
     var asks = views.map(function (v) { return api('/api/v1/stats/' + v + query()).then(json); });
     asks.push(api('/api/v1/stats/nodes' + query({ level: 'grid' })).then(json));
     asks.push(batches());
+    asks.push(leadershipFigures());
     return Promise.all(asks).then(function (r) {
       views.forEach(function (v, i) { state.figures[v] = r[i]; });
       state.figures.nodes = r[5];
       state.figures.batches = r[6];
+      state.figures.leadership = r[7];
       render();
       state.loads += 1;
       $('status').textContent = '统计 ' + r[0].period_start + ' 至 ' + r[0].period_end + '（本县日期）· 数据生成于 ' +
@@ -129,6 +139,7 @@
     categories(f.categories.items);
     backlog(f.batches);
     nodes(f.nodes);
+    leadership(f.leadership);
   }
 
   // A county-wide caller may narrow to one township; a township's own people see theirs.
@@ -259,6 +270,79 @@
         el('td', null, el('a', { href: '/map?node=' + encodeURIComponent(g.code), text: '在地图上看' }))));
     });
     if (!busiest.length) body.appendChild(el('tr', null, el('td', { colspan: 5, class: 'empty', text: '本期无上报' })));
+  }
+
+  // --- 领导工作: the leadership figures, one small panel per part --------------------------
+
+  function leadership(l) {
+    $('leadership').hidden = !!l.refused;
+    $('l-note').hidden = !l.refused;
+    if (l.refused) {
+      $('l-note').textContent = '本账号不能查看领导工作的统计，此部分不显示（' + l.refused + '）';
+      return;
+    }
+    var name = l.names.figures;
+    var box = $('l-parts');
+    $('l-title').textContent = l.names.title + '（' + l.period_start + ' 至 ' + l.period_end + '）';
+    box.textContent = '';
+
+    function part(key, wide) {
+      var div = el('div', { id: 'l-' + key, class: 'part' + (wide ? ' span' : '') }, el('h3', { text: l.names.sections[key] }));
+      for (var i = 2; i < arguments.length; i++) div.appendChild(arguments[i]);
+      box.appendChild(div);
+    }
+    // Headline figures: a name over its value; a rate as its percentage with its fraction.
+    function figs(obj, keys, as) {
+      return el.apply(null, ['div', { class: 'figs' }].concat(keys.map(function (k) {
+        var v = obj[(as || {})[k] || k];
+        var shown = v && typeof v === 'object' ? pct(v) : v;
+        return el('div', { 'data-key': k, title: v && typeof v === 'object' ? frac(v) : '' },
+          el('span', { text: name[k] }), el('b', null, shown));
+      })));
+    }
+    // A table: the first column names the row, the others are figures; the last row is the total.
+    function table(first, keys, rows, total) {
+      var head = el.apply(null, ['tr', null, el('th', { text: name[first] })].concat(keys.map(function (k) {
+        return el('th', { text: name[k] });
+      })));
+      var body = el('tbody');
+      rows.concat([total]).forEach(function (r, i) {
+        body.appendChild(el.apply(null, ['tr', { class: i === rows.length ? 'total' : '' }, el('td', { text: r.label })]
+          .concat(keys.map(function (k) { return el('td', { 'data-key': k }, cell(k, r[k])); }))));
+      });
+      return el('table', null, el('thead', null, head), body);
+    }
+    function cell(k, v) {
+      if (k === 'amount') return v.toFixed(2);
+      if (typeof v === 'boolean') return name[v ? 'yes' : 'no'];
+      return v == null ? '' : v;
+    }
+    function labelled(items, key) { return items.map(function (x) { return Object.assign({ label: x[key] }, x); }); }
+
+    var v = l.visits, VISITS = ['visits', 'settle', 'route', 'unit', 'own', 'undecided', 'resolved_later'];
+    part('visits', true, table('leader_name', VISITS, labelled(v.items, 'leader_name'), Object.assign({ label: name.total }, v)));
+    part('ownership', false, figs(l.ownership, ['hard', 'owned', 'unowned', 'case_closed', 'complaint_withdrawn',
+      'heart_settled', 'closed_otherwise', 'terminated', 'hard_open'], { hard_open: 'open' }));
+    var b = l.batches, BATCH = { batch_total: 'total', batch_resolved: 'resolved', batch_open: 'open', batch_owned: 'owned' };
+    var batchRows = b.items.map(function (x) {
+      var row = { label: x.label, reflows: x.reflows, cleared: x.cleared };
+      Object.keys(BATCH).forEach(function (k) { row[k] = x[BATCH[k]]; });
+      return row;
+    });
+    var batchTotal = { label: name.total, cleared: null };
+    ['batch_total', 'batch_resolved', 'batch_open', 'batch_owned', 'reflows'].forEach(function (k) {
+      batchTotal[k] = batchRows.reduce(function (s, x) { return s + x[k]; }, 0);
+    });
+    part('batches', true, figs(b, ['batches', 'batches_cleared']),
+      table('item', ['batch_total', 'batch_resolved', 'batch_open', 'batch_owned', 'reflows', 'cleared'], batchRows, batchTotal));
+    part('reflows', false, figs(l.reflows, ['reflows', 'reopen', 'linked']));
+    part('tasks', false, figs(l.tasks, ['tasks_due', 'done', 'on_time', 'late', 'open', 'overdue', 'on_time_rate'],
+      { tasks_due: 'due' }));
+    var REFERRALS = ['referred', 'approved', 'declined', 'amount'];
+    part('referrals', true, table('name', REFERRALS, labelled(l.referrals.types, 'type_name'),
+      Object.assign({ label: name.total }, l.referrals)));
+    part('closures', false, table('name', ['lawful_closures'], labelled(l.closures.items, 'channel_name'),
+      { label: name.total, lawful_closures: l.closures.lawful_closures }));
   }
 
   session.begin();
