@@ -52,6 +52,7 @@ chief_point = map_page.chief_point
 LEADER = "19100000005"  # README, "Demo accounts": the county leader
 RECEPTION = "19100000007"  # registers a walk-in visit for today's duty leader
 ADMIN = "19100000006"  # no data scope: the figures answer 403
+DISPATCHER = "19100000001"  # 银州街道's dispatcher: that township's figures
 BEIJING = ZoneInfo("Asia/Shanghai")
 YEAR = 2023
 TILES = ("#t-received", "#t-success", "#t-village", "#t-late")
@@ -196,8 +197,8 @@ def test_a_county_leader_reads_the_figures_and_follows_a_grid_to_the_map(leaders
             "node_code": village}, headers={**_bearer(base, RECEPTION), "Idempotency-Key": str(uuid.uuid4())})  # fmt: skip
         assert visit.status_code == 201, visit.text
 
-        def stats(view: str, **params: str) -> dict:
-            r = httpx.get(f"{base}/api/v1/stats/{view}", params=params, headers=leader, timeout=30)
+        def stats(view: str, as_: dict[str, str] = leader, **params: str) -> dict:
+            r = httpx.get(f"{base}/api/v1/stats/{view}", params=params, headers=as_, timeout=30)
             assert r.status_code == 200, r.text
             return r.json()
 
@@ -329,6 +330,19 @@ def test_a_county_leader_reads_the_figures_and_follows_a_grid_to_the_map(leaders
                 _check_leadership(page, lead_town)
                 assert page.evaluate("window.cspViolations") == []
 
+                # A township's dispatcher: no township to pick, their township's figures only.
+                page.click("#logout")
+                page.wait_for_selector("#login-form", state="visible")
+                page.fill("input[name=username]", DISPATCHER)
+                page.fill("input[name=password]", "wuzhang-demo")
+                page.click("button[type=submit]")
+                page.wait_for_function("() => window.wzd && window.wzd.loads >= 1", timeout=30000)
+                dispatcher = _bearer(base, DISPATCHER)
+                own = stats("leadership", dispatcher, **this_year)
+                assert 0 < own["ownership"]["hard"] < lead["ownership"]["hard"], own
+                assert page.is_hidden("#f-township-label")
+                _check_leadership(page, own)
+
                 # A role the leadership figures refuse. No role has one today (their readers are
                 # the other views' and more), so the browser replays the server's own 403 for
                 # an account without a data scope: the section hides with its reason, the rest stays.
@@ -338,10 +352,10 @@ def test_a_county_leader_reads_the_figures_and_follows_a_grid_to_the_map(leaders
                 page.route("**/api/v1/stats/leadership?*", lambda route: route.fulfill(
                     status=403, content_type="application/json", body=refused.content))  # fmt: skip
                 page.click("#filters button[type=submit]")
-                page.wait_for_function("() => window.wzd.loads >= 3", timeout=30000)
+                page.wait_for_function("() => window.wzd.loads >= 2", timeout=30000)
                 assert page.is_hidden("#leadership") and page.is_visible("#l-note")
                 assert refused.json()["error"]["message"] in page.text_content("#l-note")
-                assert page.text_content("#t-received") == str(stats("summary", **this_year, township=town)["received"])
+                assert page.text_content("#t-received") == str(stats("summary", dispatcher, **this_year)["received"])
             finally:
                 browser.close()
 
