@@ -6,10 +6,11 @@ with its 包案 and referrals, the demo meetings' supervised tasks, a walk-in vi
 
 What a county leader would notice: the tiles say what the stats API says, for this year by
 default (the county's year, whatever the browser's zone) and for any period asked; the
-charts are drawn; the township league lists every township; the backlog panel says there
-is none in the generated year; a grid's link opens the map on that grid; the 领导工作
-section shows the leadership figures the API gives for the period and township asked;
-every word is Chinese, every time the county's; and the page asks nothing of any other host.
+charts are drawn; the township league lists every township; the backlog panel lists the
+batch; a grid's link opens the map on that grid; the 领导工作 section shows exactly the
+leadership figures the API gives for the period and township asked (a township's dispatcher:
+their township's), and hides with its reason when they are refused; every word is Chinese,
+every time the county's; and the page asks nothing of any other host.
 """
 
 from __future__ import annotations
