@@ -221,3 +221,16 @@ class StatsGridMonth(Base):
     grid_path = mapped_column(LTree(), primary_key=True)
     reports: Mapped[int] = mapped_column(Integer)
     last_report_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StatsCountyHours(Base):
+    """`stats_hours` summed per county (migration 0125): the county's medians read these."""
+
+    __tablename__ = "stats_county_hours"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    county_path = mapped_column(LTree(), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(16), primary_key=True)
+    measure: Mapped[str] = mapped_column(String(8), primary_key=True)
+    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)

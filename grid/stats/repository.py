@@ -42,6 +42,7 @@ def params(*, roots: Sequence[str], filters: Filters, exclusions: Exclusions, zo
         "open_states": sorted(s.value for s in OPEN),
         "village_tiers": list(SETTLED_IN_VILLAGE), "township_tiers": list(SETTLED_IN_TOWNSHIP),
         "below_county_tiers": list(SETTLED_BELOW_COUNTY), **_HOURS_PARAMS,
+        "whole_counties": bool(roots) and all("." not in r for r in roots),  # read the county's histograms
     }  # fmt: skip
 
 
@@ -187,7 +188,7 @@ def _measures(lo: str, hi: str) -> str:
 _PERIOD = "%(start)s", "%(end)s"
 _TOUCHES = ("(f.reported_at >= %(start)s AND f.reported_at < %(end)s OR f.outcome_at >= %(start)s"
             " AND f.outcome_at < %(end)s OR f.visited_at >= %(start)s AND f.visited_at < %(end)s)")  # fmt: skip
-_HOURS = "extract(epoch FROM {0}) / 3600"
+_HOURS = "date_part('epoch', {0}) / 3600"  # a float: extract's numeric is slow to divide and sort
 
 
 # --- where the facts come from: the ledger directly, or the roll-up ---------------------
@@ -227,7 +228,7 @@ stale AS (
   SELECT {_FACTS} FROM stats_case f
    WHERE f.place <@ %(roots)s::ltree[]{_fact_filters(filters)} AND f.id NOT IN (SELECT id FROM pending)
   UNION ALL SELECT {_FACTS} FROM fresh f
-), stints AS (
+), stints AS NOT MATERIALIZED (  -- each reader's filter on the report time reaches the index
   SELECT {_STINTS} FROM stats_stint st
    WHERE st.place <@ %(roots)s::ltree[]{_fact_filters(filters, "st")} AND st.case_id NOT IN (SELECT id FROM pending)
   UNION ALL SELECT {_STINTS} FROM fresh_stints st
@@ -383,7 +384,10 @@ def _hours() -> str:
     return f"""hours AS (
   SELECT h.tier, h.measure, h.bucket, h.n FROM stats_hours h
    WHERE h.month >= %(first_whole_month)s AND h.month < %(after_whole_months)s
-     AND h.township_path <@ %(roots)s::ltree[]
+     AND h.township_path <@ %(roots)s::ltree[] AND NOT %(whole_counties)s
+  UNION ALL SELECT h.tier, h.measure, h.bucket, h.n FROM stats_county_hours h
+   WHERE h.month >= %(first_whole_month)s AND h.month < %(after_whole_months)s
+     AND h.county_path = ANY (%(roots)s::ltree[]) AND %(whole_counties)s
   UNION ALL SELECT tier, measure, bucket, n FROM ({_hour_rows("stats_stint", "-1", stale)}) x
   UNION ALL SELECT tier, measure, bucket, n FROM ({_hour_rows("fresh_stints", "1", _WHOLE)}) x
   UNION ALL SELECT tier, measure, bucket, n FROM ({_hour_rows("stints", "1", _CUT.format("st"))}) x
@@ -481,13 +485,13 @@ async def summary(conn: Conn, *, filters: Filters, p: dict[str, Any], now: datet
         accept, resolve = ("(SELECT median FROM medians WHERE measure = 'accept')",
                            "(SELECT median FROM medians WHERE measure = 'resolve')")  # fmt: skip
     sql = f"""{_ctes(filters, mode)}, {_late(filters, mode)}{more}
-SELECT m.*,
-  (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {late_hours}) FROM late) AS late_hours_median,
-  (SELECT max({late_hours}) FROM late) AS late_hours_max,
-  (SELECT count(*) FROM late WHERE done_at IS NULL) AS still_late,
+SELECT m.*, lt.late_hours_median, lt.late_hours_max, lt.still_late,
   {accept} AS accept_hours_median,
   {resolve} AS resolve_hours_median
-  FROM {counts}
+  FROM {counts},
+  (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY h) AS late_hours_median, max(h) AS late_hours_max,
+          count(*) FILTER (WHERE done_at IS NULL) AS still_late
+     FROM (SELECT {late_hours} AS h, done_at FROM late) x) lt  -- one pass over the missed deadlines
 """
     row = await fetch_one(conn, sql, {**p, "now": now})
     assert row is not None  # an aggregate without GROUP BY always answers one row
@@ -600,6 +604,7 @@ async def nodes(
     """Per live node of `level` in the caller's subtrees: the reports located in it during
     the period, its latest report before the period's end, and whether it is silent (no
     report in the `silent_days` before the period's end)."""
+    on = "h.at = l.path"
     lvl = """lvl AS (
   SELECT n.id, n.code, n.name, n.path, n.depth FROM node n
    WHERE n.level = %(level)s AND n.retired_at IS NULL AND n.path <@ %(roots)s::ltree[]
@@ -623,19 +628,21 @@ WITH {lvl}, hits AS (
         # the cut days from the copied cases; the pending cases never copied, afresh.
         d = "(SELECT min(depth) FROM lvl)"
         head = f"""{_ctes(filters, "cases")}, {lvl}, reports AS (
-  SELECT subpath(g.grid_path, 0, {d} + 1) AS at, g.last_report_at AS at_time,
+  SELECT subpath(g.grid_path, 0, {d} + 1)::text AS at, g.last_report_at AS at_time,
          CASE WHEN g.month >= %(first_whole_month)s AND g.month < %(after_whole_months)s THEN g.reports ELSE 0 END AS n
     FROM stats_grid_month g
    WHERE g.month < %(open_month)s AND g.grid_path <@ %(roots)s::ltree[] AND nlevel(g.grid_path) > {d}
-  UNION ALL SELECT subpath(f.place, 0, {d} + 1), f.reported_at, ({_CUT.format("f")})::int FROM stats_case f
+  UNION ALL SELECT subpath(f.place, 0, {d} + 1)::text, f.reported_at, ({_CUT.format("f")})::int FROM stats_case f
    WHERE ({_CUT.format("f")} OR f.reported_at >= %(open_month_at)s AND f.reported_at < %(end)s)
      AND f.located AND f.place <@ %(roots)s::ltree[] AND nlevel(f.place) > {d}
-  UNION ALL SELECT subpath(f.place, 0, {d} + 1), f.reported_at, (f.reported_at >= %(start)s)::int FROM fresh f
+  UNION ALL SELECT subpath(f.place, 0, {d} + 1)::text, f.reported_at, (f.reported_at >= %(start)s)::int FROM fresh f
    WHERE f.located AND nlevel(f.place) > {d} AND f.reported_at < %(end)s
      AND NOT EXISTS (SELECT 1 FROM stats_case s WHERE s.id = f.id)
-), hits AS (
-  SELECT at, sum(n) AS reports, max(at_time) AS last_report_at FROM reports GROUP BY at
+), hits AS (  -- only the level's nodes; as text, which hashes (an ltree sorts, slowly)
+  SELECT r.at, sum(r.n) AS reports, max(r.at_time) AS last_report_at
+    FROM reports r WHERE r.at IN (SELECT path::text FROM lvl) GROUP BY r.at
 )"""
+        on = "h.at = l.path::text"
     else:
         head = f"""{_ctes(filters, "cases")}, {lvl}, hits AS (
   SELECT subpath(f.place, 0, (SELECT min(depth) FROM lvl) + 1) AS at,
@@ -649,7 +656,7 @@ WITH {lvl}, hits AS (
 SELECT l.code, l.name, t.code AS township_code, t.name AS township_name,
        COALESCE(h.reports, 0)::int AS reports, h.last_report_at,
        (h.last_report_at IS NULL OR h.last_report_at < %(end)s - make_interval(days => %(silent_days)s)) AS silent
-  FROM lvl l LEFT JOIN hits h ON h.at = l.path LEFT JOIN node t ON t.path = subpath(l.path, 0, LEAST(2, nlevel(l.path)))
+  FROM lvl l LEFT JOIN hits h ON {on} LEFT JOIN node t ON t.path = subpath(l.path, 0, LEAST(2, nlevel(l.path)))
  ORDER BY l.code
 """
     return await fetch_all(conn, sql, {**p, "level": level, "silent_days": silent_days})
@@ -713,10 +720,14 @@ ON CONFLICT ({conflict}) DO UPDATE SET {adds}"""
 
 async def _add_hours(conn: Conn, *, rel: str, sign: str, p: dict[str, Any]) -> None:
     """Add what the stints of `rel` add to the histograms of hours, times `sign`."""
-    keys = "month, township_path, tier, measure, bucket"
-    await execute(conn, f"""INSERT INTO stats_hours ({keys}, n)
-SELECT {keys}, sum(n) FROM ({_hour_rows(rel, sign)}) x GROUP BY {keys}
-ON CONFLICT ({keys}) DO UPDATE SET n = stats_hours.n + EXCLUDED.n""", p)  # fmt: skip
+    for table, where in (("stats_hours", "township_path"), ("stats_county_hours", "county_path")):
+        keys = f"month, {where}, tier, measure, bucket"
+        rows = _hour_rows(rel, sign).replace("AS township_path", f"AS {where}", 1)
+        if table == "stats_county_hours":
+            rows = rows.replace("LEAST(2, nlevel(st.place))", "1", 1)
+        await execute(conn, f"""INSERT INTO {table} ({keys}, n)
+SELECT {keys}, sum(n) FROM ({rows}) x GROUP BY {keys}
+ON CONFLICT ({keys}) DO UPDATE SET n = {table}.n + EXCLUDED.n""", p)  # fmt: skip
 
 
 async def _add_tiers(conn: Conn, *, stints: str, late: str, sign: str, p: dict[str, Any]) -> None:
@@ -748,7 +759,7 @@ async def rollup_cases(conn: Conn, *, ids: Sequence[int] | None, p: dict[str, An
     a case copied twice leaves the same rows. The caller holds the refresh's lock."""
     mine = {**p, "ids": list(ids or ())}
     if ids is None:
-        for table in ("stats_grid_month", "stats_tier_month", "stats_hours", "stats_month", "stats_day",
+        for table in ("stats_grid_month", "stats_tier_month", "stats_county_hours", "stats_hours", "stats_month", "stats_day",
                       "stats_late", "stats_stint", "stats_case"):  # fmt: skip
             await execute(conn, f"DELETE FROM {table}")
         only, late_where = "", ""
@@ -792,6 +803,7 @@ SELECT l.case_id, l.deadline_no, l.step, l.tier, l.due_at,
                          late="(SELECT * FROM stats_late WHERE case_id = ANY (%(ids)s))", sign="1", p=mine)  # fmt: skip
         await _add_grids(conn, cases="(SELECT * FROM stats_case WHERE id = ANY (%(new_ids)s))", p=mine)
         await execute(conn, "DELETE FROM stats_hours WHERE n = 0")
+        await execute(conn, "DELETE FROM stats_county_hours WHERE n = 0")
         await execute(conn, "DELETE FROM stats_tier_month WHERE cases = 0 AND late_cases = 0")
         for table in ("stats_day", "stats_month"):
             await execute(conn, f"DELETE FROM {table} WHERE received = 0 AND outcomes = 0 AND visited = 0")

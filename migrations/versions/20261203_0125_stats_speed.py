@@ -5,7 +5,8 @@ counts (cases that reached the tier, assignments, accepted, settled, failed, esc
 returned, missed deadlines and late cases there), each additive over cases.
 `stats_grid_month`: per county month of the report and located place cut at the grid or
 village level (depth 4), the reports and the latest report time, for the reports per
-node and the silent nodes. Derived, as the rest of the roll-up: a rebuild makes them again.
+node and the silent nodes. `stats_county_hours`: `stats_hours` summed over the county's
+townships, so the county's medians read a ninth of the rows (scale 17). Derived, as the rest of the roll-up: a rebuild makes them again.
 
 Revision ID: 0125
 Revises: 0124
@@ -45,8 +46,22 @@ def upgrade() -> None:
         sa.Column("last_report_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("month", "grid_path", name="pk_stats_grid_month"),
     )
+    op.create_table(
+        "stats_county_hours",
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("county_path", LTree(), nullable=False),
+        sa.Column("tier", sa.String(length=16), nullable=False),
+        sa.Column("measure", sa.String(length=8), nullable=False),
+        sa.Column("bucket", sa.SmallInteger(), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("month", "county_path", "tier", "measure", "bucket", name="pk_stats_county_hours"),
+    )
+    # The new tables start empty: the views read the ledger until the worker's next tick
+    # rebuilds the whole roll-up (grid/stats/rollup.py rebuilds when never built).
+    op.execute("UPDATE stats_rollup SET safe_event_id = NULL")
 
 
 def downgrade() -> None:
+    op.drop_table("stats_county_hours")
     op.drop_table("stats_grid_month")
     op.drop_table("stats_tier_month")
