@@ -364,8 +364,9 @@ def _hour_rows(rel: str, sign: str, where: str = "true") -> str:
 
 
 def _uses_hours(filters: Filters, mode: str) -> bool:
-    """The histograms answer the medians in "days" mode without filters (they are kept per
-    township and tier only, so they stay small)."""
+    """The histograms answer the medians, stats_tier_month the funnel and stats_grid_month
+    the nodes, in "days" mode without filters (they are kept per township or grid and
+    tier only, so they stay small)."""
     return mode == "days" and filters.tier is None and filters.category is None and filters.source is None
 
 
