@@ -216,8 +216,11 @@ def _fact_filters(filters: Filters, a: str = "f") -> str:
     return out + (f" AND {a}.entry_tier = %(tier)s" if filters.tier is not None else "")
 
 
-def _rolled_ctes(filters: Filters) -> str:
-    """`facts` and `stints` from the roll-up's copy, with the pending cases computed afresh."""
+def _rolled_ctes(filters: Filters, *, inline: bool = False) -> str:
+    """`facts` and `stints` from the roll-up's copy, with the pending cases computed afresh;
+    `inline`: `stints` is not materialized, so that each of its readers' report-time ranges
+    reaches the index (a reader of every stint in scope had better share one scan)."""
+    stints = "stints AS NOT MATERIALIZED" if inline else "stints AS"
     return f"""pending AS (
   SELECT DISTINCT e.case_id AS id FROM case_event e WHERE e.id > %(safe_event_id)s
 ), {_base_ctes(filters, only=" AND c.id IN (SELECT id FROM pending)", facts="fresh", stints="fresh_stints")},
@@ -228,17 +231,17 @@ stale AS (
   SELECT {_FACTS} FROM stats_case f
    WHERE f.place <@ %(roots)s::ltree[]{_fact_filters(filters)} AND f.id NOT IN (SELECT id FROM pending)
   UNION ALL SELECT {_FACTS} FROM fresh f
-), stints AS NOT MATERIALIZED (  -- each reader's filter on the report time reaches the index
+), {stints} (
   SELECT {_STINTS} FROM stats_stint st
    WHERE st.place <@ %(roots)s::ltree[]{_fact_filters(filters, "st")} AND st.case_id NOT IN (SELECT id FROM pending)
   UNION ALL SELECT {_STINTS} FROM fresh_stints st
 )"""
 
 
-def _ctes(filters: Filters, mode: str) -> str:
+def _ctes(filters: Filters, mode: str, *, inline: bool = False) -> str:
     if mode == "direct":
         return _base(filters)
-    out = "\nWITH " + _rolled_ctes(filters)
+    out = "\nWITH " + _rolled_ctes(filters, inline=inline)
     return out + (f", {_days(filters)}" if mode == "days" else "")
 
 
@@ -504,7 +507,7 @@ async def tiers(conn: Conn, *, filters: Filters, p: dict[str, Any], mode: str = 
     accepted, settled, failed, went up or were returned there, their missed deadlines, and
     the median hours to accept and from accept to resolve."""
     if _uses_hours(filters, mode):  # the roll-up's counts per month and tier, and its histograms
-        sql = f"""{_ctes(filters, "cases")}, {_tier_counts()}, {_hours()}, {_hours_medians(by_tier=True)}
+        sql = f"""{_ctes(filters, "cases", inline=True)}, {_tier_counts()}, {_hours()}, {_hours_medians(by_tier=True)}
 SELECT c.*, ma.median AS accept_hours_median, mr.median AS resolve_hours_median
   FROM tier_counts c LEFT JOIN medians ma ON ma.grp = c.tier AND ma.measure = 'accept'
   LEFT JOIN medians mr ON mr.grp = c.tier AND mr.measure = 'resolve'
