@@ -225,6 +225,9 @@ async def measure(url: str, app_url: str, *, runs: int, direct_runs: int, new_ca
         days = await fetch_value(conn, "SELECT count(*) FROM stats_day")
         hist = await fetch_value(conn, "SELECT count(*) FROM stats_hours")
         print(f"  stats_day: {days:,} rows, stats_hours: {hist:,} rows")
+        small = {t: await fetch_value(conn, f"SELECT count(*) FROM {t}")
+                 for t in ("stats_county_hours", "stats_tier_month", "stats_grid_month")}  # fmt: skip
+        print("  " + ", ".join(f"{t}: {n:,} rows" for t, n in small.items()))
     async with await c.connect(url) as owner:  # a day's new cases, as the ledger would get them
         await add_cases(owner, new_cases)
     async with await c.connect(app_url) as conn:
@@ -237,7 +240,10 @@ async def measure(url: str, app_url: str, *, runs: int, direct_runs: int, new_ca
         done = await rollup.refresh(conn=conn, now=now, settle=timedelta(0))
         print(f"  incremental refresh: {done.cases:,} cases touched ({pending:,} pending before it)"
               f" in {(time.perf_counter() - t0) * 1000:.0f} ms")  # fmt: skip
-        await conn.execute("ANALYZE stats_case, stats_stint, stats_late, stats_day, stats_month, stats_hours")
+        await conn.execute(
+            "ANALYZE stats_case, stats_stint, stats_late, stats_day, stats_month, stats_hours,"
+            " stats_county_hours, stats_tier_month, stats_grid_month"
+        )
         rolled_source = rollup.source
 
         async def direct_source(conn: Conn, *, roots: Any) -> rollup.Source:

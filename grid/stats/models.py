@@ -189,3 +189,48 @@ class StatsHours(Base):
     measure: Mapped[str] = mapped_column(String(8), primary_key=True)
     bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     n: Mapped[int] = mapped_column(Integer)
+
+
+class StatsTierMonth(Base):
+    """The funnel's counts (migration 0125) per county month of the report, township and
+    stint tier ('' when none): each case adds one to `cases` of every tier it reached."""
+
+    __tablename__ = "stats_tier_month"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    township_path = mapped_column(LTree(), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(16), primary_key=True)
+    cases: Mapped[int] = mapped_column(Integer)
+    assignments: Mapped[int] = mapped_column(Integer)
+    accepted: Mapped[int] = mapped_column(Integer)
+    settled: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    escalated: Mapped[int] = mapped_column(Integer)
+    returned: Mapped[int] = mapped_column(Integer)
+    missed_deadlines: Mapped[int] = mapped_column(Integer)
+    late_cases: Mapped[int] = mapped_column(Integer)
+
+
+class StatsGridMonth(Base):
+    """The located reports (migration 0125) per county month of the report and place cut
+    at depth 4 (a grid or village; the place itself when shallower), and the latest one."""
+
+    __tablename__ = "stats_grid_month"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    grid_path = mapped_column(LTree(), primary_key=True)
+    reports: Mapped[int] = mapped_column(Integer)
+    last_report_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StatsCountyHours(Base):
+    """`stats_hours` summed per county (migration 0125): the county's medians read these."""
+
+    __tablename__ = "stats_county_hours"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    county_path = mapped_column(LTree(), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(16), primary_key=True)
+    measure: Mapped[str] = mapped_column(String(8), primary_key=True)
+    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)

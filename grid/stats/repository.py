@@ -14,11 +14,12 @@ assignment is an `assign` event whose body carries `tier`); an assignment starts
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from grid.cases.workflow import OPEN
 from grid.db import Conn, Row, execute, fetch_all, fetch_one, fetch_value
+from grid.levels import level_info
 from grid.stats.definitions import (
     HOURS_FLOOR,
     HOURS_GROWTH,
@@ -41,16 +42,24 @@ def params(*, roots: Sequence[str], filters: Filters, exclusions: Exclusions, zo
         "open_states": sorted(s.value for s in OPEN),
         "village_tiers": list(SETTLED_IN_VILLAGE), "township_tiers": list(SETTLED_IN_TOWNSHIP),
         "below_county_tiers": list(SETTLED_BELOW_COUNTY), **_HOURS_PARAMS,
+        "whole_counties": bool(roots) and all("." not in r for r in roots),  # read the county's histograms
     }  # fmt: skip
 
 
-def _whole_months(period: Period) -> dict[str, date]:
+def _whole_months(period: Period) -> dict[str, Any]:
     """The months the period covers whole: [first_whole_month, after_whole_months), by
-    their first days (an empty range when it covers none)."""
+    their first days (an empty range when it covers none); the days it cuts from other
+    months as two ranges of time, [start, cut_before) and [cut_after, end), so an index
+    on a report time reads only them; and `open_month`, the first month that does not
+    end by the period's end."""
     first = period.start if period.start.day == 1 else _next_month(period.start)
     after = period.end + timedelta(days=1)
     after = after if after.day == 1 else after.replace(day=1)
-    return {"first_whole_month": first, "after_whole_months": max(first, after)}
+    start, end = period.bounds()
+    zone = start.tzinfo
+    lo, hi = (datetime.combine(d, time(0), tzinfo=zone) for d in (first, max(first, after)))
+    return {"first_whole_month": first, "after_whole_months": max(first, after), "cut_before": min(lo, end),
+            "cut_after": max(hi, start), "open_month": after, "open_month_at": datetime.combine(after, time(0), tzinfo=zone)}  # fmt: skip
 
 
 def _next_month(d: date) -> date:
@@ -179,7 +188,7 @@ def _measures(lo: str, hi: str) -> str:
 _PERIOD = "%(start)s", "%(end)s"
 _TOUCHES = ("(f.reported_at >= %(start)s AND f.reported_at < %(end)s OR f.outcome_at >= %(start)s"
             " AND f.outcome_at < %(end)s OR f.visited_at >= %(start)s AND f.visited_at < %(end)s)")  # fmt: skip
-_HOURS = "extract(epoch FROM {0}) / 3600"
+_HOURS = "date_part('epoch', {0}) / 3600"  # a float: extract's numeric is slow to divide and sort
 
 
 # --- where the facts come from: the ledger directly, or the roll-up ---------------------
@@ -207,8 +216,11 @@ def _fact_filters(filters: Filters, a: str = "f") -> str:
     return out + (f" AND {a}.entry_tier = %(tier)s" if filters.tier is not None else "")
 
 
-def _rolled_ctes(filters: Filters) -> str:
-    """`facts` and `stints` from the roll-up's copy, with the pending cases computed afresh."""
+def _rolled_ctes(filters: Filters, *, inline: bool = False) -> str:
+    """`facts` and `stints` from the roll-up's copy, with the pending cases computed afresh;
+    `inline`: `stints` is not materialized, so that each of its readers' report-time ranges
+    reaches the index (a reader of every stint in scope had better share one scan)."""
+    stints = "stints AS NOT MATERIALIZED" if inline else "stints AS"
     return f"""pending AS (
   SELECT DISTINCT e.case_id AS id FROM case_event e WHERE e.id > %(safe_event_id)s
 ), {_base_ctes(filters, only=" AND c.id IN (SELECT id FROM pending)", facts="fresh", stints="fresh_stints")},
@@ -219,17 +231,17 @@ stale AS (
   SELECT {_FACTS} FROM stats_case f
    WHERE f.place <@ %(roots)s::ltree[]{_fact_filters(filters)} AND f.id NOT IN (SELECT id FROM pending)
   UNION ALL SELECT {_FACTS} FROM fresh f
-), stints AS (
+), {stints} (
   SELECT {_STINTS} FROM stats_stint st
    WHERE st.place <@ %(roots)s::ltree[]{_fact_filters(filters, "st")} AND st.case_id NOT IN (SELECT id FROM pending)
   UNION ALL SELECT {_STINTS} FROM fresh_stints st
 )"""
 
 
-def _ctes(filters: Filters, mode: str) -> str:
+def _ctes(filters: Filters, mode: str, *, inline: bool = False) -> str:
     if mode == "direct":
         return _base(filters)
-    out = "\nWITH " + _rolled_ctes(filters)
+    out = "\nWITH " + _rolled_ctes(filters, inline=inline)
     return out + (f", {_days(filters)}" if mode == "days" else "")
 
 
@@ -355,13 +367,17 @@ def _hour_rows(rel: str, sign: str, where: str = "true") -> str:
 
 
 def _uses_hours(filters: Filters, mode: str) -> bool:
-    """The histograms answer the medians in "days" mode without filters (they are kept per
-    township and tier only, so they stay small)."""
+    """The histograms answer the medians, stats_tier_month the funnel and stats_grid_month
+    the nodes, in "days" mode without filters (they are kept per township or grid and
+    tier only, so they stay small)."""
     return mode == "days" and filters.tier is None and filters.category is None and filters.source is None
 
 
 _WHOLE = ("st.reported_at >= (%(first_whole_month)s::timestamp AT TIME ZONE %(zone)s)"
           " AND st.reported_at < (%(after_whole_months)s::timestamp AT TIME ZONE %(zone)s)")  # fmt: skip
+# The period's days outside its whole months (`_whole_months`), as two ranges an index reads.
+_CUT = ("({0}.reported_at >= %(start)s AND {0}.reported_at < %(cut_before)s"
+        " OR {0}.reported_at >= %(cut_after)s AND {0}.reported_at < %(end)s)")  # fmt: skip
 
 
 def _hours() -> str:
@@ -372,12 +388,66 @@ def _hours() -> str:
     return f"""hours AS (
   SELECT h.tier, h.measure, h.bucket, h.n FROM stats_hours h
    WHERE h.month >= %(first_whole_month)s AND h.month < %(after_whole_months)s
-     AND h.township_path <@ %(roots)s::ltree[]
+     AND h.township_path <@ %(roots)s::ltree[] AND NOT %(whole_counties)s
+  UNION ALL SELECT h.tier, h.measure, h.bucket, h.n FROM stats_county_hours h
+   WHERE h.month >= %(first_whole_month)s AND h.month < %(after_whole_months)s
+     AND h.county_path = ANY (%(roots)s::ltree[]) AND %(whole_counties)s
   UNION ALL SELECT tier, measure, bucket, n FROM ({_hour_rows("stats_stint", "-1", stale)}) x
   UNION ALL SELECT tier, measure, bucket, n FROM ({_hour_rows("fresh_stints", "1", _WHOLE)}) x
-  UNION ALL SELECT tier, measure, bucket, n FROM ({_hour_rows("stints", "1", f"{_cohort('st')} AND NOT ({_WHOLE})")}) x
+  UNION ALL SELECT tier, measure, bucket, n FROM ({_hour_rows("stints", "1", _CUT.format("st"))}) x
 ), hist AS (
   SELECT tier, measure, bucket, sum(n) AS n FROM hours GROUP BY tier, measure, bucket HAVING sum(n) <> 0
+)"""
+
+
+# The funnel's counts of a tier (stats_tier_month), each additive over cases.
+TIER_COUNTS = ("cases", "assignments", "accepted", "settled", "failed", "escalated", "returned", "missed_deadlines",
+               "late_cases")  # fmt: skip
+_MONTH = "date_trunc('month', {0}.reported_at AT TIME ZONE %(zone)s)::date"
+_TOWNSHIP = "subpath({0}.place, 0, LEAST(2, nlevel({0}.place)))"
+
+
+def _tier_rows(stints: str, late: str, sign: str, where: str = "true") -> str:
+    """What each case adds to the funnel's counts (stats_tier_month), times `sign`: per
+    tier, one case, its stints there and what became of them (from `stints`), and its
+    missed deadlines there (from `late`: rows with case_id, tier, reported_at, place).
+    `where` is on `a`, either relation's row."""
+    per_stint = ", ".join(f"{sign} * {e} AS {c}" for c, e in (
+        ("assignments", "count(*)"), ("accepted", "count(a.accepted_at)"), ("settled", "count(a.resolved_at)"),
+        ("failed", "count(*) FILTER (WHERE a.failed)"), ("escalated", "count(*) FILTER (WHERE a.escalated)"),
+        ("returned", "count(*) FILTER (WHERE a.returned)")))  # fmt: skip
+    key = f"{_MONTH.format('a')} AS month, {_TOWNSHIP.format('a')} AS township_path"
+    return f"""SELECT {key}, COALESCE(a.tier, '') AS tier, {sign} AS cases, {per_stint}, 0 AS missed_deadlines,
+       0 AS late_cases
+    FROM {stints} a WHERE {where} GROUP BY a.case_id, 1, 2, 3
+  UNION ALL SELECT {key}, a.tier, 0, 0, 0, 0, 0, 0, 0, {sign} * count(*), {sign}
+    FROM {late} a WHERE {where} GROUP BY a.case_id, 1, 2, 3"""
+
+
+def _tier_counts() -> str:
+    """The funnel's counts per tier of the cases received in the period (CTE `tier_counts`),
+    as `_hours` reads the histograms: the whole months from stats_tier_month, less what
+    the pending cases added there, plus what they add now; the days it cuts from the
+    stints and missed deadlines themselves (`stints`, `late_all`)."""
+    whole = _WHOLE.replace("st.", "a.")
+    stale = f"a.case_id IN (SELECT id FROM pending) AND a.place <@ %(roots)s::ltree[] AND {whole}"
+    cols = ", ".join(TIER_COUNTS)
+    return f"""fresh_late AS (
+  SELECT l.case_id, l.tier, f.reported_at, f.place FROM case_lateness l JOIN fresh f ON f.id = l.case_id
+), late_all AS (
+  SELECT l.case_id, l.tier, l.reported_at, l.place FROM stats_late l
+   WHERE l.place <@ %(roots)s::ltree[] AND l.case_id NOT IN (SELECT id FROM pending)
+  UNION ALL SELECT * FROM fresh_late
+), tier_rows AS (
+  SELECT t.tier, {cols} FROM stats_tier_month t
+   WHERE t.month >= %(first_whole_month)s AND t.month < %(after_whole_months)s
+     AND t.township_path <@ %(roots)s::ltree[]
+  UNION ALL SELECT tier, {cols} FROM ({_tier_rows("stats_stint", "stats_late", "-1", stale)}) x
+  UNION ALL SELECT tier, {cols} FROM ({_tier_rows("fresh_stints", "fresh_late", "1", whole)}) x
+  UNION ALL SELECT tier, {cols} FROM ({_tier_rows("stints", "late_all", "1", _CUT.format("a"))}) x
+), tier_counts AS (
+  SELECT tier, {", ".join(f"sum({c})::int AS {c}" for c in TIER_COUNTS)} FROM tier_rows
+   GROUP BY tier HAVING sum(assignments) <> 0
 )"""
 
 
@@ -419,13 +489,13 @@ async def summary(conn: Conn, *, filters: Filters, p: dict[str, Any], now: datet
         accept, resolve = ("(SELECT median FROM medians WHERE measure = 'accept')",
                            "(SELECT median FROM medians WHERE measure = 'resolve')")  # fmt: skip
     sql = f"""{_ctes(filters, mode)}, {_late(filters, mode)}{more}
-SELECT m.*,
-  (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {late_hours}) FROM late) AS late_hours_median,
-  (SELECT max({late_hours}) FROM late) AS late_hours_max,
-  (SELECT count(*) FROM late WHERE done_at IS NULL) AS still_late,
+SELECT m.*, lt.late_hours_median, lt.late_hours_max, lt.still_late,
   {accept} AS accept_hours_median,
   {resolve} AS resolve_hours_median
-  FROM {counts}
+  FROM {counts},
+  (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY h) AS late_hours_median, max(h) AS late_hours_max,
+          count(*) FILTER (WHERE done_at IS NULL) AS still_late
+     FROM (SELECT {late_hours} AS h, done_at FROM late) x) lt  -- one pass over the missed deadlines
 """
     row = await fetch_one(conn, sql, {**p, "now": now})
     assert row is not None  # an aggregate without GROUP BY always answers one row
@@ -436,26 +506,27 @@ async def tiers(conn: Conn, *, filters: Filters, p: dict[str, Any], mode: str = 
     """The funnel: per tier, over the cases received in the period, how many reached it,
     accepted, settled, failed, went up or were returned there, their missed deadlines, and
     the median hours to accept and from accept to resolve."""
+    if _uses_hours(filters, mode):  # the roll-up's counts per month and tier, and its histograms
+        sql = f"""{_ctes(filters, "cases", inline=True)}, {_tier_counts()}, {_hours()}, {_hours_medians(by_tier=True)}
+SELECT c.*, ma.median AS accept_hours_median, mr.median AS resolve_hours_median
+  FROM tier_counts c LEFT JOIN medians ma ON ma.grp = c.tier AND ma.measure = 'accept'
+  LEFT JOIN medians mr ON mr.grp = c.tier AND mr.measure = 'resolve'
+"""
+        return await fetch_all(conn, sql, p)
     accept = f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {_HOURS.format('c.accepted_at - c.assigned_at')})"
     resolve = f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {_HOURS.format('c.resolved_at - c.accepted_at')})"
-    more, join = "", ""
-    if _uses_hours(filters, mode):
-        more = f", {_hours()}, {_hours_medians(by_tier=True)}"
-        join = (" LEFT JOIN medians ma ON ma.grp = c.tier AND ma.measure = 'accept'"
-                " LEFT JOIN medians mr ON mr.grp = c.tier AND mr.measure = 'resolve'")  # fmt: skip
-        accept, resolve = "max(ma.median)", "max(mr.median)"
     sql = f"""{_ctes(filters, "cases" if mode == "days" else mode)}, cohort AS (
   SELECT st.* FROM stints st WHERE {_cohort("st")}
 ), {_late(filters, mode, done=False)}, missed AS (
   SELECT tier, count(*) AS missed_deadlines, count(DISTINCT case_id) AS late_cases FROM late GROUP BY tier
-){more}
+)
 SELECT c.tier, count(DISTINCT c.case_id) AS cases, count(*) AS assignments,
        count(c.accepted_at) AS accepted, count(c.resolved_at) AS settled,
        count(*) FILTER (WHERE c.failed) AS failed, count(*) FILTER (WHERE c.escalated) AS escalated,
        count(*) FILTER (WHERE c.returned) AS returned,
        COALESCE(max(m.missed_deadlines), 0)::int AS missed_deadlines, COALESCE(max(m.late_cases), 0)::int AS late_cases,
        {accept} AS accept_hours_median, {resolve} AS resolve_hours_median
-  FROM cohort c LEFT JOIN missed m ON m.tier = c.tier{join}
+  FROM cohort c LEFT JOIN missed m ON m.tier = c.tier
  GROUP BY c.tier
 """
     return await fetch_all(conn, sql, p)
@@ -537,6 +608,7 @@ async def nodes(
     """Per live node of `level` in the caller's subtrees: the reports located in it during
     the period, its latest report before the period's end, and whether it is silent (no
     report in the `silent_days` before the period's end)."""
+    on = "h.at = l.path"
     lvl = """lvl AS (
   SELECT n.id, n.code, n.name, n.path, n.depth FROM node n
    WHERE n.level = %(level)s AND n.retired_at IS NULL AND n.path <@ %(roots)s::ltree[]
@@ -555,6 +627,26 @@ WITH {lvl}, hits AS (
      AND c.reported_at < %(end)s{category}{tier}
    GROUP BY 1
 )"""
+    elif _uses_hours(filters, mode) and level_info(level).depth <= GRID_DEPTH:
+        # Whole months' reports and every month's latest before the end's from stats_grid_month;
+        # the cut days from the copied cases; the pending cases never copied, afresh.
+        d = "(SELECT min(depth) FROM lvl)"
+        head = f"""{_ctes(filters, "cases")}, {lvl}, reports AS (
+  SELECT subpath(g.grid_path, 0, {d} + 1)::text AS at, g.last_report_at AS at_time,
+         CASE WHEN g.month >= %(first_whole_month)s AND g.month < %(after_whole_months)s THEN g.reports ELSE 0 END AS n
+    FROM stats_grid_month g
+   WHERE g.month < %(open_month)s AND g.grid_path <@ %(roots)s::ltree[] AND nlevel(g.grid_path) > {d}
+  UNION ALL SELECT subpath(f.place, 0, {d} + 1)::text, f.reported_at, ({_CUT.format("f")})::int FROM stats_case f
+   WHERE ({_CUT.format("f")} OR f.reported_at >= %(open_month_at)s AND f.reported_at < %(end)s)
+     AND f.located AND f.place <@ %(roots)s::ltree[] AND nlevel(f.place) > {d}
+  UNION ALL SELECT subpath(f.place, 0, {d} + 1)::text, f.reported_at, (f.reported_at >= %(start)s)::int FROM fresh f
+   WHERE f.located AND nlevel(f.place) > {d} AND f.reported_at < %(end)s
+     AND NOT EXISTS (SELECT 1 FROM stats_case s WHERE s.id = f.id)
+), hits AS (  -- only the level's nodes; as text, which hashes (an ltree sorts, slowly)
+  SELECT r.at, sum(r.n) AS reports, max(r.at_time) AS last_report_at
+    FROM reports r WHERE r.at IN (SELECT path::text FROM lvl) GROUP BY r.at
+)"""
+        on = "h.at = l.path::text"
     else:
         head = f"""{_ctes(filters, "cases")}, {lvl}, hits AS (
   SELECT subpath(f.place, 0, (SELECT min(depth) FROM lvl) + 1) AS at,
@@ -568,7 +660,7 @@ WITH {lvl}, hits AS (
 SELECT l.code, l.name, t.code AS township_code, t.name AS township_name,
        COALESCE(h.reports, 0)::int AS reports, h.last_report_at,
        (h.last_report_at IS NULL OR h.last_report_at < %(end)s - make_interval(days => %(silent_days)s)) AS silent
-  FROM lvl l LEFT JOIN hits h ON h.at = l.path LEFT JOIN node t ON t.path = subpath(l.path, 0, LEAST(2, nlevel(l.path)))
+  FROM lvl l LEFT JOIN hits h ON {on} LEFT JOIN node t ON t.path = subpath(l.path, 0, LEAST(2, nlevel(l.path)))
  ORDER BY l.code
 """
     return await fetch_all(conn, sql, {**p, "level": level, "silent_days": silent_days})
@@ -632,10 +724,37 @@ ON CONFLICT ({conflict}) DO UPDATE SET {adds}"""
 
 async def _add_hours(conn: Conn, *, rel: str, sign: str, p: dict[str, Any]) -> None:
     """Add what the stints of `rel` add to the histograms of hours, times `sign`."""
-    keys = "month, township_path, tier, measure, bucket"
-    await execute(conn, f"""INSERT INTO stats_hours ({keys}, n)
-SELECT {keys}, sum(n) FROM ({_hour_rows(rel, sign)}) x GROUP BY {keys}
-ON CONFLICT ({keys}) DO UPDATE SET n = stats_hours.n + EXCLUDED.n""", p)  # fmt: skip
+    for table, where in (("stats_hours", "township_path"), ("stats_county_hours", "county_path")):
+        keys = f"month, {where}, tier, measure, bucket"
+        rows = _hour_rows(rel, sign).replace("AS township_path", f"AS {where}", 1)
+        if table == "stats_county_hours":
+            rows = rows.replace("LEAST(2, nlevel(st.place))", "1", 1)
+        await execute(conn, f"""INSERT INTO {table} ({keys}, n)
+SELECT {keys}, sum(n) FROM ({rows}) x GROUP BY {keys}
+ON CONFLICT ({keys}) DO UPDATE SET n = {table}.n + EXCLUDED.n""", p)  # fmt: skip
+
+
+async def _add_tiers(conn: Conn, *, stints: str, late: str, sign: str, p: dict[str, Any]) -> None:
+    """Add what the cases of `stints` and `late` add to the funnel's counts, times `sign`."""
+    keys, cols = "month, township_path, tier", ", ".join(TIER_COUNTS)
+    adds = ", ".join(f"{c} = stats_tier_month.{c} + EXCLUDED.{c}" for c in TIER_COUNTS)
+    await execute(conn, f"""INSERT INTO stats_tier_month ({keys}, {cols})
+SELECT {keys}, {", ".join(f"sum({c})" for c in TIER_COUNTS)} FROM ({_tier_rows(stints, late, sign)}) x GROUP BY {keys}
+ON CONFLICT ({keys}) DO UPDATE SET {adds}""", p)  # fmt: skip
+
+
+# A case's located place cut at this depth (a grid or village) keys stats_grid_month.
+GRID_DEPTH = 4
+
+
+async def _add_grids(conn: Conn, *, cases: str, p: dict[str, Any]) -> None:
+    """Add the located reports of `cases` (rows of stats_case) to stats_grid_month. A case
+    adds once, when first copied: its place and report time never change."""
+    grid = f"subpath(f.place, 0, LEAST({GRID_DEPTH + 1}, nlevel(f.place)))"
+    await execute(conn, f"""INSERT INTO stats_grid_month (month, grid_path, reports, last_report_at)
+SELECT {_MONTH.format("f")}, {grid}, count(*), max(f.reported_at) FROM {cases} f WHERE f.located GROUP BY 1, 2
+ON CONFLICT (month, grid_path) DO UPDATE SET reports = stats_grid_month.reports + EXCLUDED.reports,
+  last_report_at = GREATEST(stats_grid_month.last_report_at, EXCLUDED.last_report_at)""", p)  # fmt: skip
 
 
 async def rollup_cases(conn: Conn, *, ids: Sequence[int] | None, p: dict[str, Any]) -> int:
@@ -644,12 +763,17 @@ async def rollup_cases(conn: Conn, *, ids: Sequence[int] | None, p: dict[str, An
     a case copied twice leaves the same rows. The caller holds the refresh's lock."""
     mine = {**p, "ids": list(ids or ())}
     if ids is None:
-        for table in ("stats_hours", "stats_month", "stats_day", "stats_late", "stats_stint", "stats_case"):
+        for table in ("stats_grid_month", "stats_tier_month", "stats_county_hours", "stats_hours", "stats_month", "stats_day",
+                      "stats_late", "stats_stint", "stats_case"):  # fmt: skip
             await execute(conn, f"DELETE FROM {table}")
         only, late_where = "", ""
     else:
         await _add_days(conn, rel="(SELECT * FROM stats_case WHERE id = ANY (%(ids)s))", sign="-1", p=mine)
         await _add_hours(conn, rel="(SELECT * FROM stats_stint WHERE case_id = ANY (%(ids)s))", sign="-1", p=mine)
+        await _add_tiers(conn, stints="(SELECT * FROM stats_stint WHERE case_id = ANY (%(ids)s))",
+                         late="(SELECT * FROM stats_late WHERE case_id = ANY (%(ids)s))", sign="-1", p=mine)  # fmt: skip
+        mine["new_ids"] = await fetch_value(conn, "SELECT COALESCE(array_agg(x), '{}') FROM unnest(%(ids)s::bigint[]) x"
+                                                  " WHERE NOT EXISTS (SELECT 1 FROM stats_case f WHERE f.id = x)", mine)  # fmt: skip
         for table, key in (("stats_case", "id"), ("stats_stint", "case_id"), ("stats_late", "case_id")):
             await execute(conn, f"DELETE FROM {table} WHERE {key} = ANY (%(ids)s)", mine)
         only, late_where = " AND c.id = ANY (%(ids)s)", " WHERE l.case_id = ANY (%(ids)s)"
@@ -674,10 +798,17 @@ SELECT l.case_id, l.deadline_no, l.step, l.tier, l.due_at,
         await execute(conn, f"INSERT INTO stats_month ({_DAY_COLUMNS.replace('day', 'month', 1)})"
                             f" SELECT {months}, {sums} FROM stats_day GROUP BY {months}")  # fmt: skip
         await _add_hours(conn, rel="stats_stint", sign="1", p=mine)
+        await _add_tiers(conn, stints="stats_stint", late="stats_late", sign="1", p=mine)
+        await _add_grids(conn, cases="stats_case", p=mine)
     else:
         await _add_days(conn, rel="(SELECT * FROM stats_case WHERE id = ANY (%(ids)s))", sign="1", p=mine)
         await _add_hours(conn, rel="(SELECT * FROM stats_stint WHERE case_id = ANY (%(ids)s))", sign="1", p=mine)
+        await _add_tiers(conn, stints="(SELECT * FROM stats_stint WHERE case_id = ANY (%(ids)s))",
+                         late="(SELECT * FROM stats_late WHERE case_id = ANY (%(ids)s))", sign="1", p=mine)  # fmt: skip
+        await _add_grids(conn, cases="(SELECT * FROM stats_case WHERE id = ANY (%(new_ids)s))", p=mine)
         await execute(conn, "DELETE FROM stats_hours WHERE n = 0")
+        await execute(conn, "DELETE FROM stats_county_hours WHERE n = 0")
+        await execute(conn, "DELETE FROM stats_tier_month WHERE cases = 0 AND late_cases = 0")
         for table in ("stats_day", "stats_month"):
             await execute(conn, f"DELETE FROM {table} WHERE received = 0 AND outcomes = 0 AND visited = 0")
     assert row is not None

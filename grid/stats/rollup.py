@@ -2,7 +2,8 @@
 
 The roll-up (migration 0123) is a copy of each case's facts, stints and missed deadlines,
 as the figures' one query computes them, plus their additive counts per county day,
-township, entry tier, category and source. A refresh copies afresh only the cases with a
+township, entry tier, category and source, the funnel's per month, township and tier, the
+located reports per month and grid, and histograms of hours (0124, 0125). A refresh copies afresh only the cases with a
 ledger event after the watermark (`safe_event_id`), and moves their daily counts: the old
 copy's out, the new one's in. It holds the row lock of `stats_rollup`, so two workers take
 turns, and a case copied twice leaves the same rows: nothing is counted twice.

@@ -25,7 +25,9 @@ FRESHNESS = ("fresh_as_of", "rolled_up_at", "pending_cases")
 ROLLUP_TABLES = {"stats_case": "id", "stats_stint": "case_id, stint", "stats_late": "case_id, deadline_no, step",
                  "stats_day": "day, township_path, entry_tier, category, source",
                  "stats_month": "month, township_path, entry_tier, category, source",
-                 "stats_hours": "month, township_path, tier, measure, bucket"}  # fmt: skip
+                 "stats_hours": "month, township_path, tier, measure, bucket",
+                 "stats_tier_month": "month, township_path, tier", "stats_grid_month": "month, grid_path",
+                 "stats_county_hours": "month, county_path, tier, measure, bucket"}  # fmt: skip
 
 
 @pytest.fixture
