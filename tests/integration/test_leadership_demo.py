@@ -91,7 +91,7 @@ SELECT c.id, c.hard, c.owner_leader_person_id, u.department_id, u.node_id,
 
 async def _plan(url: str) -> list[demo_accounts.DemoAccount]:
     async with await connect(libpq_url(url)) as conn:
-        return await demo_accounts.plan(conn)
+        return await demo_accounts.plan(conn, "610827")
 
 
 def test_the_named_leaders_are_chinese_names_from_all_four_bodies():
