@@ -88,12 +88,12 @@ async def login(client, db, settings, *, county: str, role: str | None, node: st
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-async def report_in(db, county: demo.DemoPlace, household: str, point: tuple[float, float]) -> int:
-    """A case reported by the household's chief in their own county."""
+async def report_in(db, county: demo.DemoPlace, household: str, point: tuple[float, float], severity: int = 2) -> int:
+    """A case reported by the household's chief in their own county (severity 4: the county centre's)."""
     reporter = await holder_person_id(db, household)
     out = await cases.submit_report(
         conn=db, actor=cases.Actor(reporter, counties=(county.code,)), key=uuid.uuid4(), now=datetime.now(UTC),
-        report=cases.Report(lon=point[0], lat=point[1], crs=CRS.wgs84, category="neighbours", severity=2,
+        report=cases.Report(lon=point[0], lat=point[1], crs=CRS.wgs84, category="neighbours", severity=severity,
                             description="两县测试"),
         signer=get_settings().ledger_signer(), rooms=ROOMS, county_code=county.code,
     )  # fmt: skip
@@ -106,6 +106,13 @@ async def test_two_counties_never_see_each_other(client, db, settings, loaded_co
     a_case, b_case = await report_in(db, A, a_house, a_point), await report_in(db, B, b_house, b_point)
     a_leader = await login(client, db, settings, county=A.code, role="leader")
     b_leader = await login(client, db, settings, county=B.code, role="leader")
+    # 纪检监督 reads every county-centre case, by a rule without node paths: of its own county only.
+    a_hard, b_hard = await report_in(db, A, a_house, a_point, 4), await report_in(db, B, b_house, b_point, 4)
+    a_supervisor = await login(client, db, settings, county=A.code, role="supervisor")
+    assert (await client.get(f"/api/v1/cases/{a_hard}", headers=a_supervisor)).status_code == 200
+    assert (await client.get(f"/api/v1/cases/{b_hard}", headers=a_supervisor)).status_code == 404
+    listed = [c["id"] for c in (await client.get("/api/v1/cases", headers=a_supervisor)).json()["items"]]
+    assert a_hard in listed and b_hard not in listed
     # The tiles over each county's household at z14 touch only that county.
     a_tile, b_tile = (
         "/tiles/grid/{}/{}/{}.mvt".format(*tile_of(*a_point, 14)),
