@@ -38,8 +38,8 @@ def cli_env(url):
     return {**os.environ, "DATABASE_URL": url, "WUZHANG_ARGON2_TIME_COST": "1", "WUZHANG_ARGON2_MEMORY_KIB": "8"}
 
 
-async def run_cli(cmd, **kw):
-    return await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True, timeout=60, **kw)
+async def run_cli(cmd, limit_s=60, **kw):
+    return await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True, timeout=limit_s, **kw)
 
 
 @asynccontextmanager
