@@ -41,6 +41,8 @@ def _every_command() -> None:
 
 
 T = TypeVar("T")
+# The county a command acts on: the code of its root node; by default WUZHANG_COUNTY_CODE.
+CountyOption = Annotated[str | None, typer.Option("--county", help="the county's code (default WUZHANG_COUNTY_CODE)")]
 
 
 @asynccontextmanager
@@ -244,38 +246,53 @@ def demo_load(
     scale: Annotated[int, typer.Option(min=1, help="multiplies the leaf polygons (17 gives >100k)")] = 1,
     seed: Annotated[int, typer.Option(help="same seed, same county")] = 610827,
 ) -> None:
-    """Generate the demo county and load it, unless a county is loaded already."""
+    """Generate the two demo counties (米脂县, and 绥德县 beside it) and load each one not
+    loaded yet, with their demo accounts and the city's (市级)."""
     _run(_demo_load(scale, seed))
 
 
 async def _demo_load(scale: int, seed: int) -> None:
+    from app.accounts import demo as demo_accounts
+    from geo import demo
+
+    settings = get_settings()
+    async with _connection() as conn:
+        await load_demo_county(conn, demo.MIZHI, scale=scale, seed=seed)
+        await load_demo_county(conn, demo.SUIDE, scale=scale, seed=None)
+        await _demo_accounts(conn)
+        await _demo_meetings(conn)
+        await _demo_leadership(conn)
+        if settings.env != "production":
+            codes = [p.code for p in demo.DEMO_PLACES]
+            second, created = await demo_accounts.ensure_second(conn=conn, settings=settings, county_code=demo.SUIDE.code,
+                                                                city_counties=codes)  # fmt: skip
+            err.print(f"demo accounts of {demo.SUIDE.name} and the city: {created} created")
+            for a in second:
+                err.print(f"  {a.title:<26} {a.phone}  {a.node_code} {a.node_name}")
+
+
+async def load_demo_county(conn: Conn, place: Any, *, scale: int, seed: int | None) -> None:
+    """One demo county (geo.demo.DemoPlace) and its standard departments, unless loaded."""
     from geo import demo
     from grid import service
     from grid.leadership import departments
     from grid.repository import nodes as node_sql
 
-    settings = get_settings()
-    async with _connection() as conn:
-        if await node_sql.county_loaded(conn, code=demo.COUNTY_CODE):
-            err.print(f"demo county {demo.COUNTY_CODE} is already loaded")
-        else:
-            t0 = time.perf_counter()
-            county = demo.generate(scale=scale, seed=seed)
-            t1 = time.perf_counter()
-            with err.status(f"loading {len(county.nodes):,} nodes and {len(county.posts):,} posts"):
-                async with conn.transaction():
-                    await service.load_county(
-                        conn=conn, county_code=settings.county_code, nodes=county.nodes, posts=county.posts
-                    )
-                    await departments.ensure_standard(conn=conn, county_code=settings.county_code)
-            t2 = time.perf_counter()
-            err.print(
-                f"loaded {demo.COUNTY_NAME}: {len(county.nodes):,} nodes ({len(county.leaf_polygons):,} leaf "
-                f"polygons), {len(county.posts):,} posts; generated in {t1 - t0:.1f} s, written in {t2 - t1:.1f} s"
-            )
-        await _demo_accounts(conn)
-        await _demo_meetings(conn)
-        await _demo_leadership(conn)
+    if await node_sql.county_loaded(conn, code=place.code):
+        err.print(f"demo county {place.code} {place.name} is already loaded")
+        return
+    t0 = time.perf_counter()
+    county = demo.generate(scale=scale, seed=seed, code=place.code, name=place.name, centre=place.centre)
+    t1 = time.perf_counter()
+    with err.status(f"loading {len(county.nodes):,} nodes and {len(county.posts):,} posts"):
+        async with conn.transaction():
+            await service.load_county(conn=conn, county_code=place.code, nodes=county.nodes, posts=county.posts)
+            await departments.ensure_standard(conn=conn, county_code=place.code)
+    t2 = time.perf_counter()
+    err.print(
+        f"loaded {place.name}: {len(county.nodes):,} nodes ({len(county.leaf_polygons):,} leaf "
+        f"polygons), {len(county.posts):,} posts; generated in {t1 - t0:.1f} s, written in {t2 - t1:.1f} s"
+    )
 
 
 async def _demo_meetings(conn: Conn) -> None:
@@ -331,6 +348,7 @@ def demo_history(
     cases: Annotated[
         int | None, typer.Option(min=20, help="cases to generate (default 380: near the county's 330 settled)")
     ] = None,
+    county: CountyOption = None,
 ) -> None:
     """Generate a year of synthetic cases in the loaded demo county, each walked through the
     real workflow (report, accept, mediate, file, resolve or fail and escalate, return visit,
@@ -348,7 +366,7 @@ def demo_history(
         async with _connection() as conn:
             with err.status(f"正在生成 {year} 年的历史案件（每件走完真实的办理流程）"):
                 return await history.generate(
-                    conn=conn, county_code=settings.county_code, year=year, seed=seed, now=datetime.now(UTC),
+                    conn=conn, county_code=county or settings.county_code, year=year, seed=seed, now=datetime.now(UTC),
                     signer=settings.ledger_signer(), rooms=ROOMS, cases=cases or history.CASES_PER_YEAR,
                 )  # fmt: skip
 
@@ -384,8 +402,9 @@ def _print_history(figures: Any, *, seconds: float) -> None:
 def users_create_admin(
     phone: Annotated[str, typer.Option(help="login phone number, 11 digits")],
     name: Annotated[str, typer.Option(help="the person's name")] = role_name("admin"),
+    county: CountyOption = None,
 ) -> None:
-    """Bootstrap an admin. The password is read from a prompt, or from stdin when piped;
+    """Bootstrap an admin of a county (its root's code: --county, default WUZHANG_COUNTY_CODE). The password is read from a prompt, or from stdin when piped;
     never from an argument, which would land in the shell history and `ps`."""
     from app.accounts import service
     from app.accounts.exceptions import AccountsError
@@ -396,12 +415,13 @@ def users_create_admin(
     else:
         password = sys.stdin.readline().rstrip("\r\n")
     settings = get_settings()
+    code = county or settings.county_code
 
     async def create() -> int:
         async with _connection() as conn:
             user_id, _ = await service.create_user(
-                conn=conn, settings=settings, county_code=settings.county_code, phone=phone, name=name,
-                password=password, grants=[service.GrantIn(role="admin", node_code=settings.county_code)],
+                conn=conn, settings=settings, county_code=code, phone=phone, name=name,
+                password=password, grants=[service.GrantIn(role="admin", node_code=code)],
                 actor=None, ip="cli",
             )  # fmt: skip
             return user_id
@@ -412,7 +432,42 @@ def users_create_admin(
         hint = "；请先载入或导入本县的边界" if isinstance(exc, NodeNotFound) else ""
         err.print(f"[red]错误：[/red]{exc.message}{hint}")
         raise typer.Exit(1) from None
-    err.print(f"已创建{role_name('admin')}账号 {phone}（用户编号 {user_id}，{settings.county_code}）")
+    err.print(f"已创建{role_name('admin')}账号 {phone}（用户编号 {user_id}，{code}）")
+
+
+@users_cli.command("city")
+def users_city(
+    phone: Annotated[str, typer.Option(help="login phone number, 11 digits")],
+    county: Annotated[list[str], typer.Option("--county", help="a county it reads (its root's code; repeatable)")],
+    name: Annotated[str, typer.Option(help="the person's name")] = role_name("city"),
+) -> None:
+    """An account of the city (市级): reads the figures and the map of each --county and
+    writes nothing. It belongs to the first county. Only here: a county's admin cannot grant
+    it. The password is read as create-admin reads it."""
+    from app.accounts import service
+    from app.accounts.exceptions import AccountsError
+    from grid.exceptions import GridError
+
+    if sys.stdin.isatty():
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    settings = get_settings()
+
+    async def create() -> int:
+        async with _connection() as conn:
+            user_id, _ = await service.create_user(
+                conn=conn, settings=settings, county_code=county[0], phone=phone, name=name, password=password,
+                grants=[service.GrantIn(role="city", node_code=code) for code in county], actor=None, ip="cli",
+            )  # fmt: skip
+            return user_id
+
+    try:
+        user_id = _run(create())
+    except (AccountsError, GridError) as exc:
+        err.print(f"[red]错误：[/red]{exc.message}")
+        raise typer.Exit(1) from None
+    err.print(f"已创建{role_name('city')}账号 {phone}（用户编号 {user_id}，{'、'.join(county)}）")
 
 
 @users_cli.command("disable-demo")
@@ -514,8 +569,10 @@ def grid_import(
     layer: Annotated[str | None, typer.Option(help="layer of a multi-layer file (default: the first)")] = None,
     tolerance: Annotated[float, typer.Option(help="metres a child may stick out or siblings overlap")] = 1.0,
     as_json: Annotated[bool, typer.Option("--json", help="print the full report as JSON on stdout")] = False,
+    county: CountyOption = None,
 ) -> None:
-    """Import boundaries: validate everything, then upsert by code in one transaction."""
+    """Import boundaries: validate everything, then upsert by code in one transaction. The
+    file's nodes belong to --county; a new county is one whose county-level row has that code."""
     from geo.exceptions import GeoError
     from geo.importer import parse_field_map, read_boundaries
     from grid.imports import VALIDATION_STEPS, import_boundaries
@@ -541,7 +598,8 @@ def grid_import(
             async with _connection() as conn:
                 async with conn.transaction() as tx:
                     report = await import_boundaries(
-                        conn=conn, county_code=settings.county_code, records=boundary.records, source=file.name,
+                        conn=conn, county_code=county or settings.county_code, records=boundary.records,
+                        source=file.name,
                         crs=boundary.crs, tolerance_m=tolerance, make_valid=make_valid,
                         retire_missing=retire_missing, dry_run=dry_run, on_step=on_step,
                     )  # fmt: skip
@@ -608,8 +666,9 @@ def roster_import(
     errors_xlsx: Annotated[
         Path | None, typer.Option("--errors-xlsx", help="write the rows with an error column to this .xlsx")
     ] = None,
+    county: CountyOption = None,
 ) -> None:
-    """Import posts; a new chief is a handover (the old post ends, a new one starts)."""
+    """Import posts of a county's nodes; a new chief is a handover (the old post ends, a new one starts)."""
     from grid.exceptions import GridError
     from grid.roster import import_roster, read_roster, write_error_workbook
 
@@ -622,7 +681,8 @@ def roster_import(
 
     async def run_import() -> Any:
         async with _connection() as conn:
-            return await import_roster(conn=conn, county_code=settings.county_code, rows=rows, source=file.name,
+            return await import_roster(conn=conn, county_code=county or settings.county_code, rows=rows,
+                                       source=file.name,
                                        strict=strict, dry_run=dry_run)  # fmt: skip
 
     with err.status(f"正在导入 {len(rows):,} 行"):
@@ -669,6 +729,7 @@ def roster_export(
 def users_create_for_posts(
     code: Annotated[str, typer.Argument(help="node code; everyone holding a post under it gets an account")],
     output: Annotated[Path, typer.Option("-o", "--output", help="CSV file to write (created, readable by you only)")],
+    county: CountyOption = None,
 ) -> None:
     """Accounts for an imported roster, with initial passwords written once to a CSV file.
 
@@ -691,7 +752,7 @@ def users_create_for_posts(
     async def create() -> Any:
         async with _connection() as conn:
             return await service.create_accounts_for_posts(
-                conn=conn, settings=settings, county_code=settings.county_code, node_code=code, actor=None,
+                conn=conn, settings=settings, county_code=county or settings.county_code, node_code=code, actor=None,
                 ip="cli",
             )  # fmt: skip
 
@@ -723,6 +784,7 @@ def stats_report(
         Path | None, typer.Option("--out", "-o", help="file to write (default: named after the quarter)")
     ] = None,
     township: Annotated[str | None, typer.Option(help="a township's code: its report only")] = None,
+    county: CountyOption = None,
 ) -> None:
     """Write the quarterly report for the county joint meeting (联席会议) as PDF or XLSX: the
     quarter's figures for the whole county, or one township, every time in the county's zone."""
@@ -730,6 +792,7 @@ def stats_report(
 
     from app import documents
     from grid.exceptions import GridError, InvalidInput, NodeNotFound
+    from grid.repository import nodes as node_sql
     from grid.stats import report as quarterly
     from grid.stats.exceptions import NoDataScope
 
@@ -746,9 +809,12 @@ def stats_report(
 
     async def build() -> quarterly.QuarterReport:
         async with _connection() as conn:
-            scope = await quarterly.county_scope(conn, county_code=settings.county_code)
+            code = county or settings.county_code
+            scope = await quarterly.county_scope(conn, county_code=code)
+            root = await node_sql.node_brief(conn, code=code)
+            place = root["name"] if root else settings.county_name
             return await quarterly.build(conn=conn, scope_paths=scope, quarter=q, now=datetime.now(UTC),
-                                         place=settings.county_name, township=township,
+                                         place=place, township=township,
                                          exclusions=settings.stats_exclusions())  # fmt: skip
 
     try:

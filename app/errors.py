@@ -53,6 +53,7 @@ from grid.exceptions import (
     OutsideJurisdiction,
     PersonNotFound,
     PostConflict,
+    TileNotFound,
 )
 from grid.leadership.backlog import BatchNotFound
 from grid.leadership.departments import DepartmentExists, DepartmentNotFound
@@ -111,6 +112,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     DepartmentNotFound: 404,
     DepartmentExists: 409,
     LeadershipNotFound: 404,
+    TileNotFound: 404,
 }
 
 HTTP_CODES = {

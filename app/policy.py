@@ -11,6 +11,9 @@ tests/api/test_authorization_matrix.py is generated from the same route table.
   The leadership mechanisms use them (reception desks, departments, leaders); the rest of
   what a caller may touch is decided by the domain, like any case write.
 
+A city account (市级, `Principal.read_only`) is refused every other method than a read
+(403), whatever the route's policy: it reads its counties' figures and map and writes nothing.
+
 Records outside the caller's scope answer 404, for reads and writes alike, with the
 same body as a record that does not exist: nothing tells that it exists. A write on a
 case the caller may read but is not responsible for answers 403 (grid.cases.service:
@@ -34,6 +37,8 @@ from app.db import session
 from grid.glossary import role_name
 
 API_PREFIX = "/api/v1"
+# The methods that change nothing: the only ones a read-only (city) account may send.
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,8 @@ def _declare(policy: Policy) -> Callable[..., Any]:
 
     async def caller(request: Request) -> Principal:
         found = await caller_of(request)
+        if found.read_only and request.method not in READS:
+            raise Forbidden(f"没有权限：{role_name('city')}身份只能查看数据，不能修改", roles=[])
         if policy.roles and not any(found.has_role(r) for r in policy.roles):
             needed = "或".join(role_name(r) for r in policy.roles)
             raise Forbidden(f"没有权限：这需要{needed}身份", roles=list(policy.roles))

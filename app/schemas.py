@@ -118,7 +118,9 @@ class RefreshIn(BaseModel):
 
 
 class ScopeOut(BaseModel):
-    role: Literal["chief", "mediator", "dispatcher", "leader", "admin", "department_staff", "reception", "supervisor"]
+    role: Literal[
+        "chief", "mediator", "dispatcher", "leader", "admin", "department_staff", "reception", "supervisor", "city"
+    ]
     tier: Literal["village_house", "township_hall", "county_center"] | None = None
     node: NodeRef
     department_code: str | None = None

@@ -58,7 +58,7 @@ Stats = dict[str, float]
 def locate_params(lon: float, lat: float) -> dict[str, Any]:
     """The statement's parameters for a point, no floor asked, no phone in scope: a plain
     read, as the app sends it to psycopg for a caller who may see no phone."""
-    return node_sql.locate_params(lon=float(lon), lat=float(lat), floor=None, scope_ids=())
+    return node_sql.locate_params(lon=float(lon), lat=float(lat), floor=None, scope_ids=(), county=demo.COUNTY_CODE)
 
 
 # --- database -----------------------------------------------------------------------

@@ -27,6 +27,7 @@ import _common as c  # also puts the project root on sys.path
 from app.accounts import demo as demo_accounts
 from app.main import create_app
 from app.settings import Settings
+from geo import demo
 from grid.db import fetch_one
 
 NAME = "wuzhang_bench_http"
@@ -72,7 +73,7 @@ async def main() -> None:
         async with app.state.db.connection() as conn:
             backend = Path(f"/proc/{conn.info.backend_pid}/stat")
             postmaster = int(backend.read_text().rsplit(")", 1)[1].split()[1])  # noqa: ASYNC240 - /proc, no disk
-            phones = c.demo_phones(await demo_accounts.plan(conn))
+            phones = c.demo_phones(await demo_accounts.plan(conn, demo.COUNTY_CODE))
             row = await fetch_one(conn, "SELECT max(id) AS case_id FROM case_file")
             point = await fetch_one(
                 conn,

@@ -276,11 +276,13 @@ def statements(url: str, ctx: dict[str, Any], ids: Dispatcher) -> dict[str, str]
     now = datetime.now(UTC)
     with psycopg.connect(c.libpq_url(url), autocommit=True) as conn:
         out: dict[str, str] = {}
-        locate = node_sql.locate_params(lon=lon, lat=lat, floor=None, scope_ids=[])
+        locate = node_sql.locate_params(lon=lon, lat=lat, floor=None, scope_ids=[], county=demo.COUNTY_CODE)
         out["locate_read"] = c.pgbench_script(conn, node_sql.LOCATE_SQL, locate, {"lon", "lat"})
         audit = accounts_sql.AuditedRead(county_code=demo.COUNTY_CODE, actor_user_id=ids.user_id,
                                          action="read.chief_phone", key="phones", ip="127.0.0.1")  # fmt: skip
-        scoped = node_sql.locate_params(lon=lon, lat=lat, floor=None, scope_ids=[ids.township_id])
+        scoped = node_sql.locate_params(
+            lon=lon, lat=lat, floor=None, scope_ids=[ids.township_id], county=demo.COUNTY_CODE
+        )
         out["locate_audited"] = c.pgbench_script(conn, audit.wrap(node_sql.LOCATE_SQL), {**scoped, **audit.params},
                                                  {"lon", "lat", "audit_actor"})  # fmt: skip
         case_audit = accounts_sql.AuditedRead(county_code=demo.COUNTY_CODE, actor_user_id=ids.user_id,
@@ -294,7 +296,9 @@ def statements(url: str, ctx: dict[str, Any], ids: Dispatcher) -> dict[str, str]
             {"case_id", "reader_pid", "audit_actor"},
         )
         z, x, y = grid_tile_of(lon, lat, 14)
-        reader = case_sql.reader_params(person_id=ids.person_id, read_paths=[ids.township_path], now=now)
+        reader = case_sql.reader_params(
+            person_id=ids.person_id, read_paths=[ids.township_path], now=now, counties=[demo.COUNTY_CODE]
+        )
         tile = {**reader, "z": z, "x": x, "y": y, "extent": tiles.EXTENT, "buffer": tiles.BUFFER,
                 "levels": list(tiles.levels_for_zoom(z))}  # fmt: skip
         script = c.pgbench_script(conn, tiles._GRID_TILE, tile, {"z", "x", "y", "extent", "buffer", "reader_pid"})

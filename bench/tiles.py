@@ -48,7 +48,7 @@ from grid.db import Conn, fetch_all, fetch_value
 SEED = 20261129
 ZOOMS = (10, 12, 14, 16)
 
-Build = Callable[..., Awaitable[bytes]]  # geo.tiles.grid_tile or case_tile
+Build = Callable[..., Awaitable[bytes | None]]  # geo.tiles.grid_tile or case_tile
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
@@ -110,7 +110,7 @@ async def time_tiles(
         s0 = time.perf_counter_ns()
         body = await build(conn, z=tz, x=tx, y=ty, reader=reader)
         ns.append(time.perf_counter_ns() - s0)
-        sizes.append(len(body))
+        sizes.append(len(body or b""))
     return np.asarray(ns) / 1e6, np.asarray(sizes)
 
 
@@ -118,7 +118,9 @@ async def measure(url: str, county: demo.DemoCounty, n_tiles: int) -> None:
     async with await c.connect(url) as conn:
         county_path = await fetch_value(conn, "SELECT path::text FROM node WHERE level = 'county'")
     # Person 0 holds no post and reported nothing: the county path alone makes every case readable.
-    reader = case_sql.reader_params(person_id=0, read_paths=[county_path], now=datetime.now(UTC))
+    reader = case_sql.reader_params(
+        person_id=0, read_paths=[county_path], now=datetime.now(UTC), counties=[demo.COUNTY_CODE]
+    )
     print(f"\n  {'zoom':<4} {'layer':<6} {'tiles':>5} {'cold p50':>9} {'cold p99':>9} {'warm p50':>9}"
           f" {'warm p99':>9} {'KB p50':>7} {'KB max':>7} {'features p50':>12}")  # fmt: skip
     builders: tuple[tuple[str, Build], ...] = (("grid", tiles.grid_tile), ("cases", tiles.case_tile))
@@ -130,7 +132,7 @@ async def measure(url: str, county: demo.DemoCounty, n_tiles: int) -> None:
                 warm, _ = await time_tiles(conn, build, tile_list, reader)
                 n_feat = []
                 for tz, tx, ty in tile_list:
-                    decoded = mapbox_vector_tile.decode(await build(conn, z=tz, x=tx, y=ty, reader=reader))
+                    decoded = mapbox_vector_tile.decode(await build(conn, z=tz, x=tx, y=ty, reader=reader) or b"")
                     n_feat.append(sum(len(layer["features"]) for layer in decoded.values()))
             print(f"  z{z:<3} {kind:<6} {len(tile_list):>5} {np.percentile(cold, 50):>9.2f} "
                   f"{np.percentile(cold, 99):>9.2f} {np.percentile(warm, 50):>9.2f} {np.percentile(warm, 99):>9.2f} "

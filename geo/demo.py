@@ -9,6 +9,11 @@ How the polygons are made, so that children tile their parent exactly:
 - Every lattice point on a node's perimeter is a vertex, so vertex counts grow with
   the size of the area, as surveyed boundaries do (a county outline has thousands).
 
+`generate` takes the county's code, name and centre: the defaults make 米脂县; the demo's
+second county, 绥德县 (`SUIDE`), lies south of it and never overlaps it. Node codes start
+with the county's code, and a county other than 米脂县 takes its people's phones from its
+own numbers (`199` + the code's last three digits), so no phone is in two counties.
+
 `scale` multiplies the number of leaf polygons (units and central households):
 scale 1 gives about 6,200 leaves and 9,500 posts; scale 17 gives over 100,000 leaves.
 """
@@ -42,6 +47,28 @@ TOWNSHIPS = (  # code suffix, name; 银州街道, the urban seat, is cut out nea
 )
 # Which townships hold urban areas, and how many.
 URBAN_AREAS = {"银州街道": 2, "城郊镇": 1}
+
+
+@dataclass(frozen=True)
+class DemoPlace:
+    """A demo county: its code, name, centre (lon, lat) and townships (code suffix, name)."""
+
+    code: str
+    name: str
+    centre: tuple[float, float]
+    townships: tuple[tuple[str, str], ...]
+    urban_areas: dict[str, int]
+
+
+MIZHI = DemoPlace(COUNTY_CODE, COUNTY_NAME, (CENTER_LON, CENTER_LAT), TOWNSHIPS, URBAN_AREAS)
+# 米脂县 spans about 37.59-37.91°N; 绥德县's outline ends near 37.56°N, a 3 km gap.
+SUIDE = DemoPlace(
+    "610826", "绥德县", (110.26, 37.40),
+    (("100", "薛家峁镇"), ("101", "崔家湾镇"), ("102", "定仙墕镇"), ("103", "枣林坪镇"), ("001", "名州镇"),
+     ("104", "义合镇"), ("105", "吉镇"), ("106", "四十里铺镇"), ("107", "田庄镇")),
+    {"名州镇": 2, "四十里铺镇": 1},
+)  # fmt: skip
+DEMO_PLACES = (MIZHI, SUIDE)
 
 CST = timezone(timedelta(hours=8))
 NUMERALS = "一二三四五六七八九十"
@@ -127,12 +154,13 @@ class Rect:
 class Lattice:
     """Maps lattice indices to lon/lat: a smooth warp plus a per-point jitter."""
 
-    def __init__(self, cells: int, seed: int) -> None:
+    def __init__(self, cells: int, seed: int, centre: tuple[float, float] = (CENTER_LON, CENTER_LAT)) -> None:
         self.cells = cells
         self.seed = np.uint64(seed)
+        self.centre_lon, self.centre_lat = centre
         rng = random.Random(seed)
         self.phases = [rng.random() for _ in range(4)]
-        self.km_per_lon = 111.32 * math.cos(math.radians(CENTER_LAT))
+        self.km_per_lon = 111.32 * math.cos(math.radians(self.centre_lat))
         self.km_per_lat = 110.57
 
     def _unit_noise(self, i: np.ndarray, j: np.ndarray, salt: int) -> np.ndarray:
@@ -158,7 +186,7 @@ class Lattice:
         jitter = 0.36 / n  # at most 0.18 of a cell either way
         x = (u + du + jitter * self._unit_noise(i, j, 1) - 0.5) * WIDTH_KM
         y = (v + dv + jitter * self._unit_noise(i, j, 2) - 0.5) * HEIGHT_KM
-        return np.column_stack((CENTER_LON + x / self.km_per_lon, CENTER_LAT + y / self.km_per_lat))
+        return np.column_stack((self.centre_lon + x / self.km_per_lon, self.centre_lat + y / self.km_per_lat))
 
     def polygon(self, r: Rect) -> MultiPolygon:
         """Every lattice point on the rectangle's perimeter, counter-clockwise."""
@@ -208,8 +236,9 @@ def _min_span(parts: int, other: int, min_cells: int) -> int:
 class _Names:
     """Deterministic Chinese names and unique mainland mobile numbers."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, phone_stem: str | None = None) -> None:
         self.rng = rng
+        self.phone_stem = phone_stem  # None: 米脂县's numbers; else 6 digits, 5 drawn after them
         self.phones: set[str] = set()
         self.villages: set[str] = set()
 
@@ -219,7 +248,10 @@ class _Names:
 
     def phone(self) -> str:
         while True:
-            number = self.rng.choice(PHONE_PREFIXES) + f"{self.rng.randrange(10**8):08d}"
+            if self.phone_stem is None:
+                number = self.rng.choice(PHONE_PREFIXES) + f"{self.rng.randrange(10**8):08d}"
+            else:
+                number = self.phone_stem + f"{self.rng.randrange(10**5):05d}"
             if number not in self.phones:
                 self.phones.add(number)
                 return number
@@ -253,14 +285,23 @@ def _weights(rng: random.Random, n: int, spread: float = 0.35) -> list[float]:
     return [1.0 + spread * (2 * rng.random() - 1) for _ in range(n)]
 
 
-def generate(scale: int = 1, seed: int = 610827) -> DemoCounty:
-    """The demo county. Same `scale` and `seed`, same county, byte for byte."""
+def generate(
+    scale: int = 1, seed: int | None = None, *, code: str = COUNTY_CODE, name: str = COUNTY_NAME,
+    centre: tuple[float, float] = (CENTER_LON, CENTER_LAT),
+) -> DemoCounty:  # fmt: skip
+    """A demo county (by default 米脂县; `seed` defaults to the code's number). Same
+    arguments, same county, byte for byte. 米脂县's townships are named as its own, and
+    those of a known demo place (`DEMO_PLACES`) as theirs; any other county's 第一镇, ..."""
     if scale < 1:
         raise ValueError("scale must be at least 1")
+    seed = int(code) if seed is None else seed
+    known = next((p for p in DEMO_PLACES if p.code == code), None)
+    townships = known.townships if known else tuple((f"{100 + k}", f"第{numeral(k + 1)}镇") for k in range(9))
+    urban_areas = known.urban_areas if known else {townships[4][1]: 2}
     rng = random.Random(seed)
     cells = int(1500 * max(1.0, math.sqrt(scale) / 2.2))
-    lattice = Lattice(cells, seed)
-    names = _Names(random.Random(seed + 1))
+    lattice = Lattice(cells, seed, centre)
+    names = _Names(random.Random(seed + 1), phone_stem=None if code == COUNTY_CODE else "199" + code[-3:])
     county = DemoCounty()
     # Villages per sub-area and units per grid grow with scale, so leaves grow with it.
     villages_per_subarea = 4 * scale
@@ -271,11 +312,11 @@ def generate(scale: int = 1, seed: int = 610827) -> DemoCounty:
         county.nodes.append(DemoNode(code, name, level, chain, parent, geom, **kw))
 
     root = Rect(0, 0, cells, cells)
-    add(COUNTY_CODE, COUNTY_NAME, "county", None, None, root)
-    for (suffix, t_name), t_rect in zip(TOWNSHIPS, split(root, _weights(rng, len(TOWNSHIPS), 0.25), rng), strict=False):
-        t_code = COUNTY_CODE + suffix
-        add(t_code, t_name, "township", None, COUNTY_CODE, t_rect)
-        n_urban = URBAN_AREAS.get(t_name, 0)
+    add(code, name, "county", None, None, root)
+    for (suffix, t_name), t_rect in zip(townships, split(root, _weights(rng, len(townships), 0.25), rng), strict=False):
+        t_code = code + suffix
+        add(t_code, t_name, "township", None, code, t_rect)
+        n_urban = urban_areas.get(t_name, 0)
         areas = _township_areas(t_rect, n_urban, scale, rng)
         for a_idx, (chain, a_rect) in enumerate(areas, start=1):
             a_code = f"{t_code}-{'U' if chain == 'urban' else 'R'}{a_idx}"

@@ -14,6 +14,7 @@ points (case tiles) never tell a caller about a case they could not open.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from grid.cases.repository import readable_cases_sql
@@ -43,6 +44,11 @@ def tile_in_range(z: int, x: int, y: int) -> bool:
     return 0 <= z <= MAX_ZOOM and 0 <= x < 2**z and 0 <= y < 2**z
 
 
+# A tile is the caller's if it touches one of their counties' outlines (`reader_counties`);
+# any other tile is answered 404, as a case or node of another county is.
+_MINE = """EXISTS (SELECT 1 FROM node r, env WHERE r.parent_id IS NULL AND r.geom_3857 && env.e
+                 AND r.county_code = ANY (%(reader_counties)s::text[]))"""
+
 # Open and overdue cases per node, counted from the located node's path (ids joined by
 # '.'), so a village counts every case inside it, its groups and households included.
 # Only cases inside the extent of the nodes drawn are looked at: a case located under a
@@ -54,7 +60,7 @@ shown AS (
     FROM node n CROSS JOIN env
    WHERE n.geom_3857 && env.e
      AND n.level = ANY(%(levels)s::text[])
-     AND n.retired_at IS NULL
+     AND n.retired_at IS NULL AND n.county_code = ANY (%(reader_counties)s::text[])
 ),
 reach AS (SELECT ST_SetSRID(ST_Extent(geom_3857)::geometry, 3857) AS box FROM shown),
 scoped AS (
@@ -83,9 +89,11 @@ labels AS (
     CROSS JOIN LATERAL (SELECT ST_PointOnSurface(s.geom_3857) AS p) l
    WHERE ST_Intersects(l.p, env.e)
 )
-SELECT COALESCE((SELECT ST_AsMVT(tile, 'grid', %(extent)s, 'geom') FROM tile WHERE geom IS NOT NULL), ''::bytea)
+SELECT CASE WHEN {mine} THEN
+  COALESCE((SELECT ST_AsMVT(tile, 'grid', %(extent)s, 'geom') FROM tile WHERE geom IS NOT NULL), ''::bytea)
     || COALESCE((SELECT ST_AsMVT(labels, 'grid_labels', %(extent)s, 'geom') FROM labels WHERE geom IS NOT NULL),
                 ''::bytea)
+  END FROM env
 """
 
 # Single cases: points just outside the tile are kept within the buffer, so a marker on
@@ -98,7 +106,9 @@ tile AS (
     FROM ({cases}) c CROSS JOIN env
    WHERE c.geom_3857 && ST_Expand(env.e, (ST_XMax(env.e) - ST_XMin(env.e)) * %(buffer)s / %(extent)s)
 )
-SELECT ST_AsMVT(tile, 'cases', %(extent)s, 'geom') FROM tile WHERE geom IS NOT NULL
+SELECT CASE WHEN {mine} THEN
+  COALESCE((SELECT ST_AsMVT(tile, 'cases', %(extent)s, 'geom') FROM tile WHERE geom IS NOT NULL), ''::bytea) END
+  FROM env
 """
 
 # Clusters: cases snapped to a global grid (so a cluster is the same in every tile),
@@ -118,7 +128,9 @@ tile AS (
     FROM picked p CROSS JOIN env
    GROUP BY p.cell, env.e
 )
-SELECT ST_AsMVT(tile, 'cases', %(extent)s, 'geom') FROM tile WHERE geom IS NOT NULL
+SELECT CASE WHEN {mine} THEN
+  COALESCE((SELECT ST_AsMVT(tile, 'cases', %(extent)s, 'geom') FROM tile WHERE geom IS NOT NULL), ''::bytea) END
+  FROM env
 """
 
 # A FeatureCollection written by the database itself: no row becomes a Python dict.
@@ -127,7 +139,7 @@ WITH picked AS (
   SELECT n.code, n.name, n.level, n.chain, p.code AS parent_code, n.depth, n.geom
     FROM node n LEFT JOIN node p ON p.id = n.parent_id
    WHERE n.geom && ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 4326)
-     AND n.retired_at IS NULL
+     AND n.retired_at IS NULL AND n.county_code = ANY (%(counties)s::text[])
      {level}
    ORDER BY n.depth, n.code
    LIMIT %(limit)s + 1
@@ -146,31 +158,38 @@ SELECT json_build_object(
 
 
 # The map shows open cases only.
-_GRID_TILE = GRID_TILE_SQL.format(cases=readable_cases_sql(open_only=True))
-_CASE_TILE = CASE_TILE_SQL.format(cases=readable_cases_sql(open_only=True))
-_CASE_CLUSTER_TILE = CASE_CLUSTER_TILE_SQL.format(cases=readable_cases_sql(open_only=True))
+_GRID_TILE = GRID_TILE_SQL.format(cases=readable_cases_sql(open_only=True), mine=_MINE)
+_CASE_TILE = CASE_TILE_SQL.format(cases=readable_cases_sql(open_only=True), mine=_MINE)
+_CASE_CLUSTER_TILE = CASE_CLUSTER_TILE_SQL.format(cases=readable_cases_sql(open_only=True), mine=_MINE)
 
 
-async def grid_tile(conn: Conn, *, z: int, x: int, y: int, reader: dict[str, Any]) -> bytes:
+def _body(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
+async def grid_tile(conn: Conn, *, z: int, x: int, y: int, reader: dict[str, Any]) -> bytes | None:
     """Grid polygons and labels at z/x/y, with open and overdue case counts for the reader
-    (`grid.cases.repository.reader_params`)."""
+    (`grid.cases.repository.reader_params`); None if the tile touches none of their counties."""
     params = {**reader, "z": z, "x": x, "y": y, "extent": EXTENT, "buffer": BUFFER, "levels": list(levels_for_zoom(z))}
-    return bytes(await fetch_value(conn, _GRID_TILE, params) or b"")
+    return _body(await fetch_value(conn, _GRID_TILE, params))
 
 
-async def case_tile(conn: Conn, *, z: int, x: int, y: int, reader: dict[str, Any]) -> bytes:
-    """The reader's open cases at z/x/y, clustered below CLUSTER_BELOW_ZOOM."""
+async def case_tile(conn: Conn, *, z: int, x: int, y: int, reader: dict[str, Any]) -> bytes | None:
+    """The reader's open cases at z/x/y, clustered below CLUSTER_BELOW_ZOOM; None as grid_tile."""
     clustered = z < CLUSTER_BELOW_ZOOM
     sql = _CASE_CLUSTER_TILE if clustered else _CASE_TILE
     params = {**reader, "z": z, "x": x, "y": y, "extent": EXTENT, "buffer": BUFFER}
     if clustered:
         params["cells"] = CLUSTER_CELLS_PER_TILE
-    return bytes(await fetch_value(conn, sql, params) or b"")
+    return _body(await fetch_value(conn, sql, params))
 
 
-async def nodes_geojson(conn: Conn, *, bbox: tuple[float, float, float, float], level: str | None, limit: int) -> str:
-    """Nodes in the box as a GeoJSON FeatureCollection (text), coarse levels first."""
-    params = {"x0": bbox[0], "y0": bbox[1], "x1": bbox[2], "y1": bbox[3], "level": level, "limit": limit}
+async def nodes_geojson(
+    conn: Conn, *, bbox: tuple[float, float, float, float], level: str | None, limit: int, counties: Sequence[str]
+) -> str:
+    """Nodes of `counties` in the box as a GeoJSON FeatureCollection (text), coarse levels first."""
+    params = {"x0": bbox[0], "y0": bbox[1], "x1": bbox[2], "y1": bbox[3], "level": level, "limit": limit,
+              "counties": list(counties)}  # fmt: skip
     sql = NODES_GEOJSON_SQL.format(level="" if level is None else "AND n.level = %(level)s")
     return str(await fetch_value(conn, sql, params))
 

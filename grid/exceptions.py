@@ -21,6 +21,12 @@ class NodeNotFound(GridError):
     code = "node_not_found"
 
 
+class TileNotFound(GridError):
+    """A map tile that touches none of the caller's counties."""
+
+    code = "tile_not_found"
+
+
 class PersonNotFound(GridError):
     code = "person_not_found"
 

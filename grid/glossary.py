@@ -103,6 +103,7 @@ ROLE_NAMES: Mapping[str, str] = {
     "department_staff": "部门工作人员",
     "reception": "接访人员",
     "supervisor": "纪检监督员",
+    "city": "市级",
     "staff": "部门承办人",  # a department's staff holding a case (坐班接访: 交办部门)
 }
 

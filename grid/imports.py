@@ -73,6 +73,12 @@ async def import_boundaries(
 
     t0 = time.perf_counter()
     await _validate(conn, report, make_valid=make_valid, step=step)
+    for r in await staging.check_county(conn, county_code=county_code):
+        report.add(Problem(
+            "other_county", "error", r["code"],
+            f"{r['code']} 属于另一个县（{r['other']}），不能导入到本县（{county_code}）：每个县只能导入自己的网格",
+            row=r["row"],
+        ))  # fmt: skip
     missing = await staging.missing_from_stage(conn)
     for m in missing:
         report.add(Problem(

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from grid.exceptions import OutsideJurisdiction
 from grid.levels import Chain, level_info, level_name
 
 
@@ -95,3 +96,11 @@ def build_location(rows: Iterable[Mapping[str, Any]], *, floor: int | None) -> L
         else:
             warnings.append(f"{deepest.name}（{level_name(deepest.level)}）没有分楼层，楼层号未使用")
     return Location(node=deepest, chain=ancestors, warnings=warnings)
+
+
+def raise_other_county(other: Mapping[str, Any], *, lon: float, lat: float, county_name: str) -> None:
+    """A point in another county of the deployment: refused, naming both counties."""
+    raise OutsideJurisdiction(
+        f"位置 ({lon:.6f}, {lat:.6f}) 在{other['name']}，不在{county_name}：只能查询和上报本县网格内的事件。请核对手机定位。",
+        lon=lon, lat=lat, county_code=other["county_code"],
+    )  # fmt: skip

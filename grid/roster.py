@@ -250,7 +250,7 @@ async def import_roster(
     """Check every row, then write the good ones (none in strict mode if any is bad), in one transaction."""
     report = RosterReport(source=source, strict=strict, dry_run=dry_run, rows=len(rows))
     codes = {_text(r.values.get("node_code")) for r in rows}
-    known = await node_sql.live_node_codes(conn, codes=sorted(c for c in codes if c))
+    known = await node_sql.live_node_codes(conn, codes=sorted(c for c in codes if c), county_code=county_code)
     posts, report.errors = check_rows(rows, known_codes=known)
     if strict and report.errors:
         return report
@@ -338,14 +338,14 @@ def write_error_workbook(rows: Iterable[RosterRow], errors: Sequence[RowError], 
     book.save(path)
 
 
-async def export_roster(*, conn: Conn, code: str, path: str | Path) -> int:
+async def export_roster(*, conn: Conn, code: str, path: str | Path, counties: Sequence[str] | None = None) -> int:
     """The current posts under `code` as an .xlsx in the import's own columns; returns the rows.
 
     Importing the file again changes nothing. Phone numbers are personal data: an export
     is a deliberate act of an administrator. The workbook is written in a thread: the
     event loop keeps serving meanwhile.
     """
-    await service.node_brief(conn=conn, code=code)
+    await service.node_brief(conn=conn, code=code, counties=counties)  # an admin's: their county's nodes only
     posts = await roster_sql.subtree_current_posts(conn, code=code)
     await asyncio.to_thread(_write_roster_workbook, posts, path)
     return len(posts)

@@ -19,7 +19,7 @@ from grid import people_time
 from grid.db import Conn, ReadAudit, Row
 from grid.exceptions import HierarchyError, InvalidInput, NodeNotFound, OutsideJurisdiction, PostConflict
 from grid.levels import LEVELS_WITHOUT_GEOMETRY, child_chain, child_error, level_name
-from grid.locate import Location, build_location
+from grid.locate import Location, build_location, raise_other_county
 from grid.repository import nodes as node_sql
 from grid.repository import roster as roster_sql
 
@@ -34,10 +34,11 @@ class Located:
 
 
 async def locate(
-    *, conn: Conn, lon: float, lat: float, crs: CRS, floor: int | None, county_name: str,
+    *, conn: Conn, lon: float, lat: float, crs: CRS, floor: int | None, counties: Sequence[str], county_name: str,
     phone_scope: Sequence[int] = (), audit: ReadAudit | None = None,
 ) -> Located:  # fmt: skip
-    """The deepest node covering a point reported in `crs`, with its chain of chiefs.
+    """The deepest node covering a point reported in `crs`, with its chain of chiefs, in one
+    of `counties` (the caller's own first; a city account's others after it).
 
     Chiefs' phones are shown on the nodes under `phone_scope` (node ids) only; with
     `audit`, the same statement records every phone shown.
@@ -49,8 +50,18 @@ async def locate(
     if floor is not None and not FLOOR_MIN <= floor <= FLOOR_MAX:
         raise InvalidInput(f"楼层 {floor} 不对：应在 {FLOOR_MIN} 到 {FLOOR_MAX} 之间", floor=floor)
     w_lon, w_lat = to_wgs84(lon, lat, crs)
-    rows = await node_sql.locate_rows(conn, lon=w_lon, lat=w_lat, floor=floor, scope_ids=phone_scope, audit=audit)
+    rows = await node_sql.locate_rows(conn, lon=w_lon, lat=w_lat, floor=floor, county=counties[0],
+                                      scope_ids=phone_scope, audit=audit)  # fmt: skip
     location = build_location(rows, floor=floor)
+    if location is None:
+        # Rare: outside the caller's county. In a county they may read (a city account's), or another?
+        other = await node_sql.county_at(conn, lon=w_lon, lat=w_lat)
+        if other is not None and other["county_code"] not in counties:
+            raise_other_county(other, lon=lon, lat=lat, county_name=county_name)
+        if other is not None:
+            rows = await node_sql.locate_rows(conn, lon=w_lon, lat=w_lat, floor=floor, county=other["county_code"],
+                                              scope_ids=phone_scope, audit=audit)  # fmt: skip
+            location = build_location(rows, floor=floor)
     if location is None:
         hint = "" if crs is not CRS.wgs84 else (
             "如果手机用的是高德或腾讯地图，请用 crs=gcj02；百度地图请用 crs=bd09。"
@@ -62,31 +73,34 @@ async def locate(
     return Located(lon=w_lon, lat=w_lat, location=location)
 
 
-async def get_node(*, conn: Conn, code: str) -> Row:
-    node = await node_sql.get_node(conn, code=code)
+# `counties`: a caller's (Principal.counties); a node of another county is not found, as
+# one that does not exist. None: every county (the CLI and the loaders).
+async def get_node(*, conn: Conn, code: str, counties: Sequence[str] | None = None) -> Row:
+    node = await node_sql.get_node(conn, code=code, counties=counties)
     if node is None:
         raise NodeNotFound(f"没有编码为“{code}”的网格节点，请核对编码", code=code)
     return node
 
 
-async def node_brief(*, conn: Conn, code: str) -> Row:
-    """id, code, name, level, chain and path of a node (no geometry)."""
-    node = await node_sql.node_brief(conn, code=code)
+async def node_brief(*, conn: Conn, code: str, counties: Sequence[str] | None = None) -> Row:
+    """id, code, name, level, chain, path and county of a node (no geometry)."""
+    node = await node_sql.node_brief(conn, code=code, counties=counties)
     if node is None:
         raise NodeNotFound(f"没有编码为“{code}”的网格节点，请核对编码", code=code)
     return node
 
 
-async def children(*, conn: Conn, code: str) -> tuple[Row, list[Row]]:
-    node = await node_brief(conn=conn, code=code)
-    return node, await node_sql.children(conn, code=code)
+async def children(*, conn: Conn, code: str, counties: Sequence[str] | None = None) -> tuple[Row, list[Row]]:
+    node = await node_brief(conn=conn, code=code, counties=counties)
+    return node, await node_sql.children(conn, code=code, counties=counties)
 
 
 async def posts(
-    *, conn: Conn, code: str, phone_scope: Sequence[int] = (), audit: ReadAudit | None = None
-) -> tuple[Row, list[Row]]:
+    *, conn: Conn, code: str, phone_scope: Sequence[int] = (), audit: ReadAudit | None = None,
+    counties: Sequence[str] | None = None,
+) -> tuple[Row, list[Row]]:  # fmt: skip
     """A node's posts, current and past. Phones only under `phone_scope`, audited with `audit`."""
-    node = await node_brief(conn=conn, code=code)
+    node = await node_brief(conn=conn, code=code, counties=counties)
     return node, await node_sql.node_posts(conn, node_id=node["id"], scope_ids=phone_scope, audit=audit)
 
 
@@ -98,12 +112,13 @@ async def list_nodes(
     bbox: tuple[float, float, float, float] | None,
     cursor: str | None,
     limit: int,
+    counties: Sequence[str] | None = None,
 ) -> tuple[list[Row], str | None]:
     """A page of nodes and the cursor of the next page (None on the last)."""
     if parent_code is not None:
-        await node_brief(conn=conn, code=parent_code)
+        await node_brief(conn=conn, code=parent_code, counties=counties)
     rows = await node_sql.list_nodes(
-        conn, level=level, parent_code=parent_code, bbox=bbox, after_code=cursor, limit=limit + 1
+        conn, level=level, parent_code=parent_code, bbox=bbox, after_code=cursor, limit=limit + 1, counties=counties
     )
     if len(rows) > limit:
         return rows[:limit], rows[limit - 1]["code"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,7 @@ from psycopg_pool import PoolTimeout
 from app.accounts import repository as repo
 from app.accounts import security, service
 from app.settings import Settings
+from geo.demo import SUIDE
 from grid.db import Conn
 from grid.glossary import LEADER_BODY_NAMES, role_name, tier_name
 from grid.leadership import demo as leadership_demo
@@ -55,10 +57,10 @@ class DemoAccount:
     grant: service.GrantIn | None  # None for chiefs: their post is their grant
 
 
-async def plan(conn: Conn) -> list[DemoAccount]:
-    """Which accounts the demo county gets; empty if no county is loaded."""
-    urban = await node_sql.first_leaf_lineage(conn, level="floor")
-    rural = await node_sql.first_leaf_lineage(conn, level="household")
+async def plan(conn: Conn, county_code: str) -> list[DemoAccount]:
+    """Which accounts the demo county gets; empty if it is not loaded."""
+    urban = await node_sql.first_leaf_lineage(conn, level="floor", county_code=county_code)
+    rural = await node_sql.first_leaf_lineage(conn, level="household", county_code=county_code)
     if not urban or not rural:
         return []
     accounts = [
@@ -105,7 +107,7 @@ async def ensure(*, conn: Conn, settings: Settings, county_code: str) -> tuple[l
     Some work for a department, so the county's standard departments are made first where
     missing (a county loaded without `wuzhang demo load`, as the benchmarks load theirs)."""
     await departments.ensure_standard(conn=conn, county_code=county_code)
-    accounts, created = await plan(conn), 0
+    accounts, created = await plan(conn, county_code), 0
     for a in accounts:
         if await repo.user_by_phone(conn, phone=a.phone) is not None:
             continue
@@ -119,12 +121,78 @@ async def ensure(*, conn: Conn, settings: Settings, county_code: str) -> tuple[l
 
 # The staff accounts' phones (plan's `staff`); chiefs' phones come from the loaded county.
 STAFF_PHONES = tuple(f"1910000{n:04d}" for n in range(1, 17))
+# The demo's second county (geo.demo.SUIDE) gets a few accounts, and the city (市级) one
+# account that reads both counties (docs/counties.md).
+SECOND_PHONES = ("19200000001", "19200000002", "19200000003")
+CITY_PHONE = "19100000017"
+
+
+async def second_plan(conn: Conn, county_code: str) -> list[DemoAccount]:
+    """A floor chief, a dispatcher, a county leader and an admin in a second county."""
+    urban = await node_sql.first_leaf_lineage(conn, level="floor", county_code=county_code)
+    rural = await node_sql.first_leaf_lineage(conn, level="household", county_code=county_code)
+    if not urban or not rural:
+        return []
+    floor = urban[0]
+    by_level = {n["level"]: n for n in rural}
+    township, county = by_level["township"], by_level["county"]
+
+    def staff(title: str, node: dict, phone: str, role: str) -> DemoAccount:
+        return DemoAccount(title, node["code"], node["name"], phone, f"{county['name']}演示{title}",
+                           service.GrantIn(role=role, node_code=node["code"]))  # fmt: skip
+
+    dispatcher, leader, admin = SECOND_PHONES
+    return [
+        DemoAccount(chief_title(floor["chain"], floor["level"]), floor["code"], floor["name"], floor["phone"],
+                    floor["person_name"], None),
+        staff(role_name("dispatcher"), township, dispatcher, "dispatcher"),
+        staff(level_info("county").name_zh + role_name("leader"), county, leader, "leader"),
+        staff(role_name("admin"), county, admin, "admin"),
+    ]  # fmt: skip
+
+
+async def city_plan(conn: Conn, county_codes: Sequence[str]) -> DemoAccount | None:
+    """The city account: 市级 on every loaded county's root; it belongs to the first county."""
+    roots = [r for code in county_codes if (r := await node_sql.node_brief(conn, code=code)) is not None]
+    if not roots:
+        return None
+    title = role_name("city")
+    return DemoAccount(title, roots[0]["code"], roots[0]["name"], CITY_PHONE, f"演示{title}",
+                       service.GrantIn(role="city", node_code=roots[0]["code"]))  # fmt: skip
+
+
+async def ensure_second(
+    *, conn: Conn, settings: Settings, county_code: str, city_counties: Sequence[str]
+) -> tuple[list[DemoAccount], int]:
+    """The second county's demo accounts and the city account (granted on each of
+    `city_counties`), made where missing; (all of them, how many were new)."""
+    await departments.ensure_standard(conn=conn, county_code=county_code)
+    accounts, created = await second_plan(conn, county_code), 0
+    for a in accounts:
+        if await repo.user_by_phone(conn, phone=a.phone) is None:
+            await service.create_user(
+                conn=conn, settings=settings, county_code=county_code, phone=a.phone, name=a.name,
+                password=DEMO_PASSWORD, grants=[a.grant] if a.grant else [], actor=None, ip=None, demo=True,
+            )  # fmt: skip
+            created += 1
+    city = await city_plan(conn, city_counties)
+    if city is not None:
+        accounts.append(city)
+        if await repo.user_by_phone(conn, phone=city.phone) is None:
+            grants = [service.GrantIn(role="city", node_code=code) for code in city_counties]
+            await service.create_user(
+                conn=conn, settings=settings, county_code=city_counties[0], phone=city.phone, name=city.name,
+                password=DEMO_PASSWORD, grants=grants, actor=None, ip=None, demo=True,
+            )  # fmt: skip
+            created += 1
+    return accounts, created
 
 
 async def still_demo(*, conn: Conn, settings: Settings) -> list[str]:
     """Phones of live accounts made by the demo loader whose password is still the published one
     (checked against the stored hash: a demo account given its own password is fine)."""
-    phones = {*STAFF_PHONES, *(a.phone for a in await plan(conn))}
+    chiefs = [*await plan(conn, settings.county_code), *await second_plan(conn, SUIDE.code)]
+    phones = {*STAFF_PHONES, *SECOND_PHONES, CITY_PHONE, *(a.phone for a in chiefs)}
     rows = await repo.live_users_by_phone(conn, phones=sorted(phones))
     passwords = security.passwords(settings)
 

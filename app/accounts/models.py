@@ -53,7 +53,7 @@ class Grant(Base):
     __table_args__ = (
         CheckConstraint(
             "role IN ('chief', 'mediator', 'dispatcher', 'leader', 'admin', 'department_staff', 'reception',"
-            " 'supervisor')",
+            " 'supervisor', 'city')",
             name="role_known",
         ),
         CheckConstraint("(role = 'department_staff') = (department_id IS NOT NULL)", name="department_for_staff"),

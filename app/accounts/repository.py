@@ -22,14 +22,16 @@ SELECT u.id, u.county_code, u.person_id, u.phone, u.disabled_at, u.password_chan
   COALESCE((SELECT json_agg(json_build_object(
              'role', g.role, 'tier', g.tier, 'node_id', n.id, 'code', n.code, 'name', n.name,
              'level', n.level, 'path', n.path::text, 'department_id', g.department_id,
-             'department_code', d.code) ORDER BY g.id)
+             'department_code', d.code, 'county_code', n.county_code) ORDER BY g.id)
               FROM "grant" g JOIN node n ON n.id = g.node_id LEFT JOIN department d ON d.id = g.department_id
              WHERE g.user_id = u.id AND g.revoked_at IS NULL), '[]') AS grants,
   COALESCE((SELECT json_agg(json_build_object(
              'post_id', po.id, 'post_role', po.role, 'node_id', n.id, 'code', n.code, 'name', n.name,
              'level', n.level, 'path', n.path::text) ORDER BY n.depth, n.code)
               FROM post po JOIN node n ON n.id = po.node_id
-             WHERE po.person_id = u.person_id AND po.ended_at IS NULL), '[]') AS posts
+             WHERE po.person_id = u.person_id AND po.ended_at IS NULL), '[]') AS posts,
+  COALESCE((SELECT r.name FROM node r WHERE r.county_code = u.county_code AND r.parent_id IS NULL
+             ORDER BY r.id LIMIT 1), u.county_code) AS county_name
   FROM user_account u JOIN person pe ON pe.id = u.person_id
  WHERE u.id = %(id)s
 """
@@ -41,7 +43,9 @@ async def principal_row(conn: Conn, *, user_id: int) -> Row | None:
 
 async def user_by_phone(conn: Conn, *, phone: str) -> Row | None:
     return await fetch_one(
-        conn, "SELECT id, password_hash, disabled_at FROM user_account WHERE phone = %(phone)s", {"phone": phone}
+        conn,
+        "SELECT id, county_code, password_hash, disabled_at FROM user_account WHERE phone = %(phone)s",
+        {"phone": phone},
     )
 
 
@@ -58,25 +62,27 @@ async def live_users_by_phone(conn: Conn, *, phones: Sequence[str]) -> list[Row]
     )
 
 
-async def get_user(conn: Conn, *, user_id: int) -> Row | None:
+async def get_user(conn: Conn, *, user_id: int, county_code: str | None = None) -> Row | None:
+    """A user; with `county_code` (an admin's), only one of that county."""
+    county = "" if county_code is None else " AND u.county_code = %(cc)s"
     return await fetch_one(
         conn,
-        f"SELECT {_USER_COLUMNS} FROM user_account u JOIN person pe ON pe.id = u.person_id WHERE u.id = %(id)s",
-        {"id": user_id},
+        f"SELECT {_USER_COLUMNS} FROM user_account u JOIN person pe ON pe.id = u.person_id WHERE u.id = %(id)s{county}",
+        {"id": user_id, "cc": county_code},
     )
 
 
-async def list_users(conn: Conn, *, after_id: int | None, limit: int) -> list[Row]:
-    after = "" if after_id is None else "WHERE u.id > %(after_id)s"
+async def list_users(conn: Conn, *, county_code: str, after_id: int | None, limit: int) -> list[Row]:
+    after = "" if after_id is None else " AND u.id > %(after_id)s"
     return await fetch_all(
         conn,
         f"""
 SELECT {_USER_COLUMNS}
   FROM user_account u JOIN person pe ON pe.id = u.person_id
- {after}
+ WHERE u.county_code = %(cc)s{after}
  ORDER BY u.id LIMIT %(limit)s
 """,
-        {"after_id": after_id, "limit": limit},
+        {"after_id": after_id, "limit": limit, "cc": county_code},
     )
 
 
@@ -273,21 +279,22 @@ SELECT * FROM shown
 
 
 async def audit_page(
-    conn: Conn, *, before_id: int | None, limit: int, action: str | None, actor_user_id: int | None
-) -> list[Row]:
-    """Newest first, keyset-paginated on the id. Only the filters given are in the SQL, so
-    each combination gets a plan that fits it."""
-    where = [cond for cond, value in (("a.id < %(before)s", before_id), ("a.action = %(action)s", action),
+    conn: Conn, *, county_code: str, before_id: int | None, limit: int, action: str | None,
+    actor_user_id: int | None,
+) -> list[Row]:  # fmt: skip
+    """The county's, newest first, keyset-paginated on the id. Only the filters given are in
+    the SQL, so each combination gets a plan that fits it."""
+    where = ["a.county_code = %(cc)s"] + [cond for cond, value in (("a.id < %(before)s", before_id), ("a.action = %(action)s", action),
                                       ("a.actor_user_id = %(actor)s", actor_user_id)) if value is not None]  # fmt: skip
     return await fetch_all(
         conn,
         f"""
 SELECT a.id, a.at, a.actor_user_id, u.phone AS actor_phone, a.action, a.target, a.ip, a.details
   FROM audit_log a LEFT JOIN user_account u ON u.id = a.actor_user_id
- {"WHERE " + " AND ".join(where) if where else ""}
+ WHERE {" AND ".join(where)}
  ORDER BY a.id DESC LIMIT %(limit)s
 """,
-        {"before": before_id, "limit": limit, "action": action, "actor": actor_user_id},
+        {"before": before_id, "limit": limit, "action": action, "actor": actor_user_id, "cc": county_code},
     )
 
 

@@ -8,7 +8,11 @@ A scope is a node: the caller sees its whole subtree. Roles and their scopes:
 - admin: accounts and imports only; no data scope unless also granted another role;
 - department_staff: the cases their department is a unit of (包案, joint handling, referrals);
 - reception: the visits they register (as any reporter reads their own reports);
-- supervisor (纪检监督): every case at the county centre's tier.
+- supervisor (纪检监督): every case at the county centre's tier;
+- city (市级): the whole of each county whose root it is granted on, any county of the
+  deployment; it reads and writes nothing (app.policy refuses its every write).
+Every account belongs to one county (`county_code`); it reads that county's rows only,
+a city account those of its granted counties (`Principal.counties`).
 The last three have no node scope: the case read rule (grid.cases.repository) adds theirs.
 """
 
@@ -21,7 +25,7 @@ from datetime import datetime
 from grid.glossary import role_name, tier_name
 from grid.levels import level_name
 
-ROLES = ("chief", "mediator", "dispatcher", "leader", "admin", "department_staff", "reception", "supervisor")
+ROLES = ("chief", "mediator", "dispatcher", "leader", "admin", "department_staff", "reception", "supervisor", "city")
 TIERS = ("village_house", "township_hall", "county_center")
 
 # The levels a grant may sit on; the mediator's level follows from the tier.
@@ -32,6 +36,7 @@ GRANT_LEVELS: dict[str, frozenset[str]] = {
     "department_staff": frozenset({"county"}),
     "reception": frozenset({"county"}),
     "supervisor": frozenset({"county"}),
+    "city": frozenset({"county"}),
     "chief": frozenset(),  # chiefs come from posts, not grants
 }
 TIER_LEVELS: dict[str, frozenset[str]] = {
@@ -39,7 +44,7 @@ TIER_LEVELS: dict[str, frozenset[str]] = {
     "township_hall": frozenset({"township"}),
     "county_center": frozenset({"county"}),
 }
-ROLES_WITH_DATA_SCOPE = frozenset({"chief", "mediator", "dispatcher", "leader"})
+ROLES_WITH_DATA_SCOPE = frozenset({"chief", "mediator", "dispatcher", "leader", "city"})
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class ScopeNode:
     post_role: str | None = None  # chief | deputy, for scopes that come from a post
     department_id: int | None = None  # for department_staff grants: the department they work for
     department_code: str | None = None
+    county_code: str = ""  # the node's county: a city grant's may differ from the account's
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class Principal:
     phone: str
     grants: tuple[ScopeNode, ...] = ()
     posts: tuple[ScopeNode, ...] = ()
+    county_name: str = ""  # the name of the account's county's root node
     # Access tokens issued before this are refused (a password reset ends every login).
     password_changed_at: datetime | None = field(default=None, compare=False)
     # Per request: the cached principal is copied with the caller's address.
@@ -86,6 +93,17 @@ class Principal:
     def scope_ids(self) -> tuple[int, ...]:
         """Ids of the nodes whose subtrees the caller may read personal data in."""
         return tuple(s.node_id for s in self.scopes)
+
+    @property
+    def counties(self) -> tuple[str, ...]:
+        """The counties whose rows the caller may read: its own, and a city account's granted ones."""
+        granted = (g.county_code for g in self.grants if g.role == "city")
+        return tuple(dict.fromkeys((self.county_code, *granted)))
+
+    @property
+    def read_only(self) -> bool:
+        """A city account (市级) reads and never writes."""
+        return self.has_role("city")
 
     def has_role(self, role: str) -> bool:
         return role in self.roles

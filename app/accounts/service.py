@@ -35,6 +35,7 @@ from app.settings import Settings
 from grid.cases.enums import Tier
 from grid.db import Conn, Row
 from grid.exceptions import InvalidInput, NodeNotFound
+from grid.glossary import role_name
 from grid.leadership import departments
 from grid.repository import nodes as node_sql
 from grid.repository import roster as roster_sql
@@ -154,8 +155,8 @@ async def login(*, conn: Conn, settings: Settings, phone: str, password: str, ip
                 seconds = throttle_seconds(settings, kind, failures)
                 if seconds:
                     await repo.lock(conn, key_hash=key, seconds=seconds)
-            await record(conn=conn, county_code=settings.county_code, actor_user_id=None,
-                         action="auth.login_demo_refused" if demo_refused else "auth.login_failed",
+            await record(conn=conn, county_code=user["county_code"] if user else settings.county_code,
+                         actor_user_id=None, action="auth.login_demo_refused" if demo_refused else "auth.login_failed",
                          target=f"user:{user['id']}" if user else None, ip=ip)  # fmt: skip
         raise InvalidCredentials(WRONG_LOGIN)
     new_hash = None
@@ -168,7 +169,7 @@ async def login(*, conn: Conn, settings: Settings, phone: str, password: str, ip
         if new_hash is not None:
             await repo.set_password(conn, user_id=user["id"], password_hash=new_hash, changed=False)
         tokens = await _issue(conn=conn, settings=settings, user_id=user["id"], family_id=uuid.uuid4())
-        await record(conn=conn, county_code=settings.county_code, actor_user_id=user["id"], action="auth.login",
+        await record(conn=conn, county_code=user["county_code"], actor_user_id=user["id"], action="auth.login",
                      target=f"user:{user['id']}", ip=ip)  # fmt: skip
     return tokens
 
@@ -230,7 +231,7 @@ def principal_from_row(row: Row | dict[str, Any]) -> Principal:
     grants = tuple(
         ScopeNode(role=g["role"], tier=g["tier"], node_id=g["node_id"], code=g["code"], name=g["name"],
                   level=g["level"], path=g["path"], department_id=g.get("department_id"),
-                  department_code=g.get("department_code"))
+                  department_code=g.get("department_code"), county_code=g.get("county_code") or row["county_code"])
         for g in row["grants"]
     )  # fmt: skip
     posts = tuple(
@@ -240,6 +241,7 @@ def principal_from_row(row: Row | dict[str, Any]) -> Principal:
     )  # fmt: skip
     return Principal(user_id=row["id"], county_code=row["county_code"], person_id=row["person_id"],
                      name=row["name"], phone=row["phone"], grants=grants, posts=posts,
+                     county_name=row.get("county_name") or row["county_code"],
                      password_changed_at=row.get("password_changed_at"))  # fmt: skip
 
 
@@ -273,7 +275,7 @@ async def create_user(
     async with conn.transaction():
         if await repo.user_by_phone(conn, phone=phone) is not None:
             raise AccountConflict(f"手机号 {phone} 已经有账号了，不能重复创建", phone=phone)
-        resolved = await _resolve_grants(conn, grants, county_code=county_code)
+        resolved = await _resolve_grants(conn, grants, county_code=county_code, city=actor is None)
         person_id = await roster_sql.person_by_phone(conn, phone=phone) or await roster_sql.upsert_person(
             conn, county_code=county_code, name=name, phone=phone
         )
@@ -304,7 +306,7 @@ async def create_accounts_for_posts(
 ) -> tuple[list[NewAccount], list[str]]:  # fmt: skip
     """Accounts for everyone holding a post under `node_code` who has none yet, each with
     a generated password. Returns (new accounts, phones skipped as not mobile numbers)."""
-    if await node_sql.node_brief(conn, code=node_code) is None:
+    if await node_sql.node_brief(conn, code=node_code, counties=(county_code,)) is None:
         raise NodeNotFound(f"没有编码为“{node_code}”的网格节点，请核对编码", code=node_code)
     passwords = security.passwords(settings)
     made, skipped = [], []
@@ -325,12 +327,18 @@ async def create_accounts_for_posts(
 
 
 async def _resolve_grants(
-    conn: Conn, grants: Sequence[GrantIn], *, county_code: str
+    conn: Conn, grants: Sequence[GrantIn], *, county_code: str, city: bool = False
 ) -> list[tuple[GrantIn, Row, int | None]]:
-    """Each grant with its node and, for department staff, its department's id."""
+    """Each grant with its node (in the county) and, for department staff, its department's
+    id. The city role, on any county's root, only when `city` (the CLI: a county's admin
+    administers their own county, not the city's view of others)."""
     resolved = []
     for g in grants:
-        node = await node_sql.node_brief(conn, code=g.node_code)
+        if g.role == "city" and not city:
+            raise InvalidGrant(f"{role_name('city')}身份只能由部署的管理员用命令行授予（wuzhang user city）",
+                               role=g.role, node_code=g.node_code)  # fmt: skip
+        counties = None if g.role == "city" else (county_code,)
+        node = await node_sql.node_brief(conn, code=g.node_code, counties=counties)
         if node is None:
             raise NodeNotFound(f"没有编码为“{g.node_code}”的网格节点，请核对编码", code=g.node_code)
         problem = grant_problem(role=g.role, tier=g.tier, node_level=node["level"], department=g.department_code)
@@ -346,7 +354,7 @@ async def _resolve_grants(
 
 async def add_grants(*, conn: Conn, user_id: int, grants: Sequence[GrantIn], actor: Principal, ip: str | None) -> None:
     async with conn.transaction():
-        user = await _user(conn, user_id)
+        user = await _user(conn, user_id, actor.county_code)
         for g, node, department_id in await _resolve_grants(conn, grants, county_code=actor.county_code):
             await repo.insert_grant(conn, county_code=actor.county_code, user_id=user["id"], role=g.role, tier=g.tier,
                                     node_id=node["id"], department_id=department_id)  # fmt: skip
@@ -359,7 +367,7 @@ async def set_disabled(*, conn: Conn, user_id: int, disabled: bool, actor: Princ
     """Disabling takes effect at once: every process drops the user's cached principal
     (app.accounts.cache, through LISTEN/NOTIFY), and the next request reads the user row."""
     async with conn.transaction():
-        await _user(conn, user_id)
+        await _user(conn, user_id, actor.county_code)
         now = _now()
         await repo.set_disabled(conn, user_id=user_id, at=now if disabled else None)
         if disabled:
@@ -375,12 +383,12 @@ async def reset_password(
     """A new password (generated unless given, shown once); every login of the user ends,
     access tokens included: a token issued before the change is refused."""
     if password is not None:
-        user = await _user(conn, user_id)
+        user = await _user(conn, user_id, actor.county_code)
         check_password(settings, password, user_inputs=[user["phone"], user["name"]])
     generated = None if password is not None else security.new_password()
     password_hash = await asyncio.to_thread(security.passwords(settings).hash, password or generated or "")
     async with conn.transaction():
-        await _user(conn, user_id)
+        await _user(conn, user_id, actor.county_code)
         await repo.set_password(conn, user_id=user_id, password_hash=password_hash)
         await repo.revoke_user_refresh_tokens(conn, user_id=user_id, at=_now())
         await record(conn=conn, county_code=actor.county_code, actor_user_id=actor.user_id,
@@ -388,8 +396,9 @@ async def reset_password(
     return generated
 
 
-async def _user(conn: Conn, user_id: int) -> Row:
-    user = await repo.get_user(conn, user_id=user_id)
+async def _user(conn: Conn, user_id: int, county_code: str) -> Row:
+    """A user of the admin's county; one of another county is not found, as one that does not exist."""
+    user = await repo.get_user(conn, user_id=user_id, county_code=county_code)
     if user is None:
         raise UserNotFound(f"没有编号为 {user_id} 的用户", user_id=user_id)
     return user
@@ -398,7 +407,7 @@ async def _user(conn: Conn, user_id: int) -> Row:
 async def get_user(*, conn: Conn, user_id: int, actor: Principal) -> tuple[Row, Principal]:
     """A user and their roles, for an admin; the read is audited."""
     async with conn.transaction():
-        user = await _user(conn, user_id)
+        user = await _user(conn, user_id, actor.county_code)
         row = await repo.principal_row(conn, user_id=user_id)
         await record(conn=conn, county_code=actor.county_code, actor_user_id=actor.user_id, action="admin.user_read",
                      target=f"user:{user_id}", ip=actor.ip)  # fmt: skip
@@ -408,7 +417,7 @@ async def get_user(*, conn: Conn, user_id: int, actor: Principal) -> tuple[Row, 
 
 async def list_users(*, conn: Conn, cursor: int | None, limit: int, actor: Principal) -> tuple[list[Row], int | None]:
     async with conn.transaction():
-        rows = await repo.list_users(conn, after_id=cursor, limit=limit + 1)
+        rows = await repo.list_users(conn, county_code=actor.county_code, after_id=cursor, limit=limit + 1)
         await record(conn=conn, county_code=actor.county_code, actor_user_id=actor.user_id, action="admin.user_list",
                      target=None, ip=actor.ip)  # fmt: skip
     if len(rows) > limit:
@@ -421,7 +430,7 @@ async def audit_page(
 ) -> tuple[list[Row], int | None]:
     """Newest first; the cursor is the id of the last row of the previous page. Reading it is audited too."""
     async with conn.transaction():
-        rows = await repo.audit_page(conn, before_id=cursor, limit=limit + 1, action=action,
+        rows = await repo.audit_page(conn, county_code=actor.county_code, before_id=cursor, limit=limit + 1, action=action,
                                      actor_user_id=actor_user_id)  # fmt: skip
         await record(conn=conn, county_code=actor.county_code, actor_user_id=actor.user_id, action="admin.audit_read",
                      target=None, ip=actor.ip)  # fmt: skip

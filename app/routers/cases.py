@@ -39,6 +39,7 @@ def actor_of(caller: Principal) -> cases.Actor:
         act_paths=tuple(g.path for g in caller.grants if g.role in ("dispatcher", "mediator")),
         department_ids=caller.department_ids,
         supervises=caller.supervises,
+        counties=caller.counties,
     )
 
 
@@ -468,11 +469,15 @@ async def inbox(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.InboxPage:
     """My notifications, newest first: the record; push is only the doorbell."""
-    rows, next_cursor = await cases.inbox(conn=conn, person_id=caller.person_id, before=after, limit=limit)
+    rows, next_cursor = await cases.inbox(
+        conn=conn, county=caller.county_code, person_id=caller.person_id, before=after, limit=limit
+    )
     return schemas.InboxPage(items=[schemas.InboxItem(**r) for r in rows], next_cursor=next_cursor)
 
 
 @router.post("/me/inbox/read", responses=ERRORS)
 async def mark_read(body: schemas.ReadIn, caller: CallerDep, conn: SessionDep) -> schemas.MarkedOut:
-    n = await cases.mark_read(conn=conn, person_id=caller.person_id, ids=body.ids, now=_now())
+    n = await cases.mark_read(
+        conn=conn, county=caller.county_code, person_id=caller.person_id, ids=body.ids, now=_now()
+    )
     return schemas.MarkedOut(marked=n)

@@ -59,7 +59,7 @@ async def locate(
     and every number shown is audited, by the same statement that reads it.
     """
     found = await service.locate(
-        conn=conn, lon=lon, lat=lat, crs=crs, floor=floor, county_name=settings.county_name,
+        conn=conn, lon=lon, lat=lat, crs=crs, floor=floor, counties=caller.counties, county_name=caller.county_name,
         phone_scope=caller.scope_ids, audit=accounts.audited_read(caller, action="read.chief_phone", key="phones"),
     )  # fmt: skip
     loc = found.location
@@ -118,7 +118,13 @@ async def list_nodes(
     """Nodes by level, parent and bounding box, a page at a time in code order."""
     _check_level(level)
     rows, next_cursor = await service.list_nodes(
-        conn=conn, level=level, parent_code=parent, bbox=parse_bbox(bbox), cursor=cursor, limit=limit
+        conn=conn,
+        level=level,
+        parent_code=parent,
+        bbox=parse_bbox(bbox),
+        cursor=cursor,
+        limit=limit,
+        counties=caller.counties,
     )
     return schemas.NodePage(items=[_summary(r) for r in rows], next_cursor=next_cursor)
 
@@ -141,14 +147,15 @@ async def nodes_geojson(
     _check_level(level)
     box = parse_bbox(bbox)
     assert box is not None
-    body = await tiles.nodes_geojson(conn, bbox=box, level=level, limit=min(limit, settings.page_size_max))
+    body = await tiles.nodes_geojson(conn, bbox=box, level=level, limit=min(limit, settings.page_size_max),
+                                     counties=caller.counties)  # fmt: skip
     return Response(body, media_type="application/geo+json")
 
 
 @router.get("/nodes/{code}", responses=ERRORS)
 async def get_node(code: str, caller: CallerDep, conn: SessionDep) -> schemas.NodeFeature:
     """One node as a GeoJSON Feature, with the codes of its ancestors."""
-    row = await service.get_node(conn=conn, code=code)
+    row = await service.get_node(conn=conn, code=code, counties=caller.counties)
     props = schemas.NodeProperties(**_summary(row).model_dump(), path=list(row["path_codes"] or []))
     geometry = json.loads(row["geometry"]) if row["geometry"] else None
     return schemas.NodeFeature(id=row["code"], geometry=geometry, properties=props)
@@ -156,7 +163,7 @@ async def get_node(code: str, caller: CallerDep, conn: SessionDep) -> schemas.No
 
 @router.get("/nodes/{code}/children", responses=ERRORS)
 async def node_children(code: str, caller: CallerDep, conn: SessionDep) -> schemas.NodeChildren:
-    node, rows = await service.children(conn=conn, code=code)
+    node, rows = await service.children(conn=conn, code=code, counties=caller.counties)
     return schemas.NodeChildren(node=_ref(node), items=[_summary(r) for r in rows])
 
 
@@ -167,7 +174,7 @@ async def node_posts(code: str, caller: CallerDep, conn: SessionDep) -> schemas.
     Phone numbers are shown inside the caller's scope only (elsewhere null), and audited.
     """
     node, rows = await service.posts(
-        conn=conn, code=code, phone_scope=caller.scope_ids,
+        conn=conn, code=code, phone_scope=caller.scope_ids, counties=caller.counties,
         audit=accounts.audited_read(caller, action="read.chief_phone", key="phones"),
     )  # fmt: skip
     items = [schemas.PostOut(id=r["id"], role=r["role"], person_id=r["person_id"], name=r["name"], phone=r["phone"],

@@ -112,7 +112,7 @@ async def create_import(
     source = Path(file.filename or "upload").name
     async with request.app.state.db.dedicated() as conn, conn.transaction() as tx:
         report = await import_boundaries(
-            conn=conn, county_code=settings.county_code, records=boundary.records, source=source, crs=boundary.crs,
+            conn=conn, county_code=caller.county_code, records=boundary.records, source=source, crs=boundary.crs,
             tolerance_m=tolerance_m, make_valid=make_valid, retire_missing=retire_missing, dry_run=dry_run,
         )  # fmt: skip
         report.timings = {"reading": read_s, **report.timings}
@@ -136,7 +136,7 @@ async def export_subtree(
     format: Annotated[str, Query(pattern="^(gpkg|geojson)$", description="gpkg or geojson")] = "geojson",
 ) -> Response:
     """Download the live subtree under `code` (WGS-84, full precision)."""
-    await service.node_brief(conn=conn, code=code)
+    await service.node_brief(conn=conn, code=code, counties=(caller.county_code,))
     await _audit(conn, caller, "admin.grid_export", code, {"format": format})
     if format == "gpkg":
         folder = Path(tempfile.mkdtemp(prefix="wuzhang-export-"))
@@ -179,7 +179,7 @@ async def create_roster_import(
         await asyncio.to_thread(_save_upload, file, path, settings.import_max_bytes)
         rows = await asyncio.to_thread(read_roster, path, name=name, max_rows=settings.import_max_rows)
         async with request.app.state.db.dedicated() as conn:
-            report = await import_roster(conn=conn, county_code=settings.county_code, rows=rows, source=name,
+            report = await import_roster(conn=conn, county_code=caller.county_code, rows=rows, source=name,
                                          strict=strict, dry_run=dry_run)  # fmt: skip
             await _audit(conn, caller, "admin.roster_import", name, {"strict": strict, "dry_run": dry_run})
         if errors == "xlsx":
@@ -208,7 +208,7 @@ async def export_roster_xlsx(
     folder = Path(tempfile.mkdtemp(prefix="wuzhang-roster-"))
     path = folder / f"{code}-roster.xlsx"
     try:
-        await export_roster(conn=conn, code=code, path=path)
+        await export_roster(conn=conn, code=code, path=path, counties=(caller.county_code,))
         await _audit(conn, caller, "admin.roster_export", code)  # names and phones leave the system: on the record
     except Exception:
         shutil.rmtree(folder, ignore_errors=True)

@@ -70,7 +70,7 @@ async def publish(case_id: int, caller: CallerDep, conn: SessionDep, settings: S
     at a public URL; its hash is signed onto the ledger (`publish`). Publishing again
     makes a new notice; the older one says it was replaced."""
     done = await publishing.publish_notice(conn=conn, actor=actor_of(caller), case_id=case_id, now=_now(),
-                                           signer=settings.ledger_signer(), county_name=settings.county_name)  # fmt: skip
+                                           signer=settings.ledger_signer(), county_name=caller.county_name)  # fmt: skip
     url = notice_url(settings, done.token)
     return PublishedOut(kind="notice", token=done.token, sha256=done.sha256, seq=done.seq, url=url,
                         pdf_url=f"{url}.pdf", created_at=done.created_at)  # fmt: skip
@@ -85,7 +85,7 @@ async def issue_agreement(
     terms = publishing.Terms(terms=body.terms, performance=body.performance, due=body.due)
     done = await publishing.issue_agreement(conn=conn, actor=actor_of(caller), case_id=case_id, terms=terms,
                                             now=_now(), signer=settings.ledger_signer(),
-                                            county_name=settings.county_name)  # fmt: skip
+                                            county_name=caller.county_name)  # fmt: skip
     return PublishedOut(kind="agreement", token=done.token, sha256=done.sha256, seq=done.seq,
                         url=verify_url(settings, done.token), pdf_url=f"/api/v1/cases/{case_id}/agreement.pdf",
                         created_at=done.created_at)  # fmt: skip

@@ -34,7 +34,7 @@ class DeviceIn(BaseModel):
 async def register_device(body: DeviceIn, caller: CallerDep, conn: SessionDep, settings: SettingsDep) -> Response:
     """Ring this phone for my notifications. Call it after each login and token refresh;
     a token last registered by someone else moves to me."""
-    await push.register_device(conn, person_id=caller.person_id, county_code=settings.county_code, token=body.token,
+    await push.register_device(conn, person_id=caller.person_id, county_code=caller.county_code, token=body.token,
                                platform=body.platform, app_version=body.app_version,
                                now=datetime.now(UTC))  # fmt: skip
     return Response(status_code=204)
@@ -69,7 +69,9 @@ async def inbox_stream(
     reconnects by itself and sends Last-Event-ID, so nothing is missed."""
     pid = caller.person_id
     start = last_event_id if last_event_id is not None else after
-    cursor = start if start is not None else await case_sql.inbox_last_id(conn, person_id=pid)
+    cursor = (
+        start if start is not None else await case_sql.inbox_last_id(conn, county=caller.county_code, person_id=pid)
+    )
     db, bell = request.app.state.db, request.app.state.inbox
 
     async def events() -> AsyncIterator[bytes]:
@@ -81,7 +83,7 @@ async def inbox_stream(
             while (left := deadline - time.monotonic()) > 0 and not await request.is_disconnected():
                 ring.clear()  # before looking: a notification committed meanwhile rings again
                 async with db.connection() as c:
-                    rows = await case_sql.inbox_after(c, person_id=pid, after=cursor)
+                    rows = await case_sql.inbox_after(c, county=caller.county_code, person_id=pid, after=cursor)
                 for row in rows:
                     cursor = row["id"]
                     yield format_sse_event(event="notification", id=str(row["id"]),

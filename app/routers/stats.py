@@ -195,7 +195,7 @@ async def report(caller: CallerDep, conn: SessionDep, settings: SettingsDep,
     scope = stats.scope_paths([s.path for s in caller.scopes])
     # The report is named after the widest nodes of the scope (a county leader: the county).
     widest = [s.name for s in caller.scopes if not any(s.path.startswith(o + ".") for o in scope)]
-    place = "、".join(dict.fromkeys(widest)) or settings.county_name
+    place = "、".join(dict.fromkeys(widest)) or caller.county_name
     r = await quarterly.build(conn=conn, scope_paths=scope, quarter=q, now=datetime.now(UTC), place=place,
                               township=township, exclusions=settings.stats_exclusions())  # fmt: skip
     if format == "xlsx":

@@ -22,11 +22,11 @@ from app.routers.cases import actor_of
 from app.tile_cache import TileCache, TileVersions
 from geo import tiles
 from grid.cases.repository import reader_params
-from grid.exceptions import InvalidInput
+from grid.exceptions import InvalidInput, TileNotFound
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
 MVT = "application/vnd.mapbox-vector-tile"
-TileQuery = Callable[..., Awaitable[bytes]]
+TileQuery = Callable[..., Awaitable[bytes | None]]
 
 
 def _check(z: int, x: int, y: int) -> None:
@@ -46,12 +46,14 @@ async def _tile(request: Request, caller: Any, layer: str, build: TileQuery, z: 
     # person is in the key; the minute too, since lateness changes with the clock. The
     # versions are read before the query: a tile is never stored under a newer one.
     key = (layer, z, x, y, versions.grid, versions.case, actor.person_id, actor.read_paths, actor.department_ids,
-           actor.supervises, int(now.timestamp() // 60))  # fmt: skip
+           actor.supervises, actor.counties, int(now.timestamp() // 60))  # fmt: skip
     found = cache.get(key) if versions.live else None
     if found is None:
         reader = reader_params(now=now, **actor.scope)
         async with request.app.state.db.connection() as conn:  # only a miss takes a connection
             body = await build(conn, z=z, x=x, y=y, reader=reader)
+        if body is None:
+            raise TileNotFound(f"没有瓦片 {z}/{x}/{y}：它不在你所在县的范围内", z=z, x=x, y=y)
         found = (body, tiles.etag(body))
         if versions.live:
             cache.put(key, *found)

@@ -322,11 +322,11 @@ class _Case:
         holders = self.row["recipients"]
         rank = {"mediator": 0, "chief": 1, "deputy": 2}
         best = min(holders, key=lambda h: rank.get(h["role"], 3))
-        return service.Actor(person_id=best["person_id"])
+        return service.Actor(person_id=best["person_id"], counties=(self.g.county_code,))
 
     async def report(self) -> None:
         out = await service.submit_report(
-            conn=self.g.conn, actor=service.Actor(person_id=self.plan.reporter), key=self.plan.key,
+            conn=self.g.conn, actor=service.Actor(person_id=self.plan.reporter, counties=(self.g.county_code,)), key=self.plan.key,
             report=self.plan.report, now=self.t, signer=self.g.signer, rooms=self.g.rooms,
             county_code=self.g.county_code,
         )  # fmt: skip
@@ -353,7 +353,7 @@ class _Case:
         """The worker's own sweep at `at`: warns or escalates this case (the only open one)."""
         self.t = at
         await service.sweep(conn=self.g.conn, now=at, signer=self.g.signer, rooms=self.g.rooms)
-        self.row = await service.get_case(conn=self.g.conn, actor=service.Actor(person_id=self.plan.reporter),
+        self.row = await service.get_case(conn=self.g.conn, actor=service.Actor(person_id=self.plan.reporter, counties=(self.g.county_code,)),
                                           case_id=self.id)  # fmt: skip
 
     def required(self, action: str) -> list[Section]:

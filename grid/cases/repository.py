@@ -42,8 +42,11 @@ _IS_RECIPIENT = (
 # (located): the reporter, a current recipient, or a reader whose scope holds either node;
 # and, for the leadership mechanisms, a hard case's owning leader (包案), the staff of a
 # department that is one of the case's units, and discipline inspection (纪检监督) for every
-# case at the county centre's tier.
+# case at the county centre's tier. Only in the reader's counties (`reader_counties`: the
+# account's own, a city account's granted ones), whatever else holds: the county filter
+# also lets a sharded database send the query to one county's shard.
 _READABLE = (
+    "c.county_code = ANY (%(reader_counties)s::text[]) AND "
     f"(c.reporter_person_id = %(reader_pid)s OR {_IS_RECIPIENT}"
     " OR hn.path <@ %(reader_paths)s::ltree[] OR ln.path <@ %(reader_paths)s::ltree[]"
     " OR c.owner_leader_person_id = %(reader_pid)s"
@@ -64,21 +67,26 @@ def _values(states: frozenset[State]) -> list[str]:
 
 
 def scope_params(
-    *, person_id: int | None, read_paths: Sequence[str], department_ids: Sequence[int] = (), supervises: bool = False
-) -> dict[str, Any]:
-    """The parameters of the one read-scope rule (`_READABLE`) for a reader."""
+    *, person_id: int | None, read_paths: Sequence[str], department_ids: Sequence[int] = (), supervises: bool = False,
+    counties: Sequence[str] = (),
+) -> dict[str, Any]:  # fmt: skip
+    """The parameters of the one read-scope rule (`_READABLE`) for a reader (no counties: nothing)."""
     return {"reader_pid": person_id, "reader_paths": list(read_paths), "reader_departments": list(department_ids),
-            "reader_supervises": supervises}  # fmt: skip
+            "reader_supervises": supervises, "reader_counties": list(counties)}  # fmt: skip
 
 
 def reader_params(
     *, person_id: int, read_paths: Sequence[str], now: datetime, department_ids: Sequence[int] = (),
-    supervises: bool = False,
+    supervises: bool = False, counties: Sequence[str] = (),
 ) -> dict[str, Any]:  # fmt: skip
     """The parameters of the scope, open and lateness rules, for a reader at `now`."""
     return {
         **scope_params(
-            person_id=person_id, read_paths=read_paths, department_ids=department_ids, supervises=supervises
+            person_id=person_id,
+            read_paths=read_paths,
+            department_ids=department_ids,
+            supervises=supervises,
+            counties=counties,
         ),
         "now": now,
         "open_states": _values(OPEN),
@@ -183,16 +191,16 @@ SELECT {CASE_COLUMNS},
 
 def _action_params(
     ids: Sequence[int], person_id: int | None, read_paths: Sequence[str], department_ids: Sequence[int] = (),
-    supervises: bool = False,
+    supervises: bool = False, counties: Sequence[str] = (),
 ) -> dict[str, Any]:  # fmt: skip
     return {"ids": list(ids), "pid": person_id,
             **scope_params(person_id=person_id, read_paths=read_paths, department_ids=department_ids,
-                           supervises=supervises)}  # fmt: skip
+                           supervises=supervises, counties=counties)}  # fmt: skip
 
 
 async def case_for_action(
     conn: Conn, *, case_id: int, person_id: int, read_paths: Sequence[str] = (), department_ids: Sequence[int] = (),
-    supervises: bool = False,
+    supervises: bool = False, counties: Sequence[str] = (),
 ) -> Row | None:  # fmt: skip
     """The case, locked for this transaction (one action at a time, so the ledger stays
     one chain), with the head of its ledger, the rules it was routed by, whether
@@ -201,7 +209,8 @@ async def case_for_action(
     async with conn.pipeline():
         await conn.execute(_LOCK_CASE_SQL, {"id": case_id})
         cur = await conn.execute(
-            _CASE_FOR_ACTION_SQL, _action_params([case_id], person_id, read_paths, department_ids, supervises)
+            _CASE_FOR_ACTION_SQL,
+            _action_params([case_id], person_id, read_paths, department_ids, supervises, counties),
         )
         return await cur.fetchone()
 
@@ -353,15 +362,16 @@ SELECT {CASE_COLUMNS}, x.readable, {_IS_RECIPIENT} AS is_recipient,
 
 def case_detail_params(
     *, case_id: int, person_id: int, read_paths: Sequence[str], department_ids: Sequence[int] = (),
-    supervises: bool = False,
+    supervises: bool = False, counties: Sequence[str] = (),
 ) -> dict[str, Any]:  # fmt: skip
     return {"case_id": case_id, **scope_params(person_id=person_id, read_paths=read_paths,
-                                               department_ids=department_ids, supervises=supervises)}  # fmt: skip
+                                               department_ids=department_ids, supervises=supervises,
+                                               counties=counties)}  # fmt: skip
 
 
 async def case_brief(
     conn: Conn, *, case_id: int, person_id: int, read_paths: Sequence[str], department_ids: Sequence[int] = (),
-    supervises: bool = False,
+    supervises: bool = False, counties: Sequence[str] = (),
 ) -> Row | None:  # fmt: skip
     """The case's own columns, if the reader may read it (no parties: nothing to audit)."""
     return await fetch_one(
@@ -373,6 +383,7 @@ async def case_brief(
             read_paths=read_paths,
             department_ids=department_ids,
             supervises=supervises,
+            counties=counties,
         ),
     )
 
@@ -458,11 +469,12 @@ SELECT a.id, a.case_id, a.sha256, a.content_type, a.path,
 
 def attachment_params(
     *, case_id: int, attachment_id: int, variant: str, person_id: int, read_paths: Sequence[str],
-    department_ids: Sequence[int] = (), supervises: bool = False,
+    department_ids: Sequence[int] = (), supervises: bool = False, counties: Sequence[str] = (),
 ) -> dict[str, Any]:  # fmt: skip
     return {"case_id": case_id, "attachment_id": attachment_id, "variant": variant,
             **case_detail_params(case_id=case_id, person_id=person_id, read_paths=read_paths,
-                                 department_ids=department_ids, supervises=supervises)}  # fmt: skip
+                                 department_ids=department_ids, supervises=supervises,
+                                 counties=counties)}  # fmt: skip
 
 
 # --- the ledger ----------------------------------------------------------------------
@@ -602,37 +614,44 @@ ON CONFLICT (dedupe_key) DO NOTHING
 INBOX_COLUMNS = "id, case_id, kind, title, body, created_at, read_at"
 
 
-async def inbox(conn: Conn, *, person_id: int, before: int | None, limit: int) -> list[Row]:
+# A person's notifications, in their county (`county`: the account's): the filter also
+# sends the query to that county's shard.
+async def inbox(conn: Conn, *, county: str, person_id: int, before: int | None, limit: int) -> list[Row]:
     """Newest first; `before`: the id of the last row of the previous page."""
     older = "" if before is None else " AND id < %(before)s"
     return await fetch_all(
         conn,
-        f"SELECT {INBOX_COLUMNS} FROM notification WHERE person_id = %(p)s{older} ORDER BY id DESC LIMIT %(limit)s",
-        {"p": person_id, "before": before, "limit": limit},
+        f"SELECT {INBOX_COLUMNS} FROM notification WHERE county_code = %(county)s AND person_id = %(p)s{older}"
+        " ORDER BY id DESC LIMIT %(limit)s",
+        {"county": county, "p": person_id, "before": before, "limit": limit},
     )
 
 
-async def inbox_after(conn: Conn, *, person_id: int, after: int, limit: int = 100) -> list[Row]:
+async def inbox_after(conn: Conn, *, county: str, person_id: int, after: int, limit: int = 100) -> list[Row]:
     """Oldest first: what came since `after` (the inbox stream)."""
     return await fetch_all(
         conn,
-        f"SELECT {INBOX_COLUMNS} FROM notification WHERE person_id = %(p)s AND id > %(after)s ORDER BY id LIMIT %(n)s",
-        {"p": person_id, "after": after, "n": limit},
+        f"SELECT {INBOX_COLUMNS} FROM notification WHERE county_code = %(county)s AND person_id = %(p)s"
+        " AND id > %(after)s ORDER BY id LIMIT %(n)s",
+        {"county": county, "p": person_id, "after": after, "n": limit},
     )
 
 
-async def inbox_last_id(conn: Conn, *, person_id: int) -> int:
+async def inbox_last_id(conn: Conn, *, county: str, person_id: int) -> int:
     value = await fetch_value(
-        conn, "SELECT coalesce(max(id), 0) FROM notification WHERE person_id = %(p)s", {"p": person_id}
+        conn,
+        "SELECT coalesce(max(id), 0) FROM notification WHERE county_code = %(county)s AND person_id = %(p)s",
+        {"county": county, "p": person_id},
     )
     return int(value)
 
 
-async def mark_read(conn: Conn, *, person_id: int, ids: Sequence[int], at: datetime) -> int:
+async def mark_read(conn: Conn, *, county: str, person_id: int, ids: Sequence[int], at: datetime) -> int:
     return await execute(
         conn,
-        "UPDATE notification SET read_at = %(at)s WHERE person_id = %(p)s AND id = ANY(%(ids)s) AND read_at IS NULL",
-        {"p": person_id, "ids": list(ids), "at": at},
+        "UPDATE notification SET read_at = %(at)s WHERE county_code = %(county)s AND person_id = %(p)s"
+        " AND id = ANY(%(ids)s) AND read_at IS NULL",
+        {"county": county, "p": person_id, "ids": list(ids), "at": at},
     )
 
 

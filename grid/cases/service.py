@@ -74,7 +74,7 @@ from grid.glossary import (
 from grid.leadership import repository as leadership_sql
 from grid.leadership import team
 from grid.leadership.models import VISIT_ACTIONS
-from grid.locate import Link, build_location, group_rows
+from grid.locate import Link, build_location, group_rows, raise_other_county
 from grid.repository import nodes as node_sql
 
 # A phone clock this far ahead of ours is wrong; its times are kept but flagged.
@@ -105,12 +105,15 @@ class Actor:
     # case at the county centre's tier (the read rule in grid.cases.repository).
     department_ids: tuple[int, ...] = ()
     supervises: bool = False
+    # The counties whose cases the actor may read (the account's; a city account's granted
+    # ones): every case read filters on them first.
+    counties: tuple[str, ...] = ()
 
     @property
     def scope(self) -> dict[str, Any]:
         """The read-scope keywords of the repository's functions."""
         return {"person_id": self.person_id, "read_paths": self.read_paths, "department_ids": self.department_ids,
-                "supervises": self.supervises}  # fmt: skip
+                "supervises": self.supervises, "counties": self.counties}  # fmt: skip
 
 
 class Rooms(Protocol):
@@ -505,7 +508,8 @@ async def submit_report(
         category = await conn.execute(repo.CATEGORY_ACTIVE_SQL, {"category": report.category})
         rules_row = await conn.execute(repo.ACTIVE_RULES_SQL)
         located = await conn.execute(
-            node_sql.LOCATE_SQL, node_sql.locate_params(lon=lon, lat=lat, floor=report.floor, scope_ids=())
+            node_sql.LOCATE_SQL,
+            node_sql.locate_params(lon=lon, lat=lat, floor=report.floor, scope_ids=(), county=county_code),
         )
         existing, known, active, rows = (await found.fetchone(), await category.fetchone(),
                                          await rules_row.fetchone(), await located.fetchall())  # fmt: skip
@@ -521,6 +525,10 @@ async def submit_report(
         if location is not None:
             chain, located_id, outside = location.chain, location.node.id, False
         else:
+            # In a neighbouring county of the deployment: not this county's to handle.
+            other = await node_sql.county_at(conn, lon=lon, lat=lat)
+            if other is not None and other["county_code"] != county_code:
+                raise_other_county(other, lon=report.lon, lat=report.lat, county_name="本县")
             # Outside every polygon: the reporter's own post answers, and the case says so.
             own = await node_sql.deepest_current_post_node(conn, person_id=actor.person_id)
             if own is None:
@@ -1195,15 +1203,17 @@ async def my_reports(*, conn: Conn, person_id: int, now: datetime, before_id: in
 # --- the inbox -------------------------------------------------------------------------
 
 
-async def inbox(*, conn: Conn, person_id: int, before: int | None, limit: int) -> tuple[list[Row], int | None]:
+async def inbox(
+    *, conn: Conn, county: str, person_id: int, before: int | None, limit: int
+) -> tuple[list[Row], int | None]:
     """A page of the person's notifications, newest first, and the cursor of the next page."""
-    rows = await repo.inbox(conn, person_id=person_id, before=before, limit=limit + 1)
+    rows = await repo.inbox(conn, county=county, person_id=person_id, before=before, limit=limit + 1)
     page = rows[:limit]
     return page, (page[-1]["id"] if len(rows) > limit else None)
 
 
-async def mark_read(*, conn: Conn, person_id: int, ids: Sequence[int], now: datetime) -> int:
-    return await repo.mark_read(conn, person_id=person_id, ids=ids, at=now)
+async def mark_read(*, conn: Conn, county: str, person_id: int, ids: Sequence[int], now: datetime) -> int:
+    return await repo.mark_read(conn, county=county, person_id=person_id, ids=ids, at=now)
 
 
 async def categories(*, conn: Conn) -> list[Row]:

@@ -124,7 +124,7 @@ async def _check(conn: Conn, county_code: str, rows: Sequence[SheetRow]) -> tupl
         severity = int(severity_text) if severity_text.isascii() and severity_text.isdigit() else 0
         if severity not in SEVERITIES:
             reasons.append(f"严重程度“{severity_text}”应为 1 到 4")
-        node = await repo.node_point(conn, code=place) if place else None
+        node = await repo.node_point(conn, code=place, county_code=county_code) if place else None
         if node is None:
             reasons.append(f"没有编码为“{place}”的网格节点（或它没有边界），请核对所在网格编码")
         if phone not in leaders:
@@ -164,7 +164,7 @@ async def import_batch(
     good, report.errors = await _check(conn, county_code, rows)
     if report.errors or dry_run:
         return report
-    actor = cases.Actor(person_id=by_person_id)
+    actor = cases.Actor(person_id=by_person_id, counties=(county_code,))
     async with conn.transaction():
         batch_id = await repo.insert_batch(conn, county_code=county_code, label=label, handed_down_on=handed_down_on,
                                            person_id=by_person_id, at=now)  # fmt: skip

@@ -167,7 +167,7 @@ async def _batch(
     duty_codes = list(FIVE_DUTY_NAMES)
     for i, case_id in enumerate(report.case_ids):
         leader = leaders[turn[i % len(turn)].phone]["id"]
-        actor = cases.Actor(person_id=leader, read_paths=(county["path"],))
+        actor = cases.Actor(person_id=leader, read_paths=(county["path"],), counties=(county_code,))
         for code in duty_codes[: i % 4]:
             await ownership.tick_duty(conn=conn, actor=actor, case_id=case_id, duty=code, note=DUTY_NOTES[code],
                                       now=now, signer=signer)  # fmt: skip
@@ -188,7 +188,9 @@ async def _referrals(
             break
     else:
         return
-    dispatcher = cases.Actor(person_id=dispatcher_id, read_paths=(town["path"],), act_paths=(town["path"],))
+    dispatcher = cases.Actor(
+        person_id=dispatcher_id, read_paths=(town["path"],), act_paths=(town["path"],), counties=(county_code,)
+    )
     theirs = [case_id for case_id, place, row in zip(case_ids, places, rows, strict=True)
               if place["township_code"] == town["code"] and row.values["severity"] == "3"]  # fmt: skip
     made = [
@@ -200,7 +202,7 @@ async def _referrals(
     if made:
         civil = await departments.by_code(conn=conn, county_code=county_code, code=departments.CIVIL_AFFAIRS)
         staff = cases.Actor(person_id=people[STAFF_PHONES[departments.CIVIL_AFFAIRS]]["id"],
-                            department_ids=(civil["id"],))  # fmt: skip
+                            department_ids=(civil["id"],), counties=(county_code,))  # fmt: skip
         await assistance.decide(conn=conn, actor=staff, county_code=county_code, referral_id=made[0]["id"],
                                 outcome="approved", amount=3600, note="经入户核查，符合条件，按月发放",
                                 now=now, signer=signer)  # fmt: skip

@@ -181,7 +181,11 @@ async def _linked_cases(conn: Conn, member: Member, case_ids: Sequence[int], fie
     ids = list(dict.fromkeys(case_ids))
     for case_id in ids:
         try:
-            await cases.readable_case(conn=conn, actor=member.cases or cases.Actor(member.person_id), case_id=case_id)
+            await cases.readable_case(
+                conn=conn,
+                actor=member.cases or cases.Actor(member.person_id, counties=(member.county_code,)),
+                case_id=case_id,
+            )
         except CaseNotFound:
             raise InvalidInput(f"{field_name}中的案件 {case_id} 不存在或不在你的辖区内", case_id=case_id) from None
     return ids
@@ -233,7 +237,7 @@ async def add_tasks(
 ) -> list[int]:
     """Tasks decided at a meeting, added after it was recorded, by whoever may record it."""
     async with conn.transaction():
-        readable = await repo.meeting(conn, meeting_id=meeting_id, **member.scope)
+        readable = await repo.meeting(conn, county_code=member.county_code, meeting_id=meeting_id, **member.scope)
         meeting = await repo.meeting_locked(conn, meeting_id=meeting_id) if readable else None
         if meeting is None:
             raise MeetingNotFound(f"没有编号为 {meeting_id} 的联席会议", meeting_id=meeting_id)
@@ -343,7 +347,7 @@ def _notices(*, county_code: str, task_id: int, kind: str, people: Sequence[int]
 
 
 async def meeting_view(*, conn: Conn, member: Member, meeting_id: int, today: date) -> MeetingView:
-    meeting = await repo.meeting(conn, meeting_id=meeting_id, **member.scope)
+    meeting = await repo.meeting(conn, county_code=member.county_code, meeting_id=meeting_id, **member.scope)
     if meeting is None:
         raise MeetingNotFound(f"没有编号为 {meeting_id} 的联席会议", meeting_id=meeting_id)
     tasks = await repo.tasks(conn, county_code=member.county_code, today=today, meeting_id=meeting_id, **member.scope)
@@ -508,7 +512,7 @@ async def ensure_demo(*, conn: Conn, county_code: str, now: datetime) -> bool:
         for title, owner, days in _DEMO_TASKS
     )  # fmt: skip
     member = Member(person_id=leader, county_code=county_code, grants=(("leader", None, county["id"]),),
-                    read_paths=(county["path"],), cases=cases.Actor(leader, read_paths=(county["path"],)))  # fmt: skip
+                    read_paths=(county["path"],), cases=cases.Actor(leader, read_paths=(county["path"],), counties=(county_code,)))  # fmt: skip
     view = await record_meeting(conn=conn, member=member, now=now, meeting=MeetingIn(
         level="county", node_code=county_code, held_on=held, title=f"{held.year}年第{(held.month + 2) // 3}季度县级联席会议",
         attendees=(Attendee(name="县委政法委"), Attendee(name="信访局"), Attendee(name="司法局"), Attendee(name="民政局")),
@@ -516,7 +520,7 @@ async def ensure_demo(*, conn: Conn, county_code: str, now: datetime) -> bool:
         tasks=tasks))  # fmt: skip
     parent = next(t for t in view.tasks if t["owner_code"] == codes[0])
     township = Member(person_id=dispatcher, county_code=county_code, grants=(("dispatcher", None, towns[0]["id"]),),
-                      read_paths=(towns[0]["path"],), cases=cases.Actor(dispatcher, read_paths=(towns[0]["path"],)))  # fmt: skip
+                      read_paths=(towns[0]["path"],), cases=cases.Actor(dispatcher, read_paths=(towns[0]["path"],), counties=(county_code,)))  # fmt: skip
     await record_meeting(conn=conn, member=township, now=now, meeting=MeetingIn(
         level="township", node_code=codes[0], held_on=held + timedelta(days=7), title=f"{towns[0]['name']}联席会议",
         topics=("分解落实县级联席会议督办事项",), minutes="会议将县级督办事项分解到社区和村。", tasks=(

@@ -209,14 +209,15 @@ async def meeting_locked(conn: Conn, *, meeting_id: int) -> Row | None:
 
 
 async def meeting(
-    conn: Conn, *, meeting_id: int, read_paths: Sequence[str], department_ids: Sequence[int], person_id: int,
-    supervises: bool,
+    conn: Conn, *, county_code: str, meeting_id: int, read_paths: Sequence[str], department_ids: Sequence[int],
+    person_id: int, supervises: bool,
 ) -> Row | None:  # fmt: skip
-    """The meeting, if the caller may read it."""
+    """The meeting, if the caller (of `county_code`) may read it."""
     return await fetch_one(
         conn,
-        f"SELECT {MEETING_COLUMNS} FROM {_MEETING_FROM} WHERE m.id = %(id)s AND {_MEETING_READABLE}",
-        {"id": meeting_id, **_scope(read_paths, department_ids, person_id, supervises)},
+        f"SELECT {MEETING_COLUMNS} FROM {_MEETING_FROM}"
+        f" WHERE m.county_code = %(county_code)s AND m.id = %(id)s AND {_MEETING_READABLE}",
+        {"county_code": county_code, "id": meeting_id, **_scope(read_paths, department_ids, person_id, supervises)},
     )
 
 
@@ -456,16 +457,16 @@ SELECT DISTINCT u.phone, pe.id, pe.name FROM user_account u
     return {r["phone"]: r for r in rows}
 
 
-async def node_point(conn: Conn, *, code: str) -> Row | None:
-    """A live node with a footprint, and a point inside it (where a visit about it is placed)."""
+async def node_point(conn: Conn, *, code: str, county_code: str) -> Row | None:
+    """A live node of the county with a footprint, and a point inside it (where a visit about it is placed)."""
     return await fetch_one(
         conn,
         """
 SELECT id, code, name, ST_X(p) AS lon, ST_Y(p) AS lat
   FROM (SELECT id, code, name, ST_PointOnSurface(geom) AS p FROM node
-         WHERE code = %(code)s AND retired_at IS NULL AND geom IS NOT NULL) n
+         WHERE county_code = %(cc)s AND code = %(code)s AND retired_at IS NULL AND geom IS NOT NULL) n
 """,
-        {"code": code},
+        {"code": code, "cc": county_code},
     )
 
 

@@ -71,13 +71,13 @@ class Visit:
         return hashlib.sha256(canonical({"visit": body})).hexdigest()
 
 
-async def _place(conn: Conn, visit: Visit) -> tuple[float, float, float, float, Any]:
+async def _place(conn: Conn, visit: Visit, county_code: str) -> tuple[float, float, float, float, Any]:
     """(lon, lat as given, lon, lat in WGS-84, the located chain) of the visit's place."""
     if (visit.node_code is None) == (visit.lon is None or visit.lat is None):
         raise InvalidInput("请给出事发地点：坐标（lon、lat，可加 crs）或网格节点编码（node_code），二选一",
                            node_code=visit.node_code, lon=visit.lon, lat=visit.lat)  # fmt: skip
     if visit.node_code is not None:
-        node = await repo.node_point(conn, code=visit.node_code)
+        node = await repo.node_point(conn, code=visit.node_code, county_code=county_code)
         if node is None:
             raise InvalidInput(f"没有编码为“{visit.node_code}”的网格节点（或它没有边界），请核对编码",
                                node_code=visit.node_code)  # fmt: skip
@@ -85,7 +85,7 @@ async def _place(conn: Conn, visit: Visit) -> tuple[float, float, float, float, 
         return node["lon"], node["lat"], node["lon"], node["lat"], chain
     assert visit.lon is not None and visit.lat is not None
     lon, lat = to_wgs84(visit.lon, visit.lat, visit.crs)
-    rows = await node_sql.locate_rows(conn, lon=lon, lat=lat, floor=None)
+    rows = await node_sql.locate_rows(conn, lon=lon, lat=lat, floor=None, county=county_code)
     location = build_location(rows, floor=None)
     if location is None:
         raise OutsideJurisdiction(
@@ -117,7 +117,7 @@ async def register_visit(
             raise NoDutyLeader(f"今天（{on.isoformat()}）没有安排坐班领导，无法登记来访；请先由信访局在坐班表中填写今天的坐班领导",
                                day=on.isoformat())  # fmt: skip
         leader = duty[0]
-        lon_given, lat_given, lon, lat, chain = await _place(conn, visit)
+        lon_given, lat_given, lon, lat, chain = await _place(conn, visit, county_code)
         active = await fetch_one(conn, case_sql.ACTIVE_RULES_SQL)
         assert active is not None, "no active routing rule set: run the migrations"
         rules = RuleSet.from_json(active["version"], active["rules"])

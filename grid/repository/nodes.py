@@ -24,17 +24,20 @@ _LINEAGE_IDS = "string_to_array(ltree2text({path}), '.')::bigint[]"
 # into: a plan made for one point is then as good as a plan for any point, so after five
 # runs PostgreSQL keeps one generic plan per connection instead of planning every call
 # (custom plans spent 1.1 ms planning for 0.5 ms of work).
+#
+# Only the caller's county answers (`county`): counties never overlap, so a point in
+# another county of the deployment finds nothing, as a point outside every county does.
 LOCATE_SQL = f"""
 WITH q AS MATERIALIZED (
   SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS point, %(floor)s::int AS floor,
-         %(scope_ids)s::bigint[] AS scope_ids
+         %(scope_ids)s::bigint[] AS scope_ids, %(county)s::text AS county
 ), hit AS (
   SELECT p.node_id FROM node_piece p, q
    WHERE ST_Covers(p.geom, q.point)
    ORDER BY p.depth DESC, p.code
    LIMIT 1
 ), deepest AS (
-  SELECT n.id, n.path FROM node n JOIN hit ON n.id = hit.node_id
+  SELECT n.id, n.path FROM node n JOIN hit ON n.id = hit.node_id CROSS JOIN q WHERE n.county_code = q.county
 ), floor_choice AS (
   SELECT f.id FROM deepest d JOIN node f ON f.parent_id = d.id CROSS JOIN q
    WHERE f.level = 'floor' AND f.retired_at IS NULL
@@ -70,12 +73,14 @@ SELECT n.id, n.code, n.name, n.level, n.chain, n.depth, n.floor_from, n.floor_to
 """
 
 
-def locate_params(*, lon: float, lat: float, floor: int | None, scope_ids: Sequence[int]) -> dict[str, Any]:
-    return {"lon": lon, "lat": lat, "floor": floor, "scope_ids": list(scope_ids)}
+def locate_params(
+    *, lon: float, lat: float, floor: int | None, scope_ids: Sequence[int], county: str
+) -> dict[str, Any]:
+    return {"lon": lon, "lat": lat, "floor": floor, "scope_ids": list(scope_ids), "county": county}
 
 
 async def locate_rows(
-    conn: Conn, *, lon: float, lat: float, floor: int | None, scope_ids: Sequence[int] = (),
+    conn: Conn, *, lon: float, lat: float, floor: int | None, county: str, scope_ids: Sequence[int] = (),
     audit: ReadAudit | None = None,
 ) -> list[Row]:  # fmt: skip
     """The chain above the deepest node covering the point, with current posts.
@@ -83,11 +88,32 @@ async def locate_rows(
     Rows come deepest first; the floor chosen by `floor` is a row with `is_floor`.
     No rows means no node covers the point.
     """
-    params = locate_params(lon=lon, lat=lat, floor=floor, scope_ids=scope_ids)
+    params = locate_params(lon=lon, lat=lat, floor=floor, scope_ids=scope_ids, county=county)
     return await fetch_read(conn, LOCATE_SQL, params, audit)
 
 
-async def get_node(conn: Conn, *, code: str) -> Row | None:
+async def county_at(conn: Conn, *, lon: float, lat: float) -> Row | None:
+    """The county (code, name of its root) whose outline covers the point, any county of
+    the deployment: to tell a point in a neighbouring county from one outside them all."""
+    return await fetch_one(
+        conn,
+        """
+SELECT n.county_code, r.name FROM node_piece p JOIN node n ON n.id = p.node_id
+  JOIN node r ON r.county_code = n.county_code AND r.parent_id IS NULL
+ WHERE ST_Covers(p.geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
+ ORDER BY p.depth LIMIT 1
+""",
+        {"lon": lon, "lat": lat},
+    )
+
+
+def _in_counties(counties: Sequence[str] | None, alias: str = "n") -> str:
+    """The county filter of a node read: a caller reads its counties' nodes only (None: every
+    county, for the CLI and the loaders)."""
+    return "" if counties is None else f" AND {alias}.county_code = ANY (%(counties)s::text[])"
+
+
+async def get_node(conn: Conn, *, code: str, counties: Sequence[str] | None = None) -> Row | None:
     # A floor has no footprint of its own: it shows its unit's.
     return await fetch_one(
         conn,
@@ -96,16 +122,19 @@ SELECT {NODE_COLUMNS}, n.path::text AS path, ST_AsGeoJSON(COALESCE(n.geom, p.geo
        (SELECT array_agg(a.code ORDER BY a.depth) FROM node a
          WHERE a.id = ANY ({_LINEAGE_IDS.format(path="n.path")})) AS path_codes
   FROM node n LEFT JOIN node p ON p.id = n.parent_id
- WHERE n.code = %(code)s
+ WHERE n.code = %(code)s{_in_counties(counties)}
 """,
-        {"code": code},
+        {"code": code, "counties": None if counties is None else list(counties)},
     )
 
 
-async def node_brief(conn: Conn, *, code: str) -> Row | None:
+async def node_brief(conn: Conn, *, code: str, counties: Sequence[str] | None = None) -> Row | None:
     """id, code, name, level, chain and path of a node: enough to check and link to it."""
     return await fetch_one(
-        conn, "SELECT id, code, name, level, chain, path::text AS path FROM node WHERE code = %(code)s", {"code": code}
+        conn,
+        "SELECT n.id, n.code, n.name, n.level, n.chain, n.path::text AS path, n.county_code FROM node n"
+        f" WHERE n.code = %(code)s{_in_counties(counties)}",
+        {"code": code, "counties": None if counties is None else list(counties)},
     )
 
 
@@ -114,15 +143,15 @@ async def node_id_by_code(conn: Conn, *, code: str) -> int | None:
     return None if value is None else int(value)
 
 
-async def children(conn: Conn, *, code: str) -> list[Row]:
+async def children(conn: Conn, *, code: str, counties: Sequence[str] | None = None) -> list[Row]:
     return await fetch_all(
         conn,
         f"""
-SELECT {NODE_COLUMNS} FROM node n JOIN node p ON p.id = n.parent_id
- WHERE p.code = %(code)s AND n.retired_at IS NULL
+SELECT {NODE_COLUMNS} FROM node n JOIN node p ON p.id = n.parent_id AND p.county_code = n.county_code
+ WHERE p.code = %(code)s AND n.retired_at IS NULL{_in_counties(counties)}
  ORDER BY n.code
 """,
-        {"code": code},
+        {"code": code, "counties": None if counties is None else list(counties)},
     )
 
 
@@ -134,10 +163,14 @@ async def list_nodes(
     bbox: tuple[float, float, float, float] | None,
     after_code: str | None,
     limit: int,
+    counties: Sequence[str] | None = None,
 ) -> list[Row]:
     """A page of nodes in code order (keyset pagination on the unique code)."""
     where = ["n.retired_at IS NULL"]
     params: dict[str, Any] = {"limit": limit}
+    if counties is not None:
+        where.append("n.county_code = ANY (%(counties)s::text[])")
+        params["counties"] = list(counties)
     if level:
         where.append("n.level = %(level)s")
         params["level"] = level
@@ -220,29 +253,32 @@ SELECT n.id FROM post po JOIN node n ON n.id = po.node_id
     )
 
 
-async def first_leaf_lineage(conn: Conn, *, level: str) -> list[Row]:
-    """The first live node of a level (by code) and its ancestors, deepest first, each
-    with its current chief's name and phone (the demo accounts are made from these)."""
+async def first_leaf_lineage(conn: Conn, *, level: str, county_code: str) -> list[Row]:
+    """The county's first live node of a level (by code) and its ancestors, deepest first,
+    each with its current chief's name and phone (the demo accounts are made from these)."""
     return await fetch_all(
         conn,
         """
-WITH leaf AS (SELECT path FROM node WHERE level = %(level)s AND retired_at IS NULL ORDER BY code LIMIT 1)
+WITH leaf AS (SELECT path FROM node WHERE county_code = %(cc)s AND level = %(level)s AND retired_at IS NULL
+               ORDER BY code LIMIT 1)
 SELECT n.code, n.name, n.level, n.chain, pe.phone, pe.name AS person_name
   FROM leaf JOIN node n ON n.path @> leaf.path
   LEFT JOIN post po ON po.node_id = n.id AND po.role = 'chief' AND po.ended_at IS NULL
   LEFT JOIN person pe ON pe.id = po.person_id
  ORDER BY n.depth DESC
 """,
-        {"level": level},
+        {"level": level, "cc": county_code},
     )
 
 
-async def live_node_codes(conn: Conn, *, codes: Sequence[str]) -> set[str]:
-    """Which of `codes` name live (not retired) nodes."""
+async def live_node_codes(conn: Conn, *, codes: Sequence[str], county_code: str) -> set[str]:
+    """Which of `codes` name live (not retired) nodes of the county."""
     if not codes:
         return set()
     rows = await fetch_all(
-        conn, "SELECT code FROM node WHERE code = ANY (%(codes)s) AND retired_at IS NULL", {"codes": list(codes)}
+        conn,
+        "SELECT code FROM node WHERE county_code = %(cc)s AND code = ANY (%(codes)s) AND retired_at IS NULL",
+        {"codes": list(codes), "cc": county_code},
     )
     return {r["code"] for r in rows}
 

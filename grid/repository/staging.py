@@ -355,6 +355,24 @@ SELECT DISTINCT n.id, n.code, n.level, ST_X(ST_PointOnSurface(n.geom)) AS lon, S
     )
 
 
+async def check_county(conn: Conn, *, county_code: str) -> list[Row]:
+    """Staged rows that touch another county: a stored node of that code, or the parent
+    named, is another county's. (A new county's own rows touch none: the CLI adds counties
+    so, docs/counties.md.)"""
+    return await fetch_all(
+        conn,
+        """
+SELECT s.row, s.code, COALESCE(n.county_code, p.county_code) AS other
+  FROM import_node s
+  LEFT JOIN node n ON n.code = s.code AND n.county_code <> %(cc)s
+  LEFT JOIN node p ON p.code = s.parent_code AND p.county_code <> %(cc)s
+ WHERE n.id IS NOT NULL OR p.id IS NOT NULL
+ ORDER BY s.row
+""",
+        {"cc": county_code},
+    )
+
+
 async def upsert_from_stage(conn: Conn, *, county_code: str) -> tuple[int, int]:
     """Insert new codes and update changed ones, parents first; (inserted, updated).
 

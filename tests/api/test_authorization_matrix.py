@@ -58,7 +58,7 @@ class Ctx:
         lon, lat = self.nodes.points[code]
         reporter = await holder_person_id(self.db, code)
         report = cases.Report(lon=lon, lat=lat, crs=CRS.wgs84, category="neighbours", severity=2, description="矩阵")
-        out = await cases.submit_report(conn=self.db, actor=cases.Actor(reporter), key=uuid.uuid4(), report=report,
+        out = await cases.submit_report(conn=self.db, actor=cases.Actor(reporter, counties=("610827",)), key=uuid.uuid4(), report=report,
                                         now=datetime.now(UTC), signer=get_settings().ledger_signer(),
                                         rooms=ROOMS, county_code="610827")  # fmt: skip
         return out.case["id"]
@@ -99,7 +99,7 @@ async def in_mediation(ctx: Ctx, *, with_agreement: bool = False) -> int:
     from grid.cases import service as cases
 
     case_id, now, signer = await ctx.case_id(), datetime.now(UTC), get_settings().ledger_signer()
-    chief = cases.Actor(await holder_person_id(ctx.db, ctx.village))
+    chief = cases.Actor(await holder_person_id(ctx.db, ctx.village), counties=("610827",))
     for action in ("accept", "start_mediation"):
         await cases.act(conn=ctx.db, actor=chief, case_id=case_id, action=action, fields={}, now=now, signer=signer,
                         rooms=ROOMS)  # fmt: skip
@@ -126,7 +126,7 @@ async def on_photo(ctx: Ctx, build: Callable[[int, int], Request]) -> Request:
     reporter = await holder_person_id(ctx.db, ctx.nodes.household if ctx.in_scope else ctx.nodes.other_household)
     sha256, path, _ = photos.store(png(), get_settings().media_dir, "image/png")
     photo_id, _ = await cases.record_attachment(
-        conn=ctx.db, actor=cases.Actor(reporter), case_id=case_id, now=datetime.now(UTC),
+        conn=ctx.db, actor=cases.Actor(reporter, counties=("610827",)), case_id=case_id, now=datetime.now(UTC),
         signer=get_settings().ledger_signer(),
         file={"sha256": sha256, "content_type": "image/png", "size": path.stat().st_size, "path": str(path),
               "taken_at": None, "taken_lon": None, "taken_lat": None},
@@ -496,7 +496,7 @@ async def _decision(ctx: Ctx) -> Request:
     from grid.leadership import visits
 
     await _on_duty(ctx)
-    desk = cases.Actor(await holder_person_id(ctx.db, ctx.village))
+    desk = cases.Actor(await holder_person_id(ctx.db, ctx.village), counties=("610827",))
     out = await visits.register_visit(
         conn=ctx.db, actor=desk, key=uuid.uuid4(), now=datetime.now(UTC), signer=get_settings().ledger_signer(),
         county_code="610827", visit=visits.Visit(visitor_name="矩阵", visitor_phone=None, category="neighbours",
@@ -570,7 +570,7 @@ async def centre_case(ctx: Ctx, *, joint: str | None = None, party: bool = False
     lon, lat = ctx.nodes.points[code]
     report = cases.Report(lon=lon, lat=lat, crs=CRS.wgs84, category="neighbours", severity=4, description="矩阵",
                           parties=(cases.Party("李四", None, "申请人"),) if party else ())  # fmt: skip
-    out = await cases.submit_report(conn=ctx.db, actor=cases.Actor(await holder_person_id(ctx.db, code)),
+    out = await cases.submit_report(conn=ctx.db, actor=cases.Actor(await holder_person_id(ctx.db, code), counties=("610827",)),
                                     key=uuid.uuid4(), report=report, now=datetime.now(UTC),
                                     signer=get_settings().ledger_signer(), rooms=ROOMS, county_code="610827")  # fmt: skip
     case_id = out.case["id"]
@@ -742,3 +742,36 @@ async def test_matrix(route, role, scope, client, make_account, demo_nodes, db):
         assert set(r.json()["error"]) == {"code", "message", "details"}
     elif case.check and account is not None:
         case.check(ctx, r)
+
+
+# The city (市级), granted on the county's root: it reads the figures and the map (the
+# township's figures, nodes, cases and their list, locate) like a county leader, and any
+# write is 403 whatever the route's own rule; role doors it does not hold stay shut.
+CITY_CASES = {
+    "GET /api/v1/stats/summary": 200, "GET /api/v1/stats/townships": 200, "GET /api/v1/stats/nodes": 200,
+    "GET /api/v1/grid/locate": 200, "GET /api/v1/grid/nodes/{code}": 200, "GET /api/v1/grid/nodes/{code}/posts": 200,
+    "GET /api/v1/cases": 200, "GET /api/v1/cases/{case_id}": 200, "GET /api/v1/me": 200,
+    "POST /api/v1/reports": 403, "POST /api/v1/cases/{case_id}/actions": 403,
+    "PUT /api/v1/cases/{case_id}/sections/{section}": 403, "POST /api/v1/me/devices": 403,
+    "POST /api/v1/admin/users": 403, "GET /api/v1/admin/users": 403, "POST /api/v1/meetings": 403,
+    "GET /api/v1/stats/leadership": 200,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("route", "want"), CITY_CASES.items(), ids=list(CITY_CASES))
+async def test_city_matrix(route, want, client, settings, demo_nodes, db, make_account):
+    from app.accounts import service
+
+    phone = "19600000017"
+    await service.create_user(conn=db, settings=settings, county_code=demo_nodes.county, phone=phone, name="测试市级",
+                              password=PASSWORD, grants=[service.GrantIn(role="city", node_code=demo_nodes.county)],
+                              actor=None, ip=None)  # fmt: skip
+    r = await client.post("/api/v1/auth/token", data={"username": phone, "password": PASSWORD})
+    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    ctx = Ctx(client=client, account=None, nodes=demo_nodes, make_account=make_account, in_scope=True, db=db)
+    request = CASES[route].request(ctx)
+    url, kwargs = await request if inspect.isawaitable(request) else request
+    r = await client.request(route.split(" ")[0], url, headers={**headers, **kwargs.pop("headers", {})}, **kwargs)
+    assert r.status_code == want, f"{route} as city: {r.status_code} {r.text[:300]}"
+    if want == 403 and route.split(" ")[0] != "GET":
+        assert "市级" in r.json()["error"]["message"]

@@ -38,7 +38,7 @@ async def report(db, household: str, lon: float, lat: float, severity: int = 2) 
 
     reporter = await holder_person_id(db, household)
     out = await cases.submit_report(
-        conn=db, actor=cases.Actor(reporter), key=uuid.uuid4(), now=datetime.now(UTC),
+        conn=db, actor=cases.Actor(reporter, counties=("610827",)), key=uuid.uuid4(), now=datetime.now(UTC),
         report=cases.Report(lon=lon, lat=lat, crs=CRS.wgs84, category="neighbours", severity=severity,
                             description="地图测试"),
         signer=get_settings().ledger_signer(), rooms=ROOMS, county_code="610827",

@@ -120,7 +120,7 @@ async def test_the_inbox_shows_a_deadline_in_beijing_time(client, db, make_accou
     reported_at = datetime(2026, 12, 2, 14, 36, tzinfo=UTC)  # a chief has 24 h to accept
     lon, lat = demo_nodes.points[demo_nodes.household]
     out = await cases.submit_report(
-        conn=db, actor=cases.Actor(person_id=reporter_pid), key=uuid.uuid4(), now=reported_at, signer=SIGNER,
+        conn=db, actor=cases.Actor(person_id=reporter_pid, counties=("610827",)), key=uuid.uuid4(), now=reported_at, signer=SIGNER,
         rooms=ROOMS, county_code="610827",
         report=cases.Report(lon=lon, lat=lat, crs="wgs84", category="neighbours", severity=1, description="争吵"),
     )  # fmt: skip

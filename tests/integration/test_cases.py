@@ -49,7 +49,7 @@ async def holder(conn, code, role="chief"):
 
 async def actor_for(conn, code):
     h = await holder(conn, code)
-    return cases.Actor(person_id=h["person_id"], read_paths=(h["path"],))
+    return cases.Actor(person_id=h["person_id"], read_paths=(h["path"],), counties=("610827",))
 
 
 def household_report(county, index=300, **kw):
@@ -225,8 +225,8 @@ async def test_at_the_county_centre_its_own_chief_approves_but_never_their_own_e
     assert case["tier"] == "county_center" and case["handling_node_code"] == "610827"
     county = await holder(db, "610827")
     mediator = cases.Actor(person_id=(await holder(db, household.code))["person_id"], read_paths=(county["path"],),
-                           act_paths=(county["path"],))  # a county centre mediator, as app/ builds one  # fmt: skip
-    chief = cases.Actor(person_id=county["person_id"], read_paths=(county["path"],))
+                           act_paths=(county["path"],), counties=("610827",))  # a county centre mediator, as app/ builds one  # fmt: skip
+    chief = cases.Actor(person_id=county["person_id"], read_paths=(county["path"],), counties=("610827",))
 
     async def extend(who, approver):
         return await cases.act(conn=db, actor=who, case_id=case["id"], action="extend",
@@ -388,7 +388,7 @@ async def test_an_unaccepted_case_escalates_exactly_once_with_two_workers(fresh_
 
     results = await asyncio.gather(worker(), worker())
     assert sum(r.escalated.count(case["id"]) for r in results) == 1
-    reporter = cases.Actor(case["reporter_person_id"])
+    reporter = cases.Actor(case["reporter_person_id"], counties=("610827",))
     async with await connect(libpq_url(fresh_database)) as conn:
         again = await cases.sweep(conn=conn, now=later + timedelta(minutes=5), signer=SIGNER, rooms=ROOMS)
         assert case["id"] not in again.escalated

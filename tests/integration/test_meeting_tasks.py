@@ -38,14 +38,14 @@ SELECT n.code, t.id AS township_id, t.code AS township_code, t.path::text AS tow
     chair = await fetch_value(conn, "SELECT po.person_id FROM post po WHERE po.node_id = %(n)s AND po.role = 'chief'"
                                     " AND po.ended_at IS NULL", {"n": county_id})  # fmt: skip
     leader = meetings.Member(person_id=chair, county_code="610827", grants=(("leader", None, county_id),),
-                             read_paths=(county_path,), cases=cases.Actor(chair, read_paths=(county_path,)))  # fmt: skip
+                             read_paths=(county_path,), cases=cases.Actor(chair, read_paths=(county_path,), counties=("610827",)))  # fmt: skip
     county = await meetings.record_meeting(conn=conn, member=leader, now=T0, meeting=meetings.MeetingIn(
         level="county", node_code="610827", held_on=date(2026, 3, 2), title="县级联席会议", tasks=(
             meetings.TaskIn(title="排查", owner=meetings.Owner(township_code=village["township_code"]),
                             due_on=due_on + timedelta(days=20)),)))  # fmt: skip
     dispatcher = meetings.Member(
         person_id=chair, county_code="610827", grants=(("dispatcher", None, village["township_id"]),),
-        read_paths=(village["township_path"],), cases=cases.Actor(chair, read_paths=(village["township_path"],)))  # fmt: skip
+        read_paths=(village["township_path"],), cases=cases.Actor(chair, read_paths=(village["township_path"],), counties=("610827",)))  # fmt: skip
     township = await meetings.record_meeting(conn=conn, member=dispatcher, now=T0, meeting=meetings.MeetingIn(
         level="township", node_code=village["township_code"], held_on=date(2026, 3, 2), title="乡镇联席会议",
         chair_person_id=chair, tasks=(meetings.TaskIn(
@@ -81,7 +81,7 @@ async def test_two_workers_remind_the_owner_of_an_overdue_sub_task_once_then_esc
     await _workers(fresh_database, datetime(2026, 3, 10, 16, 30, tzinfo=UTC))
     async with await connect(url) as conn:
         assert await kinds(conn, "task_overdue") == [ids["owner"]]
-        inbox, _ = await cases.inbox(conn=conn, person_id=ids["owner"], before=None, limit=50)
+        inbox, _ = await cases.inbox(conn=conn, county="610827", person_id=ids["owner"], before=None, limit=50)
         reminders = [n for n in inbox if n["kind"] == "task_overdue"]
         assert len(reminders) == 1 and "03月10日" in reminders[0]["body"], reminders
         assert await kinds(conn, "task_escalated") == []

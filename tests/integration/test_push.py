@@ -33,7 +33,7 @@ async def actor_for(conn, code) -> cases.Actor:
     h = await fetch_one(conn, "SELECT po.person_id, n.path::text AS path FROM post po JOIN node n ON n.id = po.node_id"
                               " WHERE n.code = %(c)s AND po.role = 'chief' AND po.ended_at IS NULL", {"c": code})  # fmt: skip
     assert h is not None
-    return cases.Actor(person_id=h["person_id"], read_paths=(h["path"],))
+    return cases.Actor(person_id=h["person_id"], read_paths=(h["path"],), counties=("610827",))
 
 
 def household_report(county, index=300, **kw):
@@ -170,7 +170,7 @@ async def test_every_token_dead_fails_the_push_with_a_reason_and_the_inbox_keeps
     r = await row(db, nid)
     assert (r["delivery_state"], r["last_error"]) == ("failed", "unreachable: every device token is dead")
     assert await tokens(db, pid) == []
-    assert nid in [n["id"] for n in await repo.inbox(db, person_id=pid, before=None, limit=10)]
+    assert nid in [n["id"] for n in await repo.inbox(db, county="610827", person_id=pid, before=None, limit=10)]
 
 
 @_answers(lambda token, n: Answer(400, "INVALID_ARGUMENT", token_field=token.startswith("bad")))

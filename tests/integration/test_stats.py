@@ -49,12 +49,12 @@ class County:
 
     async def actor(self):
         return cases.Actor(person_id=await person_on(self.db, self.nodes.county), read_paths=(self.path,),
-                           act_paths=(self.path,))  # fmt: skip
+                           act_paths=(self.path,), counties=("610827",))  # fmt: skip
 
     async def report(self, index, *, at=T0, severity=2, category="neighbours"):
         household = self.households[index]
         p = household.geom.point_on_surface()
-        reporter = cases.Actor(await person_on(self.db, household.code))
+        reporter = cases.Actor(await person_on(self.db, household.code), counties=("610827",))
         report = cases.Report(lon=p.x, lat=p.y, crs=CRS.wgs84, category=category, severity=severity,
                               description="统计测试")  # fmt: skip
         out = await cases.submit_report(conn=self.db, actor=reporter, key=uuid.uuid4(), report=report, now=at,

@@ -74,14 +74,14 @@ async def test_a_visit_taken_as_hard_case_and_concluded_heart_settled(county, db
                        body="government", note=None, by_person_id=reception, now=d(-1))  # fmt: skip
     visit = visits.Visit(visitor_name="来访群众乙", visitor_phone="13912345670", category="neighbours", severity=2,
                          description="宅基地纠纷多年未决", node_code=demo_nodes.village)  # fmt: skip
-    out = await visits.register_visit(conn=db, actor=cases.Actor(reception), key=uuid.uuid4(), visit=visit, now=d(0),
+    out = await visits.register_visit(conn=db, actor=cases.Actor(reception, counties=("610827",)), key=uuid.uuid4(), visit=visit, now=d(0),
                                       signer=SIGNER, county_code="610827")  # fmt: skip
     cid = out.case["id"]
     f = await figures(county)
     mine = next(v for v in f["visits"]["items"] if v["leader_person_id"] == leader)
     assert (mine["visits"], mine["undecided"], mine["own"]) == (1, 1, 0)
 
-    owner = cases.Actor(leader)
+    owner = cases.Actor(leader, counties=("610827",))
     await visits.decide(conn=db, actor=owner, case_id=cid, now=d(0.1), signer=SIGNER, rooms=ROOMS,
                         decision=visits.Decision(action="take_ownership", township_code=demo_nodes.township))  # fmt: skip
     for what in ("know", "educate", "solve"):
@@ -102,9 +102,9 @@ async def test_a_visit_taken_as_hard_case_and_concluded_heart_settled(county, db
     # A referral of the visitor, approved with an amount, in the period it was made.
     staff = await make_account("department_staff", department_code="civil_affairs")
     civil = int(await fetch_value(db, "SELECT id FROM department WHERE code = 'civil_affairs'"))
-    referral = await assistance.refer(conn=db, actor=cases.Actor(leader, act_paths=(county.path,)), case_id=cid,
+    referral = await assistance.refer(conn=db, actor=cases.Actor(leader, act_paths=(county.path,), counties=("610827",)), case_id=cid,
                                       party="1", type="medical", note="因病致贫", now=d(2), signer=SIGNER)  # fmt: skip
-    await assistance.decide(conn=db, actor=cases.Actor(await person_of(db, staff), department_ids=(civil,)),
+    await assistance.decide(conn=db, actor=cases.Actor(await person_of(db, staff), department_ids=(civil,), counties=("610827",)),
                             county_code="610827", referral_id=referral["id"], outcome="approved", amount=1200,
                             note="符合条件", now=d(3), signer=SIGNER)  # fmt: skip
     r = (await figures(county))["referrals"]
@@ -153,7 +153,7 @@ async def test_tasks_done_in_time_and_late_by_the_county_calendar(county, db, ma
     chair = await person_of(db, await make_account("leader"))
     county_id = int(await fetch_value(db, "SELECT id FROM node WHERE code = '610827'"))
     member = meetings.Member(person_id=chair, county_code="610827", grants=(("leader", None, county_id),),
-                             read_paths=(county.path,), cases=cases.Actor(chair, read_paths=(county.path,)))  # fmt: skip
+                             read_paths=(county.path,), cases=cases.Actor(chair, read_paths=(county.path,), counties=("610827",)))  # fmt: skip
     due = date(2032, 4, 10)
     owner = meetings.Owner(township_code=demo_nodes.township)
     met = await meetings.record_meeting(conn=db, member=member, now=d(0), meeting=meetings.MeetingIn(

@@ -34,7 +34,7 @@ async def report_committed(url, county, index, now=T0):
                                   " WHERE n.code = %(c)s AND po.role = 'chief' AND po.ended_at IS NULL",
                             {"c": household.code})  # fmt: skip
         assert h is not None
-        actor = cases.Actor(person_id=h["person_id"], read_paths=(h["path"],))
+        actor = cases.Actor(person_id=h["person_id"], read_paths=(h["path"],), counties=("610827",))
         out = await cases.submit_report(conn=conn, actor=actor, key=uuid.uuid4(), report=report, now=now, signer=SIGNER,
                                         rooms=ROOMS, county_code="610827")  # fmt: skip
     return out.case
