@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0127"
-down_revision = "0124"
+down_revision = "0125"
 branch_labels = None
 depends_on = None
 
