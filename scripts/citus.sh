@@ -119,7 +119,7 @@ EOF
 node_psql() {  # DATABASE SQL...: as the owner, on the current node
   local db="$1"
   shift
-  PGPASSWORD="$OWNER_PW" PGCONNECT_TIMEOUT=10 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
+  PGPASSWORD="$OWNER_PW" PGCONNECT_TIMEOUT=10 PGOPTIONS="-c client_min_messages=warning" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
     -h 127.0.0.1 -p "$PG_PORT" -U "$PG_SUPERUSER" -d "$db" "$@"
 }
 
@@ -147,10 +147,14 @@ cmd_citus_start() {
     OWNER_PW="$(new_password)"
   fi
   [[ -n $APP_PW ]] || APP_PW="$(new_password)"
+  write_db_env "$OWNER_PW" "$APP_PW" "$CITUS_PORT"   # on record before initdb uses them
 
   for i in 0 1 2; do
     node_use "$i"
-    pg_find || pg_init "$OWNER_PW"
+    if ! pg_find; then
+      pg_init "$OWNER_PW"
+      write_db_env "$OWNER_PW" "$APP_PW" "$CITUS_PORT"   # pg_init wrote the node's own
+    fi
     node_configure
     # The nodes' own connections to one another log in with these (Citus reads libpq's PGPASSFILE).
     write_passfile
@@ -255,4 +259,5 @@ citus_main() {
   esac
 }
 
-citus_main "$@"
+# exit on the same line: bash reads no further, so editing this file while it runs is safe.
+citus_main "$@"; exit

@@ -591,4 +591,5 @@ main() {
 }
 
 # scripts/citus.sh sources this file for its helpers; run, it does a command.
-[[ ${BASH_SOURCE[0]} != "$0" ]] || main "$@"
+# exit on the same line: bash reads no further, so editing this file while it runs is safe.
+[[ ${BASH_SOURCE[0]} != "$0" ]] || { main "$@"; exit; }
