@@ -267,7 +267,7 @@ pg_find() {
     die "the cluster in $PGDATA_REAL is PostgreSQL $(<"$PGDATA_REAL/PG_VERSION"), not $PG_MAJOR; remove it (rm -rf .data) to start afresh"
 }
 
-pg_init() {
+pg_init() {  # [OWNER_PASSWORD]: a new one by default (scripts/citus.sh gives its nodes one)
   local fb locale pw
   pg_pick_user
   fb="$(pg_fallback_dir)"
@@ -297,7 +297,7 @@ pg_init() {
 
   locale=C
   if locale -a 2>/dev/null | grep -qixE 'c\.utf-?8'; then locale=C.UTF-8; fi
-  pw="$(new_password)"
+  pw="${1:-$(new_password)}"
   PWFILE="$(mktemp)"
   printf '%s\n' "$pw" >"$PWFILE"
   if is_root; then chown "$PG_USER:" "$PWFILE"; fi
@@ -372,6 +372,12 @@ pg_clear_stale_pid() {
   fi
 }
 
+# An apt upgrade of postgresql-15 (installing postgresql-server-dev-15 does one) replaces the
+# binary under a running server, which then fails to load libraries ("undefined symbol").
+pg_binary_replaced() {  # PID
+  [[ $(readlink "/proc/$1/exe" 2>/dev/null) == *" (deleted)" ]]
+}
+
 pg_stop_cluster() {
   if pg_running_pid >/dev/null; then
     say "stopping PostgreSQL"
@@ -409,6 +415,10 @@ cmd_db_start() {
       die "could not set the password (log: .data/log/postgres.log)"
   fi
 
+  if pid="$(pg_running_pid)" && pg_binary_replaced "$pid"; then
+    say "PostgreSQL was started by a binary that has since been upgraded: restarting it"
+    pg_stop_cluster
+  fi
   if pid="$(pg_running_pid)"; then
     port="$(sed -n 4p "$PGDATA_REAL/postmaster.pid")"
     say "PostgreSQL already running on 127.0.0.1:$port (pid $pid)"
@@ -580,4 +590,6 @@ main() {
   esac
 }
 
-main "$@"
+# scripts/citus.sh sources this file for its helpers; run, it does a command.
+# exit on the same line: bash reads no further, so editing this file while it runs is safe.
+[[ ${BASH_SOURCE[0]} != "$0" ]] || { main "$@"; exit; }

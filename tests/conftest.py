@@ -75,6 +75,9 @@ def create_database(prefix: str = "wuzhang_test", *, template: str | None = None
     """A new database on the same server (empty, or a copy of `template`'s); its URL."""
     server = make_url(sqlalchemy_url(_server_url()))
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    if citus_workers():
+        _citus_create_database(name, template)
+        return server.set(database=name).render_as_string(hide_password=False)
     source = f'"{make_url(template).database}"' if template else "template0"
     with psycopg.connect(_admin(_server_url()), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE \"{name}\" TEMPLATE {source} ENCODING 'UTF8'")  # type: ignore[arg-type]
@@ -82,8 +85,73 @@ def create_database(prefix: str = "wuzhang_test", *, template: str | None = None
 
 
 def drop_database(url: str) -> None:
-    with psycopg.connect(_admin(url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')  # type: ignore[arg-type]
+    name = make_url(url).database or ""
+    for node in [url, *(citus_node_url(url, worker) for worker in citus_workers())]:
+        with psycopg.connect(_admin(node), autocommit=True) as conn:
+            if citus_workers():
+                _when_unused(conn, name, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            else:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+# --- Citus (make test-citus: scripts/citus.sh sets WUZHANG_CITUS and the workers) ---------
+# A database is a Citus cluster of its own: it exists on every node with the same name,
+# with the extension (before PostGIS) on each, and the coordinator's copy knows the workers.
+
+
+def citus_workers() -> list[str]:
+    """The workers' host:port when the tests run on Citus, else none."""
+    if not os.environ.get("WUZHANG_CITUS"):
+        return []
+    return [w for w in os.environ.get("WUZHANG_CITUS_WORKERS", "").split(",") if w]
+
+
+def citus_node_url(url: str, host_port: str) -> str:
+    """`url` (same database and owner) on the node at host:port."""
+    host, port = host_port.rsplit(":", 1)
+    return make_url(sqlalchemy_url(url)).set(host=host, port=int(port)).render_as_string(hide_password=False)
+
+
+def _citus_create_database(name: str, template: str | None) -> None:
+    coordinator = _server_url()
+    nodes = [coordinator, *(citus_node_url(coordinator, w) for w in citus_workers())]
+    for node in nodes:
+        with psycopg.connect(_admin(node), autocommit=True) as conn:
+            if template is None:
+                conn.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")  # type: ignore[arg-type]
+            else:
+                source = make_url(template).database or ""
+                _when_unused(conn, source, f'CREATE DATABASE "{name}" TEMPLATE "{source}" ENCODING \'UTF8\'')
+    if template is not None:
+        return  # each node's copy is its template's: the same extension, nodes and shards
+    for node in reversed(nodes):  # the workers' extension first: adding a node needs it there
+        with psycopg.connect(
+            libpq_url(make_url(node).set(database=name).render_as_string(False)), autocommit=True
+        ) as c:
+            c.execute("CREATE EXTENSION citus")
+    coord = make_url(coordinator)
+    with psycopg.connect(libpq_url(coord.set(database=name).render_as_string(False)), autocommit=True) as conn:
+        conn.execute("SELECT citus_set_coordinator_host(%s, %s)", (coord.host, coord.port))
+        for worker in citus_workers():
+            host, port = worker.rsplit(":", 1)
+            conn.execute("SELECT citus_add_node(%s, %s)", (host, int(port)))
+
+
+def _when_unused(conn: psycopg.Connection, database: str, sql: str) -> None:
+    """`sql` (copying or dropping `database`), which needs nobody in `database`. Citus keeps
+    sessions in a database that has it (its maintenance daemon, restarted when ended; the
+    coordinator's connections to the workers): end them, and again if one came back."""
+    for attempt in itertools.count(1):
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        )
+        try:
+            conn.execute(sql)  # type: ignore[arg-type]
+            return
+        except psycopg.errors.ObjectInUse:
+            if attempt == 5:
+                raise
 
 
 def alembic_config(url: str) -> Config:
