@@ -41,7 +41,9 @@ async def principal_row(conn: Conn, *, user_id: int) -> Row | None:
 
 async def user_by_phone(conn: Conn, *, phone: str) -> Row | None:
     return await fetch_one(
-        conn, "SELECT id, password_hash, disabled_at FROM user_account WHERE phone = %(phone)s", {"phone": phone}
+        conn,
+        "SELECT id, county_code, password_hash, disabled_at FROM user_account WHERE phone = %(phone)s",
+        {"phone": phone},
     )
 
 
@@ -136,7 +138,7 @@ async def insert_grant(
         """
 INSERT INTO "grant" (county_code, user_id, role, tier, node_id, department_id)
 VALUES (%(cc)s, %(user_id)s, %(role)s, %(tier)s, %(node_id)s, %(department_id)s)
-ON CONFLICT (user_id, role, node_id) WHERE revoked_at IS NULL DO NOTHING
+ON CONFLICT (user_id, role, node_id, county_code) WHERE revoked_at IS NULL DO NOTHING
 """,
         {"cc": county_code, "user_id": user_id, "role": role, "tier": tier, "node_id": node_id,
          "department_id": department_id},
@@ -162,15 +164,15 @@ SELECT DISTINCT u.person_id FROM "grant" g JOIN user_account u ON u.id = g.user_
 
 
 async def insert_refresh_token(
-    conn: Conn, *, user_id: int, family_id: uuid.UUID, token_hash: str, expires_at: datetime
+    conn: Conn, *, user_id: int, county_code: str, family_id: uuid.UUID, token_hash: str, expires_at: datetime
 ) -> None:
     await execute(
         conn,
         """
-INSERT INTO refresh_token (user_id, family_id, token_hash, expires_at)
-VALUES (%(user_id)s, %(family_id)s, %(hash)s, %(expires_at)s)
+INSERT INTO refresh_token (user_id, county_code, family_id, token_hash, expires_at)
+VALUES (%(user_id)s, %(cc)s, %(family_id)s, %(hash)s, %(expires_at)s)
 """,
-        {"user_id": user_id, "family_id": family_id, "hash": token_hash, "expires_at": expires_at},
+        {"user_id": user_id, "cc": county_code, "family_id": family_id, "hash": token_hash, "expires_at": expires_at},
     )
 
 
@@ -179,7 +181,7 @@ async def refresh_token_for_update(conn: Conn, *, token_hash: str) -> Row | None
     return await fetch_one(
         conn,
         """
-SELECT id, user_id, family_id, expires_at, used_at, revoked_at FROM refresh_token
+SELECT id, user_id, county_code, family_id, expires_at, used_at, revoked_at FROM refresh_token
  WHERE token_hash = %(hash)s FOR UPDATE
 """,
         {"hash": token_hash},

@@ -24,7 +24,7 @@ async def upsert_person(conn: Conn, *, county_code: str, name: str, phone: str |
             conn,
             """
 INSERT INTO person (county_code, name, phone) VALUES (%(cc)s, %(name)s, %(phone)s)
-ON CONFLICT (phone) DO UPDATE SET name = EXCLUDED.name
+ON CONFLICT (phone, county_code) DO UPDATE SET name = EXCLUDED.name
 RETURNING id
 """,
             {"cc": county_code, "name": name, "phone": phone},
@@ -47,7 +47,7 @@ async def insert_people_and_posts(
     rows = list(posts)
     if not rows:
         return
-    on_conflict = " ON CONFLICT (phone) DO UPDATE SET name = EXCLUDED.name" if upsert_people else ""
+    on_conflict = " ON CONFLICT (phone, county_code) DO UPDATE SET name = EXCLUDED.name" if upsert_people else ""
     await execute_many(
         conn,
         "INSERT INTO person (county_code, name, phone) VALUES (%(county_code)s, %(name)s, %(phone)s)" + on_conflict,
