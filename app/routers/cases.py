@@ -39,7 +39,6 @@ def actor_of(caller: Principal) -> cases.Actor:
         act_paths=tuple(g.path for g in caller.grants if g.role in ("dispatcher", "mediator")),
         department_ids=caller.department_ids,
         supervises=caller.supervises,
-        county_code=caller.county_code,
     )
 
 

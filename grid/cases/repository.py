@@ -244,9 +244,7 @@ async def return_choices(conn: Conn, *, case_id: int) -> list[str]:
 # --- idempotent writes: the kept answer per (person, Idempotency-Key) ----------------
 
 
-async def claim_request(
-    conn: Conn, *, person_id: int, county_code: str, key: Any, case_id: int, request_hash: str, at: datetime
-) -> bool:
+async def claim_request(conn: Conn, *, person_id: int, key: Any, case_id: int, request_hash: str, at: datetime) -> bool:
     """True: this key is new, and this transaction now holds it. False: it was used (a
     concurrent first use is waited for: the unique index holds the insert until that
     transaction ends, so only one of two simultaneous retries ever acts)."""
@@ -254,11 +252,12 @@ async def claim_request(
         conn,
         """
 INSERT INTO case_request (person_id, county_code, idempotency_key, case_id, request_hash, created_at)
-VALUES (%(pid)s, %(cc)s, %(key)s, %(case_id)s, %(hash)s, %(at)s)
+-- the county is the person's: the claim comes before the case is read
+SELECT p.id, p.county_code, %(key)s, %(case_id)s, %(hash)s, %(at)s FROM person p WHERE p.id = %(pid)s
 ON CONFLICT (person_id, idempotency_key, county_code) DO NOTHING
 RETURNING true
 """,
-        {"pid": person_id, "cc": county_code, "key": key, "case_id": case_id, "hash": request_hash, "at": at},
+        {"pid": person_id, "key": key, "case_id": case_id, "hash": request_hash, "at": at},
     )
     return bool(claimed)
 

@@ -105,8 +105,6 @@ class Actor:
     # case at the county centre's tier (the read rule in grid.cases.repository).
     department_ids: tuple[int, ...] = ()
     supervises: bool = False
-    # The actor's county: the key of the rows the actor's requests claim (case_request).
-    county_code: str = ""
 
     @property
     def scope(self) -> dict[str, Any]:
@@ -244,9 +242,8 @@ async def _claim(conn: Conn, *, actor: Actor, case_id: int, once: Once | None, a
                  audit: ReadAudit | None) -> Answer | None:  # fmt: skip
     """None: go on (no key, or a new one, now held by this transaction). An Answer: the
     key was used before; its kept answer (a conflict if the request differs)."""
-    if once is None or await repo.claim_request(conn, person_id=actor.person_id, county_code=actor.county_code,
-                                                key=once.key, case_id=case_id, request_hash=once.fingerprint,
-                                                at=at):  # fmt: skip
+    if once is None or await repo.claim_request(conn, person_id=actor.person_id, key=once.key, case_id=case_id,
+                                                request_hash=once.fingerprint, at=at):  # fmt: skip
         return None
     rows = await fetch_read(conn, repo.KEPT_ANSWER_SQL, {"pid": actor.person_id, "key": once.key}, audit)
     kept = rows[0]

@@ -588,7 +588,7 @@ SELECT b.id, b.label, b.handed_down_on, b.created_at,
   FROM backlog_batch b LEFT JOIN ({CASE_PLACE_FROM}) ON c.batch_id = b.id AND {IN_ROOTS}
  WHERE b.county_code = %(county)s AND (%(id)s::bigint IS NULL OR b.id = %(id)s::bigint)
    AND (%(before)s::timestamptz IS NULL OR b.created_at < %(before)s::timestamptz)
- GROUP BY b.id
+ GROUP BY b.id, b.county_code
 HAVING %(roots)s::ltree[] IS NULL OR count(c.id) > 0
  ORDER BY b.handed_down_on DESC NULLS LAST, b.id DESC
 """
@@ -648,8 +648,8 @@ async def insert_department(conn: Conn, *, county_code: str, code: str, name: st
         conn,
         """
 INSERT INTO department (county_code, code, name, sort)
-VALUES (%(county_code)s::varchar, %(code)s, %(name)s,
-        (SELECT COALESCE(max(sort) + 1, 0) FROM department WHERE county_code = %(county_code)s::varchar))
+SELECT %(county_code)s::varchar, %(code)s, %(name)s,
+       (SELECT COALESCE(max(sort) + 1, 0) FROM department WHERE county_code = %(county_code)s::varchar)
 ON CONFLICT (county_code, code) DO NOTHING
 RETURNING code, name, active
 """,
