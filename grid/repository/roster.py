@@ -59,7 +59,7 @@ async def insert_people_and_posts(
 INSERT INTO post (county_code, node_id, person_id, role, started_at, ended_at)
 SELECT %(county_code)s::varchar, n.id, pe.id, %(role)s, %(started_at)s, %(ended_at)s
   FROM node n, person pe WHERE n.code = %(node_code)s AND pe.phone = %(phone)s
-   AND n.county_code = %(county_code)s::varchar AND pe.county_code = %(county_code)s::varchar
+   AND n.county_code = %(county_code)s::varchar AND pe.county_code = n.county_code
 """,
         [{**r, "county_code": county_code} for r in rows],
     )

@@ -90,6 +90,8 @@ COUNTY_TABLES: dict[str, tuple[str, str] | None] = {
     "meeting_task_note": ("task_id", "meeting_task"),
 }
 
+APP_ROLE = "wuzhang_app"  # the service's role (migration 0112)
+
 # Append-only tables whose trigger refuses the backfill's UPDATE (the owner's, once).
 APPEND_ONLY_TRIGGERS = {"case_event": "case_event_append_only"}
 
@@ -274,6 +276,18 @@ def _distribute() -> None:
     for table in COUNTY_TABLES:
         colocate = "none" if table == first else first
         op.execute(f"SELECT create_distributed_table('{_q(table)}', 'county_code', colocate_with => '{colocate}')")
+    # The shards get the default privileges, not the tables' REVOKEs (the append-only rules
+    # of 0112, 0114, 0117, ...); a REVOKE on a distributed table reaches its shards.
+    for row in _rows(
+        """
+SELECT c.relname AS tab, p.priv FROM pg_class c, unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p(priv)
+ WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY (:tables)
+   AND EXISTS (SELECT FROM pg_roles WHERE rolname = :app) AND NOT has_table_privilege(:app, c.oid, p.priv)
+""",
+        tables=[*REFERENCE_TABLES, *COUNTY_TABLES],
+        app=APP_ROLE,
+    ):
+        op.execute(f"REVOKE {row.priv} ON {_q(row.tab)} FROM {APP_ROLE}")
 
 
 def downgrade() -> None:
