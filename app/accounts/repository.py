@@ -310,17 +310,19 @@ async def seconds_locked(conn: Conn, *, key_hashes: Sequence[str]) -> float | No
 async def count_failure(conn: Conn, *, key_hash: str, kind: str, leak_s: float | None = None) -> int:
     """One more failure on the key; returns its count. The count starts again after a day
     without failures; with `leak_s`, it also drops by one for every `leak_s` seconds since the
-    last failure (so occasional typos behind a shared address never add up)."""
+    last failure (so occasional typos behind a shared address never add up). The update
+    reads the time from EXCLUDED, not now(): Citus takes only immutable functions there."""
     return int(
         await fetch_value(
             conn,
             """
 INSERT INTO login_throttle (key_hash, kind, failures, last_failed_at) VALUES (%(key)s, %(kind)s, 1, now())
-ON CONFLICT (key_hash) DO UPDATE SET last_failed_at = now(),
-  failures = CASE WHEN login_throttle.last_failed_at < now() - interval '1 day' THEN 1
+ON CONFLICT (key_hash) DO UPDATE SET last_failed_at = EXCLUDED.last_failed_at,
+  failures = CASE WHEN extract(epoch FROM EXCLUDED.last_failed_at - login_throttle.last_failed_at) > 86400 THEN 1
                   WHEN %(leak)s::float8 IS NULL THEN login_throttle.failures + 1
                   ELSE greatest(login_throttle.failures - floor(
-                         extract(epoch FROM now() - login_throttle.last_failed_at) / %(leak)s::float8)::int, 0) + 1
+                         extract(epoch FROM EXCLUDED.last_failed_at - login_throttle.last_failed_at)
+                         / %(leak)s::float8)::int, 0) + 1
              END
 RETURNING failures
 """,
