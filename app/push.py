@@ -211,8 +211,8 @@ async def register_device(
         """
 INSERT INTO device (county_code, token, person_id, platform, app_version, created_at, last_seen_at)
 VALUES (%(cc)s, %(token)s, %(pid)s, %(platform)s, %(v)s, %(now)s, %(now)s)
-ON CONFLICT (token) DO UPDATE SET person_id = EXCLUDED.person_id, platform = EXCLUDED.platform,
-  app_version = EXCLUDED.app_version, county_code = EXCLUDED.county_code, last_seen_at = EXCLUDED.last_seen_at
+ON CONFLICT (token, county_code) DO UPDATE SET person_id = EXCLUDED.person_id, platform = EXCLUDED.platform,
+  app_version = EXCLUDED.app_version, last_seen_at = EXCLUDED.last_seen_at
 """,
         {"cc": county_code, "token": token, "pid": person_id, "platform": platform, "v": app_version, "now": now},
     )

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, String, Text, func, text
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, String, Text, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from grid.models import Base
+from grid.models import Base, county_key
 
 PLATFORMS = ("android", "ios", "web")
 
@@ -21,15 +21,19 @@ class Device(Base):
     __tablename__ = "device"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    county_code: Mapped[str] = mapped_column(String(12))
-    token: Mapped[str] = mapped_column(Text, unique=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    token: Mapped[str] = mapped_column(Text)
+    person_id: Mapped[int] = mapped_column(BigInteger, index=True)
     platform: Mapped[str] = mapped_column(String(8))
     app_version: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
-    __table_args__ = (CheckConstraint(f"platform IN {PLATFORMS!r}", name="platform_known"),)
+    __table_args__ = (
+        county_key("person_id", "person"),
+        UniqueConstraint("token", "county_code", name="uq_device_token"),
+        CheckConstraint(f"platform IN {PLATFORMS!r}", name="platform_known"),
+    )
 
 
 class PushCounter(Base):

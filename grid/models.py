@@ -1,7 +1,8 @@
 """ORM models of the grid. Schema changes go through `migrations/` only.
 
-`county_code` sits on every large table from day one: it is the distribution key
-if a deployment ever outgrows one machine (Citus).
+`county_code` sits on every county table, in its primary key, unique keys and foreign
+keys to other county tables: it is the distribution key on Citus (migration 0128,
+docs/scale.md, "The county key").
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from sqlalchemy import (
     CheckConstraint,
     Computed,
     DateTime,
-    ForeignKey,
+    ForeignKeyConstraint,
     Index,
     MetaData,
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -52,18 +54,24 @@ class LTree(UserDefinedType):
 ischema_names["ltree"] = LTree  # so reflection (and Alembic's autogenerate) knows the type
 
 
+def county_key(column: str, parent: str, *, ondelete: str | None = None) -> ForeignKeyConstraint:
+    """A foreign key to a county table: the county goes with the id, so the parent row
+    is in the same county, and on Citus on the same shard (migration 0128, docs/scale.md)."""
+    return ForeignKeyConstraint([column, "county_code"], [f"{parent}.id", f"{parent}.county_code"], ondelete=ondelete)
+
+
 class Node(Base):
     """An area of the grid with its responsible post(s): county down to floor."""
 
     __tablename__ = "node"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    county_code: Mapped[str] = mapped_column(String(12))
-    code: Mapped[str] = mapped_column(String(64), unique=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(Text)
     level: Mapped[str] = mapped_column(String(16))
     chain: Mapped[str | None] = mapped_column(String(8))
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("node.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     # Set by a trigger from the parent's path; "everything under X" is `path <@ X.path`.
     path: Mapped[str] = mapped_column(LTree, server_default=text("''::ltree"))
     depth: Mapped[int] = mapped_column(SmallInteger)
@@ -80,9 +88,11 @@ class Node(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
-    parent: Mapped[Node | None] = relationship(remote_side=[id])
+    parent: Mapped[Node | None] = relationship(remote_side=[id, county_code])
 
     __table_args__ = (
+        county_key("parent_id", "node"),
+        UniqueConstraint("code", "county_code", name="uq_node_code"),
         CheckConstraint(
             "level IN ('county','township','area','community','grid','unit','floor',"
             "'subarea','village','group','household')",
@@ -114,22 +124,28 @@ class NodePiece(Base):
     __tablename__ = "node_piece"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    node_id: Mapped[int] = mapped_column(ForeignKey("node.id", ondelete="CASCADE"), index=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    node_id: Mapped[int] = mapped_column(BigInteger, index=True)
     depth: Mapped[int] = mapped_column(SmallInteger)
     code: Mapped[str] = mapped_column(String(64))
     geom = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False)
 
-    __table_args__ = (Index("ix_node_piece_geom", "geom", postgresql_using="gist"),)
+    __table_args__ = (
+        county_key("node_id", "node", ondelete="CASCADE"),
+        Index("ix_node_piece_geom", "geom", postgresql_using="gist"),
+    )
 
 
 class Person(Base):
     __tablename__ = "person"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    county_code: Mapped[str] = mapped_column(String(12))
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
-    phone: Mapped[str | None] = mapped_column(String(20), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (UniqueConstraint("phone", "county_code", name="uq_person_phone"),)
 
 
 class Post(Base):
@@ -139,9 +155,9 @@ class Post(Base):
     __tablename__ = "post"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    county_code: Mapped[str] = mapped_column(String(12))
-    node_id: Mapped[int] = mapped_column(ForeignKey("node.id"), index=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    node_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    person_id: Mapped[int] = mapped_column(BigInteger, index=True)
     role: Mapped[str] = mapped_column(String(8))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -151,12 +167,15 @@ class Post(Base):
     person: Mapped[Person] = relationship()
 
     __table_args__ = (
+        county_key("node_id", "node"),
+        county_key("person_id", "person"),
         CheckConstraint("role IN ('chief','deputy')", name="role_known"),
         CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="ends_after_start"),
         # At most one current chief per node, enforced by the database itself.
         Index(
             "uq_post_current_chief",
             "node_id",
+            "county_code",
             unique=True,
             postgresql_where=text("role = 'chief' AND ended_at IS NULL"),
         ),
@@ -164,6 +183,7 @@ class Post(Base):
             "uq_post_current_person",
             "node_id",
             "person_id",
+            "county_code",
             unique=True,
             postgresql_where=text("ended_at IS NULL"),
         ),

@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, func, text
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, Integer, String, Text, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from grid.models import Base
+from grid.models import Base, county_key
 
 
 class UserAccount(Base):
@@ -23,14 +23,20 @@ class UserAccount(Base):
     __tablename__ = "user_account"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    county_code: Mapped[str] = mapped_column(String(12))
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), unique=True)
-    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    person_id: Mapped[int] = mapped_column(BigInteger)
+    phone: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(Text)
     # Users are disabled, never deleted: audit rows keep pointing at them.
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        county_key("person_id", "person"),
+        UniqueConstraint("person_id", "county_code", name="uq_user_account_person_id"),
+        UniqueConstraint("phone", "county_code", name="uq_user_account_phone"),
+    )
 
 
 class Grant(Base):
@@ -40,17 +46,20 @@ class Grant(Base):
     __tablename__ = "grant"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    county_code: Mapped[str] = mapped_column(String(12))
-    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
     role: Mapped[str] = mapped_column(String(16))
     tier: Mapped[str | None] = mapped_column(String(16))
-    node_id: Mapped[int] = mapped_column(ForeignKey("node.id"), index=True)
+    node_id: Mapped[int] = mapped_column(BigInteger, index=True)
     # The department a `department_staff` account works for (migration 0116).
-    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
+    department_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
+        county_key("user_id", "user_account"),
+        county_key("node_id", "node"),
+        county_key("department_id", "department"),
         CheckConstraint(
             "role IN ('chief', 'mediator', 'dispatcher', 'leader', 'admin', 'department_staff', 'reception',"
             " 'supervisor', 'city')",
@@ -67,6 +76,7 @@ class Grant(Base):
             "user_id",
             "role",
             "node_id",
+            "county_code",
             unique=True,
             postgresql_where=text("revoked_at IS NULL"),
         ),
@@ -80,13 +90,19 @@ class RefreshToken(Base):
     __tablename__ = "refresh_token"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
     family_id: Mapped[Any] = mapped_column(UUID(as_uuid=True), index=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        county_key("user_id", "user_account"),
+        UniqueConstraint("token_hash", "county_code", name="uq_refresh_token_token_hash"),
+    )
 
 
 class AuditLog(Base):
@@ -95,13 +111,15 @@ class AuditLog(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    county_code: Mapped[str] = mapped_column(String(12))
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    actor_user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str | None] = mapped_column(Text)
     ip: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+    __table_args__ = (county_key("actor_user_id", "user_account"),)
 
 
 class LoginThrottle(Base):

@@ -142,7 +142,7 @@ async def insert_grant(
         """
 INSERT INTO "grant" (county_code, user_id, role, tier, node_id, department_id)
 VALUES (%(cc)s, %(user_id)s, %(role)s, %(tier)s, %(node_id)s, %(department_id)s)
-ON CONFLICT (user_id, role, node_id) WHERE revoked_at IS NULL DO NOTHING
+ON CONFLICT (user_id, role, node_id, county_code) WHERE revoked_at IS NULL DO NOTHING
 """,
         {"cc": county_code, "user_id": user_id, "role": role, "tier": tier, "node_id": node_id,
          "department_id": department_id},
@@ -168,15 +168,15 @@ SELECT DISTINCT u.person_id FROM "grant" g JOIN user_account u ON u.id = g.user_
 
 
 async def insert_refresh_token(
-    conn: Conn, *, user_id: int, family_id: uuid.UUID, token_hash: str, expires_at: datetime
+    conn: Conn, *, user_id: int, county_code: str, family_id: uuid.UUID, token_hash: str, expires_at: datetime
 ) -> None:
     await execute(
         conn,
         """
-INSERT INTO refresh_token (user_id, family_id, token_hash, expires_at)
-VALUES (%(user_id)s, %(family_id)s, %(hash)s, %(expires_at)s)
+INSERT INTO refresh_token (user_id, county_code, family_id, token_hash, expires_at)
+VALUES (%(user_id)s, %(cc)s, %(family_id)s, %(hash)s, %(expires_at)s)
 """,
-        {"user_id": user_id, "family_id": family_id, "hash": token_hash, "expires_at": expires_at},
+        {"user_id": user_id, "cc": county_code, "family_id": family_id, "hash": token_hash, "expires_at": expires_at},
     )
 
 
@@ -185,7 +185,7 @@ async def refresh_token_for_update(conn: Conn, *, token_hash: str) -> Row | None
     return await fetch_one(
         conn,
         """
-SELECT id, user_id, family_id, expires_at, used_at, revoked_at FROM refresh_token
+SELECT id, user_id, county_code, family_id, expires_at, used_at, revoked_at FROM refresh_token
  WHERE token_hash = %(hash)s FOR UPDATE
 """,
         {"hash": token_hash},
@@ -315,17 +315,19 @@ async def seconds_locked(conn: Conn, *, key_hashes: Sequence[str]) -> float | No
 async def count_failure(conn: Conn, *, key_hash: str, kind: str, leak_s: float | None = None) -> int:
     """One more failure on the key; returns its count. The count starts again after a day
     without failures; with `leak_s`, it also drops by one for every `leak_s` seconds since the
-    last failure (so occasional typos behind a shared address never add up)."""
+    last failure (so occasional typos behind a shared address never add up). The update
+    reads the time from EXCLUDED, not now(): Citus takes only immutable functions there."""
     return int(
         await fetch_value(
             conn,
             """
 INSERT INTO login_throttle (key_hash, kind, failures, last_failed_at) VALUES (%(key)s, %(kind)s, 1, now())
-ON CONFLICT (key_hash) DO UPDATE SET last_failed_at = now(),
-  failures = CASE WHEN login_throttle.last_failed_at < now() - interval '1 day' THEN 1
+ON CONFLICT (key_hash) DO UPDATE SET last_failed_at = EXCLUDED.last_failed_at,
+  failures = CASE WHEN extract(epoch FROM EXCLUDED.last_failed_at - login_throttle.last_failed_at) > 86400 THEN 1
                   WHEN %(leak)s::float8 IS NULL THEN login_throttle.failures + 1
                   ELSE greatest(login_throttle.failures - floor(
-                         extract(epoch FROM now() - login_throttle.last_failed_at) / %(leak)s::float8)::int, 0) + 1
+                         extract(epoch FROM EXCLUDED.last_failed_at - login_throttle.last_failed_at)
+                         / %(leak)s::float8)::int, 0) + 1
              END
 RETURNING failures
 """,

@@ -65,12 +65,17 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _issue(*, conn: Conn, settings: Settings, user_id: int, family_id: uuid.UUID) -> Tokens:
+async def _issue(*, conn: Conn, settings: Settings, user_id: int, county_code: str, family_id: uuid.UUID) -> Tokens:
     access, expires_in = security.issue_access_token(settings=settings, user_id=user_id)
     refresh, refresh_hash = security.new_refresh_token()
     expires_at = _now() + timedelta(days=settings.refresh_token_days)
     await repo.insert_refresh_token(
-        conn, user_id=user_id, family_id=family_id, token_hash=refresh_hash, expires_at=expires_at
+        conn,
+        user_id=user_id,
+        county_code=county_code,
+        family_id=family_id,
+        token_hash=refresh_hash,
+        expires_at=expires_at,
     )
     return Tokens(access_token=access, expires_in=expires_in, refresh_token=refresh, refresh_expires_at=expires_at)
 
@@ -168,7 +173,8 @@ async def login(*, conn: Conn, settings: Settings, phone: str, password: str, ip
         await repo.clear_throttle(conn, key_hashes=[keys["pair"], keys["phone"]])
         if new_hash is not None:
             await repo.set_password(conn, user_id=user["id"], password_hash=new_hash, changed=False)
-        tokens = await _issue(conn=conn, settings=settings, user_id=user["id"], family_id=uuid.uuid4())
+        tokens = await _issue(conn=conn, settings=settings, user_id=user["id"], county_code=user["county_code"],
+                              family_id=uuid.uuid4())  # fmt: skip
         await record(conn=conn, county_code=user["county_code"], actor_user_id=user["id"], action="auth.login",
                      target=f"user:{user['id']}", ip=ip)  # fmt: skip
     return tokens
@@ -194,7 +200,8 @@ async def refresh(*, conn: Conn, settings: Settings, refresh_token: str, ip: str
             user = await repo.get_user(conn, user_id=row["user_id"])
             if user is not None and user["disabled_at"] is None:
                 await repo.mark_refresh_token_used(conn, token_id=row["id"], at=now)
-                return await _issue(conn=conn, settings=settings, user_id=row["user_id"], family_id=row["family_id"])
+                return await _issue(conn=conn, settings=settings, user_id=row["user_id"],
+                                    county_code=row["county_code"], family_id=row["family_id"])  # fmt: skip
         # A reused token, or one of a disabled user: the whole family goes (committed, then refused).
         revoked = await repo.revoke_family(conn, family_id=row["family_id"], at=now)
         if reused:

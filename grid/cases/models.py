@@ -29,7 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 import grid.leadership.models  # noqa: F401  (case_file refers to backlog_batch)
 from grid.cases.enums import Section, State, Tier
-from grid.models import Base
+from grid.models import Base, county_key
 
 # The CHECK constraints list the enums' values (migration 0004 froze the same lists).
 CASE_STATES = tuple(s.value for s in State)
@@ -64,8 +64,8 @@ class CaseFile(Base):
     __tablename__ = "case_file"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    county_code: Mapped[str] = mapped_column(String(12))
-    reporter_person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    reporter_person_id: Mapped[int] = mapped_column(BigInteger)
     idempotency_key: Mapped[Any] = mapped_column(UUID(as_uuid=True))
     request_hash: Mapped[str] = mapped_column(String(64))
     category: Mapped[str] = mapped_column(ForeignKey("category.code"))
@@ -83,10 +83,10 @@ class CaseFile(Base):
         Computed("ST_Transform(geom, 3857)", persisted=True),
         nullable=True,
     )
-    located_node_id: Mapped[int | None] = mapped_column(ForeignKey("node.id"))
+    located_node_id: Mapped[int | None] = mapped_column(BigInteger)
     outside_county: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     tier: Mapped[str] = mapped_column(String(16))
-    handling_node_id: Mapped[int] = mapped_column(ForeignKey("node.id"), index=True)
+    handling_node_id: Mapped[int] = mapped_column(BigInteger, index=True)
     state: Mapped[str] = mapped_column(String(16))
     rule_version: Mapped[int] = mapped_column(ForeignKey("routing_rule_set.version"))
     route_flags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
@@ -108,9 +108,9 @@ class CaseFile(Base):
     # The leadership mechanisms (migration 0116, grid/leadership): where the case came from,
     # its backlog batch, and a hard case's owning leader (包案) and how it ended.
     source: Mapped[str] = mapped_column(String(16), server_default=text("'grid'"))
-    batch_id: Mapped[int | None] = mapped_column(ForeignKey("backlog_batch.id"))
+    batch_id: Mapped[int | None] = mapped_column(BigInteger)
     hard: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
-    owner_leader_person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    owner_leader_person_id: Mapped[int | None] = mapped_column(BigInteger)
     hard_outcome: Mapped[str | None] = mapped_column(String(24))
     # The lateness record (migration 0117): deadlines missed, and the due time of the first.
     late_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
@@ -120,7 +120,12 @@ class CaseFile(Base):
     closure_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
-        UniqueConstraint("reporter_person_id", "idempotency_key", name="uq_case_file_idempotency"),
+        county_key("reporter_person_id", "person"),
+        county_key("located_node_id", "node"),
+        county_key("handling_node_id", "node"),
+        county_key("batch_id", "backlog_batch"),
+        county_key("owner_leader_person_id", "person"),
+        UniqueConstraint("reporter_person_id", "idempotency_key", "county_code", name="uq_case_file_idempotency"),
         CheckConstraint("severity BETWEEN 1 AND 4", name="severity_range"),
         CheckConstraint(f"state IN {CASE_STATES!r}", name="state_known"),
         CheckConstraint(f"tier IN {TIERS!r}", name="tier_known"),
@@ -154,10 +159,13 @@ class CaseParty(Base):
     __tablename__ = "case_party"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"), index=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigInteger, index=True)
     name: Mapped[str] = mapped_column(Text)
     phone: Mapped[str | None] = mapped_column(String(20))
     role: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (county_key("case_id", "case_file", ondelete="CASCADE"),)
 
 
 class CaseRecipient(Base):
@@ -166,11 +174,17 @@ class CaseRecipient(Base):
     __tablename__ = "case_recipient"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"), index=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    person_id: Mapped[int] = mapped_column(BigInteger, index=True)
     role: Mapped[str] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        county_key("case_id", "case_file", ondelete="CASCADE"),
+        county_key("person_id", "person"),
+    )
 
 
 class CaseSection(Base):
@@ -178,13 +192,18 @@ class CaseSection(Base):
 
     __tablename__ = "case_section"
 
-    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     section: Mapped[str] = mapped_column(String(16), primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
     body: Mapped[str] = mapped_column(Text)
-    updated_by: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    updated_by: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (CheckConstraint(f"section IN {SECTIONS!r}", name="section_known"),)
+    __table_args__ = (
+        county_key("case_id", "case_file", ondelete="CASCADE"),
+        county_key("updated_by", "person"),
+        CheckConstraint(f"section IN {SECTIONS!r}", name="section_known"),
+    )
 
 
 class CaseEvent(Base):
@@ -193,9 +212,10 @@ class CaseEvent(Base):
     __tablename__ = "case_event"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"))
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigInteger)
     seq: Mapped[int] = mapped_column(Integer)
-    actor_person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))  # None: the system
+    actor_person_id: Mapped[int | None] = mapped_column(BigInteger)  # None: the system
     action: Mapped[str] = mapped_column(String(24))
     from_state: Mapped[str | None] = mapped_column(String(16))
     to_state: Mapped[str] = mapped_column(String(16))
@@ -211,7 +231,9 @@ class CaseEvent(Base):
     key_id: Mapped[str | None] = mapped_column(String(16))  # the signing key's id (seal 2)
 
     __table_args__ = (
-        UniqueConstraint("case_id", "seq", name="uq_case_event_case_id_seq"),
+        county_key("case_id", "case_file"),
+        county_key("actor_person_id", "person"),
+        UniqueConstraint("case_id", "seq", "county_code", name="uq_case_event_case_id_seq"),
         CheckConstraint("seal IN (1, 2)", name="seal_known"),
         CheckConstraint("seal = 1 OR key_id IS NOT NULL", name="seal_2_names_its_key"),
     )
@@ -224,7 +246,8 @@ class CaseLateness(Base):
     __tablename__ = "case_lateness"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"))
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigInteger)
     deadline_no: Mapped[int] = mapped_column(Integer)
     step: Mapped[str] = mapped_column(String(8))  # accept | resolve
     tier: Mapped[str] = mapped_column(String(16))
@@ -232,7 +255,10 @@ class CaseLateness(Base):
     noticed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        UniqueConstraint("case_id", "deadline_no", "step", name="uq_case_lateness_case_id_deadline_no_step"),
+        county_key("case_id", "case_file"),
+        UniqueConstraint(
+            "case_id", "deadline_no", "step", "county_code", name="uq_case_lateness_case_id_deadline_no_step"
+        ),
         CheckConstraint("step IN ('accept', 'resolve')", name="step_known"),
         CheckConstraint(f"tier IN {TIERS!r}", name="tier_known"),
     )
@@ -242,12 +268,13 @@ class Attachment(Base):
     __tablename__ = "attachment"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), index=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigInteger, index=True)
     sha256: Mapped[str] = mapped_column(String(64))
     content_type: Mapped[str] = mapped_column(String(32))
     size: Mapped[int] = mapped_column(BigInteger)
     path: Mapped[str] = mapped_column(Text)
-    uploaded_by: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    uploaded_by: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # What the photo's EXIF says (migration 0115); NULL where it says nothing.
     taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -255,7 +282,9 @@ class Attachment(Base):
     taken_lat: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
-        UniqueConstraint("case_id", "sha256", name="uq_attachment_case_id_sha256"),
+        county_key("case_id", "case_file"),
+        county_key("uploaded_by", "person"),
+        UniqueConstraint("case_id", "sha256", "county_code", name="uq_attachment_case_id_sha256"),
         CheckConstraint(
             "(taken_lon IS NULL) = (taken_lat IS NULL) AND taken_lon BETWEEN -180 AND 180"
             " AND taken_lat BETWEEN -90 AND 90",
@@ -272,15 +301,19 @@ class CasePublication(Base):
     __tablename__ = "case_publication"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"))
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(16))
-    token: Mapped[str] = mapped_column(String(43), unique=True)
+    token: Mapped[str] = mapped_column(String(43))
     content: Mapped[dict[str, Any]] = mapped_column(JSONB)
     sha256: Mapped[str] = mapped_column(String(64))
-    created_by: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    created_by: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
+        county_key("case_id", "case_file"),
+        county_key("created_by", "person"),
+        UniqueConstraint("token", "county_code", name="uq_case_publication_token"),
         CheckConstraint("kind IN ('notice', 'agreement')", name="kind_known"),
         Index("ix_case_publication_case_id_kind", "case_id", "kind", "id"),
     )
@@ -293,14 +326,17 @@ class CaseRequest(Base):
 
     __tablename__ = "case_request"
 
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     idempotency_key: Mapped[Any] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
     case_id: Mapped[int] = mapped_column(BigInteger)
     request_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[int | None] = mapped_column(SmallInteger)
     answer: Mapped[Any] = mapped_column(JSONB, nullable=True)
     parties_shown: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+    __table_args__ = (county_key("person_id", "person"),)
 
 
 class Notification(Base):
@@ -310,14 +346,14 @@ class Notification(Base):
     __tablename__ = "notification"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    county_code: Mapped[str] = mapped_column(String(12))
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
-    case_id: Mapped[int | None] = mapped_column(ForeignKey("case_file.id"), index=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    person_id: Mapped[int] = mapped_column(BigInteger)
+    case_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     kind: Mapped[str] = mapped_column(String(24))
     title: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     # Same decision, same notification: a retried transaction cannot notify twice.
-    dedupe_key: Mapped[str] = mapped_column(Text, unique=True)
+    dedupe_key: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivery_state: Mapped[str] = mapped_column(String(12), server_default=text("'pending'"))
@@ -327,6 +363,9 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
+        county_key("person_id", "person"),
+        county_key("case_id", "case_file"),
+        UniqueConstraint("dedupe_key", "county_code", name="uq_notification_dedupe_key"),
         Index("ix_notification_person_id_id", "person_id", "id"),
         Index("ix_notification_pending", "next_attempt_at", postgresql_where=text("delivery_state = 'pending'")),
     )
@@ -340,8 +379,9 @@ class PushUnreachableRun(Base):
 
     __tablename__ = "push_unreachable_run"
 
-    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), primary_key=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    person_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
     opened_seq: Mapped[int] = mapped_column(Integer)
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     notified_person_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -350,3 +390,8 @@ class PushUnreachableRun(Base):
     last_folded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     first_notification_id: Mapped[int | None] = mapped_column(BigInteger)
     last_notification_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        county_key("case_id", "case_file"),
+        county_key("person_id", "person"),
+    )

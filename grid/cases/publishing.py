@@ -99,7 +99,7 @@ async def _keep(
     now: datetime, signer: Signer,
 ) -> Published:  # fmt: skip
     sha256, token = notice.digest(content), new_token()
-    await repo.insert_publication(conn, row={"case_id": case["id"], "kind": kind, "token": token, "content": content,
+    await repo.insert_publication(conn, row={"case_id": case["id"], "county_code": case["county_code"], "kind": kind, "token": token, "content": content,
                                              "sha256": sha256, "created_by": actor.person_id, "created_at": now})  # fmt: skip
     w = _Writes.for_case(case, signer)
     seq = w.event(actor=actor.person_id, action=action, from_state=case["state"], to_state=case["state"], at=now,
@@ -135,6 +135,7 @@ async def record_signed_agreement(
             conn,
             row={
                 "case_id": case_id,
+                "county_code": case["county_code"],
                 "uploaded_by": actor.person_id,
                 "created_at": now,
                 "taken_at": None,

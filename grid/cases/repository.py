@@ -147,19 +147,20 @@ VALUES (%(county_code)s, %(reporter_person_id)s, %(idempotency_key)s, %(request_
   ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(located_node_id)s, %(outside_county)s,
   %(tier)s, %(handling_node_id)s, %(state)s, %(rule_version)s, %(route_flags)s, %(occurred_at)s,
   %(client_recorded_at)s, %(reported_at)s, %(deadline_no)s, %(accept_by)s, %(resolve_by)s, %(warn_at)s)
-ON CONFLICT (reporter_person_id, idempotency_key) DO NOTHING
+ON CONFLICT (reporter_person_id, idempotency_key, county_code) DO NOTHING
 RETURNING id
 """,
         row,
     )
 
 
-async def insert_parties(conn: Conn, *, case_id: int, parties: Sequence[dict[str, Any]]) -> None:
+async def insert_parties(conn: Conn, *, case_id: int, county_code: str, parties: Sequence[dict[str, Any]]) -> None:
     if parties:
         await execute_many(
             conn,
-            "INSERT INTO case_party (case_id, name, phone, role) VALUES (%(case_id)s, %(name)s, %(phone)s, %(role)s)",
-            [{"case_id": case_id, **p} for p in parties],
+            "INSERT INTO case_party (case_id, county_code, name, phone, role)"
+            " VALUES (%(case_id)s, %(cc)s, %(name)s, %(phone)s, %(role)s)",
+            [{"case_id": case_id, "cc": county_code, **p} for p in parties],
         )
 
 
@@ -259,9 +260,10 @@ async def claim_request(conn: Conn, *, person_id: int, key: Any, case_id: int, r
     claimed = await fetch_value(
         conn,
         """
-INSERT INTO case_request (person_id, idempotency_key, case_id, request_hash, created_at)
-VALUES (%(pid)s, %(key)s, %(case_id)s, %(hash)s, %(at)s)
-ON CONFLICT (person_id, idempotency_key) DO NOTHING
+INSERT INTO case_request (person_id, county_code, idempotency_key, case_id, request_hash, created_at)
+-- the county is the person's: the claim comes before the case is read
+SELECT p.id, p.county_code, %(key)s, %(case_id)s, %(hash)s, %(at)s FROM person p WHERE p.id = %(pid)s
+ON CONFLICT (person_id, idempotency_key, county_code) DO NOTHING
 RETURNING true
 """,
         {"pid": person_id, "key": key, "case_id": case_id, "hash": request_hash, "at": at},
@@ -394,16 +396,18 @@ async def update_case(conn: Conn, *, case_id: int, values: dict[str, Any]) -> No
 
 
 async def replace_recipients(
-    conn: Conn, *, case_id: int, recipients: Sequence[tuple[int, str]], at: datetime, retire: bool = True
-) -> None:
+    conn: Conn, *, case_id: int, county_code: str, recipients: Sequence[tuple[int, str]], at: datetime,
+    retire: bool = True,
+) -> None:  # fmt: skip
     """The case's holders from now on; `retire`: end the current ones first (a new case has none)."""
     if retire:
         await execute(conn, "UPDATE case_recipient SET active = false WHERE case_id = %(c)s AND active", {"c": case_id})
     if recipients:
         await execute_many(
             conn,
-            "INSERT INTO case_recipient (case_id, person_id, role, assigned_at) VALUES (%(c)s, %(p)s, %(r)s, %(at)s)",
-            [{"c": case_id, "p": p, "r": r, "at": at} for p, r in recipients],
+            "INSERT INTO case_recipient (case_id, county_code, person_id, role, assigned_at)"
+            " VALUES (%(c)s, %(cc)s, %(p)s, %(r)s, %(at)s)",
+            [{"c": case_id, "cc": county_code, "p": p, "r": r, "at": at} for p, r in recipients],
         )
 
 
@@ -423,15 +427,18 @@ async def person_names(conn: Conn, *, ids: Sequence[int]) -> dict[int, str]:
     return {r["id"]: r["name"] for r in rows}
 
 
-async def upsert_section(conn: Conn, *, case_id: int, section: str, body: str, person_id: int, at: datetime) -> None:
+async def upsert_section(
+    conn: Conn, *, case_id: int, county_code: str, section: str, body: str, person_id: int, at: datetime
+) -> None:
     await execute(
         conn,
         """
-INSERT INTO case_section (case_id, section, body, updated_by, updated_at) VALUES (%(c)s, %(s)s, %(b)s, %(p)s, %(at)s)
-ON CONFLICT (case_id, section) DO UPDATE SET body = EXCLUDED.body, updated_by = EXCLUDED.updated_by,
+INSERT INTO case_section (case_id, county_code, section, body, updated_by, updated_at)
+VALUES (%(c)s, %(cc)s, %(s)s, %(b)s, %(p)s, %(at)s)
+ON CONFLICT (case_id, section, county_code) DO UPDATE SET body = EXCLUDED.body, updated_by = EXCLUDED.updated_by,
   updated_at = EXCLUDED.updated_at
 """,
-        {"c": case_id, "s": section, "b": body, "p": person_id, "at": at},
+        {"c": case_id, "cc": county_code, "s": section, "b": body, "p": person_id, "at": at},
     )
 
 
@@ -440,11 +447,11 @@ async def insert_attachment(conn: Conn, *, row: dict[str, Any]) -> int | None:
     return await fetch_value(
         conn,
         """
-INSERT INTO attachment (case_id, sha256, content_type, size, path, uploaded_by, created_at, taken_at, taken_lon,
-  taken_lat)
-VALUES (%(case_id)s, %(sha256)s, %(content_type)s, %(size)s, %(path)s, %(uploaded_by)s, %(created_at)s,
-  %(taken_at)s, %(taken_lon)s, %(taken_lat)s)
-ON CONFLICT (case_id, sha256) DO NOTHING RETURNING id
+INSERT INTO attachment (case_id, county_code, sha256, content_type, size, path, uploaded_by, created_at, taken_at,
+  taken_lon, taken_lat)
+VALUES (%(case_id)s, %(county_code)s, %(sha256)s, %(content_type)s, %(size)s, %(path)s, %(uploaded_by)s,
+  %(created_at)s, %(taken_at)s, %(taken_lon)s, %(taken_lat)s)
+ON CONFLICT (case_id, sha256, county_code) DO NOTHING RETURNING id
 """,
         row,
     )
@@ -490,9 +497,9 @@ async def insert_events(conn: Conn, *, rows: Sequence[dict[str, Any]]) -> None:
     await execute_many(
         conn,
         """
-INSERT INTO case_event (case_id, seq, actor_person_id, action, from_state, to_state, note, attachment_hashes,
-  body, prev_hash, hash, signature, created_at, seal, key_id)
-VALUES (%(case_id)s, %(seq)s, %(actor_person_id)s, %(action)s, %(from_state)s, %(to_state)s, %(note)s,
+INSERT INTO case_event (case_id, county_code, seq, actor_person_id, action, from_state, to_state, note,
+  attachment_hashes, body, prev_hash, hash, signature, created_at, seal, key_id)
+VALUES (%(case_id)s, %(county_code)s, %(seq)s, %(actor_person_id)s, %(action)s, %(from_state)s, %(to_state)s, %(note)s,
   %(attachment_hashes)s, %(body)s::jsonb, %(prev_hash)s, %(hash)s, %(signature)s, %(created_at)s, %(seal)s,
   %(key_id)s)
 """,
@@ -504,8 +511,8 @@ async def insert_lateness(conn: Conn, *, rows: Sequence[dict[str, Any]]) -> None
     await execute_many(
         conn,
         """
-INSERT INTO case_lateness (case_id, deadline_no, step, tier, due_at, noticed_at)
-VALUES (%(case_id)s, %(deadline_no)s, %(step)s, %(tier)s, %(due_at)s, %(noticed_at)s)
+INSERT INTO case_lateness (case_id, county_code, deadline_no, step, tier, due_at, noticed_at)
+VALUES (%(case_id)s, %(county_code)s, %(deadline_no)s, %(step)s, %(tier)s, %(due_at)s, %(noticed_at)s)
 """,
         rows,
     )
@@ -550,15 +557,16 @@ SELECT c.tier, hn.name AS node_name, hn.level AS node_level, cat.name_zh AS cate
 
 
 async def open_unreachable_run(
-    conn: Conn, *, case_id: int, person_id: int, opened_seq: int, at: datetime, notified_person_id: int | None
-) -> None:
+    conn: Conn, *, case_id: int, county_code: str, person_id: int, opened_seq: int, at: datetime,
+    notified_person_id: int | None,
+) -> None:  # fmt: skip
     await execute(
         conn,
         """
-INSERT INTO push_unreachable_run (case_id, person_id, opened_seq, opened_at, notified_person_id)
-VALUES (%(c)s, %(p)s, %(seq)s, %(at)s, %(n)s)
+INSERT INTO push_unreachable_run (case_id, county_code, person_id, opened_seq, opened_at, notified_person_id)
+VALUES (%(c)s, %(cc)s, %(p)s, %(seq)s, %(at)s, %(n)s)
 """,
-        {"c": case_id, "p": person_id, "seq": opened_seq, "at": at, "n": notified_person_id},
+        {"c": case_id, "cc": county_code, "p": person_id, "seq": opened_seq, "at": at, "n": notified_person_id},
     )
 
 
@@ -605,7 +613,7 @@ INSERT INTO notification (county_code, person_id, case_id, kind, title, body, de
   next_attempt_at)
 VALUES (%(county_code)s, %(person_id)s, %(case_id)s, %(kind)s, %(title)s, %(body)s, %(dedupe_key)s, %(created_at)s,
   %(created_at)s)
-ON CONFLICT (dedupe_key) DO NOTHING
+ON CONFLICT (dedupe_key, county_code) DO NOTHING
 """,
             rows,
         )
@@ -799,8 +807,8 @@ async def insert_publication(conn: Conn, *, row: dict[str, Any]) -> None:
     await execute(
         conn,
         """
-INSERT INTO case_publication (case_id, kind, token, content, sha256, created_by, created_at)
-VALUES (%(case_id)s, %(kind)s, %(token)s, %(content)s, %(sha256)s, %(created_by)s, %(created_at)s)
+INSERT INTO case_publication (case_id, county_code, kind, token, content, sha256, created_by, created_at)
+VALUES (%(case_id)s, %(county_code)s, %(kind)s, %(token)s, %(content)s, %(sha256)s, %(created_by)s, %(created_at)s)
 """,
         {**row, "content": Jsonb(row["content"])},
     )

@@ -340,7 +340,7 @@ class _Writes:
         )  # fmt: skip
         digest, signature = self.signer.seal(event, self.head)
         self.events.append({
-            "case_id": self.case_id, "seq": self.seq, "actor_person_id": actor, "action": action,
+            "case_id": self.case_id, "county_code": self.case["county_code"], "seq": self.seq, "actor_person_id": actor, "action": action,
             "from_state": from_state, "to_state": to_state, "note": note, "attachment_hashes": list(attachment_hashes),
             "body": canonical_json(event.body).decode(), "prev_hash": self.head, "hash": digest, "signature": signature,
             "created_at": at, "seal": SEAL_ALL_COLUMNS, "key_id": event.key_id,
@@ -384,11 +384,17 @@ class _Writes:
         if self.values:
             await repo.update_case(conn, case_id=self.case_id, values=self.values)
         if self.recipients is not None:
-            await repo.replace_recipients(conn, case_id=self.case_id, recipients=self.recipients, at=at,
-                                          retire=not self.new_case)  # fmt: skip
+            await repo.replace_recipients(conn, case_id=self.case_id, county_code=self.case["county_code"],
+                                          recipients=self.recipients, at=at, retire=not self.new_case)  # fmt: skip
         for section, body, person_id, when in self.sections:
             await repo.upsert_section(
-                conn, case_id=self.case_id, section=section.value, body=body, person_id=person_id, at=when
+                conn,
+                case_id=self.case_id,
+                county_code=self.case["county_code"],
+                section=section.value,
+                body=body,
+                person_id=person_id,
+                at=when,
             )
         if self.events:
             await repo.insert_events(conn, rows=self.events)
@@ -568,7 +574,8 @@ async def submit_report(
                        "rule_version": rules.version, "flags": [*route.flags, *flags]})  # fmt: skip
         _record_assignment(w, route=route, people=people, deadlines=deadlines, at=now, from_state=State.reported.value,
                            reason=f"按第 {rules.version} 版分派规则的第 {route.rule_index + 1} 条分派")  # fmt: skip
-        await repo.insert_parties(conn, case_id=case_id, parties=[asdict(p) for p in report.parties])
+        await repo.insert_parties(conn, case_id=case_id, county_code=county_code,
+                                  parties=[asdict(p) for p in report.parties])  # fmt: skip
         await w.send(conn, at=now)
         case = await _detail(conn, actor=actor, case_id=case_id, audit=audit)
         assert case is not None
@@ -763,7 +770,8 @@ async def act_once(
             fields = {k: v for k, v in fields.items() if k != "work_group"}
             if group:
                 fields["work_group"] = [{"id": m["id"], "name": m["name"], "kind": m["kind"]} for m in group]
-                await leadership_sql.replace_work_group(conn, case_id=case_id, member_ids=[m["id"] for m in group],
+                await leadership_sql.replace_work_group(conn, case_id=case_id, county_code=case["county_code"],
+                                                        member_ids=[m["id"] for m in group],
                                                         person_id=actor.person_id, at=now)  # fmt: skip
         if step.action is Action.extend:
             fields = {**fields, "approver": await _check_approver(conn, case, actor=actor, given=fields["approver"],
@@ -828,7 +836,7 @@ async def _reflow_reopened(conn: Conn, w: _Writes, *, actor: int, at: datetime, 
     """A resolved backlog case reopened is a reflow (倒流): signed, and counted (grid.leadership.backlog)."""
     w.event(actor=actor, action="reflow", from_state=State.reopened.value, to_state=State.reopened.value, at=at,
             note=note, extra={"kind": "reopen"})  # fmt: skip
-    await leadership_sql.insert_reflow(conn, case_id=w.case_id, kind="reopen", new_case_id=None, person_id=actor,
+    await leadership_sql.insert_reflow(conn, case_id=w.case_id, county_code=w.case["county_code"], kind="reopen", new_case_id=None, person_id=actor,
                                        note=note, at=at)  # fmt: skip
 
 
@@ -982,7 +990,14 @@ async def record_attachment(
     async with conn.pipeline(), conn.transaction():
         case = await _locked_for_actor(conn, actor=actor, case_id=case_id, may=can_attach)
         new_id = await repo.insert_attachment(
-            conn, row={"case_id": case_id, "uploaded_by": actor.person_id, "created_at": now, **file}
+            conn,
+            row={
+                "case_id": case_id,
+                "county_code": case["county_code"],
+                "uploaded_by": actor.person_id,
+                "created_at": now,
+                **file,
+            },
         )
         if new_id is None:
             old_id = await repo.attachment_id(conn, case_id=case_id, sha256=file["sha256"])
@@ -1034,7 +1049,7 @@ def _note_lateness(w: _Writes, *, now: datetime) -> None:
         return
     w.values["late_count"] = (case.get("late_count") or 0) + 1
     w.values["first_late_at"] = case.get("first_late_at") or due
-    w.lateness.append({"case_id": w.case_id, "deadline_no": case["deadline_no"], "step": which, "tier": case["tier"],
+    w.lateness.append({"case_id": w.case_id, "county_code": case["county_code"], "deadline_no": case["deadline_no"], "step": which, "tier": case["tier"],
                        "due_at": due, "noticed_at": now})  # fmt: skip
     w.event(actor=SYSTEM, action="deadline_missed", from_state=case["state"], to_state=case["state"], at=now,
             note=f"未在 {people_time.for_person(due)} 前{_DEADLINE_STEP[which]}（{action_name('deadline_missed')}）",
@@ -1167,7 +1182,7 @@ async def notify_next_up(
         w.notify(person_ids=[target[0]], kind="unreachable", seq=seq, at=now, title="下级收不到提醒，请跟进",
                  body=f"案件 {case['id']}：{case['handling_node_name']} 的责任人手机收不到推送，请联系跟进")  # fmt: skip
     await w.send(conn, at=now)
-    await repo.open_unreachable_run(conn, case_id=case["id"], person_id=pid, opened_seq=seq, at=now,
+    await repo.open_unreachable_run(conn, case_id=case["id"], county_code=case["county_code"], person_id=pid, opened_seq=seq, at=now,
                                     notified_person_id=target[0] if target else None)  # fmt: skip
     return target[0] if target else None
 

@@ -70,7 +70,8 @@ async def refer(
             "county_code": case["county_code"], "case_id": case_id, "party_name": name, "type": type, "note": note,
             "referred_by": actor.person_id, "referred_at": now,
         })  # fmt: skip
-        await repo.insert_department_unit(conn, case_id=case_id, department_id=dept["id"], part="referral",
+        await repo.insert_department_unit(conn, case_id=case_id, county_code=case["county_code"],
+                                          department_id=dept["id"], part="referral",
                                           task=None, person_id=actor.person_id, at=now)  # fmt: skip
         w = _Writes.for_case(case, signer)
         seq = w.event(actor=actor.person_id, action="refer_assistance", from_state=case["state"],

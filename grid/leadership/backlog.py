@@ -227,7 +227,8 @@ async def link_reflow(
                 note=note, extra={"kind": "linked", "kind_name": word(REFLOW_KIND_NAMES, "linked"),
                                   "new_case_id": case_id})  # fmt: skip
         await w.send(conn, at=now)
-        await repo.insert_reflow(conn, case_id=earlier_case_id, kind="linked", new_case_id=case_id,
+        await repo.insert_reflow(conn, case_id=earlier_case_id, county_code=earlier["county_code"], kind="linked",
+                                 new_case_id=case_id,
                                  person_id=actor.person_id, note=note, at=now)  # fmt: skip
         count = await repo.reflow_count(conn, case_id=earlier_case_id)
     return {"case_id": earlier_case_id, "new_case_id": case_id, "reflows": count}

@@ -50,7 +50,8 @@ async def add_joint(
         if await repo.case_department_unit(conn, case_id=case_id, department_id=dept["id"], part="joint"):
             raise AlreadyRecorded(f"{dept['name']}已是本案的{word(UNIT_PART_NAMES, 'joint')}",
                                   case_id=case_id, department=department_code)  # fmt: skip
-        await repo.insert_department_unit(conn, case_id=case_id, department_id=dept["id"], part="joint", task=task,
+        await repo.insert_department_unit(conn, case_id=case_id, county_code=case["county_code"],
+                                          department_id=dept["id"], part="joint", task=task,
                                           person_id=actor.person_id, at=now)  # fmt: skip
         w = _Writes.for_case(case, signer)
         seq = w.event(

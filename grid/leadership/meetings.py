@@ -314,7 +314,7 @@ async def _add_task(
     owner = await _owner_of(conn, member, meeting, task, where)
     case_ids = await _linked_cases(conn, member, task.case_ids, f"{where}关联案件")
     task_id = await repo.insert_task(conn, row={
-        "meeting_id": meeting["id"], "parent_id": task.parent_id, "title": task.title, "due_on": task.due_on,
+        "meeting_id": meeting["id"], "county_code": meeting["county_code"], "parent_id": task.parent_id, "title": task.title, "due_on": task.due_on,
         "case_ids": case_ids, "created_by": member.person_id, "created_at": now, **owner,
     })  # fmt: skip
     people = await _answering(conn, owner)
@@ -422,7 +422,8 @@ async def add_progress(*, conn: Conn, member: Member, task_id: int, note: str, n
     today = people_time.local_date(now)
     async with conn.transaction():
         await _task_for_work(conn, member, task_id, today, "填报进展")
-        await repo.insert_task_note(conn, task_id=task_id, person_id=member.person_id, note=note, at=now)
+        await repo.insert_task_note(conn, task_id=task_id, county_code=member.county_code, person_id=member.person_id,
+                                    note=note, at=now)  # fmt: skip
     return await task_view(conn=conn, member=member, task_id=task_id, today=today)
 
 

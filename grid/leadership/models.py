@@ -12,7 +12,6 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
-    ForeignKey,
     Index,
     Numeric,
     SmallInteger,
@@ -25,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from grid.models import Base
+from grid.models import Base, county_key
 
 # Where a case came from (case_file.source); names in grid/glossary.py SOURCE_NAMES.
 SOURCES = ("grid", "visit", "hotline", "online", "handed_down")
@@ -41,7 +40,7 @@ class Department(Base):
     __tablename__ = "department"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    county_code: Mapped[str] = mapped_column(String(12))
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(Text)
     sort: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
@@ -57,13 +56,16 @@ class BacklogBatch(Base):
     __tablename__ = "backlog_batch"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    county_code: Mapped[str] = mapped_column(String(12))
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
     label: Mapped[str] = mapped_column(Text)
     handed_down_on: Mapped[date | None] = mapped_column(Date)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
-    __table_args__ = (UniqueConstraint("county_code", "label", name="uq_backlog_batch_county_code_label"),)
+    __table_args__ = (
+        county_key("created_by", "person"),
+        UniqueConstraint("county_code", "label", name="uq_backlog_batch_county_code_label"),
+    )
 
 
 class CaseUnit(Base):
@@ -73,24 +75,41 @@ class CaseUnit(Base):
     __tablename__ = "case_unit"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), index=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigInteger, index=True)
     part: Mapped[str] = mapped_column(String(16))
-    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"), index=True)
-    node_id: Mapped[int | None] = mapped_column(ForeignKey("node.id"))
+    department_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    node_id: Mapped[int | None] = mapped_column(BigInteger)
     task: Mapped[str | None] = mapped_column(Text)
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     done_note: Mapped[str | None] = mapped_column(Text)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
+        county_key("case_id", "case_file"),
+        county_key("department_id", "department"),
+        county_key("node_id", "node"),
+        county_key("created_by", "person"),
         CheckConstraint(f"part IN {UNIT_PARTS!r}", name="part_known"),
         CheckConstraint("(department_id IS NULL) <> (node_id IS NULL)", name="one_unit"),
-        Index("uq_case_unit_owner", "case_id", unique=True, postgresql_where=text("part = 'owner'")),
+        Index("uq_case_unit_owner", "case_id", "county_code", unique=True, postgresql_where=text("part = 'owner'")),
         # A department co-handles a case once, and is its referral unit once (migration 0120).
-        Index("uq_case_unit_joint", "case_id", "department_id", unique=True, postgresql_where=text("part = 'joint'")),
         Index(
-            "uq_case_unit_referral", "case_id", "department_id", unique=True, postgresql_where=text("part = 'referral'")
+            "uq_case_unit_joint",
+            "case_id",
+            "department_id",
+            "county_code",
+            unique=True,
+            postgresql_where=text("part = 'joint'"),
+        ),
+        Index(
+            "uq_case_unit_referral",
+            "case_id",
+            "department_id",
+            "county_code",
+            unique=True,
+            postgresql_where=text("part = 'referral'"),
         ),
     )
 
@@ -107,21 +126,24 @@ class Meeting(Base):
     __tablename__ = "meeting"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    county_code: Mapped[str] = mapped_column(String(12))
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
     level: Mapped[str] = mapped_column(String(12))
-    node_id: Mapped[int] = mapped_column(ForeignKey("node.id"), index=True)
+    node_id: Mapped[int] = mapped_column(BigInteger, index=True)
     held_on: Mapped[date] = mapped_column(Date)  # the county's calendar day
     title: Mapped[str] = mapped_column(Text)
-    chair_person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    chair_person_id: Mapped[int] = mapped_column(BigInteger)
     # [{name, person_id?, unit?}]: attendees include people without accounts.
     attendees: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'"))
     agenda_case_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))
     agenda_topics: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     minutes: Mapped[str] = mapped_column(Text, server_default=text("''"))
-    created_by: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    created_by: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
+        county_key("node_id", "node"),
+        county_key("chair_person_id", "person"),
+        county_key("created_by", "person"),
         CheckConstraint(f"level IN {MEETING_LEVELS!r}", name="level_known"),
         Index("ix_meeting_county_code_held_on", "county_code", "held_on"),
     )
@@ -134,24 +156,33 @@ class MeetingTask(Base):
     __tablename__ = "meeting_task"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meeting.id"), index=True)
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_task.id"), index=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    parent_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     title: Mapped[str] = mapped_column(Text)
-    owner_department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
-    owner_node_id: Mapped[int | None] = mapped_column(ForeignKey("node.id"))
-    owner_person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    owner_department_id: Mapped[int | None] = mapped_column(BigInteger)
+    owner_node_id: Mapped[int | None] = mapped_column(BigInteger)
+    owner_person_id: Mapped[int | None] = mapped_column(BigInteger)
     due_on: Mapped[date] = mapped_column(Date)  # the county's calendar day, included
     case_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))
-    created_by: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    created_by: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    done_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    done_by: Mapped[int | None] = mapped_column(BigInteger)
     done_note: Mapped[str | None] = mapped_column(Text)
     reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    escalated_to: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    escalated_to: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
+        county_key("meeting_id", "meeting"),
+        county_key("parent_id", "meeting_task"),
+        county_key("owner_department_id", "department"),
+        county_key("owner_node_id", "node"),
+        county_key("owner_person_id", "person"),
+        county_key("created_by", "person"),
+        county_key("done_by", "person"),
+        county_key("escalated_to", "person"),
         CheckConstraint("num_nonnulls(owner_department_id, owner_node_id, owner_person_id) = 1", name="one_owner"),
         CheckConstraint("(done_at IS NULL) = (done_by IS NULL)", name="done_by_someone"),
         Index("ix_meeting_task_open_due_on", "due_on", postgresql_where=text("done_at IS NULL")),
@@ -164,10 +195,16 @@ class MeetingTaskNote(Base):
     __tablename__ = "meeting_task_note"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    task_id: Mapped[int] = mapped_column(ForeignKey("meeting_task.id"), index=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    task_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    person_id: Mapped[int] = mapped_column(BigInteger)
     note: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        county_key("task_id", "meeting_task"),
+        county_key("person_id", "person"),
+    )
 
 
 # --- 坐班接访 and 零倒流 (migration 0119) ------------------------------------------------
@@ -189,15 +226,17 @@ class DutyDay(Base):
     __tablename__ = "duty_day"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    county_code: Mapped[str] = mapped_column(String(12))
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
     day: Mapped[date] = mapped_column(Date)
-    leader_person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    leader_person_id: Mapped[int] = mapped_column(BigInteger)
     body: Mapped[str] = mapped_column(String(24))
     note: Mapped[str | None] = mapped_column(Text)
-    updated_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    updated_by: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
+        county_key("leader_person_id", "person"),
+        county_key("updated_by", "person"),
         CheckConstraint(f"body IN {LEADER_BODIES!r}", name="body_known"),
         UniqueConstraint("county_code", "day", name="uq_duty_day_county_code_day"),
     )
@@ -208,14 +247,16 @@ class CaseVisit(Base):
 
     __tablename__ = "case_visit"
 
-    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), primary_key=True)
-    county_code: Mapped[str] = mapped_column(String(12))
+    case_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
     visited_on: Mapped[date] = mapped_column(Date)
-    leader_person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    leader_person_id: Mapped[int] = mapped_column(BigInteger)
     decision: Mapped[str | None] = mapped_column(String(16))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
+        county_key("case_id", "case_file"),
+        county_key("leader_person_id", "person"),
         CheckConstraint(f"decision IS NULL OR decision IN {VISIT_DECISIONS!r}", name="decision_known"),
         CheckConstraint("(decision IS NULL) = (decided_at IS NULL)", name="decided_together"),
         Index("ix_case_visit_county_code_visited_on", "county_code", "visited_on"),
@@ -228,17 +269,21 @@ class CaseReflow(Base):
     __tablename__ = "case_reflow"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), index=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigInteger, index=True)
     kind: Mapped[str] = mapped_column(String(8))
-    new_case_id: Mapped[int | None] = mapped_column(ForeignKey("case_file.id"))
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    new_case_id: Mapped[int | None] = mapped_column(BigInteger)
+    person_id: Mapped[int | None] = mapped_column(BigInteger)
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
+        county_key("case_id", "case_file"),
+        county_key("new_case_id", "case_file"),
+        county_key("person_id", "person"),
         CheckConstraint(f"kind IN {REFLOW_KINDS!r}", name="kind_known"),
         CheckConstraint("(kind = 'linked') = (new_case_id IS NOT NULL)", name="linked_has_case"),
-        UniqueConstraint("case_id", "new_case_id", name="uq_case_reflow_case_id_new_case_id"),
+        UniqueConstraint("case_id", "new_case_id", "county_code", name="uq_case_reflow_case_id_new_case_id"),
     )
 
 
@@ -253,15 +298,18 @@ class CaseDuty(Base):
     __tablename__ = "case_duty"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"))
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigInteger)
     duty: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text)
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    person_id: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
+        county_key("case_id", "case_file"),
+        county_key("person_id", "person"),
         CheckConstraint(f"duty IN {FIVE_DUTIES!r}", name="duty_known"),
-        UniqueConstraint("case_id", "duty", name="uq_case_duty_case_id_duty"),
+        UniqueConstraint("case_id", "duty", "county_code", name="uq_case_duty_case_id_duty"),
     )
 
 
@@ -289,15 +337,20 @@ class HallMember(Base):
     __tablename__ = "hall_member"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    node_id: Mapped[int] = mapped_column(ForeignKey("node.id"), index=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    node_id: Mapped[int] = mapped_column(BigInteger, index=True)
     name: Mapped[str] = mapped_column(Text)
     phone: Mapped[str | None] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (CheckConstraint(f"kind IN {TEAM_MEMBER_KINDS!r}", name="kind_known"),)
+    __table_args__ = (
+        county_key("node_id", "node"),
+        county_key("created_by", "person"),
+        CheckConstraint(f"kind IN {TEAM_MEMBER_KINDS!r}", name="kind_known"),
+    )
 
 
 class CaseWorkGroup(Base):
@@ -305,10 +358,17 @@ class CaseWorkGroup(Base):
 
     __tablename__ = "case_work_group"
 
-    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), primary_key=True)
-    member_id: Mapped[int] = mapped_column(ForeignKey("hall_member.id"), primary_key=True)
-    chosen_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    case_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    chosen_by: Mapped[int | None] = mapped_column(BigInteger)
     chosen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        county_key("case_id", "case_file"),
+        county_key("member_id", "hall_member"),
+        county_key("chosen_by", "person"),
+    )
 
 
 class AssistanceReferral(Base):
@@ -317,20 +377,23 @@ class AssistanceReferral(Base):
     __tablename__ = "assistance_referral"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    county_code: Mapped[str] = mapped_column(String(12))
-    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), index=True)
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigInteger, index=True)
     party_name: Mapped[str] = mapped_column(Text)
     type: Mapped[str] = mapped_column(String(24))
     note: Mapped[str | None] = mapped_column(Text)
-    referred_by: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    referred_by: Mapped[int] = mapped_column(BigInteger)
     referred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(String(16))
     amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     decision_note: Mapped[str | None] = mapped_column(Text)
-    decided_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    decided_by: Mapped[int | None] = mapped_column(BigInteger)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
+        county_key("case_id", "case_file"),
+        county_key("referred_by", "person"),
+        county_key("decided_by", "person"),
         CheckConstraint(f"type IN {ASSISTANCE_TYPES!r}", name="type_known"),
         CheckConstraint(f"outcome IS NULL OR outcome IN {REFERRAL_OUTCOMES!r}", name="outcome_known"),
         CheckConstraint("(outcome IS NULL) = (decided_at IS NULL)", name="decided_together"),

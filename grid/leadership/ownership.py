@@ -94,7 +94,8 @@ async def own_case(
         )  # fmt: skip
         w.notify(person_ids=[leader_person_id], kind="take_ownership", seq=seq, at=now, title="新的包案案件",
                  body=f"案件 {case_id} 由您包案，{word(UNIT_PART_NAMES, 'owner')}：{found['name']}")  # fmt: skip
-        await repo.set_owner_unit(conn, case_id=case_id, department_id=found["department_id"],
+        await repo.set_owner_unit(conn, case_id=case_id, county_code=case["county_code"],
+                                  department_id=found["department_id"],
                                   node_id=found["node_id"], person_id=by_person_id, at=now)  # fmt: skip
         await w.send(conn, at=now)
     return {**case, "owner_leader": leader, "owner_unit": found}
@@ -148,7 +149,8 @@ async def tick_duty(
         w = _Writes.for_case(case, signer)
         w.event(actor=actor.person_id, action="five_duty", from_state=case["state"], to_state=case["state"], at=now,
                 note=f"{word(FIVE_DUTY_NAMES, duty)}：{note}", extra={"duty": duty})  # fmt: skip
-        await repo.tick_duty(conn, case_id=case_id, duty=duty, note=note, person_id=actor.person_id, at=now)
+        await repo.tick_duty(conn, case_id=case_id, county_code=case["county_code"], duty=duty, note=note,
+                             person_id=actor.person_id, at=now)  # fmt: skip
         await w.send(conn, at=now)
         return await repo.duty_count(conn, case_id=case_id)
 

@@ -71,19 +71,27 @@ async def township_by_code(conn: Conn, *, code: str) -> Row | None:
 
 
 async def set_owner_unit(
-    conn: Conn, *, case_id: int, department_id: int | None, node_id: int | None, person_id: int | None, at: Any
-) -> None:
+    conn: Conn, *, case_id: int, county_code: str, department_id: int | None, node_id: int | None,
+    person_id: int | None, at: Any,
+) -> None:  # fmt: skip
     """The case's one owning unit (责任单位), replacing any earlier one."""
     await execute(
         conn,
         """
-INSERT INTO case_unit (case_id, part, department_id, node_id, created_by, created_at)
-VALUES (%(case_id)s, 'owner', %(department_id)s, %(node_id)s, %(person_id)s, %(at)s)
-ON CONFLICT (case_id) WHERE part = 'owner'
+INSERT INTO case_unit (case_id, county_code, part, department_id, node_id, created_by, created_at)
+VALUES (%(case_id)s, %(cc)s, 'owner', %(department_id)s, %(node_id)s, %(person_id)s, %(at)s)
+ON CONFLICT (case_id, county_code) WHERE part = 'owner'
 DO UPDATE SET department_id = EXCLUDED.department_id, node_id = EXCLUDED.node_id,
               created_by = EXCLUDED.created_by, created_at = EXCLUDED.created_at
 """,
-        {"case_id": case_id, "department_id": department_id, "node_id": node_id, "person_id": person_id, "at": at},
+        {
+            "case_id": case_id,
+            "cc": county_code,
+            "department_id": department_id,
+            "node_id": node_id,
+            "person_id": person_id,
+            "at": at,
+        },
     )
 
 
@@ -186,9 +194,9 @@ async def insert_task(conn: Conn, *, row: dict[str, Any]) -> int:
     found = await fetch_one(
         conn,
         """
-INSERT INTO meeting_task (meeting_id, parent_id, title, owner_department_id, owner_node_id, owner_person_id, due_on,
-  case_ids, created_by, created_at)
-VALUES (%(meeting_id)s, %(parent_id)s, %(title)s, %(owner_department_id)s, %(owner_node_id)s, %(owner_person_id)s,
+INSERT INTO meeting_task (meeting_id, county_code, parent_id, title, owner_department_id, owner_node_id,
+  owner_person_id, due_on, case_ids, created_by, created_at)
+VALUES (%(meeting_id)s, %(county_code)s, %(parent_id)s, %(title)s, %(owner_department_id)s, %(owner_node_id)s, %(owner_person_id)s,
   %(due_on)s, %(case_ids)s, %(created_by)s, %(created_at)s)
 RETURNING id
 """,
@@ -287,11 +295,12 @@ SELECT tn.id, tn.task_id, tn.person_id, p.name AS person_name, tn.note, tn.creat
     )
 
 
-async def insert_task_note(conn: Conn, *, task_id: int, person_id: int, note: str, at: Any) -> None:
+async def insert_task_note(conn: Conn, *, task_id: int, county_code: str, person_id: int, note: str, at: Any) -> None:
     await execute(
         conn,
-        "INSERT INTO meeting_task_note (task_id, person_id, note, created_at) VALUES (%(t)s, %(p)s, %(note)s, %(at)s)",
-        {"t": task_id, "p": person_id, "note": note, "at": at},
+        "INSERT INTO meeting_task_note (task_id, county_code, person_id, note, created_at)"
+        " VALUES (%(t)s, %(cc)s, %(p)s, %(note)s, %(at)s)",
+        {"t": task_id, "cc": county_code, "p": person_id, "note": note, "at": at},
     )
 
 
@@ -580,7 +589,7 @@ SELECT b.id, b.label, b.handed_down_on, b.created_at,
   FROM backlog_batch b LEFT JOIN ({CASE_PLACE_FROM}) ON c.batch_id = b.id AND {IN_ROOTS}
  WHERE b.county_code = %(county)s AND (%(id)s::bigint IS NULL OR b.id = %(id)s::bigint)
    AND (%(before)s::timestamptz IS NULL OR b.created_at < %(before)s::timestamptz)
- GROUP BY b.id
+ GROUP BY b.id, b.county_code
 HAVING %(roots)s::ltree[] IS NULL OR count(c.id) > 0
  ORDER BY b.handed_down_on DESC NULLS LAST, b.id DESC
 """
@@ -610,13 +619,13 @@ SELECT c.id, c.state, c.hard_outcome, c.owner_leader_person_id, pe.name AS owner
     )
 
 
-async def insert_reflow(conn: Conn, *, case_id: int, kind: str, new_case_id: int | None, person_id: int | None,
-                        note: str | None, at: Any) -> None:  # fmt: skip
+async def insert_reflow(conn: Conn, *, case_id: int, county_code: str, kind: str, new_case_id: int | None,
+                        person_id: int | None, note: str | None, at: Any) -> None:  # fmt: skip
     await execute(
         conn,
-        "INSERT INTO case_reflow (case_id, kind, new_case_id, person_id, note, created_at)"
-        " VALUES (%(c)s, %(k)s, %(n)s, %(p)s, %(note)s, %(at)s)",
-        {"c": case_id, "k": kind, "n": new_case_id, "p": person_id, "note": note, "at": at},
+        "INSERT INTO case_reflow (case_id, county_code, kind, new_case_id, person_id, note, created_at)"
+        " VALUES (%(c)s, %(cc)s, %(k)s, %(n)s, %(p)s, %(note)s, %(at)s)",
+        {"c": case_id, "cc": county_code, "k": kind, "n": new_case_id, "p": person_id, "note": note, "at": at},
     )
 
 
@@ -640,8 +649,8 @@ async def insert_department(conn: Conn, *, county_code: str, code: str, name: st
         conn,
         """
 INSERT INTO department (county_code, code, name, sort)
-VALUES (%(county_code)s::varchar, %(code)s, %(name)s,
-        (SELECT COALESCE(max(sort) + 1, 0) FROM department WHERE county_code = %(county_code)s::varchar))
+SELECT %(county_code)s::varchar, %(code)s, %(name)s,
+       (SELECT COALESCE(max(sort) + 1, 0) FROM department WHERE county_code = %(county_code)s::varchar)
 ON CONFLICT (county_code, code) DO NOTHING
 RETURNING code, name, active
 """,
@@ -677,15 +686,19 @@ SELECT DISTINCT pe.id, pe.name FROM person pe
     )
 
 
-async def tick_duty(conn: Conn, *, case_id: int, duty: str, note: str, person_id: int, at: Any) -> None:
+async def tick_duty(
+    conn: Conn, *, case_id: int, county_code: str, duty: str, note: str, person_id: int, at: Any
+) -> None:
     """One of the five duties ticked (again: its note, who and when replaced)."""
     await execute(
         conn,
         """
-INSERT INTO case_duty (case_id, duty, note, person_id, at) VALUES (%(c)s, %(d)s, %(n)s, %(p)s, %(at)s)
-ON CONFLICT (case_id, duty) DO UPDATE SET note = EXCLUDED.note, person_id = EXCLUDED.person_id, at = EXCLUDED.at
+INSERT INTO case_duty (case_id, county_code, duty, note, person_id, at)
+VALUES (%(c)s, %(cc)s, %(d)s, %(n)s, %(p)s, %(at)s)
+ON CONFLICT (case_id, duty, county_code) DO UPDATE SET note = EXCLUDED.note, person_id = EXCLUDED.person_id,
+  at = EXCLUDED.at
 """,
-        {"c": case_id, "d": duty, "n": note, "p": person_id, "at": at},
+        {"c": case_id, "cc": county_code, "d": duty, "n": note, "p": person_id, "at": at},
     )
 
 
@@ -750,18 +763,19 @@ SELECT id, task, done_at, done_note FROM case_unit
 
 
 async def insert_department_unit(
-    conn: Conn, *, case_id: int, department_id: int, part: str, task: str | None, person_id: int, at: Any
-) -> None:
+    conn: Conn, *, case_id: int, county_code: str, department_id: int, part: str, task: str | None, person_id: int,
+    at: Any,
+) -> None:  # fmt: skip
     """A department joins the case in `part` ('joint' or 'referral'); once per part (a repeat is ignored)."""
     assert part in ("joint", "referral")  # each has its own unique index, named by its predicate below
     await execute(
         conn,
         f"""
-INSERT INTO case_unit (case_id, part, department_id, task, created_by, created_at)
-VALUES (%(c)s, %(part)s, %(d)s, %(task)s, %(p)s, %(at)s)
-ON CONFLICT (case_id, department_id) WHERE part = '{part}' DO NOTHING
+INSERT INTO case_unit (case_id, county_code, part, department_id, task, created_by, created_at)
+VALUES (%(c)s, %(cc)s, %(part)s, %(d)s, %(task)s, %(p)s, %(at)s)
+ON CONFLICT (case_id, department_id, county_code) WHERE part = '{part}' DO NOTHING
 """,
-        {"c": case_id, "part": part, "d": department_id, "task": task, "p": person_id, "at": at},
+        {"c": case_id, "cc": county_code, "part": part, "d": department_id, "task": task, "p": person_id, "at": at},
     )
 
 
@@ -799,8 +813,8 @@ async def insert_member(conn: Conn, *, row: dict[str, Any]) -> Row:
     found = await fetch_one(
         conn,
         f"""
-INSERT INTO hall_member AS m (node_id, name, phone, kind, created_by, created_at)
-VALUES (%(node_id)s, %(name)s, %(phone)s, %(kind)s, %(created_by)s, %(created_at)s)
+INSERT INTO hall_member AS m (node_id, county_code, name, phone, kind, created_by, created_at)
+VALUES (%(node_id)s, %(county_code)s, %(name)s, %(phone)s, %(kind)s, %(created_by)s, %(created_at)s)
 RETURNING {_MEMBER_COLUMNS}
 """,
         row,
@@ -836,13 +850,16 @@ async def has_team(conn: Conn, *, node_id: int) -> bool:
     )
 
 
-async def replace_work_group(conn: Conn, *, case_id: int, member_ids: Sequence[int], person_id: int, at: Any) -> None:
+async def replace_work_group(
+    conn: Conn, *, case_id: int, county_code: str, member_ids: Sequence[int], person_id: int, at: Any
+) -> None:
     """The case's work group is the one chosen last (each choice is on the ledger)."""
     await execute(conn, "DELETE FROM case_work_group WHERE case_id = %(c)s", {"c": case_id})
     await execute_many(
         conn,
-        "INSERT INTO case_work_group (case_id, member_id, chosen_by, chosen_at) VALUES (%(c)s, %(m)s, %(p)s, %(at)s)",
-        [{"c": case_id, "m": m, "p": person_id, "at": at} for m in member_ids],
+        "INSERT INTO case_work_group (case_id, county_code, member_id, chosen_by, chosen_at)"
+        " VALUES (%(c)s, %(cc)s, %(m)s, %(p)s, %(at)s)",
+        [{"c": case_id, "cc": county_code, "m": m, "p": person_id, "at": at} for m in member_ids],
     )
 
 
@@ -923,7 +940,7 @@ async def hall_node(conn: Conn, *, code: str) -> Row | None:
     """A live township (where a harmony hall sits), with its path for scope checks."""
     return await fetch_one(
         conn,
-        "SELECT id, code, name, path::text AS path FROM node"
+        "SELECT id, county_code, code, name, path::text AS path FROM node"
         " WHERE code = %(code)s AND level = 'township' AND retired_at IS NULL",
         {"code": code},
     )

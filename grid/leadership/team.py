@@ -48,7 +48,7 @@ async def add_member(
     async with conn.transaction():
         node = await hall(conn, code=code)
         _may_edit(node, editors)
-        return await repo.insert_member(conn, row={"node_id": node["id"], "name": name, "phone": phone, "kind": kind,
+        return await repo.insert_member(conn, row={"node_id": node["id"], "county_code": node["county_code"], "name": name, "phone": phone, "kind": kind,
                                                    "created_by": person_id, "created_at": now})  # fmt: skip
 
 

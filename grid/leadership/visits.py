@@ -146,7 +146,7 @@ async def register_visit(
         cases._record_assignment(w, route=route, people=[(leader["leader_person_id"], "leader")], deadlines=deadlines,
                                  at=now, from_state=State.reported.value, marks_hard=False,
                                  reason=f"坐班接访：由今天的坐班领导 {leader['leader_name']} 接访")  # fmt: skip
-        await case_sql.insert_parties(conn, case_id=case_id, parties=[
+        await case_sql.insert_parties(conn, case_id=case_id, county_code=county_code, parties=[
             {"name": visit.visitor_name, "phone": visit.visitor_phone, "role": VISITOR_ROLE}])  # fmt: skip
         await repo.insert_visit(conn, case_id=case_id, county_code=county_code, visited_on=on,
                                 leader_person_id=leader["leader_person_id"])  # fmt: skip
@@ -264,5 +264,6 @@ async def _to_unit(conn: Conn, w: cases._Writes, *, actor: cases.Actor, decision
     w.notify(person_ids=staff, kind="assigned", seq=seq, at=now, title=f"新的来访交办（{department['name']}）",
              body=f"案件 {w.case_id}：坐班领导交办{department['name']}，请在 "
                   f"{people_time.for_person(deadlines['accept_by'])} 前受理")  # fmt: skip
-    await repo.set_owner_unit(conn, case_id=w.case_id, department_id=department["id"], node_id=None,
+    await repo.set_owner_unit(conn, case_id=w.case_id, county_code=w.case["county_code"],
+                              department_id=department["id"], node_id=None,
                               person_id=actor.person_id, at=now)  # fmt: skip

@@ -318,11 +318,12 @@ def subtree_wkb(conn: Conn, *, code: str) -> AsyncIterator[Row]:
 
 # --- the loader's inserts --------------------------------------------------------
 
+# INSERT ... SELECT, not VALUES: Citus takes no subquery in VALUES (docs/scale.md).
 _INSERT_NODE = """
 INSERT INTO node (county_code, code, name, level, chain, parent_id, geom, floor_from, floor_to)
-VALUES (%(county_code)s, %(code)s, %(name)s, %(level)s, %(chain)s,
-        (SELECT id FROM node WHERE code = %(parent_code)s),
-        ST_Multi(ST_GeomFromWKB(%(wkb)s, 4326)), %(floor_from)s, %(floor_to)s)
+SELECT %(county_code)s::varchar, %(code)s, %(name)s, %(level)s, %(chain)s,
+       (SELECT id FROM node WHERE code = %(parent_code)s AND county_code = %(county_code)s::varchar),
+       ST_Multi(ST_GeomFromWKB(%(wkb)s, 4326)), %(floor_from)s, %(floor_to)s
 """
 
 

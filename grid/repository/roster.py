@@ -24,7 +24,7 @@ async def upsert_person(conn: Conn, *, county_code: str, name: str, phone: str |
             conn,
             """
 INSERT INTO person (county_code, name, phone) VALUES (%(cc)s, %(name)s, %(phone)s)
-ON CONFLICT (phone) DO UPDATE SET name = EXCLUDED.name
+ON CONFLICT (phone, county_code) DO UPDATE SET name = EXCLUDED.name
 RETURNING id
 """,
             {"cc": county_code, "name": name, "phone": phone},
@@ -47,7 +47,7 @@ async def insert_people_and_posts(
     rows = list(posts)
     if not rows:
         return
-    on_conflict = " ON CONFLICT (phone) DO UPDATE SET name = EXCLUDED.name" if upsert_people else ""
+    on_conflict = " ON CONFLICT (phone, county_code) DO UPDATE SET name = EXCLUDED.name" if upsert_people else ""
     await execute_many(
         conn,
         "INSERT INTO person (county_code, name, phone) VALUES (%(county_code)s, %(name)s, %(phone)s)" + on_conflict,
@@ -57,8 +57,9 @@ async def insert_people_and_posts(
         conn,
         """
 INSERT INTO post (county_code, node_id, person_id, role, started_at, ended_at)
-SELECT %(county_code)s, n.id, pe.id, %(role)s, %(started_at)s, %(ended_at)s
+SELECT %(county_code)s::varchar, n.id, pe.id, %(role)s, %(started_at)s, %(ended_at)s
   FROM node n, person pe WHERE n.code = %(node_code)s AND pe.phone = %(phone)s
+   AND n.county_code = %(county_code)s::varchar AND pe.county_code = n.county_code
 """,
         [{**r, "county_code": county_code} for r in rows],
     )

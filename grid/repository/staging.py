@@ -390,7 +390,7 @@ SELECT CASE WHEN s.level = 'county' THEN s.code ELSE COALESCE(p.county_code, %(c
   FROM import_node s LEFT JOIN node p ON p.code = s.parent_code
  WHERE s.depth = %(depth)s
  ORDER BY s.code
-ON CONFLICT (code) DO UPDATE SET
+ON CONFLICT (code, county_code) DO UPDATE SET
   name = EXCLUDED.name, level = EXCLUDED.level, chain = EXCLUDED.chain, parent_id = EXCLUDED.parent_id,
   geom = EXCLUDED.geom, floor_from = EXCLUDED.floor_from, floor_to = EXCLUDED.floor_to,
   retired_at = NULL, updated_at = now()

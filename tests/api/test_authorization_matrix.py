@@ -576,8 +576,8 @@ async def centre_case(ctx: Ctx, *, joint: str | None = None, party: bool = False
     case_id = out.case["id"]
     if joint is not None:
         await ctx.db.execute(
-            "INSERT INTO case_unit (case_id, part, department_id, task, created_at)"
-            " SELECT %(c)s, 'joint', id, '矩阵', now() FROM department WHERE code = %(d)s",
+            "INSERT INTO case_unit (case_id, county_code, part, department_id, task, created_at)"
+            " SELECT %(c)s, county_code, 'joint', id, '矩阵', now() FROM department WHERE code = %(d)s",
             {"c": case_id, "d": joint},
         )
     return case_id
@@ -587,7 +587,8 @@ async def with_party(ctx: Ctx) -> int:
     """A fresh case (Ctx.case_id) with one party, to refer to assistance."""
     case_id = await ctx.case_id()
     await ctx.db.execute(
-        "INSERT INTO case_party (case_id, name, role) VALUES (%(c)s, '李四', '申请人')", {"c": case_id}
+        "INSERT INTO case_party (case_id, county_code, name, role) VALUES (%(c)s, '610827', '李四', '申请人')",
+        {"c": case_id},
     )
     return case_id
 
@@ -596,7 +597,8 @@ async def team_member(ctx: Ctx) -> tuple[str, dict[str, Any]]:
     township = ctx.nodes.township if ctx.in_scope else ctx.nodes.other_township
     row = await fetch_one(
         ctx.db,
-        "INSERT INTO hall_member (node_id, name, kind, created_at) SELECT id, '矩阵', 'cadre', now() FROM node"
+        "INSERT INTO hall_member (node_id, county_code, name, kind, created_at)"
+        " SELECT id, county_code, '矩阵', 'cadre', now() FROM node"
         " WHERE code = %(t)s RETURNING id",
         {"t": township},
     )
