@@ -56,8 +56,9 @@ class Grant(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
+    # A grant lives in its node's county; its account may belong to another (the city
+    # role, 市级, holds grants in several counties), so no key ties it to the account's.
     __table_args__ = (
-        county_key("user_id", "user_account"),
         county_key("node_id", "node"),
         county_key("department_id", "department"),
         CheckConstraint(

@@ -136,7 +136,8 @@ async def insert_grant(
     conn: Conn, *, county_code: str, user_id: int, role: str, tier: str | None, node_id: int,
     department_id: int | None = None,
 ) -> None:  # fmt: skip
-    """Idempotent: granting a live grant again changes nothing."""
+    """Idempotent: granting a live grant again changes nothing. `county_code` is the
+    node's county: the grant lives with its node (a city account's grants lie in several)."""
     await execute(
         conn,
         """

@@ -290,8 +290,8 @@ async def create_user(
             conn, county_code=county_code, person_id=person_id, phone=phone, password_hash=password_hash
         )
         for g, node, department_id in resolved:
-            await repo.insert_grant(conn, county_code=county_code, user_id=user_id, role=g.role, tier=g.tier,
-                                    node_id=node["id"], department_id=department_id)  # fmt: skip
+            await repo.insert_grant(conn, county_code=node["county_code"], user_id=user_id, role=g.role,
+                                    tier=g.tier, node_id=node["id"], department_id=department_id)  # fmt: skip
         await record(conn=conn, county_code=county_code, actor_user_id=actor.user_id if actor else None,
                      action="admin.user_create", target=f"user:{user_id}", ip=ip,
                      details={"phone": phone, "grants": [g.__dict__ for g in grants]})  # fmt: skip
@@ -363,8 +363,8 @@ async def add_grants(*, conn: Conn, user_id: int, grants: Sequence[GrantIn], act
     async with conn.transaction():
         user = await _user(conn, user_id, actor.county_code)
         for g, node, department_id in await _resolve_grants(conn, grants, county_code=actor.county_code):
-            await repo.insert_grant(conn, county_code=actor.county_code, user_id=user["id"], role=g.role, tier=g.tier,
-                                    node_id=node["id"], department_id=department_id)  # fmt: skip
+            await repo.insert_grant(conn, county_code=node["county_code"], user_id=user["id"], role=g.role,
+                                    tier=g.tier, node_id=node["id"], department_id=department_id)  # fmt: skip
         await record(conn=conn, county_code=actor.county_code, actor_user_id=actor.user_id,
                      action="admin.grant_add", target=f"user:{user_id}", ip=ip,
                      details={"grants": [g.__dict__ for g in grants]})  # fmt: skip

@@ -93,6 +93,10 @@ COUNTY_TABLES: dict[str, tuple[str, str] | None] = {
     "meeting_task_note": ("task_id", "meeting_task"),
 }
 
+# Foreign keys dropped, not keyed: a grant lives in its node's county, and its account may
+# belong to another (the city role, 市级, holds grants on several counties' roots).
+UNKEYED_FOREIGN_KEYS = {"fk_grant_user_id_user_account": ('"grant"', "user_id", "user_account")}
+
 APP_ROLE = "wuzhang_app"  # the service's role (migration 0112)
 
 # Append-only tables whose trigger refuses the backfill's UPDATE (the owner's, once).
@@ -267,7 +271,8 @@ def upgrade() -> None:
     if _citus():
         _distribute()
     for fk, cols, parent_cols in fks:
-        _add_foreign_key(fk, cols, parent_cols)
+        if fk.name not in UNKEYED_FOREIGN_KEYS:
+            _add_foreign_key(fk, cols, parent_cols)
 
 
 def _distribute() -> None:
@@ -298,6 +303,8 @@ def downgrade() -> None:
         raise RuntimeError("0128 does not undo a Citus distribution: undistribute the tables first (docs/scale.md)")
     for fk, cols, parent_cols in _rekey(add=False):
         _add_foreign_key(fk, cols, parent_cols)
+    for name, (table, column, parent) in UNKEYED_FOREIGN_KEYS.items():
+        op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {_q(name)} FOREIGN KEY ({column}) REFERENCES {parent} (id)")
     op.execute(NODE_PIECES_SQL_0002)
     for table, parent in reversed(COUNTY_TABLES.items()):
         if parent is not None:
