@@ -174,13 +174,19 @@ async def grid_tile(conn: Conn, *, z: int, x: int, y: int, reader: dict[str, Any
     return _body(await fetch_value(conn, _GRID_TILE, params))
 
 
-async def case_tile(conn: Conn, *, z: int, x: int, y: int, reader: dict[str, Any]) -> bytes | None:
-    """The reader's open cases at z/x/y, clustered below CLUSTER_BELOW_ZOOM; None as grid_tile."""
+def case_tile_query(*, z: int, x: int, y: int, reader: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The case tile's statement and parameters (tests/integration/test_citus_routing.py explains it)."""
     clustered = z < CLUSTER_BELOW_ZOOM
     sql = _CASE_CLUSTER_TILE if clustered else _CASE_TILE
     params = {**reader, "z": z, "x": x, "y": y, "extent": EXTENT, "buffer": BUFFER}
     if clustered:
         params["cells"] = CLUSTER_CELLS_PER_TILE
+    return sql, params
+
+
+async def case_tile(conn: Conn, *, z: int, x: int, y: int, reader: dict[str, Any]) -> bytes | None:
+    """The reader's open cases at z/x/y, clustered below CLUSTER_BELOW_ZOOM; None as grid_tile."""
+    sql, params = case_tile_query(z=z, x=x, y=y, reader=reader)
     return _body(await fetch_value(conn, sql, params))
 
 
