@@ -128,6 +128,11 @@ def test_a_case_tile(conn: psycopg.Connection, z: int) -> None:
     assert_one_shard(conn, sql, params)
 
 
+def test_a_grid_tile(conn: psycopg.Connection) -> None:
+    sql, params = tiles.grid_tile_query(z=14, x=1, y=1, reader=_reader())
+    assert_one_shard(conn, sql, params)
+
+
 def test_the_inbox(conn: psycopg.Connection) -> None:
     for before in (None, 100):
         sql, params = cases.inbox_query(county=COUNTY, person_id=7, before=before, limit=20)
