@@ -167,20 +167,32 @@ def _body(value: Any) -> bytes | None:
     return None if value is None else bytes(value)
 
 
+def grid_tile_query(*, z: int, x: int, y: int, reader: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The grid tile's statement and parameters (tests/integration/test_citus_routing.py explains it)."""
+    params = {**reader, "z": z, "x": x, "y": y, "extent": EXTENT, "buffer": BUFFER, "levels": list(levels_for_zoom(z))}
+    return _GRID_TILE, params
+
+
 async def grid_tile(conn: Conn, *, z: int, x: int, y: int, reader: dict[str, Any]) -> bytes | None:
     """Grid polygons and labels at z/x/y, with open and overdue case counts for the reader
     (`grid.cases.repository.reader_params`); None if the tile touches none of their counties."""
-    params = {**reader, "z": z, "x": x, "y": y, "extent": EXTENT, "buffer": BUFFER, "levels": list(levels_for_zoom(z))}
-    return _body(await fetch_value(conn, _GRID_TILE, params))
+    sql, params = grid_tile_query(z=z, x=x, y=y, reader=reader)
+    return _body(await fetch_value(conn, sql, params))
 
 
-async def case_tile(conn: Conn, *, z: int, x: int, y: int, reader: dict[str, Any]) -> bytes | None:
-    """The reader's open cases at z/x/y, clustered below CLUSTER_BELOW_ZOOM; None as grid_tile."""
+def case_tile_query(*, z: int, x: int, y: int, reader: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The case tile's statement and parameters (tests/integration/test_citus_routing.py explains it)."""
     clustered = z < CLUSTER_BELOW_ZOOM
     sql = _CASE_CLUSTER_TILE if clustered else _CASE_TILE
     params = {**reader, "z": z, "x": x, "y": y, "extent": EXTENT, "buffer": BUFFER}
     if clustered:
         params["cells"] = CLUSTER_CELLS_PER_TILE
+    return sql, params
+
+
+async def case_tile(conn: Conn, *, z: int, x: int, y: int, reader: dict[str, Any]) -> bytes | None:
+    """The reader's open cases at z/x/y, clustered below CLUSTER_BELOW_ZOOM; None as grid_tile."""
+    sql, params = case_tile_query(z=z, x=x, y=y, reader=reader)
     return _body(await fetch_value(conn, sql, params))
 
 

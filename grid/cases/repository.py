@@ -17,7 +17,15 @@ from grid.cases.enums import State
 from grid.cases.workflow import OPEN, WAITING_FOR_ACCEPT, WAITING_FOR_RESOLVE, WARNED
 from grid.db import Conn, Row, execute, execute_many, fetch_all, fetch_one, fetch_value
 
-CASE_COLUMNS = """c.id, c.county_code, c.reporter_person_id, c.idempotency_key, c.request_hash, c.category,
+# On Citus a subquery over a county table reaches one shard only when it names the county as
+# a constant (`{county}`: "= ANY (%(reader_counties)s::text[])" for a reader's statement, or
+# "= c.county_code" where no county is given; ids are unique, so both find the same rows).
+_IN_READER_COUNTIES = "= ANY (%(reader_counties)s::text[])"
+_SAME_COUNTY = "= c.county_code"
+
+
+def _case_columns(county: str) -> str:
+    return f"""c.id, c.county_code, c.reporter_person_id, c.idempotency_key, c.request_hash, c.category,
   c.severity, c.description, c.crs, c.lon_reported, c.lat_reported, c.accuracy_m, c.floor,
   ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.outside_county, c.tier, c.state, c.rule_version,
   c.route_flags, c.occurred_at, c.client_recorded_at, c.reported_at, c.accept_by, c.resolve_by,
@@ -26,18 +34,34 @@ CASE_COLUMNS = """c.id, c.county_code, c.reporter_person_id, c.idempotency_key, 
   hn.code AS handling_node_code, hn.name AS handling_node_name, hn.level AS handling_node_level,
   hn.path::text AS handling_path, ln.code AS located_node_code, ln.path::text AS located_path,
   c.source, c.batch_id, c.hard, c.owner_leader_person_id, c.hard_outcome,
-  (SELECT u.department_id FROM case_unit u WHERE u.case_id = c.id AND u.part = 'owner') AS owner_department_id,
-  (SELECT u.node_id FROM case_unit u WHERE u.case_id = c.id AND u.part = 'owner') AS owner_node_id,
-  (SELECT v.leader_person_id FROM case_visit v WHERE v.case_id = c.id AND v.decision IS NULL) AS visit_waits_for,
+  (SELECT u.department_id FROM case_unit u WHERE u.case_id = c.id AND u.county_code {county} AND u.part = 'owner') AS owner_department_id,
+  (SELECT u.node_id FROM case_unit u WHERE u.case_id = c.id AND u.county_code {county} AND u.part = 'owner') AS owner_node_id,
+  (SELECT v.leader_person_id FROM case_visit v WHERE v.case_id = c.id AND v.county_code {county} AND v.decision IS NULL) AS visit_waits_for,
   c.closure_channel, c.closure_reason"""
 
-CASE_FROM = """case_file c JOIN node hn ON hn.id = c.handling_node_id LEFT JOIN node ln ON ln.id = c.located_node_id"""
+
+CASE_COLUMNS = _case_columns(_SAME_COUNTY)
+
+
+def _case_from(county: str) -> str:
+    # The outer join's side gets the constant too: Citus does not carry `= ANY` across a join.
+    return f"""case_file c JOIN node hn ON hn.id = c.handling_node_id AND hn.county_code {county}
+  LEFT JOIN node ln ON ln.id = c.located_node_id AND ln.county_code {county}"""
+
+
+CASE_FROM = _case_from(_SAME_COUNTY)
 
 # --- who may read which case, what is open, what is late ----------------------------
 
-_IS_RECIPIENT = (
-    "EXISTS (SELECT 1 FROM case_recipient r WHERE r.case_id = c.id AND r.person_id = %(reader_pid)s AND r.active)"
-)
+
+def _is_recipient(county: str) -> str:
+    return (
+        f"EXISTS (SELECT 1 FROM case_recipient r WHERE r.case_id = c.id AND r.county_code {county}"
+        " AND r.person_id = %(reader_pid)s AND r.active)"
+    )
+
+
+_IS_RECIPIENT = _is_recipient(_SAME_COUNTY)
 # The one read-scope rule, over `case_file c`, `node hn` (handling) and `node ln`
 # (located): the reporter, a current recipient, or a reader whose scope holds either node;
 # and, for the leadership mechanisms, a hard case's owning leader (包案), the staff of a
@@ -47,12 +71,12 @@ _IS_RECIPIENT = (
 # also lets a sharded database send the query to one county's shard.
 _READABLE = (
     "c.county_code = ANY (%(reader_counties)s::text[]) AND "
-    f"(c.reporter_person_id = %(reader_pid)s OR {_IS_RECIPIENT}"
+    f"(c.reporter_person_id = %(reader_pid)s OR {_is_recipient(_IN_READER_COUNTIES)}"
     " OR hn.path <@ %(reader_paths)s::ltree[] OR ln.path <@ %(reader_paths)s::ltree[]"
     " OR c.owner_leader_person_id = %(reader_pid)s"
     " OR (%(reader_supervises)s AND c.tier = 'county_center')"
     " OR (cardinality(%(reader_departments)s::bigint[]) > 0 AND EXISTS (SELECT 1 FROM case_unit cu"
-    " WHERE cu.case_id = c.id AND cu.department_id = ANY (%(reader_departments)s::bigint[]))))"
+    f" WHERE cu.case_id = c.id AND cu.county_code {_IN_READER_COUNTIES} AND cu.department_id = ANY (%(reader_departments)s::bigint[]))))"
 )
 _OPEN = "c.state = ANY (%(open_states)s::text[])"
 # Late: past the deadline of the step the case waits for (accepting, or settling once accepted).
@@ -101,7 +125,7 @@ def readable_cases_sql(*, open_only: bool) -> str:
     located_path (ltree, NULL outside the county), late (bool)."""
     return f"""
 SELECT c.id, c.category, c.severity, c.state, c.geom_3857, ln.path AS located_path, {_LATE} AS late
-  FROM {CASE_FROM}
+  FROM {_case_from(_IN_READER_COUNTIES)}
  WHERE {_READABLE}{f" AND {_OPEN}" if open_only else ""}
 """
 
@@ -111,7 +135,13 @@ SELECT c.id, c.category, c.severity, c.state, c.geom_3857, ln.path AS located_pa
 ACTIVE_RULES_SQL = "SELECT version, rules FROM routing_rule_set WHERE active"
 RULES_BY_VERSION_SQL = "SELECT version, rules FROM routing_rule_set WHERE version = %(version)s"
 CATEGORY_ACTIVE_SQL = "SELECT code FROM category WHERE code = %(category)s AND active"
+# A report's retry, in the reporter's county (`reader_counties`: one shard); find_by_key: any county.
 FIND_BY_KEY_SQL = (
+    f"SELECT {_case_columns(_IN_READER_COUNTIES)} FROM {_case_from(_IN_READER_COUNTIES)}"
+    f" WHERE c.county_code {_IN_READER_COUNTIES} AND c.reporter_person_id = %(reporter)s"
+    " AND c.idempotency_key = %(key)s"
+)
+_FIND_BY_KEY_ANY_COUNTY_SQL = (
     f"SELECT {CASE_COLUMNS} FROM {CASE_FROM} WHERE c.reporter_person_id = %(reporter)s AND c.idempotency_key = %(key)s"
 )
 
@@ -127,17 +157,13 @@ async def categories(conn: Conn) -> list[Row]:
 
 
 async def find_by_key(conn: Conn, *, reporter_person_id: int, key: Any) -> Row | None:
-    return await fetch_one(conn, FIND_BY_KEY_SQL, {"reporter": reporter_person_id, "key": key})
+    return await fetch_one(conn, _FIND_BY_KEY_ANY_COUNTY_SQL, {"reporter": reporter_person_id, "key": key})
 
 
 # --- one case --------------------------------------------------------------------------
 
 
-async def insert_case(conn: Conn, *, row: dict[str, Any]) -> int | None:
-    """The new case's id, or None if this reporter already used this key (a retry)."""
-    return await fetch_value(
-        conn,
-        """
+INSERT_CASE_SQL = """
 INSERT INTO case_file (county_code, reporter_person_id, idempotency_key, request_hash, category, severity,
   description, crs, lon_reported, lat_reported, accuracy_m, floor, geom, located_node_id, outside_county,
   tier, handling_node_id, state, rule_version, route_flags, occurred_at, client_recorded_at, reported_at,
@@ -149,7 +175,14 @@ VALUES (%(county_code)s, %(reporter_person_id)s, %(idempotency_key)s, %(request_
   %(client_recorded_at)s, %(reported_at)s, %(deadline_no)s, %(accept_by)s, %(resolve_by)s, %(warn_at)s)
 ON CONFLICT (reporter_person_id, idempotency_key, county_code) DO NOTHING
 RETURNING id
-""",
+"""
+
+
+async def insert_case(conn: Conn, *, row: dict[str, Any]) -> int | None:
+    """The new case's id, or None if this reporter already used this key (a retry)."""
+    return await fetch_value(
+        conn,
+        INSERT_CASE_SQL,
         row,
     )
 
@@ -169,25 +202,41 @@ async def insert_parties(conn: Conn, *, case_id: int, county_code: str, parties:
 # read in the same statement could be older than the commit it waited for. The read
 # that follows the lock takes a new snapshot, so it sees that commit. Both travel in
 # one round trip (pipeline mode), and the server runs them in order.
-_LOCK_CASE_SQL = "SELECT id FROM case_file WHERE id = %(id)s FOR UPDATE"
-_CASE_FOR_ACTION_SQL = f"""
-SELECT {CASE_COLUMNS},
-       EXISTS (SELECT 1 FROM case_recipient r WHERE r.case_id = c.id AND r.person_id = %(pid)s AND r.active)
+# An actor's counties (`reader_counties`) name the shard: Citus refuses a FOR UPDATE over many.
+# The worker's own steps (no actor) lock by id alone.
+LOCK_CASE_SQL = (
+    "SELECT id FROM case_file WHERE id = %(id)s AND county_code = ANY (%(reader_counties)s::text[]) FOR UPDATE"
+)
+_LOCK_CASE_ANY_COUNTY_SQL = "SELECT id FROM case_file WHERE id = %(id)s FOR UPDATE"
+
+
+def _case_for_action_sql(county: str) -> str:
+    return f"""
+SELECT {_case_columns(county)},
+       EXISTS (SELECT 1 FROM case_recipient r WHERE r.case_id = c.id AND r.county_code {county}
+                  AND r.person_id = %(pid)s AND r.active)
          AS is_recipient,
        COALESCE({_READABLE}, false) AS readable,
        e.seq AS last_seq, e.hash AS last_hash, rs.rules,
        COALESCE((SELECT json_agg(row_to_json(u) ORDER BY u.person_id) FROM push_unreachable_run u
-                  WHERE u.case_id = c.id), '[]') AS unreachable_runs,
-       ARRAY(SELECT s.section FROM case_section s WHERE s.case_id = c.id AND btrim(s.body) <> '')
+                  WHERE u.case_id = c.id AND u.county_code {county}), '[]') AS unreachable_runs,
+       ARRAY(SELECT s.section FROM case_section s
+              WHERE s.case_id = c.id AND s.county_code {county} AND btrim(s.body) <> '')
          AS filed_sections,
-       ARRAY(SELECT l.step FROM case_lateness l WHERE l.case_id = c.id AND l.deadline_no = c.deadline_no)
+       ARRAY(SELECT l.step FROM case_lateness l
+              WHERE l.case_id = c.id AND l.county_code {county} AND l.deadline_no = c.deadline_no)
          AS late_steps
-  FROM {CASE_FROM}
+  FROM {_case_from(county)}
   JOIN routing_rule_set rs ON rs.version = c.rule_version
-  LEFT JOIN LATERAL (SELECT seq, hash FROM case_event WHERE case_id = c.id ORDER BY seq DESC LIMIT 1) e ON true
- WHERE c.id = ANY (%(ids)s::bigint[])
+  LEFT JOIN LATERAL (SELECT seq, hash FROM case_event
+                      WHERE case_id = c.id AND county_code {county} ORDER BY seq DESC LIMIT 1) e ON true
+ WHERE c.id = ANY (%(ids)s::bigint[]){" AND c.county_code " + county if county != _SAME_COUNTY else ""}
  ORDER BY c.id
 """
+
+
+CASE_FOR_ACTION_SQL = _case_for_action_sql(_IN_READER_COUNTIES)
+_CASE_FOR_ACTION_ANY_COUNTY_SQL = _case_for_action_sql(_SAME_COUNTY)
 
 
 def _action_params(
@@ -207,12 +256,15 @@ async def case_for_action(
     one chain), with the head of its ledger, the rules it was routed by, whether
     `person_id` holds it now (`is_recipient`), and whether they may read it (`readable`,
     the one read-scope rule, with `read_paths`)."""
+    params = _action_params([case_id], person_id, read_paths, department_ids, supervises, counties)
+    lock, read = (
+        (LOCK_CASE_SQL, CASE_FOR_ACTION_SQL)
+        if counties
+        else (_LOCK_CASE_ANY_COUNTY_SQL, _CASE_FOR_ACTION_ANY_COUNTY_SQL)
+    )
     async with conn.pipeline():
-        await conn.execute(_LOCK_CASE_SQL, {"id": case_id})
-        cur = await conn.execute(
-            _CASE_FOR_ACTION_SQL,
-            _action_params([case_id], person_id, read_paths, department_ids, supervises, counties),
-        )
+        await conn.execute(lock, {"id": case_id, "reader_counties": list(counties)})
+        cur = await conn.execute(read, params)
         return await cur.fetchone()
 
 
@@ -220,11 +272,14 @@ async def case_for_action(
 # subtree. The choices offered are those of the case's own chain: the located node and
 # its ancestors below the handling node, each with a current chief, deepest first; each
 # as {code, name, level}, so a person picks by name.
-_RETURN_CHOICES = """COALESCE((
+def _return_choices(county: str) -> str:
+    return f"""COALESCE((
     SELECT json_agg(json_build_object('code', a.code, 'name', a.name, 'level', a.level) ORDER BY a.depth DESC)
       FROM node a
-     WHERE a.path @> ln.path AND a.path <@ hn.path AND a.id <> hn.id AND a.retired_at IS NULL
-       AND EXISTS (SELECT 1 FROM post po WHERE po.node_id = a.id AND po.role = 'chief' AND po.ended_at IS NULL)
+     WHERE a.county_code {county} AND a.path @> ln.path AND a.path <@ hn.path AND a.id <> hn.id
+       AND a.retired_at IS NULL
+       AND EXISTS (SELECT 1 FROM post po WHERE po.node_id = a.id AND po.county_code {county} AND po.role = 'chief'
+                   AND po.ended_at IS NULL)
   ), '[]')"""
 
 
@@ -243,9 +298,11 @@ SELECT a.id, a.code, a.name
 
 
 async def return_choices(conn: Conn, *, case_id: int) -> list[str]:
-    """The codes a return of the case is offered (`_RETURN_CHOICES`)."""
+    """The codes a return of the case is offered (`_return_choices`)."""
     value = await fetch_value(
-        conn, f"SELECT {_RETURN_CHOICES} AS nodes FROM {CASE_FROM} WHERE c.id = %(case_id)s", {"case_id": case_id}
+        conn,
+        f"SELECT {_return_choices(_SAME_COUNTY)} AS nodes FROM {CASE_FROM} WHERE c.id = %(case_id)s",
+        {"case_id": case_id},
     )
     return [n["code"] for n in value or []]
 
@@ -302,30 +359,36 @@ _ATTACHMENTS = """COALESCE((
              'distance_m', round(ST_Distance(c.geom::geography,
                                              ST_SetSRID(ST_MakePoint(a.taken_lon, a.taken_lat), 4326)::geography))
            ) ORDER BY a.id)
-      FROM attachment a WHERE a.case_id = c.id AND a.content_type LIKE 'image/%%'  -- photos; not a signed PDF scan
+      FROM attachment a WHERE a.case_id = c.id AND a.county_code = ANY (%(reader_counties)s::text[])
+       AND a.content_type LIKE 'image/%%'  -- photos; not a signed PDF scan
   ), '[]')"""
 
 
 # 包案: a hard case's owning leader, its owning unit (a department or a township) and the
 # five duties ticked so far (case_duty), for the case file.
-_OWNERSHIP = """(SELECT pe.name FROM person pe WHERE pe.id = c.owner_leader_person_id) AS owner_leader_name,
+_OWNERSHIP = f"""(SELECT pe.name FROM person pe WHERE pe.id = c.owner_leader_person_id
+                   AND pe.county_code {_IN_READER_COUNTIES}) AS owner_leader_name,
   (SELECT json_build_object('kind', CASE WHEN u.department_id IS NULL THEN 'township' ELSE 'department' END,
                             'code', COALESCE(d.code, un.code), 'name', COALESCE(d.name, un.name))
-     FROM case_unit u LEFT JOIN department d ON d.id = u.department_id LEFT JOIN node un ON un.id = u.node_id
-    WHERE u.case_id = c.id AND u.part = 'owner') AS owner_unit,
+     FROM case_unit u LEFT JOIN department d ON d.id = u.department_id AND d.county_code {_IN_READER_COUNTIES}
+     LEFT JOIN node un ON un.id = u.node_id AND un.county_code {_IN_READER_COUNTIES}
+    WHERE u.case_id = c.id AND u.county_code {_IN_READER_COUNTIES} AND u.part = 'owner') AS owner_unit,
   COALESCE((SELECT json_agg(json_build_object('duty', k.duty, 'note', k.note, 'person_id', k.person_id,
                                               'name', pe.name, 'at', k.at) ORDER BY k.id)
-              FROM case_duty k JOIN person pe ON pe.id = k.person_id WHERE k.case_id = c.id), '[]') AS duties"""
+              FROM case_duty k JOIN person pe ON pe.id = k.person_id AND pe.county_code {_IN_READER_COUNTIES}
+             WHERE k.case_id = c.id AND k.county_code {_IN_READER_COUNTIES}), '[]') AS duties"""
 # The centre's co-handling departments (一窗受理、集成办理), each with its part and completion;
 # and the township hall's work group (工作组) chosen at start_mediation. Staff, not parties.
-_JOINT_UNITS = """COALESCE((
+_JOINT_UNITS = f"""COALESCE((
     SELECT json_agg(json_build_object('department_code', d.code, 'department_name', d.name, 'task', u.task,
                                       'done_at', u.done_at, 'done_note', u.done_note) ORDER BY u.id)
-      FROM case_unit u JOIN department d ON d.id = u.department_id WHERE u.case_id = c.id AND u.part = 'joint'
+      FROM case_unit u JOIN department d ON d.id = u.department_id AND d.county_code {_IN_READER_COUNTIES}
+     WHERE u.case_id = c.id AND u.county_code {_IN_READER_COUNTIES} AND u.part = 'joint'
   ), '[]')"""
-_WORK_GROUP = """COALESCE((
+_WORK_GROUP = f"""COALESCE((
     SELECT json_agg(json_build_object('id', m.id, 'name', m.name, 'kind', m.kind) ORDER BY m.id)
-      FROM case_work_group g JOIN hall_member m ON m.id = g.member_id WHERE g.case_id = c.id
+      FROM case_work_group g JOIN hall_member m ON m.id = g.member_id AND m.county_code {_IN_READER_COUNTIES}
+     WHERE g.case_id = c.id AND g.county_code {_IN_READER_COUNTIES}
   ), '[]')"""
 
 
@@ -333,16 +396,17 @@ _WORK_GROUP = """COALESCE((
 # holds it (and whether the reader does: what they may do depends on it), its sections. The parties are personal data: shown only to a reader in
 # scope (`readable`), and each read of them is an audit item.
 CASE_DETAIL_SQL = f"""
-SELECT {CASE_COLUMNS}, x.readable, {_IS_RECIPIENT} AS is_recipient,
+SELECT {_case_columns(_IN_READER_COUNTIES)}, x.readable, {_is_recipient(_IN_READER_COUNTIES)} AS is_recipient,
   CASE WHEN x.readable THEN
     COALESCE((SELECT json_agg(json_build_object('name', p.name, 'phone', p.phone, 'role', p.role) ORDER BY p.id)
-                FROM case_party p WHERE p.case_id = c.id), '[]')
+                FROM case_party p WHERE p.case_id = c.id AND p.county_code {_IN_READER_COUNTIES}), '[]')
   ELSE '[]' END AS parties,
   COALESCE((SELECT json_agg(json_build_object('person_id', r.person_id, 'name', pe.name, 'role', r.role)
                             ORDER BY r.role, r.id)
-              FROM case_recipient r JOIN person pe ON pe.id = r.person_id
-             WHERE r.case_id = c.id AND r.active), '[]') AS recipients,
-  COALESCE((SELECT json_object_agg(s.section, s.body) FROM case_section s WHERE s.case_id = c.id), '{{}}')
+              FROM case_recipient r JOIN person pe ON pe.id = r.person_id AND pe.county_code {_IN_READER_COUNTIES}
+             WHERE r.case_id = c.id AND r.county_code {_IN_READER_COUNTIES} AND r.active), '[]') AS recipients,
+  COALESCE((SELECT json_object_agg(s.section, s.body) FROM case_section s
+             WHERE s.case_id = c.id AND s.county_code {_IN_READER_COUNTIES}), '{{}}')
     AS sections,
   rc.nodes AS return_choice_nodes,
   ARRAY(SELECT e.n->>'code' FROM json_array_elements(rc.nodes) WITH ORDINALITY e(n, i) ORDER BY e.i)
@@ -352,13 +416,13 @@ SELECT {CASE_COLUMNS}, x.readable, {_IS_RECIPIENT} AS is_recipient,
   {_JOINT_UNITS} AS joint_units, {_WORK_GROUP} AS work_group,
   'case:' || c.id AS audit_target,
   CASE WHEN x.readable THEN
-    (SELECT jsonb_build_object('case', c.id, 'parties', count(*)) FROM case_party p WHERE p.case_id = c.id
-     HAVING count(*) > 0)
+    (SELECT jsonb_build_object('case', c.id, 'parties', count(*)) FROM case_party p
+      WHERE p.case_id = c.id AND p.county_code {_IN_READER_COUNTIES} HAVING count(*) > 0)
   END AS audit_item
-  FROM {CASE_FROM}
+  FROM {_case_from(_IN_READER_COUNTIES)}
   CROSS JOIN LATERAL (SELECT {_READABLE} AS readable) x
-  CROSS JOIN LATERAL (SELECT {_RETURN_CHOICES} AS nodes) rc
- WHERE c.id = %(case_id)s
+  CROSS JOIN LATERAL (SELECT {_return_choices(_IN_READER_COUNTIES)} AS nodes) rc
+ WHERE c.id = %(case_id)s AND c.county_code {_IN_READER_COUNTIES}
 """
 
 
@@ -493,16 +557,19 @@ async def last_event(conn: Conn, *, case_id: int) -> Row | None:
     )
 
 
-async def insert_events(conn: Conn, *, rows: Sequence[dict[str, Any]]) -> None:
-    await execute_many(
-        conn,
-        """
+INSERT_EVENTS_SQL = """
 INSERT INTO case_event (case_id, county_code, seq, actor_person_id, action, from_state, to_state, note,
   attachment_hashes, body, prev_hash, hash, signature, created_at, seal, key_id)
 VALUES (%(case_id)s, %(county_code)s, %(seq)s, %(actor_person_id)s, %(action)s, %(from_state)s, %(to_state)s, %(note)s,
   %(attachment_hashes)s, %(body)s::jsonb, %(prev_hash)s, %(hash)s, %(signature)s, %(created_at)s, %(seal)s,
   %(key_id)s)
-""",
+"""
+
+
+async def insert_events(conn: Conn, *, rows: Sequence[dict[str, Any]]) -> None:
+    await execute_many(
+        conn,
+        INSERT_EVENTS_SQL,
         rows,
     )
 
@@ -624,15 +691,20 @@ INBOX_COLUMNS = "id, case_id, kind, title, body, created_at, read_at"
 
 # A person's notifications, in their county (`county`: the account's): the filter also
 # sends the query to that county's shard.
-async def inbox(conn: Conn, *, county: str, person_id: int, before: int | None, limit: int) -> list[Row]:
-    """Newest first; `before`: the id of the last row of the previous page."""
+def inbox_query(*, county: str, person_id: int, before: int | None, limit: int) -> tuple[str, dict[str, Any]]:
+    """The inbox page's statement and parameters (tests/integration/test_citus_routing.py explains it)."""
     older = "" if before is None else " AND id < %(before)s"
-    return await fetch_all(
-        conn,
+    return (
         f"SELECT {INBOX_COLUMNS} FROM notification WHERE county_code = %(county)s AND person_id = %(p)s{older}"
         " ORDER BY id DESC LIMIT %(limit)s",
         {"county": county, "p": person_id, "before": before, "limit": limit},
     )
+
+
+async def inbox(conn: Conn, *, county: str, person_id: int, before: int | None, limit: int) -> list[Row]:
+    """Newest first; `before`: the id of the last row of the previous page."""
+    sql, params = inbox_query(county=county, person_id=person_id, before=before, limit=limit)
+    return await fetch_all(conn, sql, params)
 
 
 async def inbox_after(conn: Conn, *, county: str, person_id: int, after: int, limit: int = 100) -> list[Row]:
@@ -748,7 +820,7 @@ async def _locked_cases(conn: Conn, lock_sql: str, params: dict[str, Any]) -> li
     ids = [r["id"] for r in await fetch_all(conn, lock_sql, params)]
     if not ids:
         return []
-    return await fetch_all(conn, _CASE_FOR_ACTION_SQL, _action_params(ids, None, ()))
+    return await fetch_all(conn, _CASE_FOR_ACTION_ANY_COUNTY_SQL, _action_params(ids, None, ()))
 
 
 async def due_for_escalation(conn: Conn, *, now: datetime, batch: int) -> list[Row]:

@@ -510,7 +510,9 @@ async def submit_report(
     lon, lat = to_wgs84(report.lon, report.lat, report.crs)
     async with conn.pipeline(), conn.transaction():
         # BEGIN and four independent reads: one round trip.
-        found = await conn.execute(repo.FIND_BY_KEY_SQL, {"reporter": actor.person_id, "key": key})
+        found = await conn.execute(
+            repo.FIND_BY_KEY_SQL, {"reporter": actor.person_id, "key": key, "reader_counties": [county_code]}
+        )
         category = await conn.execute(repo.CATEGORY_ACTIVE_SQL, {"category": report.category})
         rules_row = await conn.execute(repo.ACTIVE_RULES_SQL)
         located = await conn.execute(

@@ -27,48 +27,50 @@ _LINEAGE_IDS = "string_to_array(ltree2text({path}), '.')::bigint[]"
 #
 # Only the caller's county answers (`county`): counties never overlap, so a point in
 # another county of the deployment finds nothing, as a point outside every county does.
+# Each table also names `%(county)s` itself: Citus routes to one shard only when every
+# county table's filter is a constant (tests/integration/test_citus_routing.py).
 LOCATE_SQL = f"""
 WITH q AS MATERIALIZED (
   SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS point, %(floor)s::int AS floor,
          %(scope_ids)s::bigint[] AS scope_ids, %(county)s::text AS county
 ), hit AS (
   SELECT p.node_id FROM node_piece p, q
-   WHERE ST_Covers(p.geom, q.point)
+   WHERE p.county_code = %(county)s AND ST_Covers(p.geom, q.point)
    ORDER BY p.depth DESC, p.code
    LIMIT 1
 ), deepest AS (
-  SELECT n.id, n.path FROM node n JOIN hit ON n.id = hit.node_id CROSS JOIN q WHERE n.county_code = q.county
+  SELECT n.id, n.path FROM node n JOIN hit ON n.id = hit.node_id WHERE n.county_code = %(county)s
 ), floor_choice AS (
   SELECT f.id FROM deepest d JOIN node f ON f.parent_id = d.id CROSS JOIN q
-   WHERE f.level = 'floor' AND f.retired_at IS NULL
+   WHERE f.county_code = %(county)s AND f.level = 'floor' AND f.retired_at IS NULL
      AND f.floor_from <= q.floor AND q.floor <= f.floor_to
    ORDER BY f.code
    LIMIT 1
 ), members AS (
   SELECT a.id, false AS is_floor
-    FROM deepest d JOIN node a ON a.id = ANY ({_LINEAGE_IDS.format(path="d.path")})
+    FROM deepest d JOIN node a ON a.id = ANY ({_LINEAGE_IDS.format(path="d.path")}) AND a.county_code = %(county)s
   UNION ALL
   SELECT id, true FROM floor_choice
 ), located AS (
   SELECT n.code FROM node n
-   WHERE n.id = COALESCE((SELECT id FROM floor_choice), (SELECT id FROM deepest))
+   WHERE n.county_code = %(county)s AND n.id = COALESCE((SELECT id FROM floor_choice), (SELECT id FROM deepest))
 )
 SELECT n.id, n.code, n.name, n.level, n.chain, n.depth, n.floor_from, n.floor_to, m.is_floor,
        po.role, po.person_id, pe.name AS person_name, s.visible,
        CASE WHEN s.visible THEN pe.phone END AS phone,
        CASE WHEN q.floor IS NOT NULL AND n.id = (SELECT id FROM deepest) THEN
          (SELECT array_agg(f.floor_from || '-' || f.floor_to ORDER BY f.floor_from, f.code)
-            FROM node f WHERE f.parent_id = n.id AND f.level = 'floor' AND f.retired_at IS NULL)
+            FROM node f WHERE f.parent_id = n.id AND f.county_code = %(county)s AND f.level = 'floor' AND f.retired_at IS NULL)
        END AS floor_ranges,
        'node:' || (SELECT code FROM located) AS audit_target,
        CASE WHEN s.visible AND pe.phone IS NOT NULL
             THEN jsonb_build_object('node', n.code, 'person_id', po.person_id) END AS audit_item
   FROM members m
   CROSS JOIN q
-  JOIN node n ON n.id = m.id
+  JOIN node n ON n.id = m.id AND n.county_code = %(county)s
   CROSS JOIN LATERAL (SELECT {_LINEAGE_IDS.format(path="n.path")} && q.scope_ids AS visible) s
-  LEFT JOIN post po ON po.node_id = n.id AND po.ended_at IS NULL
-  LEFT JOIN person pe ON pe.id = po.person_id
+  LEFT JOIN post po ON po.node_id = n.id AND po.county_code = %(county)s AND po.ended_at IS NULL
+  LEFT JOIN person pe ON pe.id = po.person_id AND pe.county_code = %(county)s
  ORDER BY n.depth DESC, n.code, po.role, po.started_at
 """
 
