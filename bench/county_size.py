@@ -65,6 +65,13 @@ def main() -> None:
     parser.add_argument("--county", help="the county's code: its own rows beside each table's")
     parser.add_argument("--year", type=int, help="count the days of this year (the county's); default: the cases' span")
     parser.add_argument("--zone", default=get_settings().time_zone)
+    parser.add_argument(
+        "--key-cost",
+        nargs="*",
+        default=[],
+        metavar="TABLE",
+        help="measure what county_code costs these tables (temporary copies, with and without it)",
+    )
     args = parser.parse_args()
     if not args.url:
         sys.exit('no --url and DATABASE_URL is not set: eval "$(bash scripts/dev.sh db-env)" first')
@@ -72,6 +79,8 @@ def main() -> None:
         conn.execute("SET max_parallel_workers_per_gather = 0")
         tables(conn, args.county)
         ledger(conn, args.county, args.year, args.zone)
+        for table in args.key_cost:
+            key_cost(conn, table)
 
 
 def count(conn: psycopg.Connection[Any], query: sql.SQL | sql.Composed, params: Any = None) -> int:
@@ -169,6 +178,51 @@ def ledger(conn: psycopg.Connection[Any], county: str | None, year: int | None, 
         print("  " + " ".join(f"{r['h']:02d}h {r['n'] / total:.1%}" for r in hours))
         top = max(hours, key=lambda r: r["n"])
         print(f"busiest hour {top['h']:02d}:00, {top['n'] / total:.1%} of the reports")
+
+
+UNIQUE_KEYS = """
+SELECT array_agg(a.attname ORDER BY k.n) AS columns
+  FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+ WHERE i.indrelid = %s::regclass AND i.indisunique
+ GROUP BY i.indexrelid
+"""
+
+
+def key_cost(conn: psycopg.Connection[Any], table: str) -> None:
+    """Bytes a row that county_code adds to `table`: two temporary copies of its rows, one
+    with the column and one without, each with the table's unique keys (with and without
+    county_code). Only temporary tables are written; they go with the session."""
+    columns = [r["attname"] for r in conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
+        "ORDER BY attnum", (table,))]  # fmt: skip
+    if "county_code" not in columns:
+        print(f"\n{table}: no county_code column, nothing to measure")
+        return
+    keys = [r["columns"] for r in conn.execute(UNIQUE_KEYS, (table,))]
+    sizes = {}
+    for name, drop in (("with", False), ("without", True)):
+        kept = [c for c in columns if not (drop and c == "county_code")]
+        copy = sql.Identifier(f"key_cost_{name}")
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(copy))
+        conn.execute(sql.SQL("CREATE TEMP TABLE {} AS SELECT {} FROM {}").format(
+            copy, sql.SQL(", ").join(map(sql.Identifier, kept)), sql.Identifier(table)))  # fmt: skip
+        for key in keys:
+            cols = [c for c in key if not (drop and c == "county_code")]
+            conn.execute(sql.SQL("CREATE INDEX ON {} ({})").format(copy, sql.SQL(", ").join(map(sql.Identifier, cols))))
+        conn.execute(sql.SQL("VACUUM ANALYZE {}").format(copy))
+        row = conn.execute(
+            sql.SQL("SELECT count(*) AS n, pg_table_size(%(t)s) AS heap, pg_indexes_size(%(t)s) AS idx FROM {}").format(copy),
+            {"t": f"pg_temp.key_cost_{name}"},
+        ).fetchone()  # fmt: skip
+        assert row is not None
+        sizes[name] = row
+    n = sizes["with"]["n"] or 1
+    heap = (sizes["with"]["heap"] - sizes["without"]["heap"]) / n
+    idx = (sizes["with"]["idx"] - sizes["without"]["idx"]) / n
+    print(f"\n{table}: county_code costs {heap:.1f} bytes a row of heap and {idx:.1f} in its {len(keys)} unique "
+          f"keys ({n:,} rows; {sizes['without']['heap'] + sizes['without']['idx']:,} bytes without it, "
+          f"{sizes['with']['heap'] + sizes['with']['idx']:,} with)")  # fmt: skip
 
 
 if __name__ == "__main__":
