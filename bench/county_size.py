@@ -1,6 +1,6 @@
 """How big a county is: rows and bytes per table, and the ledger's writes per day.
 
-    .venv/bin/python bench/county_size.py [--url URL] [--county 610827] [--year 2023]
+    .venv/bin/python bench/county_size.py [--url URL] [--county 610827] [--year 2023] [--key-cost TABLE ...]
 
 Reads the database at `--url` (default DATABASE_URL; a SQLAlchemy or libpq URL) and prints:
 
@@ -10,10 +10,11 @@ Reads the database at `--url` (default DATABASE_URL; a SQLAlchemy or libpq URL) 
 - the width of `county_code` where a table has it (what the county key adds per row);
 - the ledger: events per case (mean, most), and events, notifications and new cases per
   county day (mean over the days of `--year`, or of the span of the cases, and the busiest
-  day), and the reports' share per hour of the county's day (for the morning peak).
+  day), and the reports' share per hour of the county's day (for the morning peak);
+- with `--key-cost`, the bytes a row that `county_code` costs each table named.
 
-Days and hours are the county's (WUZHANG_TIME_ZONE, Asia/Shanghai by default). Only
-reads; nothing is timed. Counting every row is a full scan of each table: seconds at
+Days and hours are the county's (WUZHANG_TIME_ZONE, Asia/Shanghai by default). It only
+reads (`--key-cost` writes temporary tables, gone with its session); nothing is timed. Counting every row is a full scan of each table: seconds at
 scale 1, a minute or so at scale 17.
 """
 
