@@ -17,6 +17,8 @@ from grid.leadership import departments
 from grid.leadership.ownership import Unit, own_case
 from tests.integration.test_cases import KEYS, SIGNER, T0, actor_for, household_report, submit
 
+MIZHI = ("610827",)  # the demo county: every case read names the reader's counties
+
 
 async def _leader(db, phone: str = "19955500001") -> int:
     user_id, _ = await accounts.create_user(
@@ -50,10 +52,10 @@ async def test_a_case_owned_by_a_leader_and_a_department(db, loaded_county):
     # The owning leader now reads it; the housing bureau's staff do, the civil-affairs bureau's do not.
     housing = await departments.by_code(conn=db, county_code="610827", code="housing")
     civil = await departments.by_code(conn=db, county_code="610827", code="civil_affairs")
-    assert await case_sql.case_brief(db, case_id=case_id, person_id=leader, read_paths=()) is not None
-    assert await case_sql.case_brief(db, case_id=case_id, person_id=0, read_paths=(),
+    assert await case_sql.case_brief(db, case_id=case_id, person_id=leader, read_paths=(), counties=MIZHI) is not None
+    assert await case_sql.case_brief(db, case_id=case_id, person_id=0, read_paths=(), counties=MIZHI,
                                      department_ids=(housing["id"],)) is not None  # fmt: skip
-    assert await case_sql.case_brief(db, case_id=case_id, person_id=0, read_paths=(),
+    assert await case_sql.case_brief(db, case_id=case_id, person_id=0, read_paths=(), counties=MIZHI,
                                      department_ids=(civil["id"],)) is None  # fmt: skip
 
 
@@ -73,10 +75,16 @@ async def test_the_owner_must_be_a_leader_and_the_unit_must_exist(db, loaded_cou
 
 async def test_discipline_inspection_reads_only_county_tier_cases(db, loaded_county):
     case_id = await _case(db, loaded_county)
-    assert await case_sql.case_brief(db, case_id=case_id, person_id=0, read_paths=(), supervises=True) is None
+    assert (
+        await case_sql.case_brief(db, case_id=case_id, person_id=0, read_paths=(), counties=MIZHI, supervises=True)
+        is None
+    )
     await db.execute("UPDATE case_file SET tier = 'county_center' WHERE id = %(c)s", {"c": case_id})
-    assert await case_sql.case_brief(db, case_id=case_id, person_id=0, read_paths=(), supervises=True) is not None
-    assert await case_sql.case_brief(db, case_id=case_id, person_id=0, read_paths=()) is None
+    assert (
+        await case_sql.case_brief(db, case_id=case_id, person_id=0, read_paths=(), counties=MIZHI, supervises=True)
+        is not None
+    )
+    assert await case_sql.case_brief(db, case_id=case_id, person_id=0, read_paths=(), counties=MIZHI) is None
 
 
 async def test_department_staff_accounts_name_their_department(db):

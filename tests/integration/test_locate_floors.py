@@ -27,7 +27,9 @@ async def test_overlapping_floor_ranges_pick_the_lowest_code(db, loaded_county):
     p = unit.geom.point_on_surface()
 
     async def located(floor):
-        found = await service.locate(conn=db, lon=p.x, lat=p.y, crs=CRS.wgs84, floor=floor, county_name=COUNTY_NAME)
+        found = await service.locate(
+            conn=db, lon=p.x, lat=p.y, crs=CRS.wgs84, floor=floor, counties=("610827",), county_name=COUNTY_NAME
+        )
         loc = found.location
         assert loc.chain[1].code == unit.code and loc.warnings == []
         return loc.node.code
