@@ -303,8 +303,8 @@ def downgrade() -> None:
         raise RuntimeError("0128 does not undo a Citus distribution: undistribute the tables first (docs/scale.md)")
     for fk, cols, parent_cols in _rekey(add=False):
         _add_foreign_key(fk, cols, parent_cols)
-    for name, (table, column, parent) in UNKEYED_FOREIGN_KEYS.items():
-        op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {_q(name)} FOREIGN KEY ({column}) REFERENCES {parent} (id)")
+    for name, (table, column, referred) in UNKEYED_FOREIGN_KEYS.items():
+        op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {_q(name)} FOREIGN KEY ({column}) REFERENCES {referred} (id)")
     op.execute(NODE_PIECES_SQL_0002)
     for table, parent in reversed(COUNTY_TABLES.items()):
         if parent is not None:
