@@ -281,8 +281,14 @@ def test_a_county_leader_reads_the_figures_and_follows_a_grid_to_the_map(leaders
                 assert lead_2023["batches"]["batches"] == 0 and lead_2023["visits"]["visits"] == 0
                 _check_leadership(page, lead_2023)
 
-                # Grids: their latest report in the county's time, linked to the map.
-                nodes = stats("nodes", **period, level="grid")["items"]
+                # Grids and villages (a village's chain has no grids): the busiest, with its
+                # latest report in the county's time, linked to the map.
+                answers = [stats("nodes", **period, level=level) for level in ("grid", "village")]
+                nodes = [n for a in answers for n in a["items"]]
+                silent = sum(a["silent_count"] for a in answers)
+                assert min(a["silent_count"] for a in answers) > 0  # else the sum shows no village
+                words = f"{answers[0]['level_name']}和{answers[1]['level_name']} {silent} 个"
+                assert words in page.text_content("#silent")
                 top = sorted(nodes, key=lambda n: (-n["reports"], n["code"]))[0]
                 row = page.locator("#nodes tbody tr").nth(0)
                 last = datetime.fromisoformat(top["last_report_at"]).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")

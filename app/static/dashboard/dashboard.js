@@ -108,11 +108,27 @@
     });
   }
 
+  // A city's reports fall in grids, a village's in villages (its chain has no grids): the
+  // panel lists both levels together, so a rural county does not read as silent.
+  function placesOfReport() {
+    var levels = ['grid', 'village'];
+    return Promise.all(levels.map(function (level) {
+      return api('/api/v1/stats/nodes' + query({ level: level })).then(json);
+    })).then(function (answers) {
+      return {
+        items: [].concat.apply([], answers.map(function (a) { return a.items; })),
+        silent_days: answers[0].silent_days,
+        silent_count: answers.reduce(function (n, a) { return n + a.silent_count; }, 0),
+        level_name: answers.map(function (a) { return a.level_name; }).join('和')
+      };
+    });
+  }
+
   function load() {
     $('status').textContent = '正在加载……';
     var views = ['summary', 'tiers', 'monthly', 'townships', 'categories'];
     var asks = views.map(function (v) { return api('/api/v1/stats/' + v + query()).then(json); });
-    asks.push(api('/api/v1/stats/nodes' + query({ level: 'grid' })).then(json));
+    asks.push(placesOfReport());
     asks.push(batches());
     asks.push(leadershipFigures());
     return Promise.all(asks).then(function (r) {
