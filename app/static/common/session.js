@@ -1,7 +1,7 @@
-// The login the dashboard and the leader's desk share: the tokens kept in sessionStorage
-// (shared with /map), a refresh on a 401, the login form (#login-form, #login-error) and the
+// The login the map, the dashboard and the leader's desk share: the tokens kept in
+// sessionStorage, a refresh on a 401, the login form (#login-form, #login-error) and the
 // logout button (#logout). wzSession(start) wires them; session.begin() starts at once when
-// a login is kept.
+// a login is kept; session.token() is the access token for requests made elsewhere (tiles).
 (function () {
   'use strict';
 
@@ -25,12 +25,15 @@
       });
     }
 
-    function api(path, retried) {
-      var headers = auth ? { Authorization: 'Bearer ' + auth.access_token } : {};
-      return fetch(path, { headers: headers }).then(function (r) {
+    // fetch(path, opts) with the bearer token, refreshed and retried once on a 401.
+    function api(path, opts, retried) {
+      opts = opts || {};
+      var headers = Object.assign({}, opts.headers || {});
+      if (auth) headers.Authorization = 'Bearer ' + auth.access_token;
+      return fetch(path, Object.assign({}, opts, { headers: headers })).then(function (r) {
         if (r.status === 401 && auth && !retried) {
           return refresh().then(function (ok) {
-            if (ok) return api(path, true);
+            if (ok) return api(path, opts, true);
             logout();
             throw new Error('登录已过期，请重新登录');
           });
@@ -68,6 +71,10 @@
     });
     $('logout').addEventListener('click', logout);
 
-    return { api: api, json: json, begin: function () { if (auth) start(); } };
+    return {
+      api: api, json: json,
+      token: function () { return auth && auth.access_token; },
+      begin: function () { if (auth) start(); }
+    };
   };
 })();

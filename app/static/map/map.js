@@ -14,7 +14,6 @@
   var TIME_ZONE = 'Asia/Shanghai'; // the county's, from /map/config.json: never the browser's own
   var SEVERITY_COLOR = ['match', ['get', 'severity'], 1, '#2e7d32', 2, '#f9a825', 3, '#ef6c00', 4, '#6a1b9a', '#555'];
 
-  var auth = JSON.parse(sessionStorage.getItem('wz.auth') || 'null');
   var state = { map: null, me: null, scope: null, features: [], shown: [], categories: {}, selected: null, gridRev: 0,
                 lastSig: null, timer: null, polls: 0 };
   window.wz = state; // for the browser test and for debugging from the console
@@ -47,71 +46,10 @@
 
   function words(list, into) { list.forEach(function (w) { into[w.code] = w.name; }); }
 
-  // --- HTTP with the bearer token, refreshed once on 401 ---------------------------
+  // --- HTTP with the bearer token, the login form and logout (common/session.js) ------
 
-  function saveAuth(tokens) {
-    auth = tokens;
-    if (tokens) sessionStorage.setItem('wz.auth', JSON.stringify(tokens));
-    else sessionStorage.removeItem('wz.auth');
-  }
-
-  function refresh() {
-    return fetch('/api/v1/auth/refresh', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ refresh_token: auth.refresh_token })
-    }).then(function (r) {
-      if (!r.ok) return false;
-      return r.json().then(function (t) { saveAuth(t); return true; });
-    });
-  }
-
-  function api(path, opts, retried) {
-    opts = opts || {};
-    var headers = Object.assign({}, opts.headers || {});
-    if (auth) headers.Authorization = 'Bearer ' + auth.access_token;
-    return fetch(path, Object.assign({}, opts, { headers: headers })).then(function (r) {
-      if (r.status === 401 && auth && !retried) {
-        return refresh().then(function (ok) {
-          if (ok) return api(path, opts, true);
-          logout();
-          throw new Error('登录已过期，请重新登录');
-        });
-      }
-      return r;
-    });
-  }
-
-  function json(r) {
-    return r.json().then(function (body) {
-      if (!r.ok) throw new Error((body.error && body.error.message) || ('HTTP ' + r.status));
-      return body;
-    });
-  }
-
-  // --- login ------------------------------------------------------------------------
-
-  $('login-form').addEventListener('submit', function (ev) {
-    ev.preventDefault();
-    var form = new URLSearchParams(new FormData(ev.target));
-    $('login-error').textContent = '';
-    fetch('/api/v1/auth/token', { method: 'POST', body: form }).then(json).then(function (tokens) {
-      saveAuth(tokens);
-      start();
-    }).catch(function (e) { $('login-error').textContent = '登录失败：' + e.message; });
-  });
-
-  function logout() {
-    if (auth) {
-      fetch('/api/v1/auth/logout', {
-        method: 'POST', headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ refresh_token: auth.refresh_token })
-      });
-    }
-    saveAuth(null);
-    clearInterval(state.timer);
-    location.reload();
-  }
-  $('logout').addEventListener('click', logout);
+  var session = window.wzSession(start);
+  var api = session.api, json = session.json;
 
   // --- start: who am I, which township, then the map -------------------------------------
 
@@ -226,8 +164,8 @@
       center: bbox ? undefined : [110.18, 37.75], zoom: bbox ? undefined : 9,
       // Tiles need the login: the token goes in a header, never in the URL.
       transformRequest: function (url) {
-        if (auth && url.indexOf(ORIGIN + '/tiles/') === 0) {
-          return { url: url, headers: { Authorization: 'Bearer ' + auth.access_token } };
+        if (session.token() && url.indexOf(ORIGIN + '/tiles/') === 0) {
+          return { url: url, headers: { Authorization: 'Bearer ' + session.token() } };
         }
         return { url: url };
       }
@@ -459,5 +397,5 @@
       .catch(function (e) { $('action-msg').textContent = '未能' + (ACTION_ZH[action] || action) + '：' + e.message; });
   }
 
-  if (auth) start();
+  session.begin();
 })();
